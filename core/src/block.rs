@@ -1,0 +1,276 @@
+//! Blocks, their canonical binary header and the data items they carry.
+//!
+//! The header has a fixed 96-byte little-endian layout, so a block hash never depends on a
+//! serializer: `hash = SHA-256(SHA-256(header))`. The nonce sits in the last eight bytes, so the
+//! first 64 bytes (one SHA-256 block) stay fixed while mining and their midstate is computed once.
+
+use crate::types::{sha256, sha256d, BlockHash, Hash32, Millis, Work};
+use serde::{Deserialize, Serialize};
+
+/// Byte length of the canonical header encoding.
+pub const HEADER_LEN: usize = 96;
+/// Header format version written into every header.
+pub const HEADER_VERSION: u32 = 1;
+/// Upper bound on a header's difficulty, so cumulative work can never overflow `u128` in practice.
+pub const MAX_DIFFICULTY: u32 = 96;
+
+/// Offset of the nonce inside the header encoding.
+pub(crate) const NONCE_OFFSET: usize = 88;
+
+/// Block header: everything that is hashed and proven by work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub version: u32,
+    /// Required leading zero bits of the block hash.
+    pub difficulty: u32,
+    pub height: u64,
+    /// Supplied by the caller (the miner's `now`), never read from a clock here.
+    pub timestamp_ms: u64,
+    pub prev: BlockHash,
+    /// SHA-256 of the canonical encoding of the block's items.
+    pub data_hash: Hash32,
+    pub nonce: u64,
+}
+
+impl Header {
+    /// The canonical 96-byte encoding.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..4].copy_from_slice(&self.version.to_le_bytes());
+        b[4..8].copy_from_slice(&self.difficulty.to_le_bytes());
+        b[8..16].copy_from_slice(&self.height.to_le_bytes());
+        b[16..24].copy_from_slice(&self.timestamp_ms.to_le_bytes());
+        b[24..56].copy_from_slice(&self.prev.0);
+        b[56..88].copy_from_slice(&self.data_hash.0);
+        b[NONCE_OFFSET..96].copy_from_slice(&self.nonce.to_le_bytes());
+        b
+    }
+
+    /// Decodes the canonical encoding (any 96 bytes decode; validity is checked elsewhere).
+    pub fn decode(b: &[u8; HEADER_LEN]) -> Header {
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(x)
+        };
+        let h32_at = |i: usize| {
+            let mut x = [0u8; 32];
+            x.copy_from_slice(&b[i..i + 32]);
+            Hash32(x)
+        };
+        Header {
+            version: u32_at(0),
+            difficulty: u32_at(4),
+            height: u64_at(8),
+            timestamp_ms: u64_at(16),
+            prev: h32_at(24),
+            data_hash: h32_at(56),
+            nonce: u64_at(NONCE_OFFSET),
+        }
+    }
+
+    /// Double SHA-256 of the canonical encoding.
+    pub fn hash(&self) -> BlockHash {
+        sha256d(&self.encode())
+    }
+
+    pub fn work(&self) -> Work {
+        Work::of_difficulty(self.difficulty)
+    }
+}
+
+/// Identity of a data item: SHA-256 of its canonical encoding (nonce and text).
+pub type ItemId = Hash32;
+
+/// One piece of user data (a typed line). The nonce makes two submissions of the same text two
+/// distinct items, so "exactly once in the chain" is well defined.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub nonce: u64,
+    pub text: String,
+}
+
+impl Item {
+    pub fn id(&self) -> ItemId {
+        let mut buf = Vec::with_capacity(12 + self.text.len());
+        self.encode_into(&mut buf);
+        sha256(&buf)
+    }
+
+    /// Bytes this item adds to a block's data.
+    pub fn encoded_len(&self) -> usize {
+        12 + self.text.len()
+    }
+
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.nonce.to_le_bytes());
+        buf.extend_from_slice(&(self.text.len() as u32).to_le_bytes());
+        buf.extend_from_slice(self.text.as_bytes());
+    }
+}
+
+/// Canonical data encoding: item count, then each item. Its SHA-256 is the header's `data_hash`.
+pub fn encode_items(items: &[Item]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(4 + items.iter().map(Item::encoded_len).sum::<usize>());
+    buf.extend_from_slice(&(items.len() as u32).to_le_bytes());
+    for it in items {
+        it.encode_into(&mut buf);
+    }
+    buf
+}
+
+/// SHA-256 of the canonical data encoding.
+pub fn data_hash(items: &[Item]) -> Hash32 {
+    sha256(&encode_items(items))
+}
+
+/// Byte size of the canonical data encoding, the quantity the size limit applies to.
+pub fn data_len(items: &[Item]) -> usize {
+    4 + items.iter().map(Item::encoded_len).sum::<usize>()
+}
+
+/// A header plus its items, with the hash computed once at construction.
+///
+/// Blocks are immutable and shared (`Arc<Block>`) between a chain, messages and peers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "BlockWire", into = "BlockWire")]
+pub struct Block {
+    header: Header,
+    items: Vec<Item>,
+    hash: BlockHash,
+}
+
+/// Serialized form: the hash is derived, never trusted from the wire.
+#[derive(Serialize, Deserialize)]
+struct BlockWire {
+    header: Header,
+    items: Vec<Item>,
+}
+
+impl From<BlockWire> for Block {
+    fn from(w: BlockWire) -> Block {
+        Block::new(w.header, w.items)
+    }
+}
+
+impl From<Block> for BlockWire {
+    fn from(b: Block) -> BlockWire {
+        BlockWire {
+            header: b.header,
+            items: b.items,
+        }
+    }
+}
+
+impl Block {
+    /// Assembles a block; nothing is validated here.
+    pub fn new(header: Header, items: Vec<Item>) -> Block {
+        let hash = header.hash();
+        Block {
+            header,
+            items,
+            hash,
+        }
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    pub fn hash(&self) -> BlockHash {
+        self.hash
+    }
+
+    pub fn height(&self) -> u64 {
+        self.header.height
+    }
+
+    pub fn prev(&self) -> BlockHash {
+        self.header.prev
+    }
+
+    pub fn timestamp(&self) -> Millis {
+        Millis(self.header.timestamp_ms)
+    }
+
+    /// Canonical size in bytes: header plus data encoding.
+    pub fn size(&self) -> usize {
+        HEADER_LEN + data_len(&self.items)
+    }
+}
+
+/// A block waiting for a nonce: what a driver mines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    pub header: Header,
+    pub items: Vec<Item>,
+}
+
+impl Template {
+    /// Builds a template on top of `parent` carrying `items`.
+    pub fn new(parent: &Header, parent_hash: BlockHash, difficulty: u32, now: Millis, items: Vec<Item>) -> Template {
+        let header = Header {
+            version: HEADER_VERSION,
+            difficulty,
+            height: parent.height + 1,
+            timestamp_ms: now.0,
+            prev: parent_hash,
+            data_hash: data_hash(&items),
+            nonce: 0,
+        };
+        Template { header, items }
+    }
+
+    /// The block with `nonce` filled in.
+    pub fn into_block(self, nonce: u64) -> Block {
+        let mut header = self.header;
+        header.nonce = nonce;
+        Block::new(header, self.items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_roundtrip() {
+        let h = Header {
+            version: 1,
+            difficulty: 7,
+            height: 42,
+            timestamp_ms: 1234,
+            prev: sha256(b"p"),
+            data_hash: sha256(b"d"),
+            nonce: 0xdead_beef,
+        };
+        assert_eq!(Header::decode(&h.encode()), h);
+        assert_eq!(h.hash(), sha256d(&h.encode()));
+    }
+
+    #[test]
+    fn block_json_recomputes_hash() {
+        let items = vec![Item { nonce: 1, text: "hi".into() }];
+        let b = Block::new(
+            Header {
+                version: 1,
+                difficulty: 0,
+                height: 1,
+                timestamp_ms: 5,
+                prev: Hash32::ZERO,
+                data_hash: data_hash(&items),
+                nonce: 3,
+            },
+            items,
+        );
+        let json = serde_json::to_string(&b).unwrap();
+        let back: Block = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, b);
+        assert_eq!(back.hash(), b.header().hash());
+    }
+}

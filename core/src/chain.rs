@@ -1,0 +1,606 @@
+//! The block tree: validation, fork choice by cumulative work, reorgs and the orphan pool.
+//!
+//! Every valid block ever seen is kept. The best chain is the one with the most cumulative
+//! work; ties keep the block seen first. A block whose parent is unknown waits in a bounded
+//! orphan pool and connects when the parent arrives. Items (user data) may appear at most once
+//! in a chain; that contextual rule is checked when a block joins the best chain.
+
+use crate::block::{data_hash, data_len, Block, ItemId, HEADER_VERSION, MAX_DIFFICULTY};
+use crate::params::Params;
+use crate::types::{BlockHash, BuildPrefixHasher, Millis, Work};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Why a block was rejected. Every validation rule has its own variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error("unsupported header version {0}")]
+    Version(u32),
+    #[error("block data is {size} bytes, limit is {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("data hash does not match the block's items")]
+    DataHash,
+    #[error("difficulty {got} is below the network minimum {min}")]
+    DifficultyBelowMinimum { got: u32, min: u32 },
+    #[error("difficulty {0} is above the maximum {MAX_DIFFICULTY}")]
+    DifficultyTooHigh(u32),
+    #[error("hash has {got} leading zero bits, difficulty requires {need}")]
+    ProofOfWork { got: u32, need: u32 },
+    #[error("timestamp {timestamp_ms} is more than {max_future_ms}ms ahead of now ({now_ms})")]
+    FromFuture {
+        timestamp_ms: u64,
+        now_ms: u64,
+        max_future_ms: u64,
+    },
+    #[error("height {got} does not follow parent height {parent}")]
+    Height { got: u64, parent: u64 },
+    #[error("a block at height 0 that is not this network's genesis")]
+    FakeGenesis,
+    #[error("parent block is invalid")]
+    InvalidParent,
+    #[error("item {0} is already in the chain or twice in the block")]
+    DuplicateItem(ItemId),
+}
+
+/// Limits of the orphan pool.
+#[derive(Clone, Copy, Debug)]
+pub struct OrphanLimits {
+    pub max_blocks: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for OrphanLimits {
+    fn default() -> Self {
+        OrphanLimits {
+            max_blocks: 1024,
+            max_bytes: 32 << 20,
+        }
+    }
+}
+
+/// What inserting one block did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Insert {
+    /// Already in the tree or the orphan pool.
+    Duplicate,
+    /// Parent unknown: the block waits in the orphan pool.
+    Orphan,
+    /// The block (and possibly orphans waiting on it) joined the tree.
+    Accepted(Accepted),
+}
+
+/// Blocks that joined the tree in one insert and what happened to the best chain.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Newly connected blocks, parents before children.
+    pub connected: Vec<Arc<Block>>,
+    /// Set when the best tip moved.
+    pub tip_change: Option<TipChange>,
+    /// Orphans or best-chain candidates found invalid along the way.
+    pub rejected: Vec<(BlockHash, BlockError)>,
+}
+
+/// A move of the best tip. `left` is empty for a plain extension; otherwise it is a reorg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TipChange {
+    /// Blocks that left the best chain, old tip first.
+    pub left: Vec<Arc<Block>>,
+    /// Blocks that joined the best chain, lowest first.
+    pub joined: Vec<Arc<Block>>,
+}
+
+const NONE: u32 = u32::MAX;
+
+struct Entry {
+    block: Arc<Block>,
+    work: Work,
+    parent: u32,
+    invalid: bool,
+}
+
+/// A tree of valid blocks rooted at the network's genesis, with the best chain indexed by height.
+pub struct Chain {
+    params: Arc<Params>,
+    entries: Vec<Entry>,
+    index: HashMap<BlockHash, u32, BuildPrefixHasher>,
+    best: Vec<u32>,
+    items: HashMap<ItemId, u64, BuildPrefixHasher>,
+    orphans: Orphans,
+}
+
+impl Chain {
+    pub fn new(params: Arc<Params>) -> Chain {
+        Chain::with_orphan_limits(params, OrphanLimits::default())
+    }
+
+    pub fn with_orphan_limits(params: Arc<Params>, limits: OrphanLimits) -> Chain {
+        let genesis = params.genesis().clone();
+        let mut index = HashMap::default();
+        index.insert(genesis.hash(), 0);
+        let mut items = HashMap::default();
+        for it in genesis.items() {
+            items.insert(it.id(), 0);
+        }
+        Chain {
+            entries: vec![Entry {
+                work: genesis.header().work(),
+                block: genesis,
+                parent: NONE,
+                invalid: false,
+            }],
+            index,
+            best: vec![0],
+            items,
+            orphans: Orphans::new(limits),
+            params,
+        }
+    }
+
+    pub fn params(&self) -> &Arc<Params> {
+        &self.params
+    }
+
+    /// Checks every rule that needs no other block: version, size, data hash, difficulty
+    /// bounds, proof of work, timestamp bound.
+    pub fn check_block(&self, block: &Block, now: Millis) -> Result<(), BlockError> {
+        let h = block.header();
+        if h.version != HEADER_VERSION {
+            return Err(BlockError::Version(h.version));
+        }
+        if h.height == 0 {
+            return Err(BlockError::FakeGenesis);
+        }
+        let size = data_len(block.items());
+        if size > self.params.max_block_data_bytes {
+            return Err(BlockError::TooLarge {
+                size,
+                max: self.params.max_block_data_bytes,
+            });
+        }
+        if h.difficulty < self.params.min_difficulty {
+            return Err(BlockError::DifficultyBelowMinimum {
+                got: h.difficulty,
+                min: self.params.min_difficulty,
+            });
+        }
+        if h.difficulty > MAX_DIFFICULTY {
+            return Err(BlockError::DifficultyTooHigh(h.difficulty));
+        }
+        let got = block.hash().leading_zero_bits();
+        if got < h.difficulty {
+            return Err(BlockError::ProofOfWork {
+                got,
+                need: h.difficulty,
+            });
+        }
+        if h.timestamp_ms > now.0.saturating_add(self.params.max_future_ms) {
+            return Err(BlockError::FromFuture {
+                timestamp_ms: h.timestamp_ms,
+                now_ms: now.0,
+                max_future_ms: self.params.max_future_ms,
+            });
+        }
+        if data_hash(block.items()) != h.data_hash {
+            return Err(BlockError::DataHash);
+        }
+        Ok(())
+    }
+
+    /// Validates and inserts a block. `Err` means this block is invalid; orphans that it
+    /// connects and that turn out invalid are reported in [`Accepted::rejected`] instead.
+    pub fn insert(&mut self, block: Arc<Block>, now: Millis) -> Result<Insert, BlockError> {
+        let hash = block.hash();
+        if self.index.contains_key(&hash) || self.orphans.contains(&hash) {
+            return Ok(Insert::Duplicate);
+        }
+        self.check_block(&block, now)?;
+        let Some(&parent) = self.index.get(&block.prev()) else {
+            self.orphans.add(block);
+            return Ok(Insert::Orphan);
+        };
+        let mut acc = Accepted::default();
+        let first = self.attach(parent, block)?;
+        acc.connected.push(self.entries[first as usize].block.clone());
+        let mut queue = vec![first];
+        while let Some(p) = queue.pop() {
+            let phash = self.entries[p as usize].block.hash();
+            for child in self.orphans.take_children(&phash) {
+                let chash = child.hash();
+                match self.attach(p, child) {
+                    Ok(idx) => {
+                        acc.connected.push(self.entries[idx as usize].block.clone());
+                        queue.push(idx);
+                    }
+                    Err(e) => acc.rejected.push((chash, e)),
+                }
+            }
+        }
+        self.choose_best(&mut acc);
+        Ok(Insert::Accepted(acc))
+    }
+
+    fn attach(&mut self, parent: u32, block: Arc<Block>) -> Result<u32, BlockError> {
+        let p = &self.entries[parent as usize];
+        if p.invalid {
+            return Err(BlockError::InvalidParent);
+        }
+        let ph = p.block.height();
+        if block.height() != ph + 1 {
+            return Err(BlockError::Height {
+                got: block.height(),
+                parent: ph,
+            });
+        }
+        let idx = u32::try_from(self.entries.len()).expect("fewer than 2^32 blocks");
+        let work = p.work.saturating_add(block.header().work());
+        self.index.insert(block.hash(), idx);
+        self.entries.push(Entry {
+            block,
+            work,
+            parent,
+            invalid: false,
+        });
+        Ok(idx)
+    }
+
+    /// Moves the tip to the most-work valid block if it beats the current tip.
+    fn choose_best(&mut self, acc: &mut Accepted) {
+        let mut candidate = acc
+            .connected
+            .iter()
+            .filter_map(|b| self.index.get(&b.hash()).copied())
+            .fold(None::<u32>, |best, i| match best {
+                Some(b) if self.entries[b as usize].work >= self.entries[i as usize].work => Some(b),
+                _ => Some(i),
+            });
+        // Each failed activation marks at least one block invalid, so this loop is bounded.
+        while let Some(target) = candidate {
+            if self.entries[target as usize].work <= self.tip_work() {
+                return;
+            }
+            match self.activate(target) {
+                Ok(change) => {
+                    merge_change(&mut acc.tip_change, change);
+                    return;
+                }
+                Err((bad, err)) => {
+                    acc.rejected.push((self.entries[bad as usize].block.hash(), err));
+                    candidate = self.best_valid_candidate();
+                }
+            }
+        }
+    }
+
+    /// Full scan for the most-work block with no known-invalid ancestor; only after a failure.
+    fn best_valid_candidate(&self) -> Option<u32> {
+        let mut best: Option<u32> = None;
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.invalid || e.work <= self.tip_work() {
+                continue;
+            }
+            if best.is_some_and(|b| self.entries[b as usize].work >= e.work) {
+                continue;
+            }
+            if !self.has_invalid_ancestor(i as u32) {
+                best = Some(i as u32);
+            }
+        }
+        best
+    }
+
+    fn has_invalid_ancestor(&self, mut i: u32) -> bool {
+        while i != NONE && !self.is_best(i) {
+            if self.entries[i as usize].invalid {
+                return true;
+            }
+            i = self.entries[i as usize].parent;
+        }
+        false
+    }
+
+    fn is_best(&self, idx: u32) -> bool {
+        let h = self.entries[idx as usize].block.height() as usize;
+        self.best.get(h) == Some(&idx)
+    }
+
+    /// Makes `target` the tip. On a contextual failure the old best chain is restored and the
+    /// offending block (and its descendants on the path) are marked invalid.
+    fn activate(&mut self, target: u32) -> Result<TipChange, (u32, BlockError)> {
+        let mut path = Vec::new();
+        let mut cur = target;
+        while !self.is_best(cur) {
+            if self.entries[cur as usize].invalid {
+                for &p in &path {
+                    self.entries[p as usize].invalid = true;
+                }
+                return Err((target, BlockError::InvalidParent));
+            }
+            path.push(cur);
+            cur = self.entries[cur as usize].parent;
+        }
+        let fork_height = self.entries[cur as usize].block.height() as usize;
+        let left: Vec<u32> = self.best[fork_height + 1..].iter().rev().copied().collect();
+        for &i in &left {
+            self.unindex_items(i);
+        }
+        self.best.truncate(fork_height + 1);
+        for (n, &i) in path.iter().rev().enumerate() {
+            if let Err(e) = self.index_items(i) {
+                // Undo: drop what joined, restore what left.
+                for &j in path.iter().rev().take(n) {
+                    self.unindex_items(j);
+                }
+                for &j in path.iter().rev().skip(n) {
+                    self.entries[j as usize].invalid = true;
+                }
+                self.best.truncate(fork_height + 1);
+                for &j in left.iter().rev() {
+                    self.index_items(j)
+                        .expect("blocks that were in the best chain stay valid there");
+                    self.best.push(j);
+                }
+                return Err((i, e));
+            }
+            self.best.push(i);
+        }
+        let blocks = |v: &mut dyn Iterator<Item = &u32>| -> Vec<Arc<Block>> {
+            v.map(|&i| self.entries[i as usize].block.clone()).collect()
+        };
+        Ok(TipChange {
+            left: blocks(&mut left.iter()),
+            joined: blocks(&mut path.iter().rev()),
+        })
+    }
+
+    fn index_items(&mut self, idx: u32) -> Result<(), BlockError> {
+        let block = self.entries[idx as usize].block.clone();
+        for (n, it) in block.items().iter().enumerate() {
+            let id = it.id();
+            if self.items.contains_key(&id) {
+                for earlier in &block.items()[..n] {
+                    self.items.remove(&earlier.id());
+                }
+                return Err(BlockError::DuplicateItem(id));
+            }
+            self.items.insert(id, block.height());
+        }
+        Ok(())
+    }
+
+    fn unindex_items(&mut self, idx: u32) {
+        let block = self.entries[idx as usize].block.clone();
+        for it in block.items() {
+            self.items.remove(&it.id());
+        }
+    }
+
+    /// The best tip.
+    pub fn tip(&self) -> &Arc<Block> {
+        &self.entries[*self.best.last().expect("genesis is always there") as usize].block
+    }
+
+    pub fn height(&self) -> u64 {
+        (self.best.len() - 1) as u64
+    }
+
+    pub fn tip_work(&self) -> Work {
+        self.entries[*self.best.last().expect("genesis") as usize].work
+    }
+
+    pub fn genesis(&self) -> &Arc<Block> {
+        &self.entries[0].block
+    }
+
+    /// Any valid block in the tree (best chain or side branch).
+    pub fn get(&self, hash: &BlockHash) -> Option<&Arc<Block>> {
+        let e = &self.entries[*self.index.get(hash)? as usize];
+        (!e.invalid).then_some(&e.block)
+    }
+
+    /// Cumulative work up to and including `hash`.
+    pub fn work_of(&self, hash: &BlockHash) -> Option<Work> {
+        self.index.get(hash).map(|&i| self.entries[i as usize].work)
+    }
+
+    /// Whether the block is in the tree (valid or later found invalid) or in the orphan pool.
+    pub fn knows(&self, hash: &BlockHash) -> bool {
+        self.index.contains_key(hash) || self.orphans.contains(hash)
+    }
+
+    pub fn contains(&self, hash: &BlockHash) -> bool {
+        self.index.contains_key(hash)
+    }
+
+    pub fn in_best_chain(&self, hash: &BlockHash) -> bool {
+        self.index.get(hash).is_some_and(|&i| self.is_best(i))
+    }
+
+    /// The best-chain block at `height`.
+    pub fn at_height(&self, height: u64) -> Option<&Arc<Block>> {
+        let i = *self.best.get(usize::try_from(height).ok()?)?;
+        Some(&self.entries[i as usize].block)
+    }
+
+    /// The best chain from genesis to tip.
+    pub fn best_chain(&self) -> impl DoubleEndedIterator<Item = &Arc<Block>> + ExactSizeIterator + '_ {
+        self.best.iter().map(|&i| &self.entries[i as usize].block)
+    }
+
+    /// Every block in the tree in the order it was accepted (parents before children).
+    pub fn blocks(&self) -> impl Iterator<Item = &Arc<Block>> + '_ {
+        self.entries.iter().filter(|e| !e.invalid).map(|e| &e.block)
+    }
+
+    /// Number of blocks in the tree, genesis included.
+    pub fn tree_len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn orphan_count(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// Whether an item is in the best chain.
+    pub fn contains_item(&self, id: &ItemId) -> bool {
+        self.items.contains_key(id)
+    }
+
+    /// Height of the best-chain block holding the item.
+    pub fn item_height(&self, id: &ItemId) -> Option<u64> {
+        self.items.get(id).copied()
+    }
+
+    /// Where the missing ancestry of an orphan begins: the unknown parent of its oldest
+    /// pooled ancestor.
+    pub fn orphan_root(&self, hash: &BlockHash) -> Option<BlockHash> {
+        self.orphans.root(hash)
+    }
+
+    /// Hashes of the best chain at exponentially spaced heights, tip first, genesis last.
+    pub fn locator(&self) -> Vec<BlockHash> {
+        let mut out = Vec::new();
+        let mut h = self.height() as i64;
+        let mut step = 1i64;
+        while h > 0 {
+            out.push(self.entries[self.best[h as usize] as usize].block.hash());
+            if out.len() >= 10 {
+                step *= 2;
+            }
+            h -= step;
+        }
+        out.push(self.genesis().hash());
+        out
+    }
+
+    /// Height of the first locator entry on our best chain (0 if none: genesis is shared).
+    pub fn find_fork(&self, locator: &[BlockHash]) -> u64 {
+        locator
+            .iter()
+            .find_map(|h| self.index.get(h).filter(|&&i| self.is_best(i)))
+            .map(|&i| self.entries[i as usize].block.height())
+            .unwrap_or(0)
+    }
+
+    /// Up to `limit` best-chain hashes above `height`, lowest first.
+    pub fn hashes_after(&self, height: u64, limit: usize) -> Vec<BlockHash> {
+        let start = (height as usize + 1).min(self.best.len());
+        let end = start.saturating_add(limit).min(self.best.len());
+        self.best[start..end]
+            .iter()
+            .map(|&i| self.entries[i as usize].block.hash())
+            .collect()
+    }
+
+    /// Approximate heap bytes of the tree's bookkeeping (not the shared block bodies).
+    pub fn bookkeeping_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(BlockHash, u32)>() + 1;
+        let item_slot = std::mem::size_of::<(ItemId, u64)>() + 1;
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.index.capacity() * slot
+            + self.best.capacity() * 4
+            + self.items.capacity() * item_slot
+            + self.orphans.bytes
+    }
+}
+
+fn merge_change(slot: &mut Option<TipChange>, change: TipChange) {
+    match slot {
+        None => *slot = Some(change),
+        Some(prev) => {
+            // A second move in the same insert: fold into one net change.
+            let mut joined = std::mem::take(&mut prev.joined);
+            let mut left = std::mem::take(&mut prev.left);
+            for b in change.left {
+                if let Some(pos) = joined.iter().position(|j| j.hash() == b.hash()) {
+                    joined.remove(pos);
+                } else {
+                    left.push(b);
+                }
+            }
+            joined.extend(change.joined);
+            *slot = Some(TipChange { left, joined });
+        }
+    }
+}
+
+/// Blocks with an unknown parent, bounded by count and bytes; the oldest is evicted first.
+struct Orphans {
+    by_parent: BTreeMap<BlockHash, Vec<Arc<Block>>>,
+    parent_of: BTreeMap<BlockHash, BlockHash>,
+    order: VecDeque<BlockHash>,
+    bytes: usize,
+    limits: OrphanLimits,
+}
+
+impl Orphans {
+    fn new(limits: OrphanLimits) -> Orphans {
+        Orphans {
+            by_parent: BTreeMap::new(),
+            parent_of: BTreeMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            limits,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.parent_of.len()
+    }
+
+    fn contains(&self, h: &BlockHash) -> bool {
+        self.parent_of.contains_key(h)
+    }
+
+    fn add(&mut self, block: Arc<Block>) {
+        let size = block.size();
+        if size > self.limits.max_bytes || self.limits.max_blocks == 0 {
+            return;
+        }
+        while self.len() >= self.limits.max_blocks || self.bytes + size > self.limits.max_bytes {
+            let Some(old) = self.order.pop_front() else { break };
+            self.remove(&old);
+        }
+        self.parent_of.insert(block.hash(), block.prev());
+        self.order.push_back(block.hash());
+        self.bytes += size;
+        self.by_parent.entry(block.prev()).or_default().push(block);
+    }
+
+    fn remove(&mut self, h: &BlockHash) {
+        let Some(parent) = self.parent_of.remove(h) else { return };
+        if let Some(v) = self.by_parent.get_mut(&parent) {
+            if let Some(pos) = v.iter().position(|b| b.hash() == *h) {
+                self.bytes -= v[pos].size();
+                v.swap_remove(pos);
+            }
+            if v.is_empty() {
+                self.by_parent.remove(&parent);
+            }
+        }
+    }
+
+    fn take_children(&mut self, parent: &BlockHash) -> Vec<Arc<Block>> {
+        let children = self.by_parent.remove(parent).unwrap_or_default();
+        for c in &children {
+            self.parent_of.remove(&c.hash());
+            self.bytes -= c.size();
+        }
+        if !children.is_empty() && self.order.len() > 2 * self.limits.max_blocks {
+            let parent_of = &self.parent_of;
+            self.order.retain(|h| parent_of.contains_key(h));
+        }
+        children
+    }
+
+    fn root(&self, h: &BlockHash) -> Option<BlockHash> {
+        let mut cur = *self.parent_of.get(h)?;
+        // Bounded by the pool size: each step moves to a distinct pooled block.
+        for _ in 0..=self.len() {
+            match self.parent_of.get(&cur) {
+                Some(p) => cur = *p,
+                None => return Some(cur),
+            }
+        }
+        Some(cur)
+    }
+}

@@ -1,0 +1,261 @@
+//! Wire messages and the length-prefixed frame codec shared by node, simulator and tests.
+//!
+//! A frame is a 4-byte big-endian length followed by that many bytes of JSON. The length is
+//! checked against [`MAX_FRAME_BYTES`] before anything is allocated.
+
+use crate::block::{Block, Item};
+use crate::types::{BlockHash, Work};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Protocol version spoken by this implementation.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest frame payload accepted: a maximal block encoded as JSON plus headroom.
+pub const MAX_FRAME_BYTES: usize = 4 << 20;
+/// Most hashes in one `Inv`, `GetBlocks`, `NotFound` or `ChainHashes`.
+pub const MAX_HASHES: usize = 1000;
+/// Most entries in a locator.
+pub const MAX_LOCATOR: usize = 64;
+/// Most items in one `Items` message.
+pub const MAX_ITEMS_PER_MSG: usize = 256;
+/// Most addresses in one `Addr`, and the longest address string.
+pub const MAX_ADDRS: usize = 256;
+pub const MAX_ADDR_LEN: usize = 64;
+
+/// A peer's best chain as it claims it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tip {
+    pub height: u64,
+    pub hash: BlockHash,
+    pub work: Work,
+}
+
+/// Everything one peer can say to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// First message on every connection, in both directions.
+    Hello {
+        version: u32,
+        /// Genesis hash: the network id.
+        genesis: BlockHash,
+        /// Random per-process id, to detect self and duplicate connections.
+        node_id: u64,
+        tip: Tip,
+        /// Address the sender accepts connections on, if any.
+        listen: Option<String>,
+    },
+    Ping { nonce: u64, tip: Tip },
+    Pong { nonce: u64, tip: Tip },
+    /// "I have these blocks" (announce relay).
+    Inv { hashes: Vec<BlockHash> },
+    /// Request full blocks by hash.
+    GetBlocks { hashes: Vec<BlockHash> },
+    Block { block: Arc<Block> },
+    /// Answer to `GetBlocks` for hashes the sender does not have.
+    NotFound { hashes: Vec<BlockHash> },
+    /// Catch-up request: the sender's locator; answered with `ChainHashes`.
+    GetChain { locator: Vec<BlockHash> },
+    /// Best-chain hashes following the fork point, lowest first (empty: nothing to add).
+    ChainHashes { hashes: Vec<BlockHash>, tip: Tip },
+    /// Pending data items for miners.
+    Items { items: Vec<Item> },
+    GetAddr,
+    Addr { addrs: Vec<String> },
+}
+
+impl Message {
+    /// Short name for logs and per-kind statistics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "hello",
+            Message::Ping { .. } => "ping",
+            Message::Pong { .. } => "pong",
+            Message::Inv { .. } => "inv",
+            Message::GetBlocks { .. } => "get_blocks",
+            Message::Block { .. } => "block",
+            Message::NotFound { .. } => "not_found",
+            Message::GetChain { .. } => "get_chain",
+            Message::ChainHashes { .. } => "chain_hashes",
+            Message::Items { .. } => "items",
+            Message::GetAddr => "get_addr",
+            Message::Addr { .. } => "addr",
+        }
+    }
+
+    /// Checks list-length limits that serde cannot express. Decoding calls it.
+    pub fn check_limits(&self) -> Result<(), DecodeError> {
+        let too_long = |n: usize, max: usize, what: &'static str| {
+            if n > max {
+                Err(DecodeError::Limit { what, n, max })
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Message::Hello { listen, .. } => {
+                too_long(listen.as_ref().map_or(0, String::len), MAX_ADDR_LEN, "listen address")
+            }
+            Message::Inv { hashes }
+            | Message::GetBlocks { hashes }
+            | Message::NotFound { hashes }
+            | Message::ChainHashes { hashes, .. } => too_long(hashes.len(), MAX_HASHES, "hashes"),
+            Message::GetChain { locator } => too_long(locator.len(), MAX_LOCATOR, "locator"),
+            Message::Items { items } => too_long(items.len(), MAX_ITEMS_PER_MSG, "items"),
+            Message::Addr { addrs } => {
+                too_long(addrs.len(), MAX_ADDRS, "addresses")?;
+                addrs
+                    .iter()
+                    .try_for_each(|a| too_long(a.len(), MAX_ADDR_LEN, "address"))
+            }
+            Message::Ping { .. } | Message::Pong { .. } | Message::Block { .. } | Message::GetAddr => Ok(()),
+        }
+    }
+
+    /// JSON payload (no frame header).
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("messages always serialize")
+    }
+
+    /// Parses and limit-checks a JSON payload.
+    pub fn from_json(bytes: &[u8]) -> Result<Message, DecodeError> {
+        if bytes.len() > MAX_FRAME_BYTES {
+            return Err(DecodeError::FrameTooLarge {
+                len: bytes.len(),
+                max: MAX_FRAME_BYTES,
+            });
+        }
+        let msg: Message = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
+        msg.check_limits()?;
+        Ok(msg)
+    }
+
+    /// A complete frame: length prefix plus JSON.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let json = self.to_json();
+        let mut out = Vec::with_capacity(4 + json.len());
+        out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        out.extend_from_slice(&json);
+        out
+    }
+}
+
+/// Why bytes from a peer are not a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("frame of {len} bytes exceeds the {max}-byte limit")]
+    FrameTooLarge { len: usize, max: usize },
+    #[error("invalid message JSON: {0}")]
+    Json(String),
+    #[error("{what}: {n} entries exceed the limit of {max}")]
+    Limit { what: &'static str, n: usize, max: usize },
+}
+
+/// Incremental frame decoder: feed it bytes as they arrive, take messages out.
+///
+/// It never buffers more than one maximal frame plus one read, whatever the peer sends.
+#[derive(Default)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl FrameDecoder {
+    pub fn new() -> FrameDecoder {
+        FrameDecoder::default()
+    }
+
+    /// Appends received bytes.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes buffered but not yet decoded.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// The next complete message; `Ok(None)` means more bytes are needed. After an `Err` the
+    /// stream is unusable and the connection should be closed.
+    pub fn next_message(&mut self) -> Result<Option<Message>, DecodeError> {
+        let Some(len) = self.peek_len()? else {
+            return Ok(None);
+        };
+        if self.buffered() < 4 + len {
+            return Ok(None);
+        }
+        let body = &self.buf[self.start + 4..self.start + 4 + len];
+        let msg = Message::from_json(body);
+        self.start += 4 + len;
+        if self.start > self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        msg.map(Some)
+    }
+
+    /// Length of the next frame once its prefix is complete; errors before any allocation.
+    fn peek_len(&self) -> Result<Option<usize>, DecodeError> {
+        if self.buffered() < 4 {
+            return Ok(None);
+        }
+        let p = &self.buf[self.start..self.start + 4];
+        let len = u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize;
+        if len > MAX_FRAME_BYTES {
+            return Err(DecodeError::FrameTooLarge {
+                len,
+                max: MAX_FRAME_BYTES,
+            });
+        }
+        Ok(Some(len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_roundtrip_in_pieces() {
+        let msgs = vec![
+            Message::GetAddr,
+            Message::Inv {
+                hashes: vec![BlockHash::ZERO; 3],
+            },
+            Message::Addr {
+                addrs: vec!["127.0.0.1:1".into()],
+            },
+        ];
+        let bytes: Vec<u8> = msgs.iter().flat_map(Message::to_frame).collect();
+        let mut dec = FrameDecoder::new();
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(3) {
+            dec.extend(chunk);
+            while let Some(m) = dec.next_message().unwrap() {
+                out.push(m);
+            }
+        }
+        assert_eq!(out, msgs);
+        assert_eq!(dec.buffered(), 0);
+    }
+
+    #[test]
+    fn oversized_length_rejected_before_allocation() {
+        let mut dec = FrameDecoder::new();
+        dec.extend(&u32::MAX.to_be_bytes());
+        assert!(matches!(dec.next_message(), Err(DecodeError::FrameTooLarge { .. })));
+    }
+
+    #[test]
+    fn limits_enforced() {
+        let m = Message::Inv {
+            hashes: vec![BlockHash::ZERO; MAX_HASHES + 1],
+        };
+        assert!(matches!(Message::from_json(&m.to_json()), Err(DecodeError::Limit { .. })));
+        assert!(matches!(Message::from_json(b"{\"type\":\"nope\"}"), Err(DecodeError::Json(_))));
+    }
+}

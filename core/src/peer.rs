@@ -1,0 +1,1169 @@
+//! The sans-IO peer: every protocol decision of a rantai node, with no IO, clock or global RNG.
+//!
+//! Drivers (the TCP node, the simulator, test harnesses) feed [`Input`]s with the current time,
+//! call [`Peer::handle_timeout`] once [`Peer::poll_timeout`] is due, and after every call drain
+//! [`Peer::poll`] until it returns `None`, executing each [`Output`]. Randomness comes from a
+//! ChaCha RNG seeded by the driver, so a seed reproduces a run exactly.
+
+use crate::block::{data_len, Block, Item, ItemId, Template, HEADER_LEN};
+use crate::chain::{Accepted, BlockError, Chain, Insert, OrphanLimits};
+use crate::message::{DecodeError, Message, Tip, MAX_ADDRS, MAX_ADDR_LEN, MAX_HASHES, MAX_ITEMS_PER_MSG, PROTOCOL_VERSION};
+use crate::params::Params;
+use crate::types::{BlockHash, BuildPrefixHasher, Millis, PeerId, Work};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+/// How new blocks travel to neighbours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayPolicy {
+    /// Send the hash; the neighbour requests the block if it lacks it (Bitcoin's inv/getdata).
+    Announce,
+    /// Send the whole block at once: lower latency, redundant bytes.
+    Push,
+}
+
+/// Which side opened a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// Tunables of the peer protocol. Consensus rules live in [`Params`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub params: Arc<Params>,
+    pub relay: RelayPolicy,
+    /// Difficulty of blocks this peer mines (raised to the network minimum if below).
+    pub mine_difficulty: u32,
+    /// Ask the driver to mine (via [`Output::Mine`]) whenever locally submitted items are pending.
+    pub auto_mine: bool,
+    /// Gossip pending items to neighbours so any miner can include them.
+    pub relay_items: bool,
+    /// Address advertised in `Hello` so others can dial back.
+    pub listen_addr: Option<String>,
+    pub handshake_timeout: Millis,
+    /// Keepalive period; `None` disables pings.
+    pub ping_interval: Option<Millis>,
+    pub pong_timeout: Millis,
+    /// How long a requested block or chain batch may take before the peer counts as stalling.
+    pub request_timeout: Millis,
+    /// Consecutive stalls after which a peer is disconnected.
+    pub max_strikes: u32,
+    pub max_in_flight_per_peer: usize,
+    pub max_fetch_queue: usize,
+    /// Hashes per catch-up batch.
+    pub sync_batch: usize,
+    pub max_pending_items: usize,
+    pub max_pending_bytes: usize,
+    pub max_addrs: usize,
+    /// Recent hashes remembered per neighbour as "it has this" (a rolling window, not a set).
+    pub known_window: usize,
+    /// Misbehaviour score at which a peer is disconnected.
+    pub ban_score: u32,
+    pub orphan_limits: OrphanLimits,
+}
+
+impl Config {
+    /// Defaults suited to a real node on `params`' network.
+    pub fn new(params: Params) -> Config {
+        Config {
+            mine_difficulty: params.min_difficulty,
+            params: Arc::new(params),
+            relay: RelayPolicy::Announce,
+            auto_mine: false,
+            relay_items: false,
+            listen_addr: None,
+            handshake_timeout: Millis::from_secs(10),
+            ping_interval: Some(Millis::from_secs(30)),
+            pong_timeout: Millis::from_secs(20),
+            request_timeout: Millis::from_secs(10),
+            max_strikes: 3,
+            max_in_flight_per_peer: 64,
+            max_fetch_queue: 2000,
+            sync_batch: 500,
+            max_pending_items: 20_000,
+            max_pending_bytes: 64 << 20,
+            max_addrs: 1000,
+            known_window: 64,
+            ban_score: 100,
+            orphan_limits: OrphanLimits::default(),
+        }
+    }
+}
+
+/// Something the driver tells the peer.
+#[derive(Debug)]
+pub enum Input {
+    /// A connection is open; the peer sends its `Hello`. `addr` is for logs and status only.
+    Connected {
+        peer: PeerId,
+        direction: Direction,
+        addr: Option<String>,
+    },
+    /// The connection is gone (closed by the remote, the driver, or after our own `Disconnect`).
+    Disconnected { peer: PeerId },
+    Message { peer: PeerId, msg: Message },
+    /// Bytes from `peer` that are not a message.
+    Malformed { peer: PeerId, error: DecodeError },
+    /// A block the driver mined from a [`Template`].
+    Mined(Block),
+}
+
+/// Something the peer asks the driver to do.
+#[derive(Debug, Clone)]
+pub enum Output {
+    Send { to: PeerId, msg: Message },
+    /// Close the connection; the peer has already forgotten it.
+    Disconnect { peer: PeerId, reason: DisconnectReason },
+    /// Start mining this template, replacing any current job; `None` stops mining.
+    Mine(Option<Template>),
+    Event(Event),
+}
+
+/// Things that happened, for logs, storage and metrics.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Handshake complete.
+    PeerReady {
+        peer: PeerId,
+        node_id: u64,
+        tip: Tip,
+        listen: Option<String>,
+    },
+    /// A valid block joined the tree (best chain or side branch). `from` is `None` for our own.
+    BlockAccepted { block: Arc<Block>, from: Option<PeerId> },
+    BlockRejected {
+        hash: BlockHash,
+        from: Option<PeerId>,
+        reason: BlockError,
+    },
+    TipChanged { hash: BlockHash, height: u64 },
+    /// The best chain switched branches: `left` lost its place (old tip first), `joined` won.
+    Reorg {
+        left: Vec<BlockHash>,
+        joined: Vec<BlockHash>,
+    },
+    /// Items from abandoned blocks that went back to the pending pool.
+    ItemsRequeued { count: usize },
+    /// A new dialable address from a peer.
+    AddrLearned { addr: String },
+}
+
+/// Why the peer closed a connection. Variants for which [`is_misbehaviour`] holds are the
+/// remote's fault.
+///
+/// [`is_misbehaviour`]: DisconnectReason::is_misbehaviour
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DisconnectReason {
+    #[error("peer is on another network (genesis {theirs}, ours {ours})")]
+    WrongNetwork { ours: BlockHash, theirs: BlockHash },
+    #[error("unsupported protocol version {0}")]
+    Version(u32),
+    #[error("connected to ourselves")]
+    SelfConnection,
+    #[error("duplicate connection to node {0:016x}")]
+    Duplicate(u64),
+    #[error("no handshake within the timeout")]
+    HandshakeTimeout,
+    #[error("no pong within the timeout")]
+    PingTimeout,
+    #[error("stalled: {0} requests timed out in a row")]
+    Stalled(u32),
+    #[error("sent an invalid block: {0}")]
+    InvalidBlock(BlockError),
+    #[error("malformed message: {0}")]
+    Malformed(DecodeError),
+    #[error("protocol violation: {0}")]
+    Protocol(&'static str),
+    #[error("misbehaviour score {0} reached the limit")]
+    Misbehaving(u32),
+}
+
+impl DisconnectReason {
+    /// Whether the remote did something wrong (as opposed to a timeout or a benign duplicate).
+    pub fn is_misbehaviour(&self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::WrongNetwork { .. }
+                | DisconnectReason::InvalidBlock(_)
+                | DisconnectReason::Malformed(_)
+                | DisconnectReason::Protocol(_)
+                | DisconnectReason::Misbehaving(_)
+        )
+    }
+}
+
+/// Why a local submission was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("item of {size} bytes exceeds the {max}-byte block data limit")]
+    TooLarge { size: usize, max: usize },
+    #[error("pending pool is full ({0} items)")]
+    PoolFull(usize),
+}
+
+/// A connection as shown to drivers (status pages, reports).
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerSummary {
+    pub peer: PeerId,
+    pub direction: Direction,
+    pub addr: Option<String>,
+    pub ready: bool,
+    pub node_id: Option<u64>,
+    pub listen: Option<String>,
+    pub tip: Option<Tip>,
+}
+
+/// Recent hashes a neighbour is known to have: a fixed-size ring of 64-bit prefixes.
+struct KnownWindow {
+    ring: Vec<u64>,
+    next: usize,
+}
+
+impl KnownWindow {
+    fn new() -> KnownWindow {
+        KnownWindow { ring: Vec::new(), next: 0 }
+    }
+
+    fn contains(&self, h: &BlockHash) -> bool {
+        let k = h.prefix_u64();
+        self.ring.contains(&k)
+    }
+
+    fn insert(&mut self, h: &BlockHash, cap: usize) {
+        if cap == 0 || self.contains(h) {
+            return;
+        }
+        let k = h.prefix_u64();
+        if self.ring.len() < cap {
+            self.ring.push(k);
+        } else {
+            self.ring[self.next] = k;
+            self.next = (self.next + 1) % cap;
+        }
+    }
+}
+
+struct Conn {
+    direction: Direction,
+    addr: Option<String>,
+    remote: Option<Remote>,
+    handshake_deadline: Millis,
+    tip: Option<Tip>,
+    known: KnownWindow,
+    /// Blocks requested from this peer, in request order, with their deadlines.
+    in_flight: VecDeque<(BlockHash, Millis)>,
+    to_fetch: VecDeque<BlockHash>,
+    /// Deadline of an unanswered `GetChain`.
+    chain_request: Option<Millis>,
+    /// Last hash of the peer's most recent catch-up batch, to resume from.
+    sync_cursor: Option<BlockHash>,
+    /// The peer's tip when a catch-up round last brought nothing new.
+    synced_to: Option<BlockHash>,
+    next_ping: Millis,
+    ping: Option<(u64, Millis)>,
+    strikes: u32,
+    score: u32,
+    answered_getaddr: bool,
+    announce: Vec<BlockHash>,
+    items_out: Vec<Item>,
+}
+
+struct Remote {
+    node_id: u64,
+    listen: Option<String>,
+}
+
+struct Pending {
+    item: Item,
+    local: bool,
+}
+
+/// The protocol state machine of one node.
+pub struct Peer {
+    config: Config,
+    chain: Chain,
+    rng: ChaCha8Rng,
+    node_id: u64,
+    conns: BTreeMap<PeerId, Conn>,
+    /// Every block currently requested, and from whom: never ask two peers at once.
+    requested: HashMap<BlockHash, PeerId, BuildPrefixHasher>,
+    pending: BTreeMap<u64, Pending>,
+    pending_ids: HashMap<ItemId, u64, BuildPrefixHasher>,
+    pending_seq: u64,
+    pending_bytes: usize,
+    pending_local: usize,
+    own_items: BTreeSet<ItemId>,
+    addrs: BTreeSet<String>,
+    mining_on: Option<BlockHash>,
+    out: VecDeque<Output>,
+    now: Millis,
+}
+
+impl Peer {
+    /// A peer starting from the genesis block. `seed` drives all of its randomness.
+    pub fn new(config: Config, seed: u64) -> Peer {
+        let chain = Chain::with_orphan_limits(config.params.clone(), config.orphan_limits);
+        Peer::with_chain(config, seed, chain)
+    }
+
+    /// A peer resuming from an existing chain (a data directory, a simulated restart).
+    pub fn with_chain(config: Config, seed: u64, chain: Chain) -> Peer {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let node_id = rng.gen();
+        Peer {
+            config,
+            chain,
+            rng,
+            node_id,
+            conns: BTreeMap::new(),
+            requested: HashMap::default(),
+            pending: BTreeMap::new(),
+            pending_ids: HashMap::default(),
+            pending_seq: 0,
+            pending_bytes: 0,
+            pending_local: 0,
+            own_items: BTreeSet::new(),
+            addrs: BTreeSet::new(),
+            mining_on: None,
+            out: VecDeque::new(),
+            now: Millis::ZERO,
+        }
+    }
+
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// Gives up the peer, keeping its chain (a crash that keeps the data directory).
+    pub fn into_chain(self) -> Chain {
+        self.chain
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Random id sent in `Hello`; distinguishes this process from others.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    pub fn tip(&self) -> Tip {
+        let t = self.chain.tip();
+        Tip {
+            height: t.height(),
+            hash: t.hash(),
+            work: self.chain.tip_work(),
+        }
+    }
+
+    /// Items waiting to be mined.
+    pub fn pending_items(&self) -> impl Iterator<Item = &Item> + '_ {
+        self.pending.values().map(|p| &p.item)
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Known dialable addresses, sorted.
+    pub fn addrs(&self) -> impl Iterator<Item = &String> + '_ {
+        self.addrs.iter()
+    }
+
+    pub fn peers(&self) -> Vec<PeerSummary> {
+        self.conns
+            .iter()
+            .map(|(&peer, c)| PeerSummary {
+                peer,
+                direction: c.direction,
+                addr: c.addr.clone(),
+                ready: c.remote.is_some(),
+                node_id: c.remote.as_ref().map(|r| r.node_id),
+                listen: c.remote.as_ref().and_then(|r| r.listen.clone()),
+                tip: c.tip,
+            })
+            .collect()
+    }
+
+    /// Number of open connections (handshaking or ready).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Next output for the driver; drain until `None` after every call that mutates.
+    pub fn poll(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Peer::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        let mut t: Option<Millis> = None;
+        let mut consider = |m: Millis| t = Some(t.map_or(m, |x| x.min(m)));
+        for c in self.conns.values() {
+            if c.remote.is_none() {
+                consider(c.handshake_deadline);
+                continue;
+            }
+            if self.config.ping_interval.is_some() {
+                match c.ping {
+                    Some((_, deadline)) => consider(deadline),
+                    None => consider(c.next_ping),
+                }
+            }
+            if let Some(&(_, d)) = c.in_flight.front() {
+                consider(d);
+            }
+            if let Some(d) = c.chain_request {
+                consider(d);
+            }
+        }
+        t
+    }
+
+    /// A data item typed by a local user. It is mined (if `auto_mine`) or gossiped, and ends
+    /// up in the best chain exactly once.
+    pub fn submit(&mut self, now: Millis, text: String) -> Result<ItemId, SubmitError> {
+        self.now = now;
+        let item = Item {
+            nonce: self.rng.gen(),
+            text,
+        };
+        let max = self.config.params.max_block_data_bytes - 4;
+        if item.encoded_len() > max {
+            return Err(SubmitError::TooLarge {
+                size: item.text.len(),
+                max: max - 12,
+            });
+        }
+        if self.pending.len() >= self.config.max_pending_items
+            || self.pending_bytes + item.encoded_len() > self.config.max_pending_bytes
+        {
+            return Err(SubmitError::PoolFull(self.pending.len()));
+        }
+        let id = item.id();
+        self.own_items.insert(id);
+        self.add_pending(item.clone(), true);
+        if self.config.relay_items {
+            self.relay_item(&item, None);
+        }
+        self.finish();
+        Ok(id)
+    }
+
+    /// The block this peer would mine now: on its tip, carrying pending items up to the limit.
+    pub fn block_template(&self, now: Millis) -> Template {
+        let tip = self.chain.tip();
+        let max = self.config.params.max_block_data_bytes;
+        let mut items = Vec::new();
+        let mut size = 4;
+        for p in self.pending.values() {
+            if size + p.item.encoded_len() > max {
+                break;
+            }
+            size += p.item.encoded_len();
+            items.push(p.item.clone());
+        }
+        let difficulty = self.config.mine_difficulty.max(self.config.params.min_difficulty);
+        Template::new(tip.header(), tip.hash(), difficulty, now, items)
+    }
+
+    pub fn handle(&mut self, now: Millis, input: Input) {
+        self.now = now;
+        match input {
+            Input::Connected { peer, direction, addr } => self.on_connected(peer, direction, addr),
+            Input::Disconnected { peer } => self.forget(peer),
+            Input::Message { peer, msg } => {
+                if self.conns.contains_key(&peer) {
+                    self.on_message(peer, msg);
+                }
+            }
+            Input::Malformed { peer, error } => self.disconnect(peer, DisconnectReason::Malformed(error)),
+            Input::Mined(block) => self.process_block(Arc::new(block), None, true),
+        }
+        self.finish();
+    }
+
+    /// Runs every timer that is due at `now`. Calling it early is harmless.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        self.now = now;
+        let ids: Vec<PeerId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.check_timers(id, now);
+        }
+        self.finish();
+    }
+
+    fn check_timers(&mut self, id: PeerId, now: Millis) {
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        if c.remote.is_none() {
+            if now >= c.handshake_deadline {
+                self.disconnect(id, DisconnectReason::HandshakeTimeout);
+            }
+            return;
+        }
+        if let Some((_, deadline)) = c.ping {
+            if now >= deadline {
+                self.disconnect(id, DisconnectReason::PingTimeout);
+                return;
+            }
+        } else if let Some(interval) = self.config.ping_interval {
+            if now >= c.next_ping {
+                let nonce = self.rng.gen();
+                c.ping = Some((nonce, now.add(self.config.pong_timeout)));
+                c.next_ping = now.add(interval);
+                let tip = self.tip();
+                self.send(id, Message::Ping { nonce, tip });
+            }
+        }
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        let stalled_blocks = c.in_flight.front().is_some_and(|&(_, d)| now >= d);
+        let stalled_chain = c.chain_request.is_some_and(|d| now >= d);
+        if stalled_blocks || stalled_chain {
+            c.strikes += 1;
+            c.chain_request = None;
+            let dropped: Vec<BlockHash> = c.in_flight.drain(..).map(|(h, _)| h).collect();
+            c.to_fetch.clear();
+            let strikes = c.strikes;
+            for h in &dropped {
+                if self.requested.get(h) == Some(&id) {
+                    self.requested.remove(h);
+                }
+            }
+            if strikes >= self.config.max_strikes {
+                self.disconnect(id, DisconnectReason::Stalled(strikes));
+            } else {
+                self.refetch(&dropped, Some(id));
+            }
+            self.sync_all();
+        }
+    }
+
+    fn on_connected(&mut self, peer: PeerId, direction: Direction, addr: Option<String>) {
+        let conn = Conn {
+            direction,
+            addr,
+            remote: None,
+            handshake_deadline: self.now.add(self.config.handshake_timeout),
+            tip: None,
+            known: KnownWindow::new(),
+            in_flight: VecDeque::new(),
+            to_fetch: VecDeque::new(),
+            chain_request: None,
+            sync_cursor: None,
+            synced_to: None,
+            next_ping: Millis::ZERO,
+            ping: None,
+            strikes: 0,
+            score: 0,
+            answered_getaddr: false,
+            announce: Vec::new(),
+            items_out: Vec::new(),
+        };
+        self.conns.insert(peer, conn);
+        let hello = Message::Hello {
+            version: PROTOCOL_VERSION,
+            genesis: self.config.params.genesis_hash(),
+            node_id: self.node_id,
+            tip: self.tip(),
+            listen: self.config.listen_addr.clone(),
+        };
+        self.send(peer, hello);
+    }
+
+    fn forget(&mut self, peer: PeerId) {
+        let Some(c) = self.conns.remove(&peer) else { return };
+        let dropped: Vec<BlockHash> = c.in_flight.into_iter().map(|(h, _)| h).collect();
+        for h in &dropped {
+            if self.requested.get(h) == Some(&peer) {
+                self.requested.remove(h);
+            }
+        }
+        self.refetch(&dropped, None);
+        self.sync_all();
+    }
+
+    fn disconnect(&mut self, peer: PeerId, reason: DisconnectReason) {
+        if self.conns.contains_key(&peer) {
+            self.out.push_back(Output::Disconnect { peer, reason });
+            self.forget(peer);
+        }
+    }
+
+    fn misbehaved(&mut self, peer: PeerId, points: u32) {
+        let Some(c) = self.conns.get_mut(&peer) else { return };
+        c.score = c.score.saturating_add(points);
+        if c.score >= self.config.ban_score {
+            let s = c.score;
+            self.disconnect(peer, DisconnectReason::Misbehaving(s));
+        }
+    }
+
+    fn send(&mut self, to: PeerId, msg: Message) {
+        self.out.push_back(Output::Send { to, msg });
+    }
+
+    fn on_message(&mut self, peer: PeerId, msg: Message) {
+        if let Err(e) = msg.check_limits() {
+            return self.disconnect(peer, DisconnectReason::Malformed(e));
+        }
+        let ready = self.conns.get(&peer).is_some_and(|c| c.remote.is_some());
+        match msg {
+            Message::Hello {
+                version,
+                genesis,
+                node_id,
+                tip,
+                listen,
+            } => {
+                if ready {
+                    return self.disconnect(peer, DisconnectReason::Protocol("second hello"));
+                }
+                self.on_hello(peer, version, genesis, node_id, tip, listen)
+            }
+            _ if !ready => self.disconnect(peer, DisconnectReason::Protocol("message before hello")),
+            Message::Ping { nonce, tip } => {
+                self.set_tip(peer, tip);
+                let ours = self.tip();
+                self.send(peer, Message::Pong { nonce, tip: ours });
+                self.maybe_sync(peer);
+            }
+            Message::Pong { nonce, tip } => {
+                let Some(c) = self.conns.get_mut(&peer) else { return };
+                if c.ping.is_some_and(|(n, _)| n == nonce) {
+                    c.ping = None;
+                } else {
+                    return self.misbehaved(peer, 10);
+                }
+                self.set_tip(peer, tip);
+                self.maybe_sync(peer);
+            }
+            Message::Inv { hashes } => self.on_inv(peer, hashes),
+            Message::GetBlocks { hashes } => self.on_get_blocks(peer, hashes),
+            Message::Block { block } => self.on_block(peer, block),
+            Message::NotFound { hashes } => {
+                let Some(c) = self.conns.get_mut(&peer) else { return };
+                let before = c.in_flight.len();
+                c.in_flight.retain(|(h, _)| !hashes.contains(h));
+                let was_requested = c.in_flight.len() < before;
+                for h in &hashes {
+                    if self.requested.get(h) == Some(&peer) {
+                        self.requested.remove(h);
+                    }
+                }
+                // Announcing and then not serving wastes our requests.
+                self.misbehaved(peer, if was_requested { 10 } else { 20 });
+                self.request_more(peer);
+            }
+            Message::GetChain { locator } => {
+                let fork = self.chain.find_fork(&locator);
+                let hashes = self.chain.hashes_after(fork, self.config.sync_batch.min(MAX_HASHES));
+                let tip = self.tip();
+                self.send(peer, Message::ChainHashes { hashes, tip });
+            }
+            Message::ChainHashes { hashes, tip } => self.on_chain_hashes(peer, hashes, tip),
+            Message::Items { items } => {
+                for item in items {
+                    self.on_item(peer, item);
+                }
+            }
+            Message::GetAddr => {
+                let Some(c) = self.conns.get_mut(&peer) else { return };
+                if c.answered_getaddr {
+                    return self.misbehaved(peer, 20);
+                }
+                c.answered_getaddr = true;
+                let addrs: Vec<String> = self.addrs.iter().take(MAX_ADDRS).cloned().collect();
+                self.send(peer, Message::Addr { addrs });
+            }
+            Message::Addr { addrs } => {
+                for a in addrs {
+                    self.learn_addr(a);
+                }
+            }
+        }
+    }
+
+    fn on_hello(&mut self, peer: PeerId, version: u32, genesis: BlockHash, node_id: u64, tip: Tip, listen: Option<String>) {
+        if version != PROTOCOL_VERSION {
+            return self.disconnect(peer, DisconnectReason::Version(version));
+        }
+        let ours = self.config.params.genesis_hash();
+        if genesis != ours {
+            return self.disconnect(peer, DisconnectReason::WrongNetwork { ours, theirs: genesis });
+        }
+        if node_id == self.node_id {
+            return self.disconnect(peer, DisconnectReason::SelfConnection);
+        }
+        let existing = self
+            .conns
+            .iter()
+            .find(|(&id, c)| id != peer && c.remote.as_ref().is_some_and(|r| r.node_id == node_id))
+            .map(|(&id, c)| (id, c.direction));
+        if let Some((other, other_dir)) = existing {
+            // Both ends must drop the same connection: keep the one dialled by the smaller id.
+            let dialer = |dir: Direction| if dir == Direction::Outbound { self.node_id } else { node_id };
+            let this_dir = self.conns[&peer].direction;
+            let keep_new = dialer(this_dir) == self.node_id.min(node_id) && dialer(other_dir) != dialer(this_dir);
+            if keep_new {
+                self.disconnect(other, DisconnectReason::Duplicate(node_id));
+            } else {
+                return self.disconnect(peer, DisconnectReason::Duplicate(node_id));
+            }
+        }
+        let now = self.now;
+        let interval = self.config.ping_interval.unwrap_or(Millis::ZERO);
+        let Some(c) = self.conns.get_mut(&peer) else { return };
+        c.remote = Some(Remote {
+            node_id,
+            listen: listen.clone(),
+        });
+        c.tip = Some(tip);
+        c.next_ping = now.add(interval);
+        c.known.insert(&tip.hash, self.config.known_window);
+        let outbound = c.direction == Direction::Outbound;
+        if let Some(l) = &listen {
+            self.learn_addr(l.clone());
+        }
+        if outbound {
+            self.send(peer, Message::GetAddr);
+        }
+        self.out.push_back(Output::Event(Event::PeerReady {
+            peer,
+            node_id,
+            tip,
+            listen,
+        }));
+        if self.config.relay_items && !self.pending.is_empty() {
+            let items: Vec<Item> = self.pending.values().map(|p| p.item.clone()).collect();
+            for chunk in items.chunks(MAX_ITEMS_PER_MSG) {
+                self.send(peer, Message::Items { items: chunk.to_vec() });
+            }
+        }
+        self.maybe_sync(peer);
+    }
+
+    fn learn_addr(&mut self, addr: String) {
+        if addr.is_empty() || addr.len() > MAX_ADDR_LEN || self.config.listen_addr.as_ref() == Some(&addr) {
+            return;
+        }
+        if self.addrs.len() >= self.config.max_addrs || self.addrs.contains(&addr) {
+            return;
+        }
+        self.addrs.insert(addr.clone());
+        self.out.push_back(Output::Event(Event::AddrLearned { addr }));
+    }
+
+    fn set_tip(&mut self, peer: PeerId, tip: Tip) {
+        if let Some(c) = self.conns.get_mut(&peer) {
+            c.known.insert(&tip.hash, self.config.known_window);
+            c.tip = Some(tip);
+        }
+    }
+
+    fn on_inv(&mut self, peer: PeerId, hashes: Vec<BlockHash>) {
+        let window = self.config.known_window;
+        let max_queue = self.config.max_fetch_queue;
+        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let mut overflow = false;
+        for h in hashes {
+            c.known.insert(&h, window);
+            if self.chain.knows(&h) || self.requested.contains_key(&h) || c.to_fetch.contains(&h) {
+                continue;
+            }
+            if c.to_fetch.len() >= max_queue {
+                overflow = true;
+                continue;
+            }
+            c.to_fetch.push_back(h);
+        }
+        if overflow {
+            self.misbehaved(peer, 5);
+        }
+        self.request_more(peer);
+    }
+
+    /// Requests queued hashes from `peer` up to its in-flight limit.
+    fn request_more(&mut self, peer: PeerId) {
+        let deadline = self.now.add(self.config.request_timeout);
+        let max = self.config.max_in_flight_per_peer;
+        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let mut batch = Vec::new();
+        while c.in_flight.len() < max {
+            let Some(h) = c.to_fetch.pop_front() else { break };
+            if self.chain.knows(&h) || self.requested.contains_key(&h) {
+                continue;
+            }
+            self.requested.insert(h, peer);
+            c.in_flight.push_back((h, deadline));
+            batch.push(h);
+        }
+        if !batch.is_empty() {
+            self.send(peer, Message::GetBlocks { hashes: batch });
+        }
+    }
+
+    /// Re-queues hashes that a lost or stalled peer never delivered with neighbours that have them.
+    fn refetch(&mut self, hashes: &[BlockHash], exclude: Option<PeerId>) {
+        let mut touched = BTreeSet::new();
+        for h in hashes {
+            if self.chain.knows(h) || self.requested.contains_key(h) {
+                continue;
+            }
+            let holder = self
+                .conns
+                .iter_mut()
+                .find(|(&id, c)| Some(id) != exclude && c.remote.is_some() && c.known.contains(h));
+            if let Some((&id, c)) = holder {
+                if c.to_fetch.len() < self.config.max_fetch_queue {
+                    c.to_fetch.push_back(*h);
+                    touched.insert(id);
+                }
+            }
+        }
+        for id in touched {
+            self.request_more(id);
+        }
+    }
+
+    fn on_get_blocks(&mut self, peer: PeerId, hashes: Vec<BlockHash>) {
+        let mut missing = Vec::new();
+        for h in hashes {
+            match self.chain.get(&h) {
+                Some(b) => {
+                    let block = b.clone();
+                    if let Some(c) = self.conns.get_mut(&peer) {
+                        c.known.insert(&h, self.config.known_window);
+                    }
+                    self.send(peer, Message::Block { block });
+                }
+                None => missing.push(h),
+            }
+        }
+        if !missing.is_empty() {
+            self.send(peer, Message::NotFound { hashes: missing });
+        }
+    }
+
+    fn on_block(&mut self, peer: PeerId, block: Arc<Block>) {
+        let h = block.hash();
+        let window = self.config.known_window;
+        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let before = c.in_flight.len();
+        c.in_flight.retain(|(x, _)| *x != h);
+        let solicited = c.in_flight.len() < before;
+        c.known.insert(&h, window);
+        if solicited {
+            c.strikes = 0;
+        }
+        if c.tip.is_none_or(|t| t.height < block.height()) {
+            // The sender has at least this block; its claimed work is unknown until it says.
+        }
+        if self.requested.get(&h) == Some(&peer) {
+            self.requested.remove(&h);
+        }
+        let known = self.chain.knows(&h);
+        if !solicited && known && self.config.relay == RelayPolicy::Announce {
+            self.misbehaved(peer, 10);
+        } else if !known {
+            // Pushed blocks keep being pushed; fetched ones are announced onwards.
+            self.process_block(block, Some(peer), !solicited);
+        }
+        self.request_more(peer);
+        self.maybe_sync(peer);
+    }
+
+    fn on_chain_hashes(&mut self, peer: PeerId, hashes: Vec<BlockHash>, tip: Tip) {
+        let window = self.config.known_window;
+        let max_queue = self.config.max_fetch_queue;
+        let Some(c) = self.conns.get_mut(&peer) else { return };
+        if c.chain_request.take().is_none() {
+            return self.misbehaved(peer, 10);
+        }
+        c.strikes = 0;
+        c.known.insert(&tip.hash, window);
+        c.tip = Some(tip);
+        let mut fresh = 0;
+        for h in &hashes {
+            if self.chain.knows(h) || self.requested.contains_key(h) || c.to_fetch.len() >= max_queue {
+                continue;
+            }
+            c.to_fetch.push_back(*h);
+            fresh += 1;
+        }
+        c.sync_cursor = hashes.last().copied();
+        if fresh == 0 {
+            c.synced_to = Some(tip.hash);
+        }
+        self.request_more(peer);
+        self.maybe_sync(peer);
+    }
+
+    /// Starts or continues catch-up with `peer` if it claims more work than we have.
+    fn maybe_sync(&mut self, peer: PeerId) {
+        let our_work = self.chain.tip_work();
+        let timeout = self.now.add(self.config.request_timeout);
+        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let Some(tip) = c.tip else { return };
+        let idle = c.remote.is_some() && c.chain_request.is_none() && c.in_flight.is_empty() && c.to_fetch.is_empty();
+        if !idle || tip.work <= our_work || c.synced_to == Some(tip.hash) || self.chain.contains(&tip.hash) {
+            return;
+        }
+        let mut locator = Vec::with_capacity(crate::message::MAX_LOCATOR);
+        if let Some(cursor) = c.sync_cursor.filter(|h| self.chain.contains(h)) {
+            locator.push(cursor);
+        }
+        locator.extend(self.chain.locator());
+        locator.truncate(crate::message::MAX_LOCATOR);
+        c.chain_request = Some(timeout);
+        self.send(peer, Message::GetChain { locator });
+    }
+
+    fn sync_all(&mut self) {
+        let ids: Vec<PeerId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.maybe_sync(id);
+        }
+    }
+
+    /// Validates, stores, relays and reports one block. `push_ok` marks blocks that travelled
+    /// by relay (or were mined here) rather than by catch-up, so push relay may forward them whole.
+    fn process_block(&mut self, block: Arc<Block>, from: Option<PeerId>, push_ok: bool) {
+        let hash = block.hash();
+        match self.chain.insert(block, self.now) {
+            Err(reason) => {
+                let ev = Event::BlockRejected {
+                    hash,
+                    from,
+                    reason: reason.clone(),
+                };
+                self.out.push_back(Output::Event(ev));
+                if let Some(p) = from {
+                    // A timestamp ahead of our clock may be clock skew, not malice.
+                    if !matches!(reason, BlockError::FromFuture { .. }) {
+                        self.disconnect(p, DisconnectReason::InvalidBlock(reason));
+                    }
+                }
+            }
+            Ok(Insert::Duplicate) => {}
+            Ok(Insert::Orphan) => {
+                if let Some(p) = from {
+                    if let Some(c) = self.conns.get_mut(&p) {
+                        c.synced_to = None;
+                        if c.tip.is_none_or(|t| t.work <= self.chain.tip_work()) {
+                            // It has a chain we lack; make sure catch-up considers it.
+                            let work = self.chain.tip_work().saturating_add(Work(1));
+                            c.tip = Some(Tip {
+                                height: 0,
+                                hash,
+                                work,
+                            });
+                        }
+                    }
+                    self.maybe_sync(p);
+                }
+            }
+            Ok(Insert::Accepted(acc)) => self.on_accepted(acc, from, push_ok),
+        }
+    }
+
+    fn on_accepted(&mut self, acc: Accepted, from: Option<PeerId>, push_ok: bool) {
+        if let Some(p) = from {
+            if let Some(c) = self.conns.get_mut(&p) {
+                c.score = c.score.saturating_sub(5);
+            }
+        }
+        for (i, block) in acc.connected.iter().enumerate() {
+            let origin = if i == 0 { from } else { None };
+            self.out.push_back(Output::Event(Event::BlockAccepted {
+                block: block.clone(),
+                from: origin,
+            }));
+            self.relay_block(block, from, push_ok && i == 0);
+        }
+        for (hash, reason) in acc.rejected {
+            self.out.push_back(Output::Event(Event::BlockRejected {
+                hash,
+                from: None,
+                reason,
+            }));
+        }
+        if let Some(change) = acc.tip_change {
+            let mut requeued = 0;
+            for b in &change.left {
+                for it in b.items() {
+                    let id = it.id();
+                    if !self.chain.contains_item(&id) && !self.pending_ids.contains_key(&id) {
+                        let local = self.own_items.contains(&id);
+                        self.add_pending(it.clone(), local);
+                        requeued += 1;
+                    }
+                }
+            }
+            for b in &change.joined {
+                for it in b.items() {
+                    self.remove_pending(&it.id());
+                }
+            }
+            let tip = self.chain.tip().clone();
+            if !change.left.is_empty() {
+                self.out.push_back(Output::Event(Event::Reorg {
+                    left: change.left.iter().map(|b| b.hash()).collect(),
+                    joined: change.joined.iter().map(|b| b.hash()).collect(),
+                }));
+            }
+            self.out.push_back(Output::Event(Event::TipChanged {
+                hash: tip.hash(),
+                height: tip.height(),
+            }));
+            if requeued > 0 {
+                self.out.push_back(Output::Event(Event::ItemsRequeued { count: requeued }));
+            }
+        }
+    }
+
+    fn relay_block(&mut self, block: &Arc<Block>, from: Option<PeerId>, push_ok: bool) {
+        let h = block.hash();
+        let push = push_ok && self.config.relay == RelayPolicy::Push;
+        let window = self.config.known_window;
+        let mut pushes = Vec::new();
+        for (&id, c) in self.conns.iter_mut() {
+            if Some(id) == from || c.remote.is_none() || c.known.contains(&h) {
+                continue;
+            }
+            c.known.insert(&h, window);
+            if push {
+                pushes.push(id);
+            } else {
+                c.announce.push(h);
+            }
+        }
+        for id in pushes {
+            self.send(id, Message::Block { block: block.clone() });
+        }
+    }
+
+    fn on_item(&mut self, peer: PeerId, item: Item) {
+        if item.encoded_len() + 4 > self.config.params.max_block_data_bytes {
+            return self.misbehaved(peer, 20);
+        }
+        let id = item.id();
+        if let Some(c) = self.conns.get_mut(&peer) {
+            c.known.insert(&id, self.config.known_window);
+        }
+        if self.chain.contains_item(&id) || self.pending_ids.contains_key(&id) {
+            return;
+        }
+        if self.pending.len() >= self.config.max_pending_items
+            || self.pending_bytes + item.encoded_len() > self.config.max_pending_bytes
+        {
+            return;
+        }
+        self.add_pending(item.clone(), false);
+        if self.config.relay_items {
+            self.relay_item(&item, Some(peer));
+        }
+    }
+
+    fn relay_item(&mut self, item: &Item, from: Option<PeerId>) {
+        let id = item.id();
+        let window = self.config.known_window;
+        for (&pid, c) in self.conns.iter_mut() {
+            if Some(pid) == from || c.remote.is_none() || c.known.contains(&id) {
+                continue;
+            }
+            c.known.insert(&id, window);
+            c.items_out.push(item.clone());
+        }
+    }
+
+    fn add_pending(&mut self, item: Item, local: bool) {
+        let id = item.id();
+        if self.pending_ids.contains_key(&id) {
+            return;
+        }
+        self.pending_seq += 1;
+        self.pending_bytes += item.encoded_len();
+        if local {
+            self.pending_local += 1;
+        }
+        self.pending_ids.insert(id, self.pending_seq);
+        self.pending.insert(self.pending_seq, Pending { item, local });
+    }
+
+    fn remove_pending(&mut self, id: &ItemId) {
+        if let Some(seq) = self.pending_ids.remove(id) {
+            if let Some(p) = self.pending.remove(&seq) {
+                self.pending_bytes -= p.item.encoded_len();
+                if p.local {
+                    self.pending_local -= 1;
+                }
+            }
+        }
+    }
+
+    /// Flushes batched announcements and items, and updates the mining job.
+    fn finish(&mut self) {
+        let mut sends = Vec::new();
+        for (&id, c) in self.conns.iter_mut() {
+            if !c.announce.is_empty() {
+                let all = std::mem::take(&mut c.announce);
+                for chunk in all.chunks(MAX_HASHES) {
+                    sends.push((id, Message::Inv { hashes: chunk.to_vec() }));
+                }
+            }
+            if !c.items_out.is_empty() {
+                let all = std::mem::take(&mut c.items_out);
+                for chunk in all.chunks(MAX_ITEMS_PER_MSG) {
+                    sends.push((id, Message::Items { items: chunk.to_vec() }));
+                }
+            }
+        }
+        for (to, msg) in sends {
+            self.send(to, msg);
+        }
+        if self.config.auto_mine {
+            let tip = self.chain.tip().hash();
+            if self.pending_local > 0 {
+                if self.mining_on != Some(tip) {
+                    self.mining_on = Some(tip);
+                    let t = self.block_template(self.now);
+                    self.out.push_back(Output::Mine(Some(t)));
+                }
+            } else if self.mining_on.take().is_some() {
+                self.out.push_back(Output::Mine(None));
+            }
+        }
+    }
+
+    /// Approximate heap bytes this peer spends beyond the shared block bodies: the chain's
+    /// bookkeeping plus per-connection relay state. Used to check the per-block memory budget.
+    pub fn bookkeeping_bytes(&self) -> usize {
+        let per_conn: usize = self
+            .conns
+            .values()
+            .map(|c| {
+                std::mem::size_of::<Conn>()
+                    + c.known.ring.capacity() * 8
+                    + c.in_flight.capacity() * 40
+                    + c.to_fetch.capacity() * 32
+            })
+            .sum();
+        self.chain.bookkeeping_bytes() + per_conn + self.pending_bytes
+    }
+}
+
+/// Size of a block's data as the limit counts it; re-exported for drivers sizing templates.
+pub fn block_data_len(items: &[Item]) -> usize {
+    data_len(items)
+}
+
+/// Header size, for drivers estimating transfer sizes without serializing.
+pub const BLOCK_HEADER_BYTES: usize = HEADER_LEN;

@@ -1,0 +1,237 @@
+//! Identity and quantity newtypes shared by every module: hashes, time, work, peer ids.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Milliseconds on the driver's clock (wall clock in the node, virtual time in the simulator).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    pub const ZERO: Millis = Millis(0);
+
+    /// Adds a duration, saturating instead of wrapping.
+    pub fn add(self, ms: Millis) -> Millis {
+        Millis(self.0.saturating_add(ms.0))
+    }
+
+    /// Time elapsed since `earlier`, zero if `earlier` is in the future.
+    pub fn since(self, earlier: Millis) -> Millis {
+        Millis(self.0.saturating_sub(earlier.0))
+    }
+
+    pub fn from_secs(s: u64) -> Millis {
+        Millis(s.saturating_mul(1000))
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+/// Driver-chosen identifier of one connection (not of a remote node: a node reached twice has two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PeerId(pub u64);
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "peer#{}", self.0)
+    }
+}
+
+/// Cumulative proof of work: the expected number of hash tries, `2^difficulty` per block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Work(pub u128);
+
+impl Work {
+    /// Work of one block mined at `difficulty` leading zero bits.
+    pub fn of_difficulty(difficulty: u32) -> Work {
+        Work(1u128.checked_shl(difficulty).unwrap_or(u128::MAX))
+    }
+
+    pub fn saturating_add(self, other: Work) -> Work {
+        Work(self.0.saturating_add(other.0))
+    }
+}
+
+/// A SHA-256 digest: block hashes, data hashes and item ids. Prints and serializes as lowercase hex.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hash32(pub [u8; 32]);
+
+/// Hash of a block header (double SHA-256).
+pub type BlockHash = Hash32;
+
+impl Hash32 {
+    pub const ZERO: Hash32 = Hash32([0; 32]);
+
+    /// Number of leading zero bits, the quantity proof of work is measured in.
+    pub fn leading_zero_bits(&self) -> u32 {
+        let mut bits = 0;
+        for b in self.0 {
+            if b == 0 {
+                bits += 8;
+            } else {
+                return bits + b.leading_zeros();
+            }
+        }
+        bits
+    }
+
+    /// First eight bytes as an integer: a cheap, well-distributed key for windows and hash tables.
+    pub fn prefix_u64(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(b)
+    }
+
+    /// Short form for logs: the first 8 hex digits.
+    pub fn short(&self) -> String {
+        let mut s = self.to_string();
+        s.truncate(8);
+        s
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Result<Hash32, HexError> {
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
+            return Err(HexError::Length(bytes.len()));
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = hex_val(pair[0]).ok_or(HexError::Digit)?;
+            let lo = hex_val(pair[1]).ok_or(HexError::Digit)?;
+            out[i] = (hi << 4) | lo;
+        }
+        Ok(Hash32(out))
+    }
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Why a hex string is not a hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HexError {
+    #[error("expected 64 hex digits, got {0} characters")]
+    Length(usize),
+    #[error("invalid hex digit")]
+    Digit,
+}
+
+impl fmt::Display for Hash32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            buf[2 * i] = HEX[(b >> 4) as usize];
+            buf[2 * i + 1] = HEX[(b & 0xf) as usize];
+        }
+        // The buffer holds only ASCII hex digits.
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for Hash32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.short())
+    }
+}
+
+impl std::str::FromStr for Hash32 {
+    type Err = HexError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Hash32::from_hex(s)
+    }
+}
+
+impl Serialize for Hash32 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash32 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Hash32::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::hash::Hash for Hash32 {
+    /// Feeds only the first eight bytes: the value is already a uniform digest, and
+    /// [`PrefixHasher`] then needs no mixing of its own.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.prefix_u64());
+    }
+}
+
+/// Hasher for maps keyed by [`Hash32`]: the key's prefix is the hash. Lookups only; nothing
+/// iterates these maps into output, so determinism is unaffected.
+#[derive(Default, Clone, Copy)]
+pub struct PrefixHasher(u64);
+
+impl std::hash::Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+}
+
+/// Build-hasher for [`PrefixHasher`].
+pub type BuildPrefixHasher = std::hash::BuildHasherDefault<PrefixHasher>;
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> Hash32 {
+    use sha2::{Digest, Sha256};
+    Hash32(Sha256::digest(data).into())
+}
+
+/// SHA-256(SHA-256(data)), the block-hash function.
+pub fn sha256d(data: &[u8]) -> Hash32 {
+    sha256(&sha256(data).0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_roundtrip_and_leading_zeros() {
+        let h = sha256(b"abc");
+        assert_eq!(
+            h.to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(Hash32::from_hex(&h.to_string()), Ok(h));
+        assert_eq!(Hash32::from_hex("zz"), Err(HexError::Length(2)));
+        let mut z = [0u8; 32];
+        z[2] = 0x10;
+        assert_eq!(Hash32(z).leading_zero_bits(), 19);
+        assert_eq!(Hash32::ZERO.leading_zero_bits(), 256);
+    }
+
+    #[test]
+    fn work_saturates() {
+        assert_eq!(Work::of_difficulty(3), Work(8));
+        assert_eq!(Work::of_difficulty(200), Work(u128::MAX));
+    }
+}
