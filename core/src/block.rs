@@ -226,6 +226,12 @@ impl Template {
         Template { header, items }
     }
 
+    /// Searches nonces from 0 until the proof of work is met or `cancel` is set.
+    pub fn solve(self, cancel: &std::sync::atomic::AtomicBool) -> Option<Block> {
+        let nonce = crate::pow::Miner::new(&self.header).search(0..u64::MAX, cancel)?;
+        Some(self.into_block(nonce))
+    }
+
     /// The block with `nonce` filled in.
     pub fn into_block(self, nonce: u64) -> Block {
         let mut header = self.header;

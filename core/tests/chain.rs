@@ -1,0 +1,244 @@
+//! Validation rules, fork choice and reorgs of the block tree.
+
+use rantai_core::block::{Header, Item, MAX_DIFFICULTY};
+use rantai_core::chain::{BlockError, Chain, Insert, OrphanLimits};
+use rantai_core::{Block, Millis, Params, Template};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+const NOW: Millis = Millis(2_000_000_000_000);
+
+fn params(min_difficulty: u32) -> Arc<Params> {
+    Arc::new(Params::new("test", min_difficulty))
+}
+
+fn item(n: u64) -> Item {
+    Item {
+        nonce: n,
+        text: format!("item {n}"),
+    }
+}
+
+/// A valid child of `parent` carrying `items`, mined at `difficulty`.
+fn child(parent: &Block, difficulty: u32, items: Vec<Item>, ts: u64) -> Block {
+    Template::new(parent.header(), parent.hash(), difficulty, Millis(ts), items)
+        .solve(&AtomicBool::new(false))
+        .expect("uncancelled search finds a nonce")
+}
+
+fn build(from: &Block, n: usize, difficulty: u32, salt: u64) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    let mut parent = from.clone();
+    for i in 0..n {
+        let b = child(&parent, difficulty, vec![item(salt * 1_000_000 + i as u64)], 1000 + i as u64);
+        parent = b.clone();
+        out.push(b);
+    }
+    out
+}
+
+fn insert(chain: &mut Chain, b: &Block) -> Result<Insert, BlockError> {
+    chain.insert(Arc::new(b.clone()), NOW)
+}
+
+/// Re-mines `block` after `f` changed its header, keeping every other field.
+fn with_header(block: &Block, f: impl FnOnce(&mut Header)) -> Block {
+    let mut h = *block.header();
+    f(&mut h);
+    Block::new(h, block.items().to_vec())
+}
+
+#[test]
+fn accepts_a_valid_chain_and_tracks_the_tip() {
+    let mut c = Chain::new(params(4));
+    let g = c.genesis().as_ref().clone();
+    let blocks = build(&g, 5, 4, 1);
+    for b in &blocks {
+        assert!(matches!(insert(&mut c, b), Ok(Insert::Accepted(_))));
+    }
+    assert_eq!(c.height(), 5);
+    assert_eq!(c.tip().hash(), blocks[4].hash());
+    assert!(matches!(insert(&mut c, &blocks[2]), Ok(Insert::Duplicate)));
+    assert!(c.contains_item(&blocks[3].items()[0].id()));
+}
+
+#[test]
+fn rejects_each_rule_with_its_reason() {
+    let p = params(4);
+    let mut c = Chain::new(p.clone());
+    let g = c.genesis().as_ref().clone();
+    let good = child(&g, 6, vec![item(1)], 10);
+
+    // Wrong version.
+    let b = with_header(&good, |h| h.version = 2);
+    assert_eq!(insert(&mut c, &b), Err(BlockError::Version(2)));
+    // Data hash does not match the items.
+    let b = Block::new(*good.header(), vec![item(99)]);
+    assert_eq!(insert(&mut c, &b), Err(BlockError::DataHash));
+    // Below the network minimum difficulty (mined properly at 2 bits).
+    let b = child(&g, 2, vec![item(1)], 10);
+    assert_eq!(
+        insert(&mut c, &b),
+        Err(BlockError::DifficultyBelowMinimum { got: 2, min: 4 })
+    );
+    // Above the maximum difficulty.
+    let b = with_header(&good, |h| h.difficulty = MAX_DIFFICULTY + 1);
+    assert_eq!(insert(&mut c, &b), Err(BlockError::DifficultyTooHigh(MAX_DIFFICULTY + 1)));
+    // Proof of work not met: claim far more work than the hash has.
+    let b = with_header(&good, |h| h.difficulty = 40);
+    assert!(matches!(insert(&mut c, &b), Err(BlockError::ProofOfWork { need: 40, .. })));
+    // Too far in the future.
+    let b = child(&g, 4, vec![item(1)], NOW.0 + p.max_future_ms + 1);
+    assert!(matches!(insert(&mut c, &b), Err(BlockError::FromFuture { .. })));
+    // Oversized data.
+    let big = Item {
+        nonce: 0,
+        text: "x".repeat(p.max_block_data_bytes),
+    };
+    let b = child(&g, 4, vec![big], 10);
+    assert!(matches!(insert(&mut c, &b), Err(BlockError::TooLarge { .. })));
+    // Height 0 that is not genesis.
+    let b = Template::new(g.header(), g.hash(), 4, Millis(1), vec![]);
+    let mut h = b.header;
+    h.height = 0;
+    let b = Template { header: h, items: vec![] }.solve(&AtomicBool::new(false)).unwrap();
+    assert_eq!(insert(&mut c, &b), Err(BlockError::FakeGenesis));
+    // Height that does not follow the parent.
+    let mut t = Template::new(g.header(), g.hash(), 4, Millis(1), vec![]);
+    t.header.height = 5;
+    let b = t.solve(&AtomicBool::new(false)).unwrap();
+    assert_eq!(insert(&mut c, &b), Err(BlockError::Height { got: 5, parent: 0 }));
+    // The good block still goes in: nothing above polluted the tree.
+    assert!(matches!(insert(&mut c, &good), Ok(Insert::Accepted(_))));
+    assert_eq!(c.height(), 1);
+    assert_eq!(c.tree_len(), 2);
+}
+
+#[test]
+fn duplicate_item_in_chain_or_block_is_rejected() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let b1 = child(&g, 0, vec![item(7)], 1);
+    insert(&mut c, &b1).unwrap();
+    let b2 = child(&b1, 0, vec![item(8), item(7)], 2);
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &b2) else {
+        panic!("structurally valid block enters the tree");
+    };
+    assert_eq!(acc.rejected, vec![(b2.hash(), BlockError::DuplicateItem(item(7).id()))]);
+    assert_eq!(c.tip().hash(), b1.hash());
+    assert!(!c.contains_item(&item(8).id()), "a rejected block leaves no items behind");
+    // Its children are invalid too.
+    let b3 = child(&b2, 0, vec![], 3);
+    assert_eq!(insert(&mut c, &b3), Err(BlockError::InvalidParent));
+    let twice = child(&b1, 0, vec![item(9), item(9)], 4);
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &twice) else { panic!() };
+    assert_eq!(acc.rejected.len(), 1);
+    assert_eq!(c.tip().hash(), b1.hash());
+}
+
+#[test]
+fn heavier_branch_wins_and_reorg_reports_both_sides() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let a = build(&g, 3, 0, 1);
+    for b in &a {
+        insert(&mut c, b).unwrap();
+    }
+    // Equal work on the other branch: first seen stays.
+    let b = build(&g, 3, 0, 2);
+    for x in &b {
+        let r = insert(&mut c, x).unwrap();
+        assert!(matches!(r, Insert::Accepted(ref acc) if acc.tip_change.is_none()));
+    }
+    assert_eq!(c.tip().hash(), a[2].hash());
+    // One more block on b: reorg of depth 3.
+    let b4 = child(&b[2], 0, vec![item(555)], 9);
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &b4) else { panic!() };
+    let change = acc.tip_change.expect("tip moved");
+    let left: Vec<_> = change.left.iter().map(|x| x.hash()).collect();
+    let joined: Vec<_> = change.joined.iter().map(|x| x.hash()).collect();
+    assert_eq!(left, vec![a[2].hash(), a[1].hash(), a[0].hash()]);
+    assert_eq!(joined, vec![b[0].hash(), b[1].hash(), b[2].hash(), b4.hash()]);
+    assert!(!c.contains_item(&a[0].items()[0].id()));
+    assert!(c.contains_item(&b[0].items()[0].id()));
+    assert!(c.in_best_chain(&b[1].hash()) && !c.in_best_chain(&a[1].hash()));
+}
+
+#[test]
+fn more_work_beats_more_blocks() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    for b in build(&g, 4, 0, 1) {
+        insert(&mut c, &b).unwrap();
+    }
+    // One block at 4 bits (work 16) outweighs four at 0 bits (work 4).
+    let heavy = child(&g, 4, vec![], 5);
+    insert(&mut c, &heavy).unwrap();
+    assert_eq!(c.tip().hash(), heavy.hash());
+    assert_eq!(c.height(), 1);
+}
+
+#[test]
+fn orphans_connect_when_parent_arrives_and_pool_is_bounded() {
+    let p = params(0);
+    let mut c = Chain::with_orphan_limits(p, OrphanLimits { max_blocks: 3, max_bytes: 1 << 20 });
+    let g = c.genesis().as_ref().clone();
+    let blocks = build(&g, 4, 0, 1);
+    for b in blocks[1..].iter().rev() {
+        assert_eq!(insert(&mut c, b), Ok(Insert::Orphan));
+    }
+    assert_eq!(c.orphan_count(), 3);
+    assert_eq!(c.orphan_root(&blocks[3].hash()), Some(blocks[0].hash()));
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &blocks[0]) else { panic!() };
+    assert_eq!(acc.connected.len(), 4);
+    assert_eq!(c.height(), 4);
+    assert_eq!(c.orphan_count(), 0);
+
+    // The pool evicts the oldest beyond its bound.
+    let other = build(&g, 6, 0, 2);
+    for b in &other[1..] {
+        insert(&mut c, b).unwrap();
+    }
+    assert_eq!(c.orphan_count(), 3);
+}
+
+#[test]
+fn locator_finds_the_fork() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let main = build(&g, 100, 0, 1);
+    for b in &main {
+        insert(&mut c, b).unwrap();
+    }
+    let loc = c.locator();
+    assert_eq!(loc[0], main[99].hash());
+    assert_eq!(*loc.last().unwrap(), g.hash());
+    assert!(loc.len() < 30);
+    let mut other = Chain::new(params(0));
+    for b in &main[..40] {
+        insert(&mut other, b).unwrap();
+    }
+    assert_eq!(c.find_fork(&other.locator()), 40);
+    assert_eq!(c.hashes_after(40, 3), vec![main[40].hash(), main[41].hash(), main[42].hash()]);
+    assert_eq!(c.hashes_after(99, 10), vec![main[99].hash()]);
+    assert!(c.hashes_after(100, 10).is_empty());
+}
+
+#[test]
+fn deep_reorg_of_a_thousand_blocks() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let a = build(&g, 1000, 0, 1);
+    let b = build(&g, 1001, 0, 2);
+    for x in &a {
+        insert(&mut c, x).unwrap();
+    }
+    for x in &b[..1000] {
+        insert(&mut c, x).unwrap();
+    }
+    assert_eq!(c.tip().hash(), a[999].hash());
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &b[1000]) else { panic!() };
+    let ch = acc.tip_change.unwrap();
+    assert_eq!((ch.left.len(), ch.joined.len()), (1000, 1001));
+    assert_eq!(c.tip().hash(), b[1000].hash());
+}
