@@ -213,7 +213,13 @@ pub struct Template {
 
 impl Template {
     /// Builds a template on top of `parent` carrying `items`.
-    pub fn new(parent: &Header, parent_hash: BlockHash, difficulty: u32, now: Millis, items: Vec<Item>) -> Template {
+    pub fn new(
+        parent: &Header,
+        parent_hash: BlockHash,
+        difficulty: u32,
+        now: Millis,
+        items: Vec<Item>,
+    ) -> Template {
         let header = Header {
             version: HEADER_VERSION,
             difficulty,
@@ -261,7 +267,10 @@ mod tests {
 
     #[test]
     fn block_json_recomputes_hash() {
-        let items = vec![Item { nonce: 1, text: "hi".into() }];
+        let items = vec![Item {
+            nonce: 1,
+            text: "hi".into(),
+        }];
         let b = Block::new(
             Header {
                 version: 1,

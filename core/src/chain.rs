@@ -200,7 +200,8 @@ impl Chain {
         };
         let mut acc = Accepted::default();
         let first = self.attach(parent, block)?;
-        acc.connected.push(self.entries[first as usize].block.clone());
+        acc.connected
+            .push(self.entries[first as usize].block.clone());
         let mut queue = vec![first];
         while let Some(p) = queue.pop() {
             let phash = self.entries[p as usize].block.hash();
@@ -250,7 +251,9 @@ impl Chain {
             .iter()
             .filter_map(|b| self.index.get(&b.hash()).copied())
             .fold(None::<u32>, |best, i| match best {
-                Some(b) if self.entries[b as usize].work >= self.entries[i as usize].work => Some(b),
+                Some(b) if self.entries[b as usize].work >= self.entries[i as usize].work => {
+                    Some(b)
+                }
                 _ => Some(i),
             });
         // Each failed activation marks at least one block invalid, so this loop is bounded.
@@ -264,7 +267,8 @@ impl Chain {
                     return;
                 }
                 Err((bad, err)) => {
-                    acc.rejected.push((self.entries[bad as usize].block.hash(), err));
+                    acc.rejected
+                        .push((self.entries[bad as usize].block.hash(), err));
                     candidate = self.best_valid_candidate();
                 }
             }
@@ -422,7 +426,9 @@ impl Chain {
     }
 
     /// The best chain from genesis to tip.
-    pub fn best_chain(&self) -> impl DoubleEndedIterator<Item = &Arc<Block>> + ExactSizeIterator + '_ {
+    pub fn best_chain(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = &Arc<Block>> + ExactSizeIterator + '_ {
         self.best.iter().map(|&i| &self.entries[i as usize].block)
     }
 
@@ -557,7 +563,9 @@ impl Orphans {
             return;
         }
         while self.len() >= self.limits.max_blocks || self.bytes + size > self.limits.max_bytes {
-            let Some(old) = self.order.pop_front() else { break };
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
             self.remove(&old);
         }
         self.parent_of.insert(block.hash(), block.prev());
@@ -567,7 +575,9 @@ impl Orphans {
     }
 
     fn remove(&mut self, h: &BlockHash) {
-        let Some(parent) = self.parent_of.remove(h) else { return };
+        let Some(parent) = self.parent_of.remove(h) else {
+            return;
+        };
         if let Some(v) = self.by_parent.get_mut(&parent) {
             if let Some(pos) = v.iter().position(|b| b.hash() == *h) {
                 self.bytes -= v[pos].size();

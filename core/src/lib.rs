@@ -16,5 +16,7 @@ pub use block::{Block, Header, Item, ItemId, Template};
 pub use chain::{BlockError, Chain, Insert, TipChange};
 pub use message::{DecodeError, FrameDecoder, Message, Tip};
 pub use params::Params;
-pub use peer::{Config, Direction, DisconnectReason, Event, Input, Output, Peer, RelayPolicy, SubmitError};
+pub use peer::{
+    Config, Direction, DisconnectReason, Event, Input, Output, Peer, RelayPolicy, SubmitError,
+};
 pub use types::{BlockHash, Hash32, Millis, PeerId, Work};

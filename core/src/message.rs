@@ -45,23 +45,46 @@ pub enum Message {
         /// Address the sender accepts connections on, if any.
         listen: Option<String>,
     },
-    Ping { nonce: u64, tip: Tip },
-    Pong { nonce: u64, tip: Tip },
+    Ping {
+        nonce: u64,
+        tip: Tip,
+    },
+    Pong {
+        nonce: u64,
+        tip: Tip,
+    },
     /// "I have these blocks" (announce relay).
-    Inv { hashes: Vec<BlockHash> },
+    Inv {
+        hashes: Vec<BlockHash>,
+    },
     /// Request full blocks by hash.
-    GetBlocks { hashes: Vec<BlockHash> },
-    Block { block: Arc<Block> },
+    GetBlocks {
+        hashes: Vec<BlockHash>,
+    },
+    Block {
+        block: Arc<Block>,
+    },
     /// Answer to `GetBlocks` for hashes the sender does not have.
-    NotFound { hashes: Vec<BlockHash> },
+    NotFound {
+        hashes: Vec<BlockHash>,
+    },
     /// Catch-up request: the sender's locator; answered with `ChainHashes`.
-    GetChain { locator: Vec<BlockHash> },
+    GetChain {
+        locator: Vec<BlockHash>,
+    },
     /// Best-chain hashes following the fork point, lowest first (empty: nothing to add).
-    ChainHashes { hashes: Vec<BlockHash>, tip: Tip },
+    ChainHashes {
+        hashes: Vec<BlockHash>,
+        tip: Tip,
+    },
     /// Pending data items for miners.
-    Items { items: Vec<Item> },
+    Items {
+        items: Vec<Item>,
+    },
     GetAddr,
-    Addr { addrs: Vec<String> },
+    Addr {
+        addrs: Vec<String>,
+    },
 }
 
 impl Message {
@@ -93,9 +116,11 @@ impl Message {
             }
         };
         match self {
-            Message::Hello { listen, .. } => {
-                too_long(listen.as_ref().map_or(0, String::len), MAX_ADDR_LEN, "listen address")
-            }
+            Message::Hello { listen, .. } => too_long(
+                listen.as_ref().map_or(0, String::len),
+                MAX_ADDR_LEN,
+                "listen address",
+            ),
             Message::Inv { hashes }
             | Message::GetBlocks { hashes }
             | Message::NotFound { hashes }
@@ -108,7 +133,10 @@ impl Message {
                     .iter()
                     .try_for_each(|a| too_long(a.len(), MAX_ADDR_LEN, "address"))
             }
-            Message::Ping { .. } | Message::Pong { .. } | Message::Block { .. } | Message::GetAddr => Ok(()),
+            Message::Ping { .. }
+            | Message::Pong { .. }
+            | Message::Block { .. }
+            | Message::GetAddr => Ok(()),
         }
     }
 
@@ -125,7 +153,8 @@ impl Message {
                 max: MAX_FRAME_BYTES,
             });
         }
-        let msg: Message = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
+        let msg: Message =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
         msg.check_limits()?;
         Ok(msg)
     }
@@ -148,7 +177,11 @@ pub enum DecodeError {
     #[error("invalid message JSON: {0}")]
     Json(String),
     #[error("{what}: {n} entries exceed the limit of {max}")]
-    Limit { what: &'static str, n: usize, max: usize },
+    Limit {
+        what: &'static str,
+        n: usize,
+        max: usize,
+    },
 }
 
 /// Incremental frame decoder: feed it bytes as they arrive, take messages out.
@@ -247,7 +280,10 @@ mod tests {
     fn oversized_length_rejected_before_allocation() {
         let mut dec = FrameDecoder::new();
         dec.extend(&u32::MAX.to_be_bytes());
-        assert!(matches!(dec.next_message(), Err(DecodeError::FrameTooLarge { .. })));
+        assert!(matches!(
+            dec.next_message(),
+            Err(DecodeError::FrameTooLarge { .. })
+        ));
     }
 
     #[test]
@@ -255,7 +291,13 @@ mod tests {
         let m = Message::Inv {
             hashes: vec![BlockHash::ZERO; MAX_HASHES + 1],
         };
-        assert!(matches!(Message::from_json(&m.to_json()), Err(DecodeError::Limit { .. })));
-        assert!(matches!(Message::from_json(b"{\"type\":\"nope\"}"), Err(DecodeError::Json(_))));
+        assert!(matches!(
+            Message::from_json(&m.to_json()),
+            Err(DecodeError::Limit { .. })
+        ));
+        assert!(matches!(
+            Message::from_json(b"{\"type\":\"nope\"}"),
+            Err(DecodeError::Json(_))
+        ));
     }
 }

@@ -7,7 +7,10 @@
 
 use crate::block::{data_len, Block, Item, ItemId, Template, HEADER_LEN};
 use crate::chain::{Accepted, BlockError, Chain, Insert, OrphanLimits};
-use crate::message::{DecodeError, Message, Tip, MAX_ADDRS, MAX_ADDR_LEN, MAX_HASHES, MAX_ITEMS_PER_MSG, PROTOCOL_VERSION};
+use crate::message::{
+    DecodeError, Message, Tip, MAX_ADDRS, MAX_ADDR_LEN, MAX_HASHES, MAX_ITEMS_PER_MSG,
+    PROTOCOL_VERSION,
+};
 use crate::params::Params;
 use crate::types::{BlockHash, BuildPrefixHasher, Millis, PeerId, Work};
 use rand::{Rng, SeedableRng};
@@ -107,10 +110,18 @@ pub enum Input {
         addr: Option<String>,
     },
     /// The connection is gone (closed by the remote, the driver, or after our own `Disconnect`).
-    Disconnected { peer: PeerId },
-    Message { peer: PeerId, msg: Message },
+    Disconnected {
+        peer: PeerId,
+    },
+    Message {
+        peer: PeerId,
+        msg: Message,
+    },
     /// Bytes from `peer` that are not a message.
-    Malformed { peer: PeerId, error: DecodeError },
+    Malformed {
+        peer: PeerId,
+        error: DecodeError,
+    },
     /// A block the driver mined from a [`Template`].
     Mined(Block),
 }
@@ -118,9 +129,15 @@ pub enum Input {
 /// Something the peer asks the driver to do.
 #[derive(Debug, Clone)]
 pub enum Output {
-    Send { to: PeerId, msg: Message },
+    Send {
+        to: PeerId,
+        msg: Message,
+    },
     /// Close the connection; the peer has already forgotten it.
-    Disconnect { peer: PeerId, reason: DisconnectReason },
+    Disconnect {
+        peer: PeerId,
+        reason: DisconnectReason,
+    },
     /// Start mining this template, replacing any current job; `None` stops mining.
     Mine(Option<Template>),
     Event(Event),
@@ -137,22 +154,32 @@ pub enum Event {
         listen: Option<String>,
     },
     /// A valid block joined the tree (best chain or side branch). `from` is `None` for our own.
-    BlockAccepted { block: Arc<Block>, from: Option<PeerId> },
+    BlockAccepted {
+        block: Arc<Block>,
+        from: Option<PeerId>,
+    },
     BlockRejected {
         hash: BlockHash,
         from: Option<PeerId>,
         reason: BlockError,
     },
-    TipChanged { hash: BlockHash, height: u64 },
+    TipChanged {
+        hash: BlockHash,
+        height: u64,
+    },
     /// The best chain switched branches: `left` lost its place (old tip first), `joined` won.
     Reorg {
         left: Vec<BlockHash>,
         joined: Vec<BlockHash>,
     },
     /// Items from abandoned blocks that went back to the pending pool.
-    ItemsRequeued { count: usize },
+    ItemsRequeued {
+        count: usize,
+    },
     /// A new dialable address from a peer.
-    AddrLearned { addr: String },
+    AddrLearned {
+        addr: String,
+    },
 }
 
 /// Why the peer closed a connection. Variants for which [`is_misbehaviour`] holds are the
@@ -228,7 +255,10 @@ struct KnownWindow {
 
 impl KnownWindow {
     fn new() -> KnownWindow {
-        KnownWindow { ring: Vec::new(), next: 0 }
+        KnownWindow {
+            ring: Vec::new(),
+            next: 0,
+        }
     }
 
     fn contains(&self, h: &BlockHash) -> bool {
@@ -471,21 +501,30 @@ impl Peer {
             size += p.item.encoded_len();
             items.push(p.item.clone());
         }
-        let difficulty = self.config.mine_difficulty.max(self.config.params.min_difficulty);
+        let difficulty = self
+            .config
+            .mine_difficulty
+            .max(self.config.params.min_difficulty);
         Template::new(tip.header(), tip.hash(), difficulty, now, items)
     }
 
     pub fn handle(&mut self, now: Millis, input: Input) {
         self.now = now;
         match input {
-            Input::Connected { peer, direction, addr } => self.on_connected(peer, direction, addr),
+            Input::Connected {
+                peer,
+                direction,
+                addr,
+            } => self.on_connected(peer, direction, addr),
             Input::Disconnected { peer } => self.forget(peer),
             Input::Message { peer, msg } => {
                 if self.conns.contains_key(&peer) {
                     self.on_message(peer, msg);
                 }
             }
-            Input::Malformed { peer, error } => self.disconnect(peer, DisconnectReason::Malformed(error)),
+            Input::Malformed { peer, error } => {
+                self.disconnect(peer, DisconnectReason::Malformed(error))
+            }
             Input::Mined(block) => self.process_block(Arc::new(block), None, true),
         }
         self.finish();
@@ -502,7 +541,9 @@ impl Peer {
     }
 
     fn check_timers(&mut self, id: PeerId, now: Millis) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         if c.remote.is_none() {
             if now >= c.handshake_deadline {
                 self.disconnect(id, DisconnectReason::HandshakeTimeout);
@@ -523,7 +564,9 @@ impl Peer {
                 self.send(id, Message::Ping { nonce, tip });
             }
         }
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         let stalled_blocks = c.in_flight.front().is_some_and(|&(_, d)| now >= d);
         let stalled_chain = c.chain_request.is_some_and(|d| now >= d);
         if stalled_blocks || stalled_chain {
@@ -579,7 +622,9 @@ impl Peer {
     }
 
     fn forget(&mut self, peer: PeerId) {
-        let Some(c) = self.conns.remove(&peer) else { return };
+        let Some(c) = self.conns.remove(&peer) else {
+            return;
+        };
         let dropped: Vec<BlockHash> = c.in_flight.into_iter().map(|(h, _)| h).collect();
         for h in &dropped {
             if self.requested.get(h) == Some(&peer) {
@@ -598,7 +643,9 @@ impl Peer {
     }
 
     fn misbehaved(&mut self, peer: PeerId, points: u32) {
-        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
         c.score = c.score.saturating_add(points);
         if c.score >= self.config.ban_score {
             let s = c.score;
@@ -628,7 +675,9 @@ impl Peer {
                 }
                 self.on_hello(peer, version, genesis, node_id, tip, listen)
             }
-            _ if !ready => self.disconnect(peer, DisconnectReason::Protocol("message before hello")),
+            _ if !ready => {
+                self.disconnect(peer, DisconnectReason::Protocol("message before hello"))
+            }
             Message::Ping { nonce, tip } => {
                 self.set_tip(peer, tip);
                 let ours = self.tip();
@@ -636,7 +685,9 @@ impl Peer {
                 self.maybe_sync(peer);
             }
             Message::Pong { nonce, tip } => {
-                let Some(c) = self.conns.get_mut(&peer) else { return };
+                let Some(c) = self.conns.get_mut(&peer) else {
+                    return;
+                };
                 if c.ping.is_some_and(|(n, _)| n == nonce) {
                     c.ping = None;
                 } else {
@@ -649,7 +700,9 @@ impl Peer {
             Message::GetBlocks { hashes } => self.on_get_blocks(peer, hashes),
             Message::Block { block } => self.on_block(peer, block),
             Message::NotFound { hashes } => {
-                let Some(c) = self.conns.get_mut(&peer) else { return };
+                let Some(c) = self.conns.get_mut(&peer) else {
+                    return;
+                };
                 let before = c.in_flight.len();
                 c.in_flight.retain(|(h, _)| !hashes.contains(h));
                 let was_requested = c.in_flight.len() < before;
@@ -664,7 +717,9 @@ impl Peer {
             }
             Message::GetChain { locator } => {
                 let fork = self.chain.find_fork(&locator);
-                let hashes = self.chain.hashes_after(fork, self.config.sync_batch.min(MAX_HASHES));
+                let hashes = self
+                    .chain
+                    .hashes_after(fork, self.config.sync_batch.min(MAX_HASHES));
                 let tip = self.tip();
                 self.send(peer, Message::ChainHashes { hashes, tip });
             }
@@ -675,7 +730,9 @@ impl Peer {
                 }
             }
             Message::GetAddr => {
-                let Some(c) = self.conns.get_mut(&peer) else { return };
+                let Some(c) = self.conns.get_mut(&peer) else {
+                    return;
+                };
                 if c.answered_getaddr {
                     return self.misbehaved(peer, 20);
                 }
@@ -691,13 +748,27 @@ impl Peer {
         }
     }
 
-    fn on_hello(&mut self, peer: PeerId, version: u32, genesis: BlockHash, node_id: u64, tip: Tip, listen: Option<String>) {
+    fn on_hello(
+        &mut self,
+        peer: PeerId,
+        version: u32,
+        genesis: BlockHash,
+        node_id: u64,
+        tip: Tip,
+        listen: Option<String>,
+    ) {
         if version != PROTOCOL_VERSION {
             return self.disconnect(peer, DisconnectReason::Version(version));
         }
         let ours = self.config.params.genesis_hash();
         if genesis != ours {
-            return self.disconnect(peer, DisconnectReason::WrongNetwork { ours, theirs: genesis });
+            return self.disconnect(
+                peer,
+                DisconnectReason::WrongNetwork {
+                    ours,
+                    theirs: genesis,
+                },
+            );
         }
         if node_id == self.node_id {
             return self.disconnect(peer, DisconnectReason::SelfConnection);
@@ -709,9 +780,16 @@ impl Peer {
             .map(|(&id, c)| (id, c.direction));
         if let Some((other, other_dir)) = existing {
             // Both ends must drop the same connection: keep the one dialled by the smaller id.
-            let dialer = |dir: Direction| if dir == Direction::Outbound { self.node_id } else { node_id };
+            let dialer = |dir: Direction| {
+                if dir == Direction::Outbound {
+                    self.node_id
+                } else {
+                    node_id
+                }
+            };
             let this_dir = self.conns[&peer].direction;
-            let keep_new = dialer(this_dir) == self.node_id.min(node_id) && dialer(other_dir) != dialer(this_dir);
+            let keep_new = dialer(this_dir) == self.node_id.min(node_id)
+                && dialer(other_dir) != dialer(this_dir);
             if keep_new {
                 self.disconnect(other, DisconnectReason::Duplicate(node_id));
             } else {
@@ -720,7 +798,9 @@ impl Peer {
         }
         let now = self.now;
         let interval = self.config.ping_interval.unwrap_or(Millis::ZERO);
-        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
         c.remote = Some(Remote {
             node_id,
             listen: listen.clone(),
@@ -744,21 +824,30 @@ impl Peer {
         if self.config.relay_items && !self.pending.is_empty() {
             let items: Vec<Item> = self.pending.values().map(|p| p.item.clone()).collect();
             for chunk in items.chunks(MAX_ITEMS_PER_MSG) {
-                self.send(peer, Message::Items { items: chunk.to_vec() });
+                self.send(
+                    peer,
+                    Message::Items {
+                        items: chunk.to_vec(),
+                    },
+                );
             }
         }
         self.maybe_sync(peer);
     }
 
     fn learn_addr(&mut self, addr: String) {
-        if addr.is_empty() || addr.len() > MAX_ADDR_LEN || self.config.listen_addr.as_ref() == Some(&addr) {
+        if addr.is_empty()
+            || addr.len() > MAX_ADDR_LEN
+            || self.config.listen_addr.as_ref() == Some(&addr)
+        {
             return;
         }
         if self.addrs.len() >= self.config.max_addrs || self.addrs.contains(&addr) {
             return;
         }
         self.addrs.insert(addr.clone());
-        self.out.push_back(Output::Event(Event::AddrLearned { addr }));
+        self.out
+            .push_back(Output::Event(Event::AddrLearned { addr }));
     }
 
     fn set_tip(&mut self, peer: PeerId, tip: Tip) {
@@ -771,7 +860,9 @@ impl Peer {
     fn on_inv(&mut self, peer: PeerId, hashes: Vec<BlockHash>) {
         let window = self.config.known_window;
         let max_queue = self.config.max_fetch_queue;
-        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
         let mut overflow = false;
         for h in hashes {
             c.known.insert(&h, window);
@@ -794,10 +885,14 @@ impl Peer {
     fn request_more(&mut self, peer: PeerId) {
         let deadline = self.now.add(self.config.request_timeout);
         let max = self.config.max_in_flight_per_peer;
-        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
         let mut batch = Vec::new();
         while c.in_flight.len() < max {
-            let Some(h) = c.to_fetch.pop_front() else { break };
+            let Some(h) = c.to_fetch.pop_front() else {
+                break;
+            };
             if self.chain.knows(&h) || self.requested.contains_key(&h) {
                 continue;
             }
@@ -855,7 +950,9 @@ impl Peer {
     fn on_block(&mut self, peer: PeerId, block: Arc<Block>) {
         let h = block.hash();
         let window = self.config.known_window;
-        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
         let before = c.in_flight.len();
         c.in_flight.retain(|(x, _)| *x != h);
         let solicited = c.in_flight.len() < before;
@@ -883,7 +980,9 @@ impl Peer {
     fn on_chain_hashes(&mut self, peer: PeerId, hashes: Vec<BlockHash>, tip: Tip) {
         let window = self.config.known_window;
         let max_queue = self.config.max_fetch_queue;
-        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
         if c.chain_request.take().is_none() {
             return self.misbehaved(peer, 10);
         }
@@ -892,7 +991,10 @@ impl Peer {
         c.tip = Some(tip);
         let mut fresh = 0;
         for h in &hashes {
-            if self.chain.knows(h) || self.requested.contains_key(h) || c.to_fetch.len() >= max_queue {
+            if self.chain.knows(h)
+                || self.requested.contains_key(h)
+                || c.to_fetch.len() >= max_queue
+            {
                 continue;
             }
             c.to_fetch.push_back(*h);
@@ -910,10 +1012,19 @@ impl Peer {
     fn maybe_sync(&mut self, peer: PeerId) {
         let our_work = self.chain.tip_work();
         let timeout = self.now.add(self.config.request_timeout);
-        let Some(c) = self.conns.get_mut(&peer) else { return };
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
         let Some(tip) = c.tip else { return };
-        let idle = c.remote.is_some() && c.chain_request.is_none() && c.in_flight.is_empty() && c.to_fetch.is_empty();
-        if !idle || tip.work <= our_work || c.synced_to == Some(tip.hash) || self.chain.contains(&tip.hash) {
+        let idle = c.remote.is_some()
+            && c.chain_request.is_none()
+            && c.in_flight.is_empty()
+            && c.to_fetch.is_empty();
+        if !idle
+            || tip.work <= our_work
+            || c.synced_to == Some(tip.hash)
+            || self.chain.contains(&tip.hash)
+        {
             return;
         }
         let mut locator = Vec::with_capacity(crate::message::MAX_LOCATOR);
@@ -1024,7 +1135,8 @@ impl Peer {
                 height: tip.height(),
             }));
             if requeued > 0 {
-                self.out.push_back(Output::Event(Event::ItemsRequeued { count: requeued }));
+                self.out
+                    .push_back(Output::Event(Event::ItemsRequeued { count: requeued }));
             }
         }
     }
@@ -1046,7 +1158,12 @@ impl Peer {
             }
         }
         for id in pushes {
-            self.send(id, Message::Block { block: block.clone() });
+            self.send(
+                id,
+                Message::Block {
+                    block: block.clone(),
+                },
+            );
         }
     }
 
@@ -1095,7 +1212,8 @@ impl Peer {
             self.pending_local += 1;
         }
         self.pending_ids.insert(id, self.pending_seq);
-        self.pending.insert(self.pending_seq, Pending { item, local });
+        self.pending
+            .insert(self.pending_seq, Pending { item, local });
     }
 
     fn remove_pending(&mut self, id: &ItemId) {
@@ -1116,13 +1234,23 @@ impl Peer {
             if !c.announce.is_empty() {
                 let all = std::mem::take(&mut c.announce);
                 for chunk in all.chunks(MAX_HASHES) {
-                    sends.push((id, Message::Inv { hashes: chunk.to_vec() }));
+                    sends.push((
+                        id,
+                        Message::Inv {
+                            hashes: chunk.to_vec(),
+                        },
+                    ));
                 }
             }
             if !c.items_out.is_empty() {
                 let all = std::mem::take(&mut c.items_out);
                 for chunk in all.chunks(MAX_ITEMS_PER_MSG) {
-                    sends.push((id, Message::Items { items: chunk.to_vec() }));
+                    sends.push((
+                        id,
+                        Message::Items {
+                            items: chunk.to_vec(),
+                        },
+                    ));
                 }
             }
         }

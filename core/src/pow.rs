@@ -58,7 +58,10 @@ impl Miner {
     pub fn check(&self, nonce: u64) -> bool {
         let mut tail = self.tail;
         let mut outer = outer_block();
-        meets(&self.hash_words(&mut tail, &mut outer, nonce), self.difficulty)
+        meets(
+            &self.hash_words(&mut tail, &mut outer, nonce),
+            self.difficulty,
+        )
     }
 
     /// Tries every nonce in `range` in order; returns the first that meets the difficulty, or
@@ -70,7 +73,10 @@ impl Miner {
         while nonce < range.end {
             let chunk_end = range.end.min(nonce.saturating_add(CANCEL_CHECK_EVERY));
             while nonce < chunk_end {
-                if meets(&self.hash_words(&mut tail, &mut outer, nonce), self.difficulty) {
+                if meets(
+                    &self.hash_words(&mut tail, &mut outer, nonce),
+                    self.difficulty,
+                ) {
                     return Some(nonce);
                 }
                 nonce += 1;
@@ -111,17 +117,29 @@ fn meets(words: &[u32; 8], difficulty: u32) -> bool {
 
 /// Searches `range` split across `threads` OS threads; the first solution found cancels the rest.
 /// Returns the lowest-found nonce of the thread that won, or `None` if none or cancelled.
-pub fn search_parallel(header: &Header, range: Range<u64>, threads: usize, cancel: &AtomicBool) -> Option<u64> {
+pub fn search_parallel(
+    header: &Header,
+    range: Range<u64>,
+    threads: usize,
+    cancel: &AtomicBool,
+) -> Option<u64> {
     let threads = threads.max(1) as u64;
     let miner = Miner::new(header);
     let span = (range.end - range.start) / threads;
     let found = AtomicBool::new(false);
-    let stop = StopEither { a: cancel, b: &found };
+    let stop = StopEither {
+        a: cancel,
+        b: &found,
+    };
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let start = range.start + t * span;
-                let end = if t + 1 == threads { range.end } else { start + span };
+                let end = if t + 1 == threads {
+                    range.end
+                } else {
+                    start + span
+                };
                 let miner = &miner;
                 let stop = &stop;
                 s.spawn(move || {
@@ -202,7 +220,9 @@ mod tests {
         let h = header(10);
         let m = Miner::new(&h);
         let cancel = AtomicBool::new(false);
-        let n = m.search(0..1 << 20, &cancel).expect("2^20 tries find 10 bits");
+        let n = m
+            .search(0..1 << 20, &cancel)
+            .expect("2^20 tries find 10 bits");
         let mut hh = h;
         hh.nonce = n;
         assert!(hh.hash().leading_zero_bits() >= 10);

@@ -21,16 +21,27 @@ fn item(n: u64) -> Item {
 
 /// A valid child of `parent` carrying `items`, mined at `difficulty`.
 fn child(parent: &Block, difficulty: u32, items: Vec<Item>, ts: u64) -> Block {
-    Template::new(parent.header(), parent.hash(), difficulty, Millis(ts), items)
-        .solve(&AtomicBool::new(false))
-        .expect("uncancelled search finds a nonce")
+    Template::new(
+        parent.header(),
+        parent.hash(),
+        difficulty,
+        Millis(ts),
+        items,
+    )
+    .solve(&AtomicBool::new(false))
+    .expect("uncancelled search finds a nonce")
 }
 
 fn build(from: &Block, n: usize, difficulty: u32, salt: u64) -> Vec<Block> {
     let mut out: Vec<Block> = Vec::new();
     let mut parent = from.clone();
     for i in 0..n {
-        let b = child(&parent, difficulty, vec![item(salt * 1_000_000 + i as u64)], 1000 + i as u64);
+        let b = child(
+            &parent,
+            difficulty,
+            vec![item(salt * 1_000_000 + i as u64)],
+            1000 + i as u64,
+        );
         parent = b.clone();
         out.push(b);
     }
@@ -83,31 +94,51 @@ fn rejects_each_rule_with_its_reason() {
     );
     // Above the maximum difficulty.
     let b = with_header(&good, |h| h.difficulty = MAX_DIFFICULTY + 1);
-    assert_eq!(insert(&mut c, &b), Err(BlockError::DifficultyTooHigh(MAX_DIFFICULTY + 1)));
+    assert_eq!(
+        insert(&mut c, &b),
+        Err(BlockError::DifficultyTooHigh(MAX_DIFFICULTY + 1))
+    );
     // Proof of work not met: claim far more work than the hash has.
     let b = with_header(&good, |h| h.difficulty = 40);
-    assert!(matches!(insert(&mut c, &b), Err(BlockError::ProofOfWork { need: 40, .. })));
+    assert!(matches!(
+        insert(&mut c, &b),
+        Err(BlockError::ProofOfWork { need: 40, .. })
+    ));
     // Too far in the future.
     let b = child(&g, 4, vec![item(1)], NOW.0 + p.max_future_ms + 1);
-    assert!(matches!(insert(&mut c, &b), Err(BlockError::FromFuture { .. })));
+    assert!(matches!(
+        insert(&mut c, &b),
+        Err(BlockError::FromFuture { .. })
+    ));
     // Oversized data.
     let big = Item {
         nonce: 0,
         text: "x".repeat(p.max_block_data_bytes),
     };
     let b = child(&g, 4, vec![big], 10);
-    assert!(matches!(insert(&mut c, &b), Err(BlockError::TooLarge { .. })));
+    assert!(matches!(
+        insert(&mut c, &b),
+        Err(BlockError::TooLarge { .. })
+    ));
     // Height 0 that is not genesis.
     let b = Template::new(g.header(), g.hash(), 4, Millis(1), vec![]);
     let mut h = b.header;
     h.height = 0;
-    let b = Template { header: h, items: vec![] }.solve(&AtomicBool::new(false)).unwrap();
+    let b = Template {
+        header: h,
+        items: vec![],
+    }
+    .solve(&AtomicBool::new(false))
+    .unwrap();
     assert_eq!(insert(&mut c, &b), Err(BlockError::FakeGenesis));
     // Height that does not follow the parent.
     let mut t = Template::new(g.header(), g.hash(), 4, Millis(1), vec![]);
     t.header.height = 5;
     let b = t.solve(&AtomicBool::new(false)).unwrap();
-    assert_eq!(insert(&mut c, &b), Err(BlockError::Height { got: 5, parent: 0 }));
+    assert_eq!(
+        insert(&mut c, &b),
+        Err(BlockError::Height { got: 5, parent: 0 })
+    );
     // The good block still goes in: nothing above polluted the tree.
     assert!(matches!(insert(&mut c, &good), Ok(Insert::Accepted(_))));
     assert_eq!(c.height(), 1);
@@ -124,14 +155,22 @@ fn duplicate_item_in_chain_or_block_is_rejected() {
     let Ok(Insert::Accepted(acc)) = insert(&mut c, &b2) else {
         panic!("structurally valid block enters the tree");
     };
-    assert_eq!(acc.rejected, vec![(b2.hash(), BlockError::DuplicateItem(item(7).id()))]);
+    assert_eq!(
+        acc.rejected,
+        vec![(b2.hash(), BlockError::DuplicateItem(item(7).id()))]
+    );
     assert_eq!(c.tip().hash(), b1.hash());
-    assert!(!c.contains_item(&item(8).id()), "a rejected block leaves no items behind");
+    assert!(
+        !c.contains_item(&item(8).id()),
+        "a rejected block leaves no items behind"
+    );
     // Its children are invalid too.
     let b3 = child(&b2, 0, vec![], 3);
     assert_eq!(insert(&mut c, &b3), Err(BlockError::InvalidParent));
     let twice = child(&b1, 0, vec![item(9), item(9)], 4);
-    let Ok(Insert::Accepted(acc)) = insert(&mut c, &twice) else { panic!() };
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &twice) else {
+        panic!()
+    };
     assert_eq!(acc.rejected.len(), 1);
     assert_eq!(c.tip().hash(), b1.hash());
 }
@@ -153,12 +192,17 @@ fn heavier_branch_wins_and_reorg_reports_both_sides() {
     assert_eq!(c.tip().hash(), a[2].hash());
     // One more block on b: reorg of depth 3.
     let b4 = child(&b[2], 0, vec![item(555)], 9);
-    let Ok(Insert::Accepted(acc)) = insert(&mut c, &b4) else { panic!() };
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &b4) else {
+        panic!()
+    };
     let change = acc.tip_change.expect("tip moved");
     let left: Vec<_> = change.left.iter().map(|x| x.hash()).collect();
     let joined: Vec<_> = change.joined.iter().map(|x| x.hash()).collect();
     assert_eq!(left, vec![a[2].hash(), a[1].hash(), a[0].hash()]);
-    assert_eq!(joined, vec![b[0].hash(), b[1].hash(), b[2].hash(), b4.hash()]);
+    assert_eq!(
+        joined,
+        vec![b[0].hash(), b[1].hash(), b[2].hash(), b4.hash()]
+    );
     assert!(!c.contains_item(&a[0].items()[0].id()));
     assert!(c.contains_item(&b[0].items()[0].id()));
     assert!(c.in_best_chain(&b[1].hash()) && !c.in_best_chain(&a[1].hash()));
@@ -181,7 +225,13 @@ fn more_work_beats_more_blocks() {
 #[test]
 fn orphans_connect_when_parent_arrives_and_pool_is_bounded() {
     let p = params(0);
-    let mut c = Chain::with_orphan_limits(p, OrphanLimits { max_blocks: 3, max_bytes: 1 << 20 });
+    let mut c = Chain::with_orphan_limits(
+        p,
+        OrphanLimits {
+            max_blocks: 3,
+            max_bytes: 1 << 20,
+        },
+    );
     let g = c.genesis().as_ref().clone();
     let blocks = build(&g, 4, 0, 1);
     for b in blocks[1..].iter().rev() {
@@ -189,7 +239,9 @@ fn orphans_connect_when_parent_arrives_and_pool_is_bounded() {
     }
     assert_eq!(c.orphan_count(), 3);
     assert_eq!(c.orphan_root(&blocks[3].hash()), Some(blocks[0].hash()));
-    let Ok(Insert::Accepted(acc)) = insert(&mut c, &blocks[0]) else { panic!() };
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &blocks[0]) else {
+        panic!()
+    };
     assert_eq!(acc.connected.len(), 4);
     assert_eq!(c.height(), 4);
     assert_eq!(c.orphan_count(), 0);
@@ -219,7 +271,10 @@ fn locator_finds_the_fork() {
         insert(&mut other, b).unwrap();
     }
     assert_eq!(c.find_fork(&other.locator()), 40);
-    assert_eq!(c.hashes_after(40, 3), vec![main[40].hash(), main[41].hash(), main[42].hash()]);
+    assert_eq!(
+        c.hashes_after(40, 3),
+        vec![main[40].hash(), main[41].hash(), main[42].hash()]
+    );
     assert_eq!(c.hashes_after(99, 10), vec![main[99].hash()]);
     assert!(c.hashes_after(100, 10).is_empty());
 }
@@ -237,7 +292,9 @@ fn deep_reorg_of_a_thousand_blocks() {
         insert(&mut c, x).unwrap();
     }
     assert_eq!(c.tip().hash(), a[999].hash());
-    let Ok(Insert::Accepted(acc)) = insert(&mut c, &b[1000]) else { panic!() };
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &b[1000]) else {
+        panic!()
+    };
     let ch = acc.tip_change.unwrap();
     assert_eq!((ch.left.len(), ch.joined.len()), (1000, 1001));
     assert_eq!(c.tip().hash(), b[1000].hash());

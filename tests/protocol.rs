@@ -1,0 +1,330 @@
+//! The peer protocol end to end on the in-memory harness: handshake, both relay policies,
+//! catch-up, stalls, forks, misbehaviour and the nothing-lost rule.
+
+mod harness;
+
+use harness::{config, Net};
+use rantai_core::{DisconnectReason, Event, Message, Params, RelayPolicy};
+use std::collections::BTreeMap;
+
+fn line(n: usize, relay: RelayPolicy) -> Net {
+    let mut net = Net::new(n, |_| {
+        let mut c = config();
+        c.relay = relay;
+        c
+    });
+    for i in 1..n {
+        net.connect(i - 1, i);
+    }
+    net
+}
+
+#[test]
+fn handshake_completes_both_ways() {
+    let mut net = line(2, RelayPolicy::Announce);
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1 && n.ready(1) == 1));
+    let ready = |e: &Event| matches!(e, Event::PeerReady { .. });
+    assert!(net.events[0].iter().any(|(_, e)| ready(e)));
+    assert!(net.events[1].iter().any(|(_, e)| ready(e)));
+}
+
+#[test]
+fn peer_of_another_network_is_refused() {
+    let mut net = Net::new(2, |i| {
+        let mut c = config();
+        if i == 1 {
+            c.params = std::sync::Arc::new(Params::new("elsewhere", 0));
+        }
+        c
+    });
+    net.connect(0, 1);
+    net.run_for(1_000);
+    assert_eq!(net.ready(0), 0);
+    assert!(net
+        .disconnects
+        .iter()
+        .any(|(_, r)| matches!(r, DisconnectReason::WrongNetwork { .. })));
+}
+
+fn relay_reaches_everyone(relay: RelayPolicy) -> Net {
+    let mut net = line(6, relay);
+    net.run_for(500);
+    for _ in 0..3 {
+        net.mine(0);
+        net.run_for(1_000);
+    }
+    let all: Vec<usize> = (0..6).collect();
+    assert!(net.same_tip(&all), "{relay:?}: all six peers share the tip");
+    assert_eq!(net.tip_height(5), 3);
+    net
+}
+
+#[test]
+fn announce_relay_uses_inv_and_requests() {
+    let net = relay_reaches_everyone(RelayPolicy::Announce);
+    assert!(net.sent.get("inv").copied().unwrap_or(0) >= 15);
+    assert!(net.sent.get("get_blocks").copied().unwrap_or(0) >= 15);
+    // Each block crosses each of the 5 links exactly once.
+    assert_eq!(net.sent.get("block").copied(), Some(15));
+}
+
+#[test]
+fn push_relay_sends_whole_blocks_without_requests() {
+    let net = relay_reaches_everyone(RelayPolicy::Push);
+    assert_eq!(net.sent.get("get_blocks").copied().unwrap_or(0), 0);
+    assert_eq!(net.sent.get("block").copied(), Some(15));
+}
+
+#[test]
+fn block_is_relayed_once_per_neighbour_in_a_mesh() {
+    let mut net = Net::new(5, |_| config());
+    for a in 0..5 {
+        for b in a + 1..5 {
+            net.connect(a, b);
+        }
+    }
+    net.run_for(500);
+    net.mine(0);
+    net.run_for(1_000);
+    assert!(net.same_tip(&[0, 1, 2, 3, 4]));
+    // Announce relay: every node receives the block body exactly once.
+    assert_eq!(net.sent.get("block").copied(), Some(4));
+}
+
+#[test]
+fn late_joiner_catches_up_in_batches() {
+    let mut net = Net::new(3, |_| {
+        let mut c = config();
+        c.sync_batch = 7;
+        c
+    });
+    net.connect(0, 1);
+    net.run_for(500);
+    for _ in 0..60 {
+        net.mine(0);
+    }
+    assert!(net.run_until(5_000, |n| n.tip_height(1) == 60));
+    net.connect(2, 1);
+    assert!(net.run_until(10_000, |n| n.same_tip(&[0, 1, 2])));
+    assert_eq!(net.tip_height(2), 60);
+    assert!(net.sent.get("get_chain").copied().unwrap_or(0) >= 60 / 7);
+}
+
+#[test]
+fn catch_up_moves_on_when_a_peer_stalls() {
+    let mut net = Net::new(3, |_| config());
+    net.connect(0, 1);
+    net.run_for(500);
+    for _ in 0..20 {
+        net.mine(0);
+    }
+    assert!(net.run_until(5_000, |n| n.tip_height(1) == 20));
+    // Node 2 connects to both; node 0 answers the handshake and then goes silent.
+    net.connect(2, 0);
+    net.run_for(50);
+    net.cut_oneway(0, 2);
+    net.connect(2, 1);
+    assert!(
+        net.run_until(30_000, |n| n.tip_height(2) == 20),
+        "caught up from node 1"
+    );
+}
+
+#[test]
+fn forks_resolve_to_the_heavier_chain_with_reorg() {
+    let mut net = line(2, RelayPolicy::Announce);
+    net.run_for(500);
+    net.partition(0, 1);
+    for _ in 0..3 {
+        net.mine(0);
+    }
+    // Later timestamps: the two sides' blocks differ even though both carry no items.
+    net.run_for(100);
+    for _ in 0..5 {
+        net.mine(1);
+    }
+    net.run_for(100);
+    assert_ne!(
+        net.peers[0].chain().tip().hash(),
+        net.peers[1].chain().tip().hash()
+    );
+    net.heal(0, 1);
+    // Keepalive pings carry the tip, so the lighter side notices and catches up.
+    assert!(net.run_until(20_000, |n| n.same_tip(&[0, 1])));
+    assert_eq!(net.tip_height(0), 5);
+    let reorg = net.events[0].iter().find_map(|(_, e)| match e {
+        Event::Reorg { left, joined } => Some((left.len(), joined.len())),
+        _ => None,
+    });
+    // The switch happens when the fourth block of the longer side arrives.
+    assert_eq!(reorg, Some((3, 4)));
+}
+
+#[test]
+fn nothing_lost_when_a_block_loses_the_fork_race() {
+    let mut net = Net::new(3, |_| {
+        let mut c = config();
+        c.auto_mine = true;
+        c
+    });
+    net.connect(0, 1);
+    net.connect(1, 2);
+    net.run_for(500);
+    net.partition(0, 1);
+    let mut ids = Vec::new();
+    for k in 0..4 {
+        ids.push(net.submit(0, &format!("left {k}")));
+        net.run_for(50);
+    }
+    for k in 0..6 {
+        ids.push(net.submit(2, &format!("right {k}")));
+        net.run_for(50);
+    }
+    net.run_for(500);
+    assert!(net.tip_height(0) >= 1 && net.tip_height(2) >= 1);
+    net.heal(0, 1);
+    assert!(net.run_until(30_000, |n| {
+        n.same_tip(&[0, 1, 2]) && ids.iter().all(|id| n.peers[0].chain().contains_item(id))
+    }));
+    // Exactly once in the final best chain, at every node.
+    for p in &net.peers {
+        let mut count: BTreeMap<_, usize> = BTreeMap::new();
+        for b in p.chain().best_chain() {
+            for it in b.items() {
+                *count.entry(it.id()).or_default() += 1;
+            }
+        }
+        for id in &ids {
+            assert_eq!(count.get(id), Some(&1), "item {id} exactly once");
+        }
+        assert_eq!(p.pending_len(), 0);
+    }
+    assert!(net.events[0]
+        .iter()
+        .any(|(_, e)| matches!(e, Event::ItemsRequeued { .. })));
+}
+
+#[test]
+fn items_relay_to_a_miner_when_enabled() {
+    let mut net = Net::new(3, |_| {
+        let mut c = config();
+        c.relay_items = true;
+        c
+    });
+    net.connect(0, 1);
+    net.connect(1, 2);
+    net.run_for(500);
+    let id = net.submit(2, "from a non-miner");
+    net.run_for(200);
+    assert_eq!(net.peers[0].pending_len(), 1);
+    net.mine(0);
+    assert!(net.run_until(2_000, |n| n.peers[2].chain().contains_item(&id)));
+    assert_eq!(net.peers[2].pending_len(), 0);
+}
+
+#[test]
+fn invalid_block_disconnects_the_sender_and_keeps_the_chain() {
+    let mut net = line(2, RelayPolicy::Push);
+    net.run_for(500);
+    let good = net.mine(0);
+    net.run_for(500);
+    assert_eq!(net.tip_height(1), 1);
+    // A block claiming more work than its hash has.
+    let mut h = *good.header();
+    h.difficulty = 30;
+    let bad = rantai_core::Block::new(h, good.items().to_vec());
+    let conn = net.conn_of(1, 0).expect("linked");
+    net.inject(
+        1,
+        conn,
+        Message::Block {
+            block: std::sync::Arc::new(bad),
+        },
+    );
+    assert!(net
+        .disconnects
+        .iter()
+        .any(|(n, r)| *n == 1 && matches!(r, DisconnectReason::InvalidBlock(_))));
+    assert_eq!(net.tip_height(1), 1);
+    assert_eq!(net.peers[1].chain().tip().hash(), good.hash());
+}
+
+#[test]
+fn silent_peer_times_out_and_message_before_hello_is_a_violation() {
+    let mut net = Net::new(2, |_| config());
+    net.cut_oneway(1, 0);
+    net.connect(0, 1);
+    net.run_for(5_000);
+    assert!(net
+        .disconnects
+        .iter()
+        .any(|(n, r)| *n == 0 && *r == DisconnectReason::HandshakeTimeout));
+
+    let mut net = Net::new(2, |_| config());
+    net.cut_oneway(1, 0);
+    net.connect(0, 1);
+    let conn = net.conn_of(0, 1).unwrap();
+    net.inject(0, conn, Message::GetAddr);
+    assert!(net
+        .disconnects
+        .iter()
+        .any(|(_, r)| *r == DisconnectReason::Protocol("message before hello")));
+}
+
+#[test]
+fn announcement_flood_is_bounded_and_ends_in_disconnect() {
+    let mut net = line(2, RelayPolicy::Announce);
+    net.run_for(500);
+    let conn = net.conn_of(1, 0).unwrap();
+    net.cut_oneway(0, 1);
+    for k in 0..100u32 {
+        let hashes = (0..1000u32)
+            .map(|i| rantai_core::types::sha256(&(k * 1000 + i).to_le_bytes()))
+            .collect();
+        net.inject(1, conn, Message::Inv { hashes });
+    }
+    net.run_for(60_000);
+    assert_eq!(net.peers[1].connection_count(), 0, "flooder dropped");
+    assert!(net
+        .disconnects
+        .iter()
+        .any(|(n, r)| *n == 1 && r.is_misbehaviour()
+            || *n == 1 && matches!(r, DisconnectReason::Stalled(_))));
+}
+
+#[test]
+fn addresses_are_exchanged() {
+    let mut net = Net::new(3, |i| {
+        let mut c = config();
+        c.listen_addr = Some(format!("10.0.0.{i}:3000"));
+        c
+    });
+    net.connect(0, 1);
+    net.connect(2, 1);
+    net.run_for(1_000);
+    // Node 2 dialled 1 and asked for addresses: it learns node 0's.
+    assert!(net.peers[2].addrs().any(|a| a == "10.0.0.0:3000"));
+}
+
+#[test]
+fn same_seed_same_history() {
+    let run = || {
+        let mut net = Net::new(4, |_| {
+            let mut c = config();
+            c.auto_mine = true;
+            c
+        });
+        net.connect(0, 1);
+        net.connect(1, 2);
+        net.connect(2, 3);
+        net.connect(3, 0);
+        net.run_for(300);
+        for k in 0..8 {
+            net.submit(k % 4, &format!("x{k}"));
+            net.run_for(7);
+        }
+        net.run_for(5_000);
+        (net.peers[0].chain().tip().hash(), net.sent.clone())
+    };
+    assert_eq!(run(), run());
+}
