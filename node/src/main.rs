@@ -1,1 +1,349 @@
-fn main() {}
+//! `rantai-node`: run one node (`rantai-node --port 3000 --peer 127.0.0.1:3001`) or the
+//! tutorial's three-node localnet (`rantai-node localnet`).
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use rantai_core::{Params, RelayPolicy};
+use rantai_node::lines::{Line, LineReader};
+use rantai_node::{NodeClient, NodeOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+
+#[derive(Parser, Debug)]
+#[command(name = "rantai-node", version, about = "A rantai blockchain node over TCP", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Start the tutorial's localnet: nodes on ports 3000.. (HTTP on 8000..), all connected.
+    Localnet(LocalnetArgs),
+}
+
+#[derive(Args, Debug)]
+struct NodeArgs {
+    /// TCP port to listen on for peers (0 picks a free port and prints it).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Peer to connect to (repeatable); retried with backoff while it is down.
+    #[arg(long = "peer", value_name = "ADDR:PORT")]
+    peers: Vec<String>,
+    /// Keep the chain in this directory (crash-safe); without it the chain is in memory.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Serve the HTTP status API on this address (port 0 picks a free port and prints it).
+    #[arg(long, value_name = "ADDR:PORT")]
+    http: Option<String>,
+    /// Difficulty in leading zero bits of blocks mined here (network minimum 8).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(8..=48))]
+    pow_bits: u32,
+    /// Most inbound connections (and outbound ones to learned addresses).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_peers: u32,
+    /// Address to advertise to peers (default: the listen address, unless it is a wildcard).
+    #[arg(long, value_name = "ADDR:PORT")]
+    advertise: Option<String>,
+    /// How blocks travel: `push` (whole block at once) or `announce` (hash, then fetched).
+    #[arg(long, default_value = "push", value_parser = parse_relay)]
+    relay: RelayPolicy,
+    #[arg(long, hide = true, default_value_t = 10_000)]
+    handshake_timeout_ms: u64,
+    /// 0 disables pings.
+    #[arg(long, hide = true, default_value_t = 30_000)]
+    ping_interval_ms: u64,
+    #[arg(long, hide = true, default_value_t = 20_000)]
+    pong_timeout_ms: u64,
+    #[arg(long, hide = true, default_value_t = 10_000)]
+    request_timeout_ms: u64,
+    #[arg(long, hide = true, default_value_t = 20_000)]
+    write_timeout_ms: u64,
+    #[arg(long, hide = true, default_value_t = 250)]
+    retry_base_ms: u64,
+    #[arg(long, hide = true, default_value_t = 30_000)]
+    retry_max_ms: u64,
+    #[arg(long, hide = true, default_value_t = 4096)]
+    send_queue: usize,
+}
+
+#[derive(Args, Debug)]
+struct LocalnetArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+    nodes: u16,
+    /// Peer port of the first node; node i listens on base + i.
+    #[arg(long, default_value_t = 3000)]
+    base_port: u16,
+    /// HTTP port of the first node; node i serves its API on base + i.
+    #[arg(long, default_value_t = 8000)]
+    http_base_port: u16,
+    /// Keep each node's chain in DIR/node1, DIR/node2, ...
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Difficulty of mined blocks.
+    #[arg(long, default_value_t = 16)]
+    pow_bits: u32,
+}
+
+fn parse_relay(s: &str) -> Result<RelayPolicy, String> {
+    match s {
+        "push" => Ok(RelayPolicy::Push),
+        "announce" => Ok(RelayPolicy::Announce),
+        _ => Err(format!("expected `push` or `announce`, got `{s}`")),
+    }
+}
+
+fn main() -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = match cli.command {
+        Some(Cmd::Localnet(args)) => rt.block_on(localnet(args)),
+        None => rt.block_on(node(cli.node)),
+    };
+    // stdin is read on a blocking thread that cannot be interrupted: do not wait for it.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+async fn node(a: NodeArgs) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind((a.bind.as_str(), a.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", a.bind, a.port))?;
+    let local = listener.local_addr()?;
+    let http = match &a.http {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr.as_str())
+                .await
+                .with_context(|| format!("cannot serve HTTP on {addr}"))?,
+        ),
+        None => None,
+    };
+    let ms = Duration::from_millis;
+    let opts = NodeOptions {
+        params: Params::main(),
+        pow_bits: a.pow_bits,
+        peers: a.peers.clone(),
+        max_peers: a.max_peers as usize,
+        data_dir: a.data_dir.clone(),
+        advertise: a.advertise.clone(),
+        relay: a.relay,
+        handshake_timeout: ms(a.handshake_timeout_ms),
+        ping_interval: (a.ping_interval_ms > 0).then(|| ms(a.ping_interval_ms)),
+        pong_timeout: ms(a.pong_timeout_ms),
+        request_timeout: ms(a.request_timeout_ms),
+        write_timeout: ms(a.write_timeout_ms),
+        retry_base: ms(a.retry_base_ms),
+        retry_max: ms(a.retry_max_ms),
+        send_queue: a.send_queue.max(16),
+        ..NodeOptions::default()
+    };
+    let handle = rantai_node::spawn(listener, opts).await.context("cannot start the node")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {local}")?;
+        out.flush()?;
+    }
+    tracing::info!("listening on {local}");
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http_task = match http {
+        Some(l) => {
+            let addr = l.local_addr()?;
+            {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "http on {addr}")?;
+                out.flush()?;
+            }
+            tracing::info!("HTTP API on http://{addr}/status");
+            let client = handle.client().clone();
+            Some(tokio::spawn(rantai_node::http::serve(l, client, async {
+                let _ = http_stopped.await;
+            })))
+        }
+        None => None,
+    };
+    let max_line = Params::main().max_block_data_bytes - 16;
+    tokio::spawn(read_stdin(handle.client().clone(), max_line));
+    wait_for_signal().await;
+    let _ = http_stop.send(());
+    if let Some(t) = http_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// Each stdin line becomes an item to mine. Over-long or non-UTF-8 lines are refused with a
+/// message; end of input leaves the node running.
+async fn read_stdin(client: NodeClient, max_line: usize) {
+    let stdin = tokio::io::BufReader::with_capacity(64 * 1024, tokio::io::stdin());
+    let mut lines = LineReader::new(stdin, max_line);
+    while let Some(line) = lines.next_line().await {
+        match line {
+            Line::Text(t) if t.trim().is_empty() => {}
+            Line::Text(t) => {
+                let len = t.len();
+                match client.submit(t).await {
+                    Ok(Ok(id)) => tracing::debug!("queued item {}… ({len} bytes)", id.short()),
+                    Ok(Err(e)) => tracing::warn!("line refused: {e}"),
+                    Err(_) => return,
+                }
+            }
+            Line::TooLong(n) => {
+                tracing::warn!("line of {n} bytes refused: the limit is {max_line} bytes; input goes on")
+            }
+            Line::NotUtf8 => tracing::warn!("line refused: not UTF-8 text; input goes on"),
+        }
+    }
+    tracing::info!("end of stdin; the node keeps running (Ctrl-C to stop)");
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Kills a localnet child when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn localnet(a: LocalnetArgs) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find my own executable")?;
+    let n = a.nodes;
+    if u32::from(a.base_port) + u32::from(n) > 65_536 || u32::from(a.http_base_port) + u32::from(n) > 65_536 {
+        bail!("port range overflows 65535");
+    }
+    let mut children = Vec::new();
+    let mut inputs = Vec::new();
+    for i in 0..n {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("--port")
+            .arg((a.base_port + i).to_string())
+            .arg("--http")
+            .arg(format!("127.0.0.1:{}", a.http_base_port + i))
+            .arg("--pow-bits")
+            .arg(a.pow_bits.to_string());
+        for j in 0..n {
+            if j != i {
+                cmd.arg("--peer").arg(format!("127.0.0.1:{}", a.base_port + j));
+            }
+        }
+        if let Some(d) = &a.data_dir {
+            cmd.arg("--data-dir").arg(d.join(format!("node{}", i + 1)));
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("cannot start a node")?;
+        let name = format!("node{}", i + 1);
+        if let Some(out) = child.stdout.take() {
+            prefix_lines(out, name.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            prefix_lines(err, name.clone());
+        }
+        inputs.push(child.stdin.take());
+        children.push(ChildGuard(child));
+    }
+    eprintln!(
+        "localnet: {n} nodes on ports {}..{}, HTTP on 127.0.0.1:{}..{}.\n\
+         Type a line to mine it on node1, or `2 some text` to mine it on node2.\n\
+         Try: curl -s 127.0.0.1:{}/status   Ctrl-C stops everything.",
+        a.base_port,
+        a.base_port + n - 1,
+        a.http_base_port,
+        a.http_base_port + n - 1,
+        a.http_base_port
+    );
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let mut lines = stdin.lines();
+    loop {
+        tokio::select! {
+            _ = wait_for_signal() => break,
+            line = lines.next_line() => match line {
+                Ok(Some(l)) => {
+                    let (target, text) = route(&l, n);
+                    if let Some(Some(w)) = inputs.get_mut(target) {
+                        if writeln!(w, "{text}").and_then(|_| w.flush()).is_err() {
+                            eprintln!("localnet: node{} is not running", target + 1);
+                        }
+                    }
+                }
+                // End of input: keep the nodes running until Ctrl-C.
+                Ok(None) | Err(_) => { wait_for_signal().await; break; }
+            },
+        }
+    }
+    eprintln!("localnet: stopping");
+    for c in &children {
+        let _ = Command::new("kill").arg("-TERM").arg(c.0.id().to_string()).status();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    for c in &mut children {
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = c.0.try_wait() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+/// `"2 text"` goes to node 2; anything else to node 1.
+fn route(line: &str, n: u16) -> (usize, &str) {
+    if let Some((first, rest)) = line.split_once(' ') {
+        if let Ok(k) = first.parse::<u16>() {
+            if (1..=n).contains(&k) {
+                return ((k - 1) as usize, rest);
+            }
+        }
+    }
+    (0, line)
+}
+
+fn prefix_lines(r: impl std::io::Read + Send + 'static, name: String) {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[{name}] {line}");
+        }
+    });
+}

@@ -1,0 +1,185 @@
+//! Requests to the driver task and the views it answers with. HTTP handlers, stdin and tests
+//! all go through [`NodeClient`]: a bounded channel plus a oneshot reply, never a lock.
+
+use crate::metrics::{Gauges, Metrics};
+use rantai_core::{Block, BlockHash, Direction, ItemId, SubmitError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most blocks one `GET /blocks` (or [`NodeClient::blocks`]) answers with.
+pub const MAX_BLOCKS_PER_PAGE: usize = 1000;
+
+/// A question for the driver.
+#[derive(Debug)]
+pub enum Request {
+    Submit {
+        text: String,
+        reply: oneshot::Sender<Result<ItemId, SubmitError>>,
+    },
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
+    Blocks {
+        from: u64,
+        limit: usize,
+        reply: oneshot::Sender<BlockPage>,
+    },
+    Block {
+        hash: BlockHash,
+        reply: oneshot::Sender<Option<BlockView>>,
+    },
+    Gauges {
+        reply: oneshot::Sender<Gauges>,
+    },
+    BestChain {
+        reply: oneshot::Sender<Vec<Arc<Block>>>,
+    },
+}
+
+/// The node is shutting down or gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the node has stopped")]
+pub struct Stopped;
+
+/// `GET /status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    /// Random per-process id (16 hex digits), as sent in the handshake.
+    pub node_id: String,
+    pub network: String,
+    /// Address this node listens on (and advertises).
+    pub listen: Option<String>,
+    pub height: u64,
+    pub tip: String,
+    /// Whether blocks are kept in a data directory.
+    pub persistent: bool,
+    /// Blocks durably written (with a data directory).
+    pub stored_blocks: Option<u64>,
+    pub pending_items: usize,
+    pub uptime_secs: u64,
+    pub peers: Vec<PeerStatus>,
+}
+
+/// One connection in [`Status`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// Connection id (local to this process).
+    pub id: u64,
+    /// Remote socket address (or the dialled address for outbound connections).
+    pub addr: Option<String>,
+    pub direction: Direction,
+    /// Handshake complete.
+    pub ready: bool,
+    pub node_id: Option<String>,
+    /// The address the remote says it listens on.
+    pub listen: Option<String>,
+    /// The best height the remote last claimed.
+    pub best_height: Option<u64>,
+    pub best_hash: Option<String>,
+}
+
+/// `GET /blocks`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlockPage {
+    /// Height of the best chain when answered.
+    pub height: u64,
+    pub blocks: Vec<BlockView>,
+}
+
+/// A block as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlockView {
+    pub height: u64,
+    pub hash: String,
+    pub prev: String,
+    pub timestamp_ms: u64,
+    pub difficulty: u32,
+    pub nonce: u64,
+    pub data_hash: String,
+    pub in_best_chain: bool,
+    pub items: Vec<ItemView>,
+}
+
+/// One data item of a block.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemView {
+    pub id: String,
+    pub nonce: u64,
+    pub text: String,
+}
+
+impl BlockView {
+    pub fn new(b: &Block, in_best_chain: bool) -> BlockView {
+        let h = b.header();
+        BlockView {
+            height: h.height,
+            hash: b.hash().to_string(),
+            prev: h.prev.to_string(),
+            timestamp_ms: h.timestamp_ms,
+            difficulty: h.difficulty,
+            nonce: h.nonce,
+            data_hash: h.data_hash.to_string(),
+            in_best_chain,
+            items: b
+                .items()
+                .iter()
+                .map(|it| ItemView {
+                    id: it.id().to_string(),
+                    nonce: it.nonce,
+                    text: it.text.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Cheap, cloneable access to a running node.
+#[derive(Clone, Debug)]
+pub struct NodeClient {
+    pub(crate) tx: mpsc::Sender<Request>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl NodeClient {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, Stopped> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// Submits a data item (a typed line); answers with its id once queued for mining.
+    pub async fn submit(&self, text: String) -> Result<Result<ItemId, SubmitError>, Stopped> {
+        self.ask(|reply| Request::Submit { text, reply }).await
+    }
+
+    pub async fn status(&self) -> Result<Status, Stopped> {
+        self.ask(|reply| Request::Status { reply }).await
+    }
+
+    /// Best-chain blocks from height `from`, at most `limit` (capped at [`MAX_BLOCKS_PER_PAGE`]).
+    pub async fn blocks(&self, from: u64, limit: usize) -> Result<BlockPage, Stopped> {
+        let limit = limit.min(MAX_BLOCKS_PER_PAGE);
+        self.ask(|reply| Request::Blocks { from, limit, reply }).await
+    }
+
+    pub async fn block(&self, hash: BlockHash) -> Result<Option<BlockView>, Stopped> {
+        self.ask(|reply| Request::Block { hash, reply }).await
+    }
+
+    /// Prometheus text of all counters and gauges.
+    pub async fn metrics_text(&self) -> Result<String, Stopped> {
+        let g = self.ask(|reply| Request::Gauges { reply }).await?;
+        Ok(self.metrics.render(&g))
+    }
+
+    /// The whole best chain, genesis first (shared blocks; for tests and tools).
+    pub async fn best_chain(&self) -> Result<Vec<Arc<Block>>, Stopped> {
+        self.ask(|reply| Request::BestChain { reply }).await
+    }
+
+    /// Counters, readable without asking the driver.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}

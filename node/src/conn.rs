@@ -1,0 +1,99 @@
+//! Per-connection tasks: a reader that turns bytes into messages for the driver, and a writer
+//! that drains the connection's bounded send queue. Neither makes a protocol decision.
+
+use crate::metrics::Metrics;
+use rantai_core::{DecodeError, FrameDecoder, Message, PeerId};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+
+/// Bytes read from the socket per call.
+const READ_CHUNK: usize = 64 * 1024;
+/// A writer coalesces queued frames up to this many bytes into one write.
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+
+/// What connection tasks report to the driver.
+#[derive(Debug)]
+pub enum ConnEvent {
+    Message { id: PeerId, msg: Message },
+    Malformed { id: PeerId, error: DecodeError },
+    /// The socket closed or failed; `why` is for the log.
+    Closed { id: PeerId, why: String },
+}
+
+/// Reads frames until EOF, an error, or an undecodable frame (reported, then the task ends).
+pub async fn reader(id: PeerId, mut rd: OwnedReadHalf, events: mpsc::Sender<ConnEvent>, metrics: Arc<Metrics>) {
+    let mut dec = FrameDecoder::new();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let why = loop {
+        let n = match rd.read(&mut buf).await {
+            Ok(0) => break "closed by remote".to_string(),
+            Ok(n) => n,
+            Err(e) => break format!("read error: {e}"),
+        };
+        metrics.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        dec.extend(&buf[..n]);
+        loop {
+            match dec.next_message() {
+                Ok(Some(msg)) => {
+                    metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+                    if events.send(ConnEvent::Message { id, msg }).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    metrics.malformed_in.fetch_add(1, Ordering::Relaxed);
+                    let _ = events.send(ConnEvent::Malformed { id, error }).await;
+                    return;
+                }
+            }
+        }
+    };
+    let _ = events.send(ConnEvent::Closed { id, why }).await;
+}
+
+/// Writes queued messages, coalescing what is already queued into one write. A write that
+/// cannot complete within `write_timeout` ends the connection (the remote stopped reading).
+pub async fn writer(
+    id: PeerId,
+    mut wr: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Message>,
+    events: mpsc::Sender<ConnEvent>,
+    metrics: Arc<Metrics>,
+    write_timeout: Duration,
+) {
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    while let Some(msg) = queue.recv().await {
+        out.clear();
+        out.extend_from_slice(&msg.to_frame());
+        while out.len() < WRITE_BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(m) => out.extend_from_slice(&m.to_frame()),
+                Err(_) => break,
+            }
+        }
+        match tokio::time::timeout(write_timeout, wr.write_all(&out)).await {
+            Ok(Ok(())) => {
+                metrics.bytes_out.fetch_add(out.len() as u64, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => {
+                let _ = events.send(ConnEvent::Closed { id, why: format!("write error: {e}") }).await;
+                return;
+            }
+            Err(_) => {
+                let why = format!("write blocked for {} ms: remote stopped reading", write_timeout.as_millis());
+                let _ = events.send(ConnEvent::Closed { id, why }).await;
+                return;
+            }
+        }
+        if out.capacity() > 4 * WRITE_BATCH_BYTES {
+            out = Vec::with_capacity(16 * 1024);
+        }
+    }
+    // The driver dropped the queue: flush is done, close our side.
+    let _ = wr.shutdown().await;
+}
