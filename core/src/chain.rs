@@ -8,6 +8,7 @@
 use crate::block::{data_hash, data_len, Block, ItemId, HEADER_VERSION, MAX_DIFFICULTY};
 use crate::params::Params;
 use crate::types::{BlockHash, BuildPrefixHasher, Millis, Work};
+use hashbrown::HashTable;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -102,7 +103,9 @@ struct Entry {
 pub struct Chain {
     params: Arc<Params>,
     entries: Vec<Entry>,
-    index: HashMap<BlockHash, u32, BuildPrefixHasher>,
+    /// Hash -> entry index. Stores only the `u32`; the key is read from the entry, which keeps
+    /// the per-block cost of the index near 5 bytes instead of 37.
+    index: HashTable<u32>,
     best: Vec<u32>,
     items: HashMap<ItemId, u64, BuildPrefixHasher>,
     orphans: Orphans,
@@ -115,8 +118,8 @@ impl Chain {
 
     pub fn with_orphan_limits(params: Arc<Params>, limits: OrphanLimits) -> Chain {
         let genesis = params.genesis().clone();
-        let mut index = HashMap::default();
-        index.insert(genesis.hash(), 0);
+        let mut index = HashTable::new();
+        index.insert_unique(genesis.hash().prefix_u64(), 0, |_| 0);
         let mut items = HashMap::default();
         for it in genesis.items() {
             items.insert(it.id(), 0);
@@ -190,11 +193,11 @@ impl Chain {
     /// connects and that turn out invalid are reported in [`Accepted::rejected`] instead.
     pub fn insert(&mut self, block: Arc<Block>, now: Millis) -> Result<Insert, BlockError> {
         let hash = block.hash();
-        if self.index.contains_key(&hash) || self.orphans.contains(&hash) {
+        if self.lookup(&hash).is_some() || self.orphans.contains(&hash) {
             return Ok(Insert::Duplicate);
         }
         self.check_block(&block, now)?;
-        let Some(&parent) = self.index.get(&block.prev()) else {
+        let Some(parent) = self.lookup(&block.prev()) else {
             self.orphans.add(block);
             return Ok(Insert::Orphan);
         };
@@ -234,7 +237,11 @@ impl Chain {
         }
         let idx = u32::try_from(self.entries.len()).expect("fewer than 2^32 blocks");
         let work = p.work.saturating_add(block.header().work());
-        self.index.insert(block.hash(), idx);
+        let entries = &self.entries;
+        self.index
+            .insert_unique(block.hash().prefix_u64(), idx, |&i| {
+                entries[i as usize].block.hash().prefix_u64()
+            });
         self.entries.push(Entry {
             block,
             work,
@@ -249,7 +256,7 @@ impl Chain {
         let mut candidate = acc
             .connected
             .iter()
-            .filter_map(|b| self.index.get(&b.hash()).copied())
+            .filter_map(|b| self.lookup(&b.hash()))
             .fold(None::<u32>, |best, i| match best {
                 Some(b) if self.entries[b as usize].work >= self.entries[i as usize].work => {
                     Some(b)
@@ -300,6 +307,14 @@ impl Chain {
             i = self.entries[i as usize].parent;
         }
         false
+    }
+
+    fn lookup(&self, hash: &BlockHash) -> Option<u32> {
+        self.index
+            .find(hash.prefix_u64(), |&i| {
+                self.entries[i as usize].block.hash() == *hash
+            })
+            .copied()
     }
 
     fn is_best(&self, idx: u32) -> bool {
@@ -397,26 +412,26 @@ impl Chain {
 
     /// Any valid block in the tree (best chain or side branch).
     pub fn get(&self, hash: &BlockHash) -> Option<&Arc<Block>> {
-        let e = &self.entries[*self.index.get(hash)? as usize];
+        let e = &self.entries[self.lookup(hash)? as usize];
         (!e.invalid).then_some(&e.block)
     }
 
     /// Cumulative work up to and including `hash`.
     pub fn work_of(&self, hash: &BlockHash) -> Option<Work> {
-        self.index.get(hash).map(|&i| self.entries[i as usize].work)
+        self.lookup(hash).map(|i| self.entries[i as usize].work)
     }
 
     /// Whether the block is in the tree (valid or later found invalid) or in the orphan pool.
     pub fn knows(&self, hash: &BlockHash) -> bool {
-        self.index.contains_key(hash) || self.orphans.contains(hash)
+        self.lookup(hash).is_some() || self.orphans.contains(hash)
     }
 
     pub fn contains(&self, hash: &BlockHash) -> bool {
-        self.index.contains_key(hash)
+        self.lookup(hash).is_some()
     }
 
     pub fn in_best_chain(&self, hash: &BlockHash) -> bool {
-        self.index.get(hash).is_some_and(|&i| self.is_best(i))
+        self.lookup(hash).is_some_and(|i| self.is_best(i))
     }
 
     /// The best-chain block at `height`.
@@ -482,8 +497,8 @@ impl Chain {
     pub fn find_fork(&self, locator: &[BlockHash]) -> u64 {
         locator
             .iter()
-            .find_map(|h| self.index.get(h).filter(|&&i| self.is_best(i)))
-            .map(|&i| self.entries[i as usize].block.height())
+            .find_map(|h| self.lookup(h).filter(|&i| self.is_best(i)))
+            .map(|i| self.entries[i as usize].block.height())
             .unwrap_or(0)
     }
 
@@ -499,7 +514,7 @@ impl Chain {
 
     /// Approximate heap bytes of the tree's bookkeeping (not the shared block bodies).
     pub fn bookkeeping_bytes(&self) -> usize {
-        let slot = std::mem::size_of::<(BlockHash, u32)>() + 1;
+        let slot = std::mem::size_of::<u32>() + 1;
         let item_slot = std::mem::size_of::<(ItemId, u64)>() + 1;
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.index.capacity() * slot

@@ -46,6 +46,8 @@ pub struct Net {
     seq: u64,
     next_conn: u64,
     mining_job: Vec<u64>,
+    /// Each peer's `poll_timeout()`, refreshed whenever the peer was driven.
+    timeouts: Vec<Option<Millis>>,
     /// Messages sent, by kind.
     pub sent: BTreeMap<&'static str, u64>,
     pub disconnects: Vec<(usize, rantai_core::DisconnectReason)>,
@@ -75,6 +77,7 @@ impl Net {
             seq: 0,
             next_conn: 1,
             mining_job: vec![0; n],
+            timeouts: vec![None; n],
             sent: BTreeMap::new(),
             disconnects: Vec::new(),
         }
@@ -184,6 +187,7 @@ impl Net {
     }
 
     fn drain(&mut self, node: usize) {
+        self.timeouts[node] = self.peers[node].poll_timeout();
         while let Some(out) = self.peers[node].poll() {
             match out {
                 Output::Send { to, msg } => {
@@ -241,10 +245,11 @@ impl Net {
     }
 
     fn next_timer(&self) -> Option<(Millis, usize)> {
-        self.peers
+        self.timeouts
             .iter()
+            .take(self.peers.len())
             .enumerate()
-            .filter_map(|(i, p)| p.poll_timeout().map(|t| (t, i)))
+            .filter_map(|(i, t)| t.map(|t| (t, i)))
             .min()
     }
 
