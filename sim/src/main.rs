@@ -1,1 +1,247 @@
-fn main() {}
+//! `rantai-sim`: run a simulated rantai network and print what happened.
+//!
+//! With no arguments it runs the default scenario (bitcoin-2019 preset, 1,000 peers, 100
+//! blocks, announce relay). Flags override keys of a `--scenario` file; see sim/README.md.
+
+use anyhow::Context;
+use clap::Parser;
+use rantai_sim::config::SimConfig;
+use rantai_sim::{Progress, Sim};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Deterministic discrete-event simulator of a rantai peer-to-peer network.
+#[derive(Parser, Debug)]
+#[command(name = "rantai-sim", version, about, long_about = None)]
+struct Cli {
+    /// Scenario file (TOML); flags override its keys.
+    #[arg(long, value_name = "FILE.toml")]
+    scenario: Option<PathBuf>,
+    /// Master seed of every random stream [default: 1].
+    #[arg(long)]
+    seed: Option<String>,
+    /// Number of peers [default: 1000].
+    #[arg(long)]
+    peers: Option<String>,
+    /// Stop mining after this many blocks [default: 100].
+    #[arg(long)]
+    blocks: Option<String>,
+    /// Mean time between blocks; a bare number is seconds [default: preset's, else 10s].
+    #[arg(long, value_name = "DURATION")]
+    block_interval: Option<String>,
+    /// Virtual size of mined blocks, e.g. 535kB [default: preset's, else 0].
+    #[arg(long, value_name = "SIZE")]
+    block_size: Option<String>,
+    /// Number of mining peers, equal hash power unless --hashpower [default: min(peers, 100)].
+    #[arg(long)]
+    miners: Option<String>,
+    /// Comma-separated hash-power shares, one per miner.
+    #[arg(long, value_name = "S1,S2,..")]
+    hashpower: Option<String>,
+    /// random[:K] | mesh | ring | line | star | small-world:K:P | file:PATH [default: random].
+    #[arg(long)]
+    topology: Option<String>,
+    /// Cap on inbound links per peer for random topologies, or `unlimited`.
+    #[arg(long)]
+    max_inbound: Option<String>,
+    /// const:D | uniform:LO..HI | normal:MEAN:SD | lognormal:MEDIAN:SIGMA | region.
+    #[arg(long)]
+    latency: Option<String>,
+    /// RATE (both ways), DOWN/UP (e.g. 50Mbps/10Mbps), `unlimited` or `region`.
+    #[arg(long)]
+    bandwidth: Option<String>,
+    /// bitcoin-2015 | bitcoin-2019 | none [default: bitcoin-2019].
+    #[arg(long)]
+    preset: Option<String>,
+    /// Probability that a message is lost (0.2 or 20%).
+    #[arg(long)]
+    loss: Option<String>,
+    /// Probability that a message is delivered twice.
+    #[arg(long)]
+    duplicate: Option<String>,
+    /// Probability that a message is held back (and overtaken) by up to --reorder-delay.
+    #[arg(long)]
+    reorder: Option<String>,
+    /// Longest extra delay of a held-back message [default: 1s].
+    #[arg(long, value_name = "DURATION")]
+    reorder_delay: Option<String>,
+    /// announce | push [default: announce].
+    #[arg(long)]
+    relay: Option<String>,
+    /// START..END[:FRACTION][:oneway], repeatable, e.g. 10m..30m:0.5.
+    #[arg(long, value_name = "SPEC")]
+    partition: Vec<String>,
+    /// PEER@START[..END][:wipe], repeatable, e.g. 3@10m..20m.
+    #[arg(long, value_name = "SPEC")]
+    crash: Vec<String>,
+    /// Data items submitted at random peers during the first half of the mining phase.
+    #[arg(long)]
+    items: Option<String>,
+    /// Size of each submitted item's text [default: 64].
+    #[arg(long, value_name = "SIZE")]
+    item_size: Option<String>,
+    /// Longest time to run on after the last block and fault [default: 10m].
+    #[arg(long, value_name = "DURATION")]
+    settle: Option<String>,
+    /// Peer keepalive period or `off` [default: 30s with faults, else off].
+    #[arg(long, value_name = "DURATION")]
+    ping_interval: Option<String>,
+    /// How long a peer waits for a requested block [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    request_timeout: Option<String>,
+    /// Base delay before re-dialling a closed link [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    redial_delay: Option<String>,
+    /// Print the report as one JSON object on stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Write report.json and propagation.svg (and events.jsonl with --trace) into DIR.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Also write the full event trace as JSON lines (needs --out).
+    #[arg(long)]
+    trace: bool,
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl Cli {
+    fn scalar_flags(&self) -> Vec<(&'static str, &Option<String>)> {
+        vec![
+            ("seed", &self.seed),
+            ("peers", &self.peers),
+            ("blocks", &self.blocks),
+            ("block_interval", &self.block_interval),
+            ("block_size", &self.block_size),
+            ("miners", &self.miners),
+            ("hashpower", &self.hashpower),
+            ("topology", &self.topology),
+            ("max_inbound", &self.max_inbound),
+            ("latency", &self.latency),
+            ("bandwidth", &self.bandwidth),
+            ("preset", &self.preset),
+            ("loss", &self.loss),
+            ("duplicate", &self.duplicate),
+            ("reorder", &self.reorder),
+            ("reorder_delay", &self.reorder_delay),
+            ("relay", &self.relay),
+            ("items", &self.items),
+            ("item_size", &self.item_size),
+            ("settle", &self.settle),
+            ("ping_interval", &self.ping_interval),
+            ("request_timeout", &self.request_timeout),
+            ("redial_delay", &self.redial_delay),
+        ]
+    }
+
+    /// The scenario: defaults, then the file, then the flags.
+    fn config(&self) -> Result<SimConfig, String> {
+        let mut cfg = SimConfig::default();
+        if let Some(path) = &self.scenario {
+            cfg.apply_file(path).map_err(|e| format!("scenario {}: {e}", path.display()))?;
+        }
+        for (key, value) in self.scalar_flags() {
+            if let Some(v) = value {
+                cfg.apply(key, v, None).map_err(|e| format!("--{}: {e}", key.replace('_', "-")))?;
+            }
+        }
+        if !self.partition.is_empty() {
+            cfg.partitions.clear();
+            for p in &self.partition {
+                cfg.apply("partition", p, None).map_err(|e| format!("--partition: {e}"))?;
+            }
+        }
+        if !self.crash.is_empty() {
+            cfg.crashes.clear();
+            for c in &self.crash {
+                cfg.apply("crash", c, None).map_err(|e| format!("--crash: {e}"))?;
+            }
+        }
+        cfg.validate().map_err(|e| e.to_string())?;
+        if self.trace && self.out.is_none() {
+            return Err("--trace needs --out DIR".into());
+        }
+        Ok(cfg)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match cli.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&cli, cfg) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
+    let seed = cfg.seed;
+    let blocks = cfg.blocks;
+    let mut sim = Sim::new(cfg).context("building the simulation")?;
+    if let Some(dir) = &cli.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if cli.trace {
+            let path = dir.join("events.jsonl");
+            let f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            sim.set_trace_writer(Box::new(std::io::BufWriter::with_capacity(1 << 20, f)));
+        }
+    }
+    let show_progress = !cli.quiet && std::io::stderr().is_terminal();
+    let report = if show_progress {
+        let bar = indicatif::ProgressBar::new(blocks.max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} blocks {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let mut cb = |p: Progress| {
+            bar.set_position(p.mined);
+            bar.set_message(format!("{} events, t={}", p.events, rantai_sim::units::fmt_ms(p.now.0)));
+        };
+        let r = sim.run_with_progress(&mut cb);
+        bar.finish_and_clear();
+        r
+    } else {
+        sim.run()
+    };
+    if let Some(e) = sim_trace_error(&sim) {
+        anyhow::bail!("writing the event trace: {e}");
+    }
+    if let Some(dir) = &cli.out {
+        write_file(&dir.join("report.json"), &report.to_json())?;
+        write_file(&dir.join("propagation.svg"), &report.propagation_svg())?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if cli.json {
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    } else {
+        write!(out, "{}", report.summary())?;
+        if let Some(dir) = &cli.out {
+            writeln!(out, "  wrote      {}", dir.display())?;
+        }
+    }
+    if !report.invariants.ok {
+        eprintln!("invariant violated (seed {seed}); replay with:\n  {}", report.command);
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sim_trace_error(sim: &Sim) -> Option<String> {
+    sim.trace_error().map(str::to_string)
+}
+
+fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,191 @@
+//! Counters and per-block propagation records collected while the simulation runs.
+
+use crate::net::KIND_NAMES;
+use rantai_core::{BlockError, BlockHash, DisconnectReason, ItemId, Millis};
+use std::collections::{BTreeMap, HashMap};
+
+/// Most invariant violations kept verbatim (all are counted).
+pub const MAX_VIOLATIONS_KEPT: usize = 100;
+
+/// What happened to one mined block.
+#[derive(Debug, Clone)]
+pub struct BlockRec {
+    pub hash: BlockHash,
+    pub miner: u32,
+    pub height: u64,
+    pub mined_at: Millis,
+    /// Online peers when it was mined: the 100% mark.
+    pub online_at_mine: u32,
+    /// Distinct peers that accepted it so far (the miner included).
+    pub reached: u32,
+    /// Delay until 50%, 90% and 100% of `online_at_mine` peers had it.
+    pub t50: Option<u64>,
+    pub t90: Option<u64>,
+    pub t100: Option<u64>,
+    /// Which peers have accepted it (freed once every peer has).
+    seen: Vec<u64>,
+}
+
+/// Injected faults and connection churn, all counted so a fault that silently does nothing shows.
+#[derive(Debug, Clone, Default)]
+pub struct FaultCounts {
+    pub lost: u64,
+    pub duplicated: u64,
+    pub delayed: u64,
+    pub partition_drops: u64,
+    /// Messages that arrived after their connection had closed.
+    pub closed_drops: u64,
+    pub partitions: u64,
+    pub heals: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub dials_ok: u64,
+    pub dials_failed: u64,
+    pub disconnects: BTreeMap<String, u64>,
+}
+
+/// All run-time measurements of a simulation.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub blocks: Vec<BlockRec>,
+    pub index: HashMap<BlockHash, u32>,
+    pub msgs: [u64; KIND_NAMES.len()],
+    pub bytes: [u64; KIND_NAMES.len()],
+    /// Full blocks delivered to a peer that already had them.
+    pub dup_block_deliveries: u64,
+    /// Announced hashes delivered to a peer that already knew them.
+    pub redundant_inv_hashes: u64,
+    pub reorgs: u64,
+    pub deepest_reorg: u64,
+    pub tip_changes: u64,
+    pub last_tip_change: Millis,
+    pub faults: FaultCounts,
+    pub rejected_blocks: BTreeMap<String, u64>,
+    pub items_submitted: Vec<ItemId>,
+    pub items_refused: u64,
+    pub violations: Vec<String>,
+    pub violation_count: u64,
+    pub events: u64,
+}
+
+impl Metrics {
+    /// Records a violated invariant (kept verbatim up to [`MAX_VIOLATIONS_KEPT`]).
+    pub fn violation(&mut self, now: Millis, what: String) {
+        self.violation_count += 1;
+        if self.violations.len() < MAX_VIOLATIONS_KEPT {
+            self.violations.push(format!("at {}ms: {what}", now.0));
+        }
+    }
+
+    /// Registers a freshly mined block.
+    pub fn on_mined(&mut self, hash: BlockHash, miner: u32, height: u64, now: Millis, online: u32, peers: u32) {
+        let idx = self.blocks.len() as u32;
+        self.index.insert(hash, idx);
+        self.blocks.push(BlockRec {
+            hash,
+            miner,
+            height,
+            mined_at: now,
+            online_at_mine: online.max(1),
+            reached: 0,
+            t50: None,
+            t90: None,
+            t100: None,
+            seen: vec![0; (peers as usize).div_ceil(64)],
+        });
+    }
+
+    /// A peer accepted a block; returns false if the block was never mined here (invalid).
+    pub fn on_accepted(&mut self, hash: &BlockHash, node: u32, now: Millis, peers: u32) -> bool {
+        let Some(&idx) = self.index.get(hash) else { return false };
+        let r = &mut self.blocks[idx as usize];
+        let (w, bit) = (node as usize / 64, 1u64 << (node % 64));
+        if r.seen.is_empty() || r.seen[w] & bit != 0 {
+            return true;
+        }
+        r.seen[w] |= bit;
+        r.reached += 1;
+        let d = now.since(r.mined_at).0;
+        let n = u64::from(r.online_at_mine);
+        let got = u64::from(r.reached);
+        if r.t50.is_none() && got * 2 >= n {
+            r.t50 = Some(d);
+        }
+        if r.t90.is_none() && got * 10 >= n * 9 {
+            r.t90 = Some(d);
+        }
+        if r.t100.is_none() && got >= n {
+            r.t100 = Some(d);
+        }
+        if r.reached >= peers {
+            r.seen = Vec::new();
+        }
+        true
+    }
+
+    /// Counts one disconnect by a short reason label.
+    pub fn on_disconnect(&mut self, reason: &DisconnectReason) {
+        *self.faults.disconnects.entry(reason_label(reason).to_string()).or_default() += 1;
+    }
+
+    /// Counts one block rejection by error kind.
+    pub fn on_rejected(&mut self, err: &BlockError) {
+        let s = format!("{err:?}");
+        let label: String = s.chars().take_while(|c| c.is_alphanumeric()).collect();
+        *self.rejected_blocks.entry(label).or_default() += 1;
+    }
+}
+
+/// Stable short label of a disconnect reason (no numbers or hashes).
+pub fn reason_label(r: &DisconnectReason) -> &'static str {
+    match r {
+        DisconnectReason::WrongNetwork { .. } => "wrong_network",
+        DisconnectReason::Version(_) => "version",
+        DisconnectReason::SelfConnection => "self_connection",
+        DisconnectReason::Duplicate(_) => "duplicate",
+        DisconnectReason::HandshakeTimeout => "handshake_timeout",
+        DisconnectReason::PingTimeout => "ping_timeout",
+        DisconnectReason::Stalled(_) => "stalled",
+        DisconnectReason::InvalidBlock(_) => "invalid_block",
+        DisconnectReason::Malformed(_) => "malformed",
+        DisconnectReason::Protocol(_) => "protocol",
+        DisconnectReason::Misbehaving(_) => "misbehaving",
+    }
+}
+
+/// The `q`-quantile (0..=1) of sorted values, nearest-rank.
+pub fn quantile(sorted: &[u64], q: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles() {
+        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(quantile(&v, 0.5), Some(5));
+        assert_eq!(quantile(&v, 0.9), Some(9));
+        assert_eq!(quantile(&v, 1.0), Some(10));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn propagation_marks() {
+        let mut m = Metrics::default();
+        let h = BlockHash::ZERO;
+        m.on_mined(h, 0, 1, Millis(100), 10, 10);
+        for i in 0..10 {
+            assert!(m.on_accepted(&h, i, Millis(100 + 10 * u64::from(i)), 10));
+            assert!(m.on_accepted(&h, i, Millis(1000), 10) || i == 9);
+        }
+        let r = &m.blocks[0];
+        assert_eq!((r.t50, r.t90, r.t100), (Some(40), Some(80), Some(90)));
+        assert!(!m.on_accepted(&rantai_core::types::sha256(b"x"), 0, Millis(0), 10));
+    }
+}

@@ -1,0 +1,643 @@
+//! The run report: a serde struct with stable keys (see sim/README.md), a human summary and
+//! an SVG chart of the block propagation CDF.
+//!
+//! Everything except the `wall` object is a pure function of the scenario and seed.
+
+use crate::config::{bandwidth_str, latency_str, topology_str};
+use crate::metrics::quantile;
+use crate::net::KIND_NAMES;
+use crate::sim::Sim;
+use crate::units::{fmt_bytes, fmt_ms};
+use rantai_core::{ItemId, RelayPolicy};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Report format version; bumped only when a key changes meaning or disappears.
+pub const REPORT_VERSION: u32 = 1;
+
+/// The complete result of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub report_version: u32,
+    pub seed: u64,
+    /// A command line that replays this run.
+    pub command: String,
+    pub scenario: ScenarioSummary,
+    pub blocks: BlocksReport,
+    pub propagation_ms: PropagationReport,
+    pub reorgs: ReorgReport,
+    pub messages: MessagesReport,
+    pub redundancy: RedundancyReport,
+    pub faults: FaultsReport,
+    pub items: ItemsReport,
+    pub convergence: ConvergenceReport,
+    pub invariants: InvariantsReport,
+    pub engine: EngineReport,
+    /// Wall-clock and memory figures: the only fields that differ between identical runs.
+    pub wall: WallReport,
+    /// Per-block (t50, t90, t100) delays for the chart; not serialized.
+    #[serde(skip)]
+    pub per_block: Vec<(Option<u64>, Option<u64>, Option<u64>)>,
+}
+
+/// The resolved scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioSummary {
+    pub peers: u32,
+    pub links: usize,
+    pub miners: u32,
+    pub blocks_target: u64,
+    pub block_interval_ms: u64,
+    pub block_size_bytes: u64,
+    pub preset: String,
+    pub topology: String,
+    pub latency: String,
+    pub bandwidth: String,
+    pub relay: String,
+    pub loss: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+    pub partitions: usize,
+    pub crashes: usize,
+    pub items: u32,
+    pub ping_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlocksReport {
+    pub mined: u64,
+    pub in_best_chain: u64,
+    pub stale: u64,
+    pub stale_rate: f64,
+    pub final_height: u64,
+    /// Rejections reported by peers, by error kind.
+    pub rejected: BTreeMap<String, u64>,
+}
+
+/// Summary statistics of one propagation mark across blocks, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stat {
+    pub median: Option<u64>,
+    pub p90: Option<u64>,
+    pub mean: Option<f64>,
+    pub max: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PropagationReport {
+    pub blocks_measured: usize,
+    pub reached_50: usize,
+    pub reached_90: usize,
+    pub reached_100: usize,
+    pub t50: Stat,
+    pub t90: Stat,
+    pub t100: Stat,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReorgReport {
+    /// Reorg events summed over all peers.
+    pub count: u64,
+    /// Most blocks abandoned by one reorg.
+    pub deepest: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KindStat {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessagesReport {
+    pub total: u64,
+    pub bytes: u64,
+    pub per_block: f64,
+    pub bytes_per_block: f64,
+    pub by_kind: BTreeMap<String, KindStat>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RedundancyReport {
+    /// Full blocks delivered to peers that already had them.
+    pub duplicate_block_deliveries: u64,
+    /// Announced hashes delivered to peers that already knew them.
+    pub redundant_inv_hashes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultsReport {
+    pub lost: u64,
+    pub duplicated: u64,
+    pub delayed: u64,
+    pub partition_drops: u64,
+    pub closed_drops: u64,
+    pub partitions: u64,
+    pub heals: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub dials_ok: u64,
+    pub dials_failed: u64,
+    pub disconnects: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemsReport {
+    pub submitted: u64,
+    pub refused: u64,
+    pub in_chain: u64,
+    pub missing: u64,
+    pub duplicated: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConvergenceReport {
+    pub converged: bool,
+    /// Whether convergence was required (no partition left open, online peers connected).
+    pub expected: bool,
+    pub distinct_tips: usize,
+    pub online_peers: u32,
+    pub last_block_ms: Option<u64>,
+    pub last_heal_ms: Option<u64>,
+    /// When the last tip change happened (all online peers agreed from then on).
+    pub agreed_at_ms: Option<u64>,
+    pub after_last_block_ms: Option<u64>,
+    pub after_last_heal_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InvariantsReport {
+    pub ok: bool,
+    pub violations_total: u64,
+    pub violations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineReport {
+    pub events: u64,
+    pub sim_time_ms: u64,
+    /// Hash of the full event trace (computed with or without `--trace`).
+    pub trace_hash: String,
+    /// The run hit its deadline before the network went quiet.
+    pub timed_out: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WallReport {
+    pub wall_time_ms: u64,
+    pub events_per_sec: f64,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+fn stat(mut v: Vec<u64>) -> Stat {
+    v.sort_unstable();
+    Stat {
+        median: quantile(&v, 0.5),
+        p90: quantile(&v, 0.9),
+        mean: (!v.is_empty()).then(|| v.iter().sum::<u64>() as f64 / v.len() as f64),
+        max: v.last().copied(),
+    }
+}
+
+/// Peak resident set size of this process (VmHWM), if the platform reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Builds the report of `sim` in its current state, also running the end-of-run invariant checks.
+pub fn build(sim: &mut Sim, wall: Duration) -> Report {
+    let cfg = sim.config().clone();
+    let now = sim.now();
+    let majority = sim.majority_tip();
+    let ref_chain = majority.and_then(|(_, node)| sim.chain(node));
+
+    // Blocks and staleness against the majority chain.
+    let m = sim.metrics();
+    let mined = m.blocks.len() as u64;
+    let in_best = ref_chain.map_or(0, |c| m.blocks.iter().filter(|b| c.in_best_chain(&b.hash)).count() as u64);
+    let final_height = ref_chain.map_or(0, |c| c.height());
+
+    // Items: exactly once in the final best chain.
+    let mut counts: HashMap<ItemId, u32> = m.items_submitted.iter().map(|id| (*id, 0)).collect();
+    if let Some(c) = ref_chain {
+        for b in c.best_chain() {
+            for it in b.items() {
+                if let Some(x) = counts.get_mut(&it.id()) {
+                    *x += 1;
+                }
+            }
+        }
+    }
+    let missing = counts.values().filter(|&&c| c == 0).count() as u64;
+    let duplicated = counts.values().filter(|&&c| c > 1).count() as u64;
+
+    let per_block: Vec<(Option<u64>, Option<u64>, Option<u64>)> = m.blocks.iter().map(|b| (b.t50, b.t90, b.t100)).collect();
+    let col = |f: fn(&(Option<u64>, Option<u64>, Option<u64>)) -> Option<u64>| -> Vec<u64> {
+        per_block.iter().filter_map(f).collect()
+    };
+    let (t50, t90, t100) = (col(|x| x.0), col(|x| x.1), col(|x| x.2));
+
+    let total_msgs: u64 = m.msgs.iter().sum();
+    let total_bytes: u64 = m.bytes.iter().sum();
+    let by_kind: BTreeMap<String, KindStat> = KIND_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| m.msgs[*i] > 0)
+        .map(|(i, k)| {
+            (
+                k.to_string(),
+                KindStat {
+                    count: m.msgs[i],
+                    bytes: m.bytes[i],
+                },
+            )
+        })
+        .collect();
+    let per = |x: u64| if mined > 0 { x as f64 / mined as f64 } else { 0.0 };
+
+    let converged = sim.converged();
+    let expected = sim.active_partitions() == 0 && sim.online_connected();
+    let last_block = m.blocks.last().map(|b| b.mined_at.0);
+    let agreed_at = converged.then_some(m.last_tip_change.0);
+    let last_heal = sim.last_heal_at.map(|t| t.0);
+
+    let f = &m.faults;
+    let faults = FaultsReport {
+        lost: f.lost,
+        duplicated: f.duplicated,
+        delayed: f.delayed,
+        partition_drops: f.partition_drops,
+        closed_drops: f.closed_drops,
+        partitions: f.partitions,
+        heals: f.heals,
+        crashes: f.crashes,
+        restarts: f.restarts,
+        dials_ok: f.dials_ok,
+        dials_failed: f.dials_failed,
+        disconnects: f.disconnects.clone(),
+    };
+    let items = ItemsReport {
+        submitted: m.items_submitted.len() as u64,
+        refused: m.items_refused,
+        in_chain: counts.values().filter(|&&c| c > 0).count() as u64,
+        missing,
+        duplicated,
+    };
+    let events = m.events;
+    let blocks = BlocksReport {
+        mined,
+        in_best_chain: in_best,
+        stale: mined - in_best,
+        stale_rate: if mined > 0 { (mined - in_best) as f64 / mined as f64 } else { 0.0 },
+        final_height,
+        rejected: m.rejected_blocks.clone(),
+    };
+    let messages = MessagesReport {
+        total: total_msgs,
+        bytes: total_bytes,
+        per_block: per(total_msgs),
+        bytes_per_block: per(total_bytes),
+        by_kind,
+    };
+    let redundancy = RedundancyReport {
+        duplicate_block_deliveries: m.dup_block_deliveries,
+        redundant_inv_hashes: m.redundant_inv_hashes,
+    };
+    let reorgs = ReorgReport {
+        count: m.reorgs,
+        deepest: m.deepest_reorg,
+    };
+    let blocks_measured = m.blocks.len();
+
+    // End-of-run invariants (continuous ones were recorded while running).
+    if expected && !converged {
+        let tips = sim.tips().len();
+        sim.metrics
+            .violation(now, format!("online peers did not converge: {tips} distinct tips at the end"));
+    }
+    if missing > 0 {
+        sim.metrics
+            .violation(now, format!("{missing} submitted items are missing from the final best chain"));
+    }
+    if duplicated > 0 {
+        sim.metrics
+            .violation(now, format!("{duplicated} submitted items appear more than once in the final best chain"));
+    }
+    let m = sim.metrics();
+    let invariants = InvariantsReport {
+        ok: m.violation_count == 0,
+        violations_total: m.violation_count,
+        violations: m.violations.clone(),
+    };
+    let wall_ms = wall.as_millis() as u64;
+    Report {
+        report_version: REPORT_VERSION,
+        seed: cfg.seed,
+        command: cfg.command_line(),
+        scenario: ScenarioSummary {
+            peers: cfg.peers,
+            links: sim.edges().len(),
+            miners: cfg.miners(),
+            blocks_target: cfg.blocks,
+            block_interval_ms: cfg.block_interval().0,
+            block_size_bytes: cfg.block_size_bytes(),
+            preset: cfg.preset.map_or("none".into(), |p| p.name.to_string()),
+            topology: topology_str(&cfg.topology),
+            latency: latency_str(&cfg.latency()),
+            bandwidth: bandwidth_str(&cfg.bandwidth()),
+            relay: if cfg.relay == RelayPolicy::Push { "push" } else { "announce" }.into(),
+            loss: cfg.loss,
+            duplicate: cfg.duplicate,
+            reorder: cfg.reorder,
+            partitions: cfg.partitions.len(),
+            crashes: cfg.crashes.len(),
+            items: cfg.items,
+            ping_interval_ms: cfg.ping_interval().map(|p| p.0),
+        },
+        blocks,
+        propagation_ms: PropagationReport {
+            blocks_measured,
+            reached_50: t50.len(),
+            reached_90: t90.len(),
+            reached_100: t100.len(),
+            t50: stat(t50),
+            t90: stat(t90),
+            t100: stat(t100),
+        },
+        reorgs,
+        messages,
+        redundancy,
+        faults,
+        items,
+        convergence: ConvergenceReport {
+            converged,
+            expected,
+            distinct_tips: sim.tips().len(),
+            online_peers: sim.online(),
+            last_block_ms: last_block,
+            last_heal_ms: last_heal,
+            agreed_at_ms: agreed_at,
+            after_last_block_ms: agreed_at.zip(last_block).map(|(a, b)| a.saturating_sub(b)),
+            after_last_heal_ms: agreed_at.zip(last_heal).map(|(a, b)| a.saturating_sub(b)),
+        },
+        invariants,
+        engine: EngineReport {
+            events,
+            sim_time_ms: now.0,
+            trace_hash: sim.trace_hash(),
+            timed_out: sim.timed_out,
+        },
+        wall: WallReport {
+            wall_time_ms: wall_ms,
+            events_per_sec: if wall.as_secs_f64() > 0.0 {
+                (events as f64 / wall.as_secs_f64()).round()
+            } else {
+                0.0
+            },
+            peak_rss_bytes: peak_rss_bytes(),
+        },
+        per_block,
+    }
+}
+
+impl Report {
+    /// The report as pretty JSON (stable key order: struct order, maps sorted).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The report without the `wall` object: identical across runs of the same seed.
+    pub fn deterministic_json(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("wall");
+        }
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+
+    /// A readable multi-line summary.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let sc = &self.scenario;
+        let opt = |x: Option<u64>| x.map_or("-".to_string(), fmt_ms);
+        let _ = writeln!(
+            s,
+            "rantai-sim: {} peers, {} links, {} miners, preset {}, relay {}, seed {}",
+            sc.peers, sc.links, sc.miners, sc.preset, sc.relay, self.seed
+        );
+        let _ = writeln!(
+            s,
+            "  network    topology {}, latency {}, bandwidth {}",
+            sc.topology, sc.latency, sc.bandwidth
+        );
+        let _ = writeln!(
+            s,
+            "  blocks     {} mined (interval {}, size {}), {} in best chain, {} stale ({:.2}%), height {}",
+            self.blocks.mined,
+            fmt_ms(sc.block_interval_ms),
+            fmt_bytes(sc.block_size_bytes),
+            self.blocks.in_best_chain,
+            self.blocks.stale,
+            self.blocks.stale_rate * 100.0,
+            self.blocks.final_height
+        );
+        let p = &self.propagation_ms;
+        let _ = writeln!(
+            s,
+            "  propagation (median / p90 across {} blocks)  50%: {} / {}   90%: {} / {}   100%: {} / {}",
+            p.blocks_measured,
+            opt(p.t50.median),
+            opt(p.t50.p90),
+            opt(p.t90.median),
+            opt(p.t90.p90),
+            opt(p.t100.median),
+            opt(p.t100.p90)
+        );
+        let _ = writeln!(
+            s,
+            "  forks      {} reorgs (deepest {}), {} duplicate block deliveries, {} redundant announcements",
+            self.reorgs.count,
+            self.reorgs.deepest,
+            self.redundancy.duplicate_block_deliveries,
+            self.redundancy.redundant_inv_hashes
+        );
+        let _ = writeln!(
+            s,
+            "  traffic    {} messages, {} ({:.0} msgs and {} per block)",
+            self.messages.total,
+            fmt_bytes(self.messages.bytes),
+            self.messages.per_block,
+            fmt_bytes(self.messages.bytes_per_block as u64)
+        );
+        let kinds: Vec<String> = self
+            .messages
+            .by_kind
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.count))
+            .collect();
+        let _ = writeln!(s, "             {}", kinds.join(", "));
+        let f = &self.faults;
+        if f.lost + f.duplicated + f.delayed + f.partitions + f.crashes > 0 || !f.disconnects.is_empty() {
+            let d: Vec<String> = f.disconnects.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(
+                s,
+                "  faults     lost {}, duplicated {}, delayed {}, partitions {} (healed {}, {} drops), crashes {} (restarts {}), disconnects [{}], dials {} ok / {} failed",
+                f.lost,
+                f.duplicated,
+                f.delayed,
+                f.partitions,
+                f.heals,
+                f.partition_drops,
+                f.crashes,
+                f.restarts,
+                d.join(", "),
+                f.dials_ok,
+                f.dials_failed
+            );
+        }
+        if self.items.submitted > 0 {
+            let _ = writeln!(
+                s,
+                "  items      {} submitted, {} in chain, {} missing, {} duplicated",
+                self.items.submitted, self.items.in_chain, self.items.missing, self.items.duplicated
+            );
+        }
+        let c = &self.convergence;
+        let _ = writeln!(
+            s,
+            "  converged  {} ({} tips over {} online peers){}{}",
+            if c.converged { "yes" } else { "NO" },
+            c.distinct_tips,
+            c.online_peers,
+            c.after_last_block_ms
+                .map_or(String::new(), |x| format!(", agreed {} after the last block", fmt_ms(x))),
+            c.after_last_heal_ms
+                .map_or(String::new(), |x| format!(", {} after the last heal", fmt_ms(x)))
+        );
+        let _ = writeln!(
+            s,
+            "  invariants {}",
+            if self.invariants.ok {
+                "ok".to_string()
+            } else {
+                format!("{} VIOLATED", self.invariants.violations_total)
+            }
+        );
+        for v in &self.invariants.violations {
+            let _ = writeln!(s, "    - {v}");
+        }
+        let w = &self.wall;
+        let _ = writeln!(
+            s,
+            "  engine     {} events, {} simulated in {} wall ({:.2} M events/s), peak RSS {}, trace {}{}",
+            self.engine.events,
+            fmt_ms(self.engine.sim_time_ms),
+            fmt_ms(w.wall_time_ms),
+            w.events_per_sec / 1e6,
+            w.peak_rss_bytes.map_or("-".into(), fmt_bytes),
+            self.engine.trace_hash,
+            if self.engine.timed_out { " (hit the settle deadline)" } else { "" }
+        );
+        s
+    }
+
+    /// An SVG chart of the CDF across blocks of the time to reach 50%, 90% and 100% of peers.
+    pub fn propagation_svg(&self) -> String {
+        let (w, h, ml, mb, mt, mr) = (720.0, 420.0, 60.0, 50.0, 30.0, 150.0);
+        let series: [(&str, &str, Vec<u64>); 3] = [
+            ("50% of peers", "#2b8cbe", self.per_block.iter().filter_map(|x| x.0).collect()),
+            ("90% of peers", "#e6550d", self.per_block.iter().filter_map(|x| x.1).collect()),
+            ("100% of peers", "#31a354", self.per_block.iter().filter_map(|x| x.2).collect()),
+        ];
+        let n = self.per_block.len().max(1) as f64;
+        let xmax = series
+            .iter()
+            .flat_map(|s| s.2.iter().copied())
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        let pw = w - ml - mr;
+        let ph = h - mt - mb;
+        let px = |ms: f64| ml + ms / xmax * pw;
+        let py = |f: f64| mt + (1.0 - f) * ph;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="18" text-anchor="middle" font-size="14">Block propagation delay (CDF across {} blocks, seed {})</text>"#,
+            ml + pw / 2.0,
+            self.per_block.len(),
+            self.seed
+        );
+        // Axes and grid.
+        for i in 0..=5 {
+            let f = i as f64 / 5.0;
+            let y = py(f);
+            let _ = writeln!(
+                s,
+                r##"<line x1="{ml}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{:.0}%</text>"##,
+                ml + pw,
+                ml - 6.0,
+                y + 4.0,
+                f * 100.0
+            );
+            let xv = xmax * f;
+            let x = px(xv);
+            let _ = writeln!(
+                s,
+                r##"<line x1="{x:.1}" y1="{mt}" x2="{x:.1}" y2="{:.1}" stroke="#eee"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{:.1}s</text>"##,
+                mt + ph,
+                mt + ph + 16.0,
+                xv / 1000.0
+            );
+        }
+        let _ = writeln!(
+            s,
+            r#"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">delay after mining</text>"#,
+            ml + pw / 2.0,
+            h - 10.0
+        );
+        let _ = writeln!(
+            s,
+            r#"<text transform="translate(16,{:.1}) rotate(-90)" text-anchor="middle">fraction of blocks</text>"#,
+            mt + ph / 2.0
+        );
+        for (k, (label, color, mut v)) in series.into_iter().enumerate() {
+            v.sort_unstable();
+            let mut pts = format!("{:.1},{:.1}", px(0.0), py(0.0));
+            for (i, &d) in v.iter().enumerate() {
+                let x = px(d as f64);
+                let _ = write!(pts, " {x:.1},{:.1} {x:.1},{:.1}", py(i as f64 / n), py((i + 1) as f64 / n));
+            }
+            let _ = write!(pts, " {:.1},{:.1}", px(xmax), py(v.len() as f64 / n));
+            let _ = writeln!(
+                s,
+                r#"<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>"#
+            );
+            let ly = mt + 20.0 + 20.0 * k as f64;
+            let lx = ml + pw + 12.0;
+            let _ = writeln!(
+                s,
+                r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{}" y="{}">{label}</text>"#,
+                lx + 20.0,
+                lx + 26.0,
+                ly + 4.0
+            );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
