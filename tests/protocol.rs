@@ -285,11 +285,9 @@ fn announcement_flood_is_bounded_and_ends_in_disconnect() {
     }
     net.run_for(60_000);
     assert_eq!(net.peers[1].connection_count(), 0, "flooder dropped");
-    assert!(net
-        .disconnects
-        .iter()
-        .any(|(n, r)| *n == 1 && r.is_misbehaviour()
-            || *n == 1 && matches!(r, DisconnectReason::Stalled(_))));
+    assert!(net.disconnects.iter().any(
+        |(n, r)| *n == 1 && (r.is_misbehaviour() || matches!(r, DisconnectReason::Stalled(_)))
+    ));
 }
 
 #[test]

@@ -13,7 +13,8 @@ pub struct Millis(pub u64);
 impl Millis {
     pub const ZERO: Millis = Millis(0);
 
-    /// Adds a duration, saturating instead of wrapping.
+    /// Adds a duration, saturating instead of wrapping (also available as `+`).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, ms: Millis) -> Millis {
         Millis(self.0.saturating_add(ms.0))
     }
@@ -25,6 +26,13 @@ impl Millis {
 
     pub fn from_secs(s: u64) -> Millis {
         Millis(s.saturating_mul(1000))
+    }
+}
+
+impl std::ops::Add for Millis {
+    type Output = Millis;
+    fn add(self, rhs: Millis) -> Millis {
+        Millis(self.0.saturating_add(rhs.0))
     }
 }
 
