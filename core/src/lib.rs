@@ -3,6 +3,46 @@
 //!
 //! Nothing here performs IO, reads a clock or uses a global RNG: time arrives as
 //! [`Millis`] arguments, randomness from a driver-seeded RNG, and messages as [`Input`]s.
+//!
+//! ```
+//! use rantai_core::{Config, Direction, Input, Millis, Output, Params, Peer, PeerId};
+//!
+//! // Two peers on the zero-difficulty dev network, wired back to back by hand.
+//! let mut a = Peer::new(Config::new(Params::dev()), 1);
+//! let mut b = Peer::new(Config::new(Params::dev()), 2);
+//! let now = Millis(0);
+//! a.handle(now, Input::Connected { peer: PeerId(1), direction: Direction::Outbound, addr: None });
+//! b.handle(now, Input::Connected { peer: PeerId(1), direction: Direction::Inbound, addr: None });
+//!
+//! // `a` mines a block carrying a submitted line.
+//! a.submit(now, "hello".into()).unwrap();
+//! let block = a.block_template(now).into_block(0);
+//! a.handle(now, Input::Mined(block));
+//!
+//! // Move messages until both are quiet: the driver's whole job.
+//! for _ in 0..20 {
+//!     let mut moved = false;
+//!     for (from, to) in [(0, 1), (1, 0)] {
+//!         let (src, dst) = if from == 0 { (&mut a, &mut b) } else { (&mut b, &mut a) };
+//!         let mut msgs = Vec::new();
+//!         while let Some(out) = src.poll() {
+//!             if let Output::Send { msg, .. } = out {
+//!                 msgs.push(msg);
+//!             }
+//!         }
+//!         for msg in msgs {
+//!             moved = true;
+//!             dst.handle(now, Input::Message { peer: PeerId(1), msg });
+//!         }
+//!         let _ = to;
+//!     }
+//!     if !moved {
+//!         break;
+//!     }
+//! }
+//! assert_eq!(b.chain().height(), 1);
+//! assert_eq!(b.chain().tip().items()[0].text, "hello");
+//! ```
 
 pub mod block;
 pub mod chain;

@@ -821,6 +821,14 @@ impl Peer {
             tip,
             listen,
         }));
+        if self.chain.tip_work() > tip.work {
+            // Blocks found while the handshake was in flight were never announced here.
+            let ours = self.chain.tip().hash();
+            if let Some(c) = self.conns.get_mut(&peer) {
+                c.known.insert(&ours, self.config.known_window);
+            }
+            self.send(peer, Message::Inv { hashes: vec![ours] });
+        }
         if self.config.relay_items && !self.pending.is_empty() {
             let items: Vec<Item> = self.pending.values().map(|p| p.item.clone()).collect();
             for chunk in items.chunks(MAX_ITEMS_PER_MSG) {
