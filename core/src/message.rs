@@ -277,6 +277,71 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_roundtrips_through_json() {
+        use crate::block::{Block, Header, Item};
+        let tip = Tip {
+            height: 7,
+            hash: BlockHash::ZERO,
+            work: Work(u128::MAX - 5),
+        };
+        let block = Arc::new(Block::new(
+            Header {
+                version: 1,
+                difficulty: 0,
+                height: 1,
+                timestamp_ms: 0,
+                prev: BlockHash::ZERO,
+                data_hash: BlockHash::ZERO,
+                nonce: 0,
+            },
+            vec![Item {
+                nonce: 1,
+                text: "x".into(),
+            }],
+        ));
+        let msgs = vec![
+            Message::Hello {
+                version: PROTOCOL_VERSION,
+                genesis: BlockHash::ZERO,
+                node_id: u64::MAX,
+                tip,
+                listen: Some("127.0.0.1:3000".into()),
+            },
+            Message::Ping { nonce: 1, tip },
+            Message::Pong { nonce: 2, tip },
+            Message::Inv {
+                hashes: vec![BlockHash::ZERO],
+            },
+            Message::GetBlocks { hashes: vec![] },
+            Message::Block { block },
+            Message::NotFound { hashes: vec![] },
+            Message::GetChain {
+                locator: vec![BlockHash::ZERO],
+            },
+            Message::ChainHashes {
+                hashes: vec![],
+                tip,
+            },
+            Message::Items {
+                items: vec![Item {
+                    nonce: 3,
+                    text: "y".into(),
+                }],
+            },
+            Message::GetAddr,
+            Message::Addr { addrs: vec![] },
+        ];
+        for m in msgs {
+            assert_eq!(
+                Message::from_json(&m.to_json()).as_ref(),
+                Ok(&m),
+                "{}",
+                m.kind()
+            );
+        }
+    }
+
+    #[test]
     fn oversized_length_rejected_before_allocation() {
         let mut dec = FrameDecoder::new();
         dec.extend(&u32::MAX.to_be_bytes());

@@ -54,11 +54,26 @@ impl fmt::Display for PeerId {
 }
 
 /// Cumulative proof of work: the expected number of hash tries, `2^difficulty` per block.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(transparent)]
+///
+/// Serialized as a decimal string: JSON numbers lose precision past 2^53 in many readers, and
+/// serde's internally tagged enums cannot buffer 128-bit integers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Work(pub u128);
+
+impl Serialize for Work {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Work {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse::<u128>()
+            .map(Work)
+            .map_err(serde::de::Error::custom)
+    }
+}
 
 impl Work {
     /// Work of one block mined at `difficulty` leading zero bits.
