@@ -272,6 +272,20 @@ fn silent_peer_times_out_and_message_before_hello_is_a_violation() {
 }
 
 #[test]
+fn keepalive_drops_a_peer_that_stops_answering() {
+    let mut net = line(2, RelayPolicy::Announce);
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1));
+    net.cut_oneway(1, 0);
+    // Ping every 5 s, pong deadline 3 s: gone within 10 s.
+    net.run_for(10_000);
+    assert!(net
+        .disconnects
+        .iter()
+        .any(|(n, r)| *n == 0 && *r == DisconnectReason::PingTimeout));
+    assert_eq!(net.peers[0].connection_count(), 0);
+}
+
+#[test]
 fn announcement_flood_is_bounded_and_ends_in_disconnect() {
     let mut net = line(2, RelayPolicy::Announce);
     net.run_for(500);
