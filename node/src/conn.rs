@@ -2,8 +2,7 @@
 //! that drains the connection's bounded send queue. Neither makes a protocol decision.
 
 use crate::metrics::Metrics;
-use crate::codec::FrameReader;
-use rantai_core::{DecodeError, Message, PeerId};
+use rantai_core::{DecodeError, FrameDecoder, Message, PeerId};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +26,7 @@ pub enum ConnEvent {
 
 /// Reads frames until EOF, an error, or an undecodable frame (reported, then the task ends).
 pub async fn reader(id: PeerId, mut rd: OwnedReadHalf, events: mpsc::Sender<ConnEvent>, metrics: Arc<Metrics>) {
-    let mut dec = FrameReader::new();
+    let mut dec = FrameDecoder::new();
     let mut buf = vec![0u8; READ_CHUNK];
     let why = loop {
         let n = match rd.read(&mut buf).await {

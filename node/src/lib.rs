@@ -6,7 +6,6 @@
 //! and the HTTP handlers talk to it over bounded channels.
 
 pub mod api;
-pub mod codec;
 pub mod conn;
 pub mod dialer;
 pub mod driver;

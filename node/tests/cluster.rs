@@ -6,32 +6,59 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use rantai_node::BlockView;
+use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Asserts that all nodes report the same tip and hold each of `texts` exactly once.
-fn wait_converged(nodes: &[&NodeProc], texts: &[String]) {
-    wait_until(WAIT, "identical chains holding every line", || {
-        let tips: Vec<_> = nodes.iter().map(|n| n.tip()).collect();
-        if tips.iter().any(Option::is_none) || tips.windows(2).any(|w| w[0] != w[1]) {
-            return false;
+/// Waits until all nodes hold the same best chain with each of `texts` exactly once.
+///
+/// Fork choice keeps the first-seen branch on equal work, so two nodes that mined at the same
+/// height stay split until the next block. If the nodes sit on different tips of equal height
+/// for 2 s, one more line is typed at the first node (and added to `texts`): that block decides,
+/// and the losing branch's lines are requeued and mined again.
+fn wait_converged(nodes: &mut [&mut NodeProc], texts: &mut Vec<String>) {
+    let deadline = Instant::now() + WAIT;
+    let mut stable = 0;
+    let mut last_tips = Vec::new();
+    let mut since = Instant::now();
+    let mut tiebreaks = 0;
+    loop {
+        assert!(Instant::now() < deadline, "timed out waiting for identical chains holding every line");
+        let chains: Option<Vec<Vec<BlockView>>> = nodes.iter().map(|n| n.best_chain()).collect();
+        if let Some(chains) = chains {
+            let hashes: Vec<Vec<&str>> = chains.iter().map(|c| c.iter().map(|b| b.hash.as_str()).collect()).collect();
+            let items = item_texts(&chains[0]);
+            if hashes.windows(2).all(|w| w[0] == w[1]) && texts.iter().all(|t| items.contains(t)) {
+                stable += 1;
+                if stable >= 2 {
+                    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                    for t in &items {
+                        *counts.entry(t.as_str()).or_default() += 1;
+                    }
+                    for t in texts.iter() {
+                        assert_eq!(counts.get(t.as_str()), Some(&1), "line {t:?} exactly once");
+                    }
+                    return;
+                }
+            } else {
+                stable = 0;
+            }
+            let tips: Vec<String> = chains.iter().map(|c| c.last().map(|b| b.hash.clone()).unwrap_or_default()).collect();
+            let heights: Vec<usize> = chains.iter().map(Vec::len).collect();
+            if tips != last_tips {
+                last_tips = tips;
+                since = Instant::now();
+            } else if since.elapsed() > Duration::from_secs(2) && heights.windows(2).all(|w| w[0] == w[1]) && stable == 0 {
+                tiebreaks += 1;
+                assert!(tiebreaks <= 5, "ties never resolved");
+                let t = format!("tie-break {tiebreaks}");
+                nodes[0].type_line(&t);
+                texts.push(t);
+                since = Instant::now();
+            }
         }
-        let Some(chain) = nodes[0].best_chain() else { return false };
-        let items = item_texts(&chain);
-        texts.iter().all(|t| items.contains(t))
-    });
-    let chains: Vec<_> = nodes.iter().map(|n| n.best_chain().expect("chain")).collect();
-    let hashes = |c: &Vec<rantai_node::BlockView>| c.iter().map(|b| b.hash.clone()).collect::<Vec<_>>();
-    for c in &chains[1..] {
-        assert_eq!(hashes(c), hashes(&chains[0]), "identical best chains");
-    }
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for t in item_texts(&chains[0]) {
-        *counts.entry(t).or_default() += 1;
-    }
-    for t in texts {
-        assert_eq!(counts.get(t), Some(&1), "line {t:?} exactly once");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -53,8 +80,8 @@ fn three_node_story(order: [usize; 3], tag: &str) {
             texts.push(t);
         }
     }
-    let refs: Vec<&NodeProc> = nodes.iter().collect();
-    wait_converged(&refs, &texts);
+    let mut refs: Vec<&mut NodeProc> = nodes.iter_mut().collect();
+    wait_converged(&mut refs, &mut texts);
 }
 
 #[test]
@@ -68,15 +95,15 @@ fn node_started_last_catches_up() {
     let dir = TempDir::new("late");
     let (pa, pb) = (free_port(), free_port());
     let mut a = NodeProc::start("a", &node_args(pa, &[pb], &[]), dir.path());
-    let b = NodeProc::start("b", &node_args(pb, &[pa], &[]), dir.path());
-    let texts: Vec<String> = (0..20).map(|i| format!("early line {i}")).collect();
+    let mut b = NodeProc::start("b", &node_args(pb, &[pa], &[]), dir.path());
+    let mut texts: Vec<String> = (0..20).map(|i| format!("early line {i}")).collect();
     for t in &texts {
         a.type_line(t);
     }
-    wait_converged(&[&a, &b], &texts);
+    wait_converged(&mut [&mut a, &mut b], &mut texts);
     // C knows only B; it must fetch everything mined before it existed.
-    let c = NodeProc::start("c", &node_args(free_port(), &[pb], &[]), dir.path());
-    wait_converged(&[&a, &b, &c], &texts);
+    let mut c = NodeProc::start("c", &node_args(free_port(), &[pb], &[]), dir.path());
+    wait_converged(&mut [&mut a, &mut b, &mut c], &mut texts);
 }
 
 #[test]
@@ -91,7 +118,7 @@ fn sigkill_and_restart_keeps_the_chain_and_catches_up() {
     for t in &texts {
         a.type_line(t);
     }
-    wait_converged(&[&a, &b], &texts);
+    wait_converged(&mut [&mut a, &mut b], &mut texts);
     // Keep A writing while it dies: what it reported stored must survive.
     for i in 0..200 {
         a.type_line(&format!("during kill {i}"));
@@ -103,7 +130,7 @@ fn sigkill_and_restart_keeps_the_chain_and_catches_up() {
     for t in &after {
         b.type_line(t);
     }
-    let a2 = NodeProc::start("a-restarted", &node_args(pa, &[pb], &["--data-dir", &data_s]), dir.path());
+    let mut a2 = NodeProc::start("a-restarted", &node_args(pa, &[pb], &["--data-dir", &data_s]), dir.path());
     let log = a2.log_text();
     let loaded: u64 = log
         .lines()
@@ -111,7 +138,7 @@ fn sigkill_and_restart_keeps_the_chain_and_catches_up() {
         .unwrap_or_else(|| panic!("no load line in log:\n{log}"));
     assert!(loaded >= reported, "loaded {loaded} blocks, but {reported} were reported stored before SIGKILL");
     texts.extend(after);
-    wait_converged(&[&a2, &b], &texts);
+    wait_converged(&mut [&mut a2, &mut b], &mut texts);
 }
 
 #[test]
@@ -131,7 +158,12 @@ fn two_sides_that_mined_apart_end_on_one_chain_with_both_sides_data() {
     wait_until(WAIT, "both sides mined", || {
         a.tip().is_some_and(|t| t.0 >= 1) && b.tip().is_some_and(|t| t.0 >= 1)
     });
-    // A bridge node joins the two histories.
-    let c = NodeProc::start("bridge", &node_args(free_port(), &[pa, pb], &[]), dir.path());
-    wait_converged(&[&a, &b, &c], &texts);
+    // A bridge node joins the two histories. With equal work each side keeps its own branch
+    // (first seen wins a tie) until wait_converged types one more line; then the losing side's
+    // lines go back to its pending pool and are mined again on the winning chain.
+    let mut c = NodeProc::start("bridge", &node_args(free_port(), &[pa, pb], &[]), dir.path());
+    wait_until(WAIT, "bridge connected to both", || {
+        c.status().is_some_and(|s| s.peers.iter().filter(|p| p.ready).count() >= 2)
+    });
+    wait_converged(&mut [&mut a, &mut b, &mut c], &mut texts);
 }
