@@ -64,7 +64,9 @@ pub const KEYS: &[&str] = &[
 pub enum Topology {
     /// Each peer dials `k` random others (Bitcoin-style); `None` draws each peer's outbound
     /// count from the preset's measured distribution (8 without a preset).
-    Random { k: Option<u32> },
+    Random {
+        k: Option<u32>,
+    },
     /// Every pair linked (refused above 2,000 peers: peers squared links).
     Mesh,
     Ring,
@@ -72,9 +74,15 @@ pub enum Topology {
     /// Peer 0 linked to every other.
     Star,
     /// Watts-Strogatz: ring lattice with `k` neighbours per peer, each rewired with probability `p`.
-    SmallWorld { k: u32, p: f64 },
+    SmallWorld {
+        k: u32,
+        p: f64,
+    },
     /// Explicit undirected edges (the first id dials), e.g. loaded from an edge-list file.
-    Edges { source: String, edges: Vec<(u32, u32)> },
+    Edges {
+        source: String,
+        edges: Vec<(u32, u32)>,
+    },
 }
 
 /// How one message's one-way latency is drawn.
@@ -84,9 +92,15 @@ pub enum Latency {
     /// Uniform in `[lo, hi]`.
     Uniform(Millis, Millis),
     /// Normal with mean and standard deviation (clamped at 1 ms).
-    Normal { mean: Millis, sd: Millis },
+    Normal {
+        mean: Millis,
+        sd: Millis,
+    },
     /// Log-normal with the given median and sigma (heavy right tail).
-    LogNormal { median: Millis, sigma: f64 },
+    LogNormal {
+        median: Millis,
+        sigma: f64,
+    },
     /// Per-region-pair Pareto around the preset's measured mean (SimBlock's model).
     Region,
 }
@@ -274,27 +288,45 @@ impl SimConfig {
 
     /// Keepalive period after defaults.
     pub fn ping_interval(&self) -> Option<Millis> {
-        self.ping_interval
-            .unwrap_or(if self.has_faults() { Some(Millis::from_secs(30)) } else { None })
+        self.ping_interval.unwrap_or(if self.has_faults() {
+            Some(Millis::from_secs(30))
+        } else {
+            None
+        })
     }
 
     /// Sets one key from its textual value, as given on the command line or in a scenario file.
     /// `base` resolves relative file paths (the scenario file's directory).
-    pub fn apply(&mut self, key: &str, value: &str, base: Option<&Path>) -> Result<(), ConfigError> {
+    pub fn apply(
+        &mut self,
+        key: &str,
+        value: &str,
+        base: Option<&Path>,
+    ) -> Result<(), ConfigError> {
         let key_norm = key.trim_start_matches("--").replace('-', "_");
         let k = key_norm.as_str();
         let e = |m: String| invalid(k, m);
         let v = value.trim();
         match k {
-            "seed" => self.seed = v.parse().map_err(|_| e(format!("expected an unsigned integer, got {v:?}")))?,
+            "seed" => {
+                self.seed = v
+                    .parse()
+                    .map_err(|_| e(format!("expected an unsigned integer, got {v:?}")))?
+            }
             "peers" => {
-                let n: u32 = v.parse().map_err(|_| e(format!("expected a number of peers, got {v:?}")))?;
+                let n: u32 = v
+                    .parse()
+                    .map_err(|_| e(format!("expected a number of peers, got {v:?}")))?;
                 if !(1..=1_000_000).contains(&n) {
                     return Err(e(format!("must be between 1 and 1000000, got {n}")));
                 }
                 self.peers = n;
             }
-            "blocks" => self.blocks = v.parse().map_err(|_| e(format!("expected a number of blocks, got {v:?}")))?,
+            "blocks" => {
+                self.blocks = v
+                    .parse()
+                    .map_err(|_| e(format!("expected a number of blocks, got {v:?}")))?
+            }
             "block_interval" => {
                 let d = parse_duration(v, 1000.0).map_err(|x| e(x.to_string()))?;
                 if d.0 == 0 {
@@ -302,18 +334,27 @@ impl SimConfig {
                 }
                 self.block_interval = Some(d);
             }
-            "block_size" => self.block_size_bytes = Some(parse_size(v).map_err(|x| e(x.to_string()))?),
+            "block_size" => {
+                self.block_size_bytes = Some(parse_size(v).map_err(|x| e(x.to_string()))?)
+            }
             "miners" => {
-                let n: u32 = v.parse().map_err(|_| e(format!("expected a number of miners, got {v:?}")))?;
+                let n: u32 = v
+                    .parse()
+                    .map_err(|_| e(format!("expected a number of miners, got {v:?}")))?;
                 if n == 0 {
                     return Err(e("need at least one miner".into()));
                 }
                 self.miners = Some(n);
             }
             "hashpower" => {
-                let shares: Result<Vec<f64>, _> = v.split(',').map(|s| s.trim().parse::<f64>()).collect();
-                let shares = shares.map_err(|_| e(format!("expected comma-separated shares, got {v:?}")))?;
-                if shares.is_empty() || shares.iter().any(|s| !s.is_finite() || *s < 0.0) || shares.iter().sum::<f64>() <= 0.0 {
+                let shares: Result<Vec<f64>, _> =
+                    v.split(',').map(|s| s.trim().parse::<f64>()).collect();
+                let shares =
+                    shares.map_err(|_| e(format!("expected comma-separated shares, got {v:?}")))?;
+                if shares.is_empty()
+                    || shares.iter().any(|s| !s.is_finite() || *s < 0.0)
+                    || shares.iter().sum::<f64>() <= 0.0
+                {
                     return Err(e("shares must be non-negative with a positive sum".into()));
                 }
                 self.hashpower = Some(shares);
@@ -327,14 +368,19 @@ impl SimConfig {
                 } else {
                     Some(presets::by_name(v).ok_or_else(|| {
                         let names: Vec<&str> = presets::PRESETS.iter().map(|p| p.name).collect();
-                        e(format!("unknown preset {v:?} (known: {}, none)", names.join(", ")))
+                        e(format!(
+                            "unknown preset {v:?} (known: {}, none)",
+                            names.join(", ")
+                        ))
                     })?)
                 }
             }
             "loss" => self.loss = parse_probability(v).map_err(|x| e(x.to_string()))?,
             "duplicate" => self.duplicate = parse_probability(v).map_err(|x| e(x.to_string()))?,
             "reorder" => self.reorder = parse_probability(v).map_err(|x| e(x.to_string()))?,
-            "reorder_delay" => self.reorder_delay = parse_duration(v, 1.0).map_err(|x| e(x.to_string()))?,
+            "reorder_delay" => {
+                self.reorder_delay = parse_duration(v, 1.0).map_err(|x| e(x.to_string()))?
+            }
             "relay" => {
                 self.relay = match v {
                     "announce" => RelayPolicy::Announce,
@@ -344,7 +390,11 @@ impl SimConfig {
             }
             "partition" => self.partitions.push(parse_partition(v).map_err(e)?),
             "crash" => self.crashes.push(parse_crash(v).map_err(e)?),
-            "items" => self.items = v.parse().map_err(|_| e(format!("expected a number of items, got {v:?}")))?,
+            "items" => {
+                self.items = v
+                    .parse()
+                    .map_err(|_| e(format!("expected a number of items, got {v:?}")))?
+            }
             "item_size" => {
                 let n = parse_size(v).map_err(|x| e(x.to_string()))?;
                 if n > 60_000 {
@@ -364,14 +414,21 @@ impl SimConfig {
                     Some(d)
                 })
             }
-            "request_timeout" => self.request_timeout = parse_duration(v, 1000.0).map_err(|x| e(x.to_string()))?,
-            "redial_delay" => self.redial_delay = parse_duration(v, 1000.0).map_err(|x| e(x.to_string()))?,
+            "request_timeout" => {
+                self.request_timeout = parse_duration(v, 1000.0).map_err(|x| e(x.to_string()))?
+            }
+            "redial_delay" => {
+                self.redial_delay = parse_duration(v, 1000.0).map_err(|x| e(x.to_string()))?
+            }
             "max_inbound" => {
-                self.max_inbound = if v == "unlimited" {
-                    None
-                } else {
-                    Some(v.parse().map_err(|_| e(format!("expected a number or `unlimited`, got {v:?}")))?)
-                }
+                self.max_inbound =
+                    if v == "unlimited" {
+                        None
+                    } else {
+                        Some(v.parse().map_err(|_| {
+                            e(format!("expected a number or `unlimited`, got {v:?}"))
+                        })?)
+                    }
             }
             _ => {
                 return Err(ConfigError::UnknownKey {
@@ -387,10 +444,12 @@ impl SimConfig {
     /// relative paths inside it.
     pub fn apply_toml(&mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
         let shown = path.display().to_string();
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Toml {
-            path: shown.clone(),
-            msg: e.to_string().trim().to_string(),
-        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Toml {
+                path: shown.clone(),
+                msg: e.to_string().trim().to_string(),
+            })?;
         let base = path.parent();
         for (key, value) in &table {
             match (key.as_str(), value) {
@@ -409,12 +468,16 @@ impl SimConfig {
                 ("hashpower", toml::Value::Array(list)) => {
                     let parts: Result<Vec<String>, ConfigError> = list
                         .iter()
-                        .map(|v| scalar(v).ok_or_else(|| invalid("hashpower", "expected an array of numbers")))
+                        .map(|v| {
+                            scalar(v)
+                                .ok_or_else(|| invalid("hashpower", "expected an array of numbers"))
+                        })
                         .collect();
                     self.apply("hashpower", &parts?.join(","), base)?;
                 }
                 (k, v) => {
-                    let s = scalar(v).ok_or_else(|| invalid(k, "expected a string, number or boolean"))?;
+                    let s = scalar(v)
+                        .ok_or_else(|| invalid(k, "expected a string, number or boolean"))?;
                     if !KEYS.contains(&k) {
                         return Err(ConfigError::UnknownKey {
                             key: k.to_string(),
@@ -448,34 +511,58 @@ impl SimConfig {
             }
         }
         if matches!(self.latency(), Latency::Region) && self.preset.is_none() {
-            return Err(invalid("latency", "the `region` model needs a preset (e.g. --preset bitcoin-2019)"));
+            return Err(invalid(
+                "latency",
+                "the `region` model needs a preset (e.g. --preset bitcoin-2019)",
+            ));
         }
         if matches!(self.bandwidth(), Bandwidth::Region) && self.preset.is_none() {
             return Err(invalid("bandwidth", "the `region` model needs a preset"));
         }
         if self.topology == Topology::Mesh && self.peers > 2000 {
-            return Err(invalid("topology", "mesh is limited to 2000 peers (links grow with peers squared)"));
+            return Err(invalid(
+                "topology",
+                "mesh is limited to 2000 peers (links grow with peers squared)",
+            ));
         }
         if let Topology::Edges { edges, .. } = &self.topology {
-            if let Some(&(a, b)) = edges.iter().find(|&&(a, b)| a >= self.peers || b >= self.peers) {
-                return Err(invalid("topology", format!("edge {a}-{b} names a peer >= peers ({})", self.peers)));
+            if let Some(&(a, b)) = edges
+                .iter()
+                .find(|&&(a, b)| a >= self.peers || b >= self.peers)
+            {
+                return Err(invalid(
+                    "topology",
+                    format!("edge {a}-{b} names a peer >= peers ({})", self.peers),
+                ));
             }
         }
         for (i, c) in self.crashes.iter().enumerate() {
             if c.peer >= self.peers {
-                return Err(invalid("crash", format!("crash[{i}]: peer {} >= peers ({})", c.peer, self.peers)));
+                return Err(invalid(
+                    "crash",
+                    format!("crash[{i}]: peer {} >= peers ({})", c.peer, self.peers),
+                ));
             }
             if c.restart.is_some_and(|r| r < c.at) {
-                return Err(invalid("crash", format!("crash[{i}]: restart before crash")));
+                return Err(invalid(
+                    "crash",
+                    format!("crash[{i}]: restart before crash"),
+                ));
             }
         }
         for (i, p) in self.partitions.iter().enumerate() {
             if p.heal.is_some_and(|h| h < p.at) {
-                return Err(invalid("partition", format!("partition[{i}]: heal before split")));
+                return Err(invalid(
+                    "partition",
+                    format!("partition[{i}]: heal before split"),
+                ));
             }
             if let Groups::Explicit(g) = &p.groups {
                 if let Some(x) = g.iter().flatten().find(|&&x| x >= self.peers) {
-                    return Err(invalid("partition", format!("partition[{i}]: peer {x} >= peers ({})", self.peers)));
+                    return Err(invalid(
+                        "partition",
+                        format!("partition[{i}]: peer {x} >= peers ({})", self.peers),
+                    ));
                 }
             }
         }
@@ -488,7 +575,10 @@ impl SimConfig {
         a.push(format!("--seed {}", self.seed));
         a.push(format!("--peers {}", self.peers));
         a.push(format!("--blocks {}", self.blocks));
-        a.push(format!("--preset {}", self.preset.map_or("none", |p| p.name)));
+        a.push(format!(
+            "--preset {}",
+            self.preset.map_or("none", |p| p.name)
+        ));
         a.push(format!("--block-interval {}ms", self.block_interval().0));
         a.push(format!("--block-size {}", self.block_size_bytes()));
         a.push(format!("--miners {}", self.miners()));
@@ -504,9 +594,17 @@ impl SimConfig {
         a.push(format!("--bandwidth {}", bandwidth_str(&self.bandwidth())));
         a.push(format!(
             "--relay {}",
-            if self.relay == RelayPolicy::Push { "push" } else { "announce" }
+            if self.relay == RelayPolicy::Push {
+                "push"
+            } else {
+                "announce"
+            }
         ));
-        for (k, v) in [("loss", self.loss), ("duplicate", self.duplicate), ("reorder", self.reorder)] {
+        for (k, v) in [
+            ("loss", self.loss),
+            ("duplicate", self.duplicate),
+            ("reorder", self.reorder),
+        ] {
             if v > 0.0 {
                 a.push(format!("--{k} {v}"));
             }
@@ -523,7 +621,10 @@ impl SimConfig {
             a.push(format!("--crash {}@{}ms..{end}{wipe}", c.peer, c.at.0));
         }
         if self.items > 0 {
-            a.push(format!("--items {} --item-size {}", self.items, self.item_size_bytes));
+            a.push(format!(
+                "--items {} --item-size {}",
+                self.items, self.item_size_bytes
+            ));
         }
         a.push(format!("--settle {}ms", self.settle.0));
         match self.ping_interval() {
@@ -550,7 +651,8 @@ fn get_duration(t: &toml::Table, key: &str, ctx: &str) -> Result<Option<Millis>,
     match t.get(key) {
         None => Ok(None),
         Some(v) => {
-            let s = scalar(v).ok_or_else(|| invalid(&format!("{ctx}.{key}"), "expected a duration"))?;
+            let s =
+                scalar(v).ok_or_else(|| invalid(&format!("{ctx}.{key}"), "expected a duration"))?;
             parse_duration(&s, 1000.0)
                 .map(Some)
                 .map_err(|e| invalid(&format!("{ctx}.{key}"), e))
@@ -571,7 +673,9 @@ fn check_keys(t: &toml::Table, allowed: &[&str], ctx: &str) -> Result<(), Config
 }
 
 fn partition_from_toml(v: &toml::Value, ctx: &str) -> Result<PartitionSpec, ConfigError> {
-    let t = v.as_table().ok_or_else(|| invalid(ctx, "expected a table"))?;
+    let t = v
+        .as_table()
+        .ok_or_else(|| invalid(ctx, "expected a table"))?;
     check_keys(t, &["at", "heal", "fraction", "groups", "oneway"], ctx)?;
     let at = get_duration(t, "at", ctx)?.ok_or_else(|| invalid(&format!("{ctx}.at"), "missing"))?;
     let heal = get_duration(t, "heal", ctx)?;
@@ -581,31 +685,47 @@ fn partition_from_toml(v: &toml::Value, ctx: &str) -> Result<PartitionSpec, Conf
         Some(_) => return Err(invalid(&format!("{ctx}.oneway"), "expected true or false")),
     };
     let groups = match (t.get("fraction"), t.get("groups")) {
-        (Some(_), Some(_)) => return Err(invalid(ctx, "give either `fraction` or `groups`, not both")),
+        (Some(_), Some(_)) => {
+            return Err(invalid(ctx, "give either `fraction` or `groups`, not both"))
+        }
         (Some(f), None) => {
-            let s = scalar(f).ok_or_else(|| invalid(&format!("{ctx}.fraction"), "expected a number"))?;
+            let s = scalar(f)
+                .ok_or_else(|| invalid(&format!("{ctx}.fraction"), "expected a number"))?;
             let x = parse_probability(&s).map_err(|e| invalid(&format!("{ctx}.fraction"), e))?;
             Groups::Fraction(x)
         }
         (None, Some(toml::Value::Array(gs))) => {
             let mut out = Vec::new();
             for g in gs {
-                let arr = g
-                    .as_array()
-                    .ok_or_else(|| invalid(&format!("{ctx}.groups"), "expected an array of arrays of peer indices"))?;
+                let arr = g.as_array().ok_or_else(|| {
+                    invalid(
+                        &format!("{ctx}.groups"),
+                        "expected an array of arrays of peer indices",
+                    )
+                })?;
                 let mut grp = Vec::new();
                 for x in arr {
                     let i = x
                         .as_integer()
                         .filter(|i| *i >= 0 && *i <= u32::MAX as i64)
-                        .ok_or_else(|| invalid(&format!("{ctx}.groups"), "peer indices must be non-negative integers"))?;
+                        .ok_or_else(|| {
+                            invalid(
+                                &format!("{ctx}.groups"),
+                                "peer indices must be non-negative integers",
+                            )
+                        })?;
                     grp.push(i as u32);
                 }
                 out.push(grp);
             }
             Groups::Explicit(out)
         }
-        (None, Some(_)) => return Err(invalid(&format!("{ctx}.groups"), "expected an array of arrays")),
+        (None, Some(_)) => {
+            return Err(invalid(
+                &format!("{ctx}.groups"),
+                "expected an array of arrays",
+            ))
+        }
         (None, None) => Groups::Fraction(0.5),
     };
     Ok(PartitionSpec {
@@ -617,19 +737,27 @@ fn partition_from_toml(v: &toml::Value, ctx: &str) -> Result<PartitionSpec, Conf
 }
 
 fn crash_from_toml(v: &toml::Value, ctx: &str) -> Result<CrashSpec, ConfigError> {
-    let t = v.as_table().ok_or_else(|| invalid(ctx, "expected a table"))?;
+    let t = v
+        .as_table()
+        .ok_or_else(|| invalid(ctx, "expected a table"))?;
     check_keys(t, &["peer", "at", "restart", "keep_chain"], ctx)?;
     let peer = t
         .get("peer")
         .and_then(|p| p.as_integer())
         .filter(|i| *i >= 0 && *i <= u32::MAX as i64)
-        .ok_or_else(|| invalid(&format!("{ctx}.peer"), "expected a peer index"))? as u32;
+        .ok_or_else(|| invalid(&format!("{ctx}.peer"), "expected a peer index"))?
+        as u32;
     let at = get_duration(t, "at", ctx)?.ok_or_else(|| invalid(&format!("{ctx}.at"), "missing"))?;
     let restart = get_duration(t, "restart", ctx)?;
     let keep_chain = match t.get("keep_chain") {
         None => true,
         Some(toml::Value::Boolean(b)) => *b,
-        Some(_) => return Err(invalid(&format!("{ctx}.keep_chain"), "expected true or false")),
+        Some(_) => {
+            return Err(invalid(
+                &format!("{ctx}.keep_chain"),
+                "expected true or false",
+            ))
+        }
     };
     Ok(CrashSpec {
         peer,
@@ -642,11 +770,15 @@ fn crash_from_toml(v: &toml::Value, ctx: &str) -> Result<CrashSpec, ConfigError>
 /// Parses `random`, `random:K`, `mesh`, `ring`, `line`, `star`, `small-world:K:P`, `file:PATH`.
 pub fn parse_topology(v: &str, base: Option<&Path>) -> Result<Topology, String> {
     let parts: Vec<&str> = v.split(':').collect();
-    let bad = || format!("unknown topology {v:?}: expected random[:K], mesh, ring, line, star, small-world:K:P or file:PATH");
+    let bad = || {
+        format!("unknown topology {v:?}: expected random[:K], mesh, ring, line, star, small-world:K:P or file:PATH")
+    };
     Ok(match parts.as_slice() {
         ["random"] => Topology::Random { k: None },
         ["random", k] => {
-            let k: u32 = k.parse().map_err(|_| format!("random:K needs an integer K, got {k:?}"))?;
+            let k: u32 = k
+                .parse()
+                .map_err(|_| format!("random:K needs an integer K, got {k:?}"))?;
             if k == 0 {
                 return Err("random:K needs K >= 1".into());
             }
@@ -657,8 +789,12 @@ pub fn parse_topology(v: &str, base: Option<&Path>) -> Result<Topology, String> 
         ["line"] => Topology::Line,
         ["star"] => Topology::Star,
         ["small-world", k, p] | ["small_world", k, p] => {
-            let k: u32 = k.parse().map_err(|_| format!("small-world:K:P needs an integer K, got {k:?}"))?;
-            let p: f64 = p.parse().map_err(|_| format!("small-world:K:P needs a probability P, got {p:?}"))?;
+            let k: u32 = k
+                .parse()
+                .map_err(|_| format!("small-world:K:P needs an integer K, got {k:?}"))?;
+            let p: f64 = p
+                .parse()
+                .map_err(|_| format!("small-world:K:P needs a probability P, got {p:?}"))?;
             if k < 2 || !(0.0..=1.0).contains(&p) {
                 return Err("small-world:K:P needs K >= 2 and 0 <= P <= 1".into());
             }
@@ -670,7 +806,8 @@ pub fn parse_topology(v: &str, base: Option<&Path>) -> Result<Topology, String> 
                 Some(b) if Path::new(rel).is_relative() => b.join(rel),
                 _ => PathBuf::from(rel),
             };
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             Topology::Edges {
                 source: v.to_string(),
                 edges: parse_edges(&text)?,
@@ -688,8 +825,14 @@ pub fn parse_edges(text: &str) -> Result<Vec<(u32, u32)>, String> {
         if line.is_empty() {
             continue;
         }
-        let ids: Vec<&str> = line.split(|c: char| c.is_whitespace() || c == ',').filter(|s| !s.is_empty()).collect();
-        let parse = |s: &str| s.parse::<u32>().map_err(|_| format!("line {}: bad peer index {s:?}", n + 1));
+        let ids: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let parse = |s: &str| {
+            s.parse::<u32>()
+                .map_err(|_| format!("line {}: bad peer index {s:?}", n + 1))
+        };
         match ids.as_slice() {
             [a, b] => {
                 let (a, b) = (parse(a)?, parse(b)?);
@@ -752,7 +895,10 @@ pub fn parse_bandwidth(v: &str) -> Result<Bandwidth, String> {
         },
         None => {
             let x = r(v)?;
-            Bandwidth::Uniform { download: x, upload: x }
+            Bandwidth::Uniform {
+                download: x,
+                upload: x,
+            }
         }
     })
 }
@@ -798,14 +944,19 @@ pub fn parse_crash(v: &str) -> Result<CrashSpec, String> {
     let (peer, range) = body
         .split_once('@')
         .ok_or_else(|| format!("expected PEER@START[..END][:wipe], got {v:?}"))?;
-    let peer: u32 = peer.trim().parse().map_err(|_| format!("bad peer index {peer:?}"))?;
+    let peer: u32 = peer
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad peer index {peer:?}"))?;
     let (a, b) = match range.split_once("..") {
         Some((a, b)) => (a, Some(b)),
         None => (range, None),
     };
     let at = parse_duration(a, 1000.0).map_err(|e| e.to_string())?;
     let restart = match b {
-        Some(b) if !b.trim().is_empty() => Some(parse_duration(b, 1000.0).map_err(|e| e.to_string())?),
+        Some(b) if !b.trim().is_empty() => {
+            Some(parse_duration(b, 1000.0).map_err(|e| e.to_string())?)
+        }
         _ => None,
     };
     Ok(CrashSpec {
@@ -905,9 +1056,13 @@ mod tests {
         assert_eq!(c.block_interval(), Millis(5000));
         assert_eq!(c.partitions.len(), 1);
         assert_eq!(c.crashes[0].restart, Some(Millis(90_000)));
-        let e = c.apply_toml("bogus_key = 1", Path::new("x.toml")).unwrap_err();
+        let e = c
+            .apply_toml("bogus_key = 1", Path::new("x.toml"))
+            .unwrap_err();
         assert!(e.to_string().contains("bogus_key"), "{e}");
-        let e = c.apply_toml("[[crash]]\npeer = 1\nwhen = 3", Path::new("x.toml")).unwrap_err();
+        let e = c
+            .apply_toml("[[crash]]\npeer = 1\nwhen = 3", Path::new("x.toml"))
+            .unwrap_err();
         assert!(e.to_string().contains("crash[0].when"), "{e}");
     }
 }

@@ -24,7 +24,9 @@ pub mod sim;
 pub mod trace;
 pub mod units;
 
-pub use config::{Bandwidth, ConfigError, CrashSpec, Groups, Latency, PartitionSpec, SimConfig, Topology};
+pub use config::{
+    Bandwidth, ConfigError, CrashSpec, Groups, Latency, PartitionSpec, SimConfig, Topology,
+};
 pub use rantai_core::{BlockHash, Millis, RelayPolicy};
 pub use report::Report;
 pub use sim::{Progress, Sim, SimError};
@@ -125,7 +127,13 @@ impl Builder {
     }
 
     /// Crashes `peer` at `at`, restarting it at `restart` with or without its chain.
-    pub fn crash(mut self, peer: u32, at: Millis, restart: Option<Millis>, keep_chain: bool) -> Self {
+    pub fn crash(
+        mut self,
+        peer: u32,
+        at: Millis,
+        restart: Option<Millis>,
+        keep_chain: bool,
+    ) -> Self {
         self.cfg.crashes.push(CrashSpec {
             peer,
             at,

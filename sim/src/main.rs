@@ -140,23 +140,27 @@ impl Cli {
     fn config(&self) -> Result<SimConfig, String> {
         let mut cfg = SimConfig::default();
         if let Some(path) = &self.scenario {
-            cfg.apply_file(path).map_err(|e| format!("scenario {}: {e}", path.display()))?;
+            cfg.apply_file(path)
+                .map_err(|e| format!("scenario {}: {e}", path.display()))?;
         }
         for (key, value) in self.scalar_flags() {
             if let Some(v) = value {
-                cfg.apply(key, v, None).map_err(|e| format!("--{}: {e}", key.replace('_', "-")))?;
+                cfg.apply(key, v, None)
+                    .map_err(|e| format!("--{}: {e}", key.replace('_', "-")))?;
             }
         }
         if !self.partition.is_empty() {
             cfg.partitions.clear();
             for p in &self.partition {
-                cfg.apply("partition", p, None).map_err(|e| format!("--partition: {e}"))?;
+                cfg.apply("partition", p, None)
+                    .map_err(|e| format!("--partition: {e}"))?;
             }
         }
         if !self.crash.is_empty() {
             cfg.crashes.clear();
             for c in &self.crash {
-                cfg.apply("crash", c, None).map_err(|e| format!("--crash: {e}"))?;
+                cfg.apply("crash", c, None)
+                    .map_err(|e| format!("--crash: {e}"))?;
             }
         }
         cfg.validate().map_err(|e| e.to_string())?;
@@ -193,7 +197,8 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         if cli.trace {
             let path = dir.join("events.jsonl");
-            let f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let f = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
             sim.set_trace_writer(Box::new(std::io::BufWriter::with_capacity(1 << 20, f)));
         }
     }
@@ -201,12 +206,18 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
     let report = if show_progress {
         let bar = indicatif::ProgressBar::new(blocks.max(1));
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} blocks {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} blocks {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let mut cb = |p: Progress| {
             bar.set_position(p.mined);
-            bar.set_message(format!("{} events, t={}", p.events, rantai_sim::units::fmt_ms(p.now.0)));
+            bar.set_message(format!(
+                "{} events, t={}",
+                p.events,
+                rantai_sim::units::fmt_ms(p.now.0)
+            ));
         };
         let r = sim.run_with_progress(&mut cb);
         bar.finish_and_clear();
@@ -232,7 +243,10 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
         }
     }
     if !report.invariants.ok {
-        eprintln!("invariant violated (seed {seed}); replay with:\n  {}", report.command);
+        eprintln!(
+            "invariant violated (seed {seed}); replay with:\n  {}",
+            report.command
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

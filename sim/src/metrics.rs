@@ -78,7 +78,15 @@ impl Metrics {
     }
 
     /// Registers a freshly mined block.
-    pub fn on_mined(&mut self, hash: BlockHash, miner: u32, height: u64, now: Millis, online: u32, peers: u32) {
+    pub fn on_mined(
+        &mut self,
+        hash: BlockHash,
+        miner: u32,
+        height: u64,
+        now: Millis,
+        online: u32,
+        peers: u32,
+    ) {
         let idx = self.blocks.len() as u32;
         self.index.insert(hash, idx);
         self.blocks.push(BlockRec {
@@ -97,7 +105,9 @@ impl Metrics {
 
     /// A peer accepted a block; returns false if the block was never mined here (invalid).
     pub fn on_accepted(&mut self, hash: &BlockHash, node: u32, now: Millis, peers: u32) -> bool {
-        let Some(&idx) = self.index.get(hash) else { return false };
+        let Some(&idx) = self.index.get(hash) else {
+            return false;
+        };
         let r = &mut self.blocks[idx as usize];
         let (w, bit) = (node as usize / 64, 1u64 << (node % 64));
         if r.seen.is_empty() || r.seen[w] & bit != 0 {
@@ -125,7 +135,11 @@ impl Metrics {
 
     /// Counts one disconnect by a short reason label.
     pub fn on_disconnect(&mut self, reason: &DisconnectReason) {
-        *self.faults.disconnects.entry(reason_label(reason).to_string()).or_default() += 1;
+        *self
+            .faults
+            .disconnects
+            .entry(reason_label(reason).to_string())
+            .or_default() += 1;
     }
 
     /// Counts one block rejection by error kind.

@@ -54,7 +54,9 @@ pub fn wire_size(msg: &Message, block_size_bytes: u64) -> u64 {
     const ENV: u64 = 24;
     const TIP: u64 = 56;
     match msg {
-        Message::Hello { listen, .. } => ENV + 44 + TIP + listen.as_ref().map_or(0, |l| l.len() as u64),
+        Message::Hello { listen, .. } => {
+            ENV + 44 + TIP + listen.as_ref().map_or(0, |l| l.len() as u64)
+        }
         Message::Ping { .. } | Message::Pong { .. } => ENV + 8 + TIP,
         Message::Inv { hashes } | Message::GetBlocks { hashes } | Message::NotFound { hashes } => {
             ENV + 32 * hashes.len() as u64
@@ -96,8 +98,14 @@ pub fn place(cfg: &SimConfig) -> Placement {
             // validate() guarantees a preset for the region model.
             let p = cfg.preset.unwrap_or(&crate::presets::BITCOIN_2019);
             (
-                region.iter().map(|&r| Some(p.upload_bps[r as usize])).collect(),
-                region.iter().map(|&r| Some(p.download_bps[r as usize])).collect(),
+                region
+                    .iter()
+                    .map(|&r| Some(p.upload_bps[r as usize]))
+                    .collect(),
+                region
+                    .iter()
+                    .map(|&r| Some(p.download_bps[r as usize]))
+                    .collect(),
             )
         }
     };
@@ -252,7 +260,13 @@ pub fn connected(n: usize, edges: &[(u32, u32)], alive: &[bool]) -> bool {
 }
 
 /// Draws one message's one-way latency in milliseconds.
-pub fn sample_latency(model: &Latency, preset: Option<&Preset>, from_region: u8, to_region: u8, rng: &mut ChaCha8Rng) -> u64 {
+pub fn sample_latency(
+    model: &Latency,
+    preset: Option<&Preset>,
+    from_region: u8,
+    to_region: u8,
+    rng: &mut ChaCha8Rng,
+) -> u64 {
     match *model {
         Latency::Const(m) => m.0,
         Latency::Uniform(lo, hi) => {
@@ -268,10 +282,14 @@ pub fn sample_latency(model: &Latency, preset: Option<&Preset>, from_region: u8,
         }
         Latency::LogNormal { median, sigma } => {
             let z = std_normal(rng);
-            (median.0 as f64 * (sigma * z).exp()).clamp(1.0, 1e9).round() as u64
+            (median.0 as f64 * (sigma * z).exp())
+                .clamp(1.0, 1e9)
+                .round() as u64
         }
         Latency::Region => {
-            let mean = preset.map_or(100, |p| p.latency_ms[from_region as usize][to_region as usize]) as f64;
+            let mean = preset.map_or(100, |p| {
+                p.latency_ms[from_region as usize][to_region as usize]
+            }) as f64;
             // SimBlock's model: Pareto with shape 0.2 * mean and scale mean - 5, whose mean is
             // the measured mean; clamped so that tiny means stay well defined.
             let shape = (0.2 * mean).max(1.1);
@@ -322,7 +340,9 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let p = &crate::presets::BITCOIN_2019;
         let n = 20_000;
-        let sum: u64 = (0..n).map(|_| sample_latency(&Latency::Region, Some(p), 0, 1, &mut rng)).sum();
+        let sum: u64 = (0..n)
+            .map(|_| sample_latency(&Latency::Region, Some(p), 0, 1, &mut rng))
+            .sum();
         let mean = sum as f64 / n as f64;
         assert!((mean - 124.0).abs() < 6.0, "mean {mean}");
     }

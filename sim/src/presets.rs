@@ -8,7 +8,14 @@
 //! `shared/data/bitcoin-network-measurements.toml`; nothing is read from there at run time.
 
 /// Region names, in the order of every table below.
-pub const REGIONS: [&str; 6] = ["north_america", "europe", "south_america", "asia_pacific", "japan", "australia"];
+pub const REGIONS: [&str; 6] = [
+    "north_america",
+    "europe",
+    "south_america",
+    "asia_pacific",
+    "japan",
+    "australia",
+];
 
 /// A measured network: what the `bitcoin-2015` and `bitcoin-2019` presets install.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,8 +40,8 @@ pub struct Preset {
 
 /// Outbound-degree CDF measured for Bitcoin (Miller et al. 2015); used by both presets.
 const BITCOIN_DEGREE_CDF: [f64; 20] = [
-    0.025, 0.050, 0.075, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.90, 0.95, 0.97, 0.97, 0.98, 0.99,
-    0.995, 1.0,
+    0.025, 0.050, 0.075, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.90, 0.95, 0.97,
+    0.97, 0.98, 0.99, 0.995, 1.0,
 ];
 
 /// Bitcoin as measured in 2015.
@@ -48,8 +55,12 @@ pub const BITCOIN_2015: Preset = Preset {
         [154, 266, 256, 172, 9, 163],
         [208, 350, 269, 278, 163, 22],
     ],
-    download_bps: [25_000_000, 24_000_000, 6_500_000, 10_000_000, 17_500_000, 14_000_000],
-    upload_bps: [4_700_000, 8_100_000, 1_800_000, 5_300_000, 3_400_000, 5_200_000],
+    download_bps: [
+        25_000_000, 24_000_000, 6_500_000, 10_000_000, 17_500_000, 14_000_000,
+    ],
+    upload_bps: [
+        4_700_000, 8_100_000, 1_800_000, 5_300_000, 3_400_000, 5_200_000,
+    ],
     region_share: [0.3869, 0.5159, 0.0113, 0.0574, 0.0119, 0.0166],
     outbound_degree_cdf: &BITCOIN_DEGREE_CDF,
     block_interval_s: 600,
@@ -67,8 +78,12 @@ pub const BITCOIN_2019: Preset = Preset {
         [151, 252, 301, 58, 12, 126],
         [189, 294, 322, 198, 126, 16],
     ],
-    download_bps: [52_000_000, 40_000_000, 18_000_000, 22_800_000, 22_800_000, 29_900_000],
-    upload_bps: [19_200_000, 20_700_000, 5_800_000, 15_700_000, 10_200_000, 11_300_000],
+    download_bps: [
+        52_000_000, 40_000_000, 18_000_000, 22_800_000, 22_800_000, 29_900_000,
+    ],
+    upload_bps: [
+        19_200_000, 20_700_000, 5_800_000, 15_700_000, 10_200_000, 11_300_000,
+    ],
     region_share: [0.3316, 0.4998, 0.0090, 0.1177, 0.0224, 0.0195],
     outbound_degree_cdf: &BITCOIN_DEGREE_CDF,
     block_interval_s: 600,

@@ -17,6 +17,9 @@ use std::time::Duration;
 /// Report format version; bumped only when a key changes meaning or disappears.
 pub const REPORT_VERSION: u32 = 1;
 
+/// One block's delays until 50%, 90% and 100% of peers had it (`None`: never).
+pub type Marks = (Option<u64>, Option<u64>, Option<u64>);
+
 /// The complete result of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -39,7 +42,7 @@ pub struct Report {
     pub wall: WallReport,
     /// Per-block (t50, t90, t100) delays for the chart; not serialized.
     #[serde(skip)]
-    pub per_block: Vec<(Option<u64>, Option<u64>, Option<u64>)>,
+    pub per_block: Vec<Marks>,
 }
 
 /// The resolved scenario.
@@ -72,6 +75,8 @@ pub struct BlocksReport {
     pub stale: u64,
     pub stale_rate: f64,
     pub final_height: u64,
+    /// Blocks mined after the target only to break a final tie between equal-work tips.
+    pub tiebreak: u64,
     /// Rejections reported by peers, by error kind.
     pub rejected: BTreeMap<String, u64>,
 }
@@ -219,7 +224,9 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
     // Blocks and staleness against the majority chain.
     let m = sim.metrics();
     let mined = m.blocks.len() as u64;
-    let in_best = ref_chain.map_or(0, |c| m.blocks.iter().filter(|b| c.in_best_chain(&b.hash)).count() as u64);
+    let in_best = ref_chain.map_or(0, |c| {
+        m.blocks.iter().filter(|b| c.in_best_chain(&b.hash)).count() as u64
+    });
     let final_height = ref_chain.map_or(0, |c| c.height());
 
     // Items: exactly once in the final best chain.
@@ -236,10 +243,9 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
     let missing = counts.values().filter(|&&c| c == 0).count() as u64;
     let duplicated = counts.values().filter(|&&c| c > 1).count() as u64;
 
-    let per_block: Vec<(Option<u64>, Option<u64>, Option<u64>)> = m.blocks.iter().map(|b| (b.t50, b.t90, b.t100)).collect();
-    let col = |f: fn(&(Option<u64>, Option<u64>, Option<u64>)) -> Option<u64>| -> Vec<u64> {
-        per_block.iter().filter_map(f).collect()
-    };
+    let per_block: Vec<Marks> = m.blocks.iter().map(|b| (b.t50, b.t90, b.t100)).collect();
+    let col =
+        |f: fn(&Marks) -> Option<u64>| -> Vec<u64> { per_block.iter().filter_map(f).collect() };
     let (t50, t90, t100) = (col(|x| x.0), col(|x| x.1), col(|x| x.2));
 
     let total_msgs: u64 = m.msgs.iter().sum();
@@ -258,7 +264,13 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
             )
         })
         .collect();
-    let per = |x: u64| if mined > 0 { x as f64 / mined as f64 } else { 0.0 };
+    let per = |x: u64| {
+        if mined > 0 {
+            x as f64 / mined as f64
+        } else {
+            0.0
+        }
+    };
 
     let converged = sim.converged();
     let expected = sim.active_partitions() == 0 && sim.online_connected();
@@ -293,8 +305,13 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
         mined,
         in_best_chain: in_best,
         stale: mined - in_best,
-        stale_rate: if mined > 0 { (mined - in_best) as f64 / mined as f64 } else { 0.0 },
+        stale_rate: if mined > 0 {
+            (mined - in_best) as f64 / mined as f64
+        } else {
+            0.0
+        },
         final_height,
+        tiebreak: sim.tiebreak_blocks,
         rejected: m.rejected_blocks.clone(),
     };
     let messages = MessagesReport {
@@ -317,16 +334,22 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
     // End-of-run invariants (continuous ones were recorded while running).
     if expected && !converged {
         let tips = sim.tips().len();
-        sim.metrics
-            .violation(now, format!("online peers did not converge: {tips} distinct tips at the end"));
+        sim.metrics.violation(
+            now,
+            format!("online peers did not converge: {tips} distinct tips at the end"),
+        );
     }
     if missing > 0 {
-        sim.metrics
-            .violation(now, format!("{missing} submitted items are missing from the final best chain"));
+        sim.metrics.violation(
+            now,
+            format!("{missing} submitted items are missing from the final best chain"),
+        );
     }
     if duplicated > 0 {
-        sim.metrics
-            .violation(now, format!("{duplicated} submitted items appear more than once in the final best chain"));
+        sim.metrics.violation(
+            now,
+            format!("{duplicated} submitted items appear more than once in the final best chain"),
+        );
     }
     let m = sim.metrics();
     let invariants = InvariantsReport {
@@ -350,7 +373,12 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
             topology: topology_str(&cfg.topology),
             latency: latency_str(&cfg.latency()),
             bandwidth: bandwidth_str(&cfg.bandwidth()),
-            relay: if cfg.relay == RelayPolicy::Push { "push" } else { "announce" }.into(),
+            relay: if cfg.relay == RelayPolicy::Push {
+                "push"
+            } else {
+                "announce"
+            }
+            .into(),
             loss: cfg.loss,
             duplicate: cfg.duplicate,
             reorder: cfg.reorder,
@@ -482,8 +510,14 @@ impl Report {
             .collect();
         let _ = writeln!(s, "             {}", kinds.join(", "));
         let f = &self.faults;
-        if f.lost + f.duplicated + f.delayed + f.partitions + f.crashes > 0 || !f.disconnects.is_empty() {
-            let d: Vec<String> = f.disconnects.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        if f.lost + f.duplicated + f.delayed + f.partitions + f.crashes > 0
+            || !f.disconnects.is_empty()
+        {
+            let d: Vec<String> = f
+                .disconnects
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             let _ = writeln!(
                 s,
                 "  faults     lost {}, duplicated {}, delayed {}, partitions {} (healed {}, {} drops), crashes {} (restarts {}), disconnects [{}], dials {} ok / {} failed",
@@ -504,7 +538,10 @@ impl Report {
             let _ = writeln!(
                 s,
                 "  items      {} submitted, {} in chain, {} missing, {} duplicated",
-                self.items.submitted, self.items.in_chain, self.items.missing, self.items.duplicated
+                self.items.submitted,
+                self.items.in_chain,
+                self.items.missing,
+                self.items.duplicated
             );
         }
         let c = &self.convergence;
@@ -514,10 +551,14 @@ impl Report {
             if c.converged { "yes" } else { "NO" },
             c.distinct_tips,
             c.online_peers,
-            c.after_last_block_ms
-                .map_or(String::new(), |x| format!(", agreed {} after the last block", fmt_ms(x))),
-            c.after_last_heal_ms
-                .map_or(String::new(), |x| format!(", {} after the last heal", fmt_ms(x)))
+            c.after_last_block_ms.map_or(String::new(), |x| format!(
+                ", agreed {} after the last block",
+                fmt_ms(x)
+            )),
+            c.after_last_heal_ms.map_or(String::new(), |x| format!(
+                ", {} after the last heal",
+                fmt_ms(x)
+            ))
         );
         let _ = writeln!(
             s,
@@ -550,9 +591,21 @@ impl Report {
     pub fn propagation_svg(&self) -> String {
         let (w, h, ml, mb, mt, mr) = (720.0, 420.0, 60.0, 50.0, 30.0, 150.0);
         let series: [(&str, &str, Vec<u64>); 3] = [
-            ("50% of peers", "#2b8cbe", self.per_block.iter().filter_map(|x| x.0).collect()),
-            ("90% of peers", "#e6550d", self.per_block.iter().filter_map(|x| x.1).collect()),
-            ("100% of peers", "#31a354", self.per_block.iter().filter_map(|x| x.2).collect()),
+            (
+                "50% of peers",
+                "#2b8cbe",
+                self.per_block.iter().filter_map(|x| x.0).collect(),
+            ),
+            (
+                "90% of peers",
+                "#e6550d",
+                self.per_block.iter().filter_map(|x| x.1).collect(),
+            ),
+            (
+                "100% of peers",
+                "#31a354",
+                self.per_block.iter().filter_map(|x| x.2).collect(),
+            ),
         ];
         let n = self.per_block.len().max(1) as f64;
         let xmax = series
@@ -620,7 +673,12 @@ impl Report {
             let mut pts = format!("{:.1},{:.1}", px(0.0), py(0.0));
             for (i, &d) in v.iter().enumerate() {
                 let x = px(d as f64);
-                let _ = write!(pts, " {x:.1},{:.1} {x:.1},{:.1}", py(i as f64 / n), py((i + 1) as f64 / n));
+                let _ = write!(
+                    pts,
+                    " {x:.1},{:.1} {x:.1},{:.1}",
+                    py(i as f64 / n),
+                    py((i + 1) as f64 / n)
+                );
             }
             let _ = write!(pts, " {:.1},{:.1}", px(xmax), py(v.len() as f64 / n));
             let _ = writeln!(

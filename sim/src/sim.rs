@@ -16,11 +16,14 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rantai_core::{
-    BlockHash, Chain, Config, Direction, Event, Input, ItemId, Message, Millis, Output, Params, Peer, PeerId,
-    SubmitError,
+    BlockHash, Chain, Config, Direction, Event, Input, ItemId, Message, Millis, Output, Params,
+    Peer, PeerId, SubmitError,
 };
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+/// Most extra blocks mined after the target to break a final tie between equal-work tips.
+pub const MAX_TIEBREAK_BLOCKS: u64 = 10;
 
 /// Errors of the scripting API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,16 +40,37 @@ pub enum SimError {
 
 #[derive(Debug)]
 enum Ev {
-    Deliver { link: u32, epoch: u32, to: u32, msg: Message },
-    Timer { node: u32, gen: u32 },
-    Mine { node: u32, gen: u32 },
-    Dial { link: u32, gen: u32 },
-    Close { link: u32, epoch: u32, node: u32 },
+    Deliver {
+        link: u32,
+        epoch: u32,
+        to: u32,
+        msg: Message,
+    },
+    Timer {
+        node: u32,
+        gen: u32,
+    },
+    Mine {
+        node: u32,
+        gen: u32,
+    },
+    Dial {
+        link: u32,
+        gen: u32,
+    },
+    Close {
+        link: u32,
+        epoch: u32,
+        node: u32,
+    },
     Partition(u32),
     Heal(u32),
     Crash(u32),
     Restart(u32),
-    Submit { idx: u32, node: u32 },
+    Submit {
+        idx: u32,
+        node: u32,
+    },
 }
 
 /// Heap entry: the event itself sits in a slab so sifting moves 24 bytes, not a message.
@@ -158,6 +182,7 @@ pub struct Sim {
     pub(crate) metrics: Metrics,
     pub(crate) trace: Trace,
     mined: u64,
+    pub(crate) tiebreak_blocks: u64,
     pub(crate) mining_done_at: Option<Millis>,
     in_flight: u64,
     /// Scheduled faults and submissions not yet fired.
@@ -195,6 +220,7 @@ impl Sim {
         }
         let genesis = core.params.genesis_hash();
         let mut nodes = Vec::with_capacity(n);
+        #[allow(clippy::needless_range_loop)] // i is the peer's stable entity id
         for i in 0..n {
             let peer = Peer::new(core.clone(), derive_seed(cfg.seed, "peer", i as u64));
             nodes.push(Node {
@@ -253,6 +279,7 @@ impl Sim {
             metrics: Metrics::default(),
             trace: Trace::default(),
             mined: 0,
+            tiebreak_blocks: 0,
             mining_done_at: None,
             in_flight: 0,
             pending_scheduled: 0,
@@ -337,8 +364,34 @@ impl Sim {
         Millis(self.cfg.redial_delay.0.saturating_mul(1 << f).max(1))
     }
 
+    /// Whether the target is reached but the quiet network sits on several tips.
+    fn tiebreak_needed(&self) -> bool {
+        self.cfg.blocks > 0
+            && self.mined >= self.cfg.blocks
+            && self.tiebreak_blocks < MAX_TIEBREAK_BLOCKS
+            && !self.converged()
+            && self.in_flight == 0
+            && self.partitions.is_empty()
+            && self.tips_tied()
+    }
+
+    /// Whether every distinct tip of the online peers carries the same work (a pure tie,
+    /// which only a new block resolves; peers merely behind must catch up on their own).
+    fn tips_tied(&self) -> bool {
+        let mut work = None;
+        for n in &self.nodes {
+            if let Some(p) = &n.peer {
+                let w = p.chain().tip_work();
+                if *work.get_or_insert(w) != w {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     fn schedule_mine(&mut self, node: u32) {
-        if self.cfg.blocks == 0 || self.mined >= self.cfg.blocks {
+        if self.cfg.blocks == 0 || self.tiebreak_blocks >= MAX_TIEBREAK_BLOCKS {
             return;
         }
         let interval = self.cfg.block_interval().0 as f64;
@@ -483,10 +536,19 @@ impl Sim {
     /// Submits a data item at peer `i` now.
     pub fn submit(&mut self, i: u32, text: &str) -> Result<ItemId, SimError> {
         let now = self.now;
-        let node = self.nodes.get_mut(i as usize).ok_or(SimError::NoSuchPeer(i))?;
+        let node = self
+            .nodes
+            .get_mut(i as usize)
+            .ok_or(SimError::NoSuchPeer(i))?;
         let peer = node.peer.as_mut().ok_or(SimError::PeerDown(i))?;
         let r = peer.submit(now, text.to_string());
-        self.trace.rec(now, TraceEv::Submit { node: i, ok: r.is_ok() });
+        self.trace.rec(
+            now,
+            TraceEv::Submit {
+                node: i,
+                ok: r.is_ok(),
+            },
+        );
         self.after_call(i);
         let id = r?;
         self.metrics.items_submitted.push(id);
@@ -503,7 +565,9 @@ impl Sim {
 
     /// Processes the next event; false when nothing is left.
     pub fn step(&mut self) -> bool {
-        let Some(e) = self.heap.pop() else { return false };
+        let Some(e) = self.heap.pop() else {
+            return false;
+        };
         self.now = Millis(e.time);
         let ev = self.slots[e.slot as usize].take();
         self.free.push(e.slot);
@@ -546,7 +610,10 @@ impl Sim {
     }
 
     /// [`Sim::run`], calling `progress` every 65,536 events.
-    pub fn run_with_progress(&mut self, progress: &mut dyn FnMut(Progress)) -> crate::report::Report {
+    pub fn run_with_progress(
+        &mut self,
+        progress: &mut dyn FnMut(Progress),
+    ) -> crate::report::Report {
         let started = std::time::Instant::now();
         loop {
             if self.metrics.events & 0xffff == 0 {
@@ -578,7 +645,10 @@ impl Sim {
     }
 
     fn quiet(&self) -> bool {
-        self.mining_complete() && self.pending_scheduled == 0 && self.in_flight == 0 && self.converged()
+        self.mining_complete()
+            && self.pending_scheduled == 0
+            && self.in_flight == 0
+            && self.converged()
     }
 
     fn mining_complete(&self) -> bool {
@@ -597,7 +667,13 @@ impl Sim {
             None if self.cfg.blocks == 0 => Millis::ZERO,
             None => {
                 let iv = self.cfg.block_interval().0;
-                Millis(self.cfg.blocks.saturating_mul(iv).saturating_mul(4).saturating_add(20 * iv))
+                Millis(
+                    self.cfg
+                        .blocks
+                        .saturating_mul(iv)
+                        .saturating_mul(4)
+                        .saturating_add(20 * iv),
+                )
             }
         };
         base.max(self.last_fault_at).add(self.cfg.settle)
@@ -607,7 +683,12 @@ impl Sim {
 
     fn dispatch(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { link, epoch, to, msg } => self.deliver(link, epoch, to, msg),
+            Ev::Deliver {
+                link,
+                epoch,
+                to,
+                msg,
+            } => self.deliver(link, epoch, to, msg),
             Ev::Timer { node, gen } => {
                 let n = &mut self.nodes[node as usize];
                 if n.timer_gen != gen || n.peer.is_none() {
@@ -621,16 +702,28 @@ impl Sim {
                 self.after_call(node);
             }
             Ev::Mine { node, gen } => {
-                if self.nodes[node as usize].mine_gen != gen || self.mined >= self.cfg.blocks {
+                if self.nodes[node as usize].mine_gen != gen {
                     return;
                 }
-                self.mine_block(node);
+                if self.mined < self.cfg.blocks {
+                    self.mine_block(node);
+                } else if self.tiebreak_needed() {
+                    // Equal-work tips after the last block only resolve with another block,
+                    // as in Bitcoin: keep mining (bounded) until the network agrees.
+                    self.tiebreak_blocks += 1;
+                    self.mine_block(node);
+                }
                 self.schedule_mine(node);
             }
             Ev::Dial { link, gen } => self.dial(link, gen),
             Ev::Close { link, epoch, node } => {
                 if let Some(p) = self.nodes[node as usize].peer.as_mut() {
-                    p.handle(self.now, Input::Disconnected { peer: pid(link, epoch) });
+                    p.handle(
+                        self.now,
+                        Input::Disconnected {
+                            peer: pid(link, epoch),
+                        },
+                    );
                     self.after_call(node);
                 }
             }
@@ -667,7 +760,10 @@ impl Sim {
     fn scheduled_submit(&mut self, idx: u32, node: u32) {
         let n = self.nodes.len() as u32;
         // The drawn peer, or the next online one.
-        let Some(target) = (0..n).map(|k| (node + k) % n).find(|&i| self.nodes[i as usize].peer.is_some()) else {
+        let Some(target) = (0..n)
+            .map(|k| (node + k) % n)
+            .find(|&i| self.nodes[i as usize].peer.is_some())
+        else {
             return;
         };
         let mut text = format!("item-{idx}-");
@@ -697,7 +793,8 @@ impl Sim {
             self.mining_done_at = Some(now);
         }
         let (online, peers) = (self.online, self.nodes.len() as u32);
-        self.metrics.on_mined(hash, node, height, now, online, peers);
+        self.metrics
+            .on_mined(hash, node, height, now, online, peers);
         self.trace.rec(now, TraceEv::Mined { node, height, hash });
         if let Some(p) = self.nodes[node as usize].peer.as_mut() {
             p.handle(now, Input::Mined(block));
@@ -754,8 +851,22 @@ impl Sim {
         }
         l.open = false;
         let (epoch, other) = (l.epoch, l.other(closer));
-        self.trace.rec(self.now, TraceEv::Close { link, node: closer, reason });
-        self.push(self.now, Ev::Close { link, epoch, node: other });
+        self.trace.rec(
+            self.now,
+            TraceEv::Close {
+                link,
+                node: closer,
+                reason,
+            },
+        );
+        self.push(
+            self.now,
+            Ev::Close {
+                link,
+                epoch,
+                node: other,
+            },
+        );
         let d = self.redial_delay(link);
         self.schedule_dial(link, d);
     }
@@ -764,7 +875,13 @@ impl Sim {
         let now = self.now;
         self.metrics.faults.crashes += 1;
         self.last_fault_at = self.last_fault_at.max(now);
-        self.trace.rec(now, TraceEv::Fault { what: "crash", id: u64::from(i) });
+        self.trace.rec(
+            now,
+            TraceEv::Fault {
+                what: "crash",
+                id: u64::from(i),
+            },
+        );
         let node = &mut self.nodes[i as usize];
         let Some(peer) = node.peer.take() else { return };
         node.kept = keep_chain.then(|| peer.into_chain());
@@ -786,10 +903,20 @@ impl Sim {
         let now = self.now;
         self.metrics.faults.restarts += 1;
         self.last_fault_at = self.last_fault_at.max(now);
-        self.trace.rec(now, TraceEv::Fault { what: "restart", id: u64::from(i) });
+        self.trace.rec(
+            now,
+            TraceEv::Fault {
+                what: "restart",
+                id: u64::from(i),
+            },
+        );
         let node = &mut self.nodes[i as usize];
         node.incarnation += 1;
-        let seed = derive_seed(self.cfg.seed, "peer-restart", (u64::from(i) << 20) | u64::from(node.incarnation));
+        let seed = derive_seed(
+            self.cfg.seed,
+            "peer-restart",
+            (u64::from(i) << 20) | u64::from(node.incarnation),
+        );
         let peer = match node.kept.take() {
             Some(chain) => Peer::with_chain(self.core.clone(), seed, chain),
             None => Peer::new(self.core.clone(), seed),
@@ -810,7 +937,8 @@ impl Sim {
     }
 
     fn start_partition(&mut self, groups: Groups, oneway: bool) -> u32 {
-        let id = self.cfg.partitions.len() as u32 + 1_000_000 + self.metrics.faults.partitions as u32;
+        let id =
+            self.cfg.partitions.len() as u32 + 1_000_000 + self.metrics.faults.partitions as u32;
         self.start_partition_with_id(id, groups, oneway);
         id
     }
@@ -842,7 +970,13 @@ impl Sim {
         };
         self.metrics.faults.partitions += 1;
         self.last_fault_at = self.last_fault_at.max(self.now);
-        self.trace.rec(self.now, TraceEv::Fault { what: "partition", id: u64::from(id) });
+        self.trace.rec(
+            self.now,
+            TraceEv::Fault {
+                what: "partition",
+                id: u64::from(id),
+            },
+        );
         self.partitions.push(ActivePartition { id, group, oneway });
     }
 
@@ -853,7 +987,13 @@ impl Sim {
             self.metrics.faults.heals += 1;
             self.last_heal_at = Some(self.now);
             self.last_fault_at = self.last_fault_at.max(self.now);
-            self.trace.rec(self.now, TraceEv::Fault { what: "heal", id: u64::from(id) });
+            self.trace.rec(
+                self.now,
+                TraceEv::Fault {
+                    what: "heal",
+                    id: u64::from(id),
+                },
+            );
         }
     }
 
@@ -882,19 +1022,33 @@ impl Sim {
         let kind = kind_index(&msg);
         if !l.open || l.epoch != epoch {
             self.metrics.faults.closed_drops += 1;
-            self.trace.rec(self.now, TraceEv::Drop { from, to, kind, why: "closed" });
+            self.trace.rec(
+                self.now,
+                TraceEv::Drop {
+                    from,
+                    to,
+                    kind,
+                    why: "closed",
+                },
+            );
             return;
         }
         let Some(peer) = self.nodes[to as usize].peer.as_mut() else {
             return;
         };
         let bytes = wire_size(&msg, self.block_size);
-        self.trace.rec(self.now, TraceEv::Deliver { from, to, kind, bytes });
+        self.trace.rec(
+            self.now,
+            TraceEv::Deliver {
+                from,
+                to,
+                kind,
+                bytes,
+            },
+        );
         match &msg {
-            Message::Block { block } => {
-                if peer.chain().knows(&block.hash()) {
-                    self.metrics.dup_block_deliveries += 1;
-                }
+            Message::Block { block } if peer.chain().knows(&block.hash()) => {
+                self.metrics.dup_block_deliveries += 1;
             }
             Message::Inv { hashes } => {
                 let known = hashes.iter().filter(|h| peer.chain().knows(h)).count();
@@ -914,7 +1068,9 @@ impl Sim {
 
     fn send(&mut self, from: u32, to_pid: PeerId, msg: Message) {
         let (link, epoch) = unpid(to_pid);
-        let Some(l) = self.links.get(link as usize) else { return };
+        let Some(l) = self.links.get(link as usize) else {
+            return;
+        };
         if !l.open || l.epoch != epoch {
             return;
         }
@@ -926,7 +1082,15 @@ impl Sim {
         self.metrics.bytes[kind] += bytes;
         if !self.partitions.is_empty() && self.blocked(from, to) {
             self.metrics.faults.partition_drops += 1;
-            self.trace.rec(self.now, TraceEv::Drop { from, to, kind, why: "partition" });
+            self.trace.rec(
+                self.now,
+                TraceEv::Drop {
+                    from,
+                    to,
+                    kind,
+                    why: "partition",
+                },
+            );
             return;
         }
         let (mut dup, mut delay) = (false, 0u64);
@@ -935,7 +1099,15 @@ impl Sim {
             let r = &mut self.nodes[from as usize].fault_rng;
             if cfg.loss > 0.0 && r.gen::<f64>() < cfg.loss {
                 self.metrics.faults.lost += 1;
-                self.trace.rec(self.now, TraceEv::Drop { from, to, kind, why: "loss" });
+                self.trace.rec(
+                    self.now,
+                    TraceEv::Drop {
+                        from,
+                        to,
+                        kind,
+                        why: "loss",
+                    },
+                );
                 return;
             }
             dup = cfg.duplicate > 0.0 && r.gen::<f64>() < cfg.duplicate;
@@ -943,8 +1115,17 @@ impl Sim {
                 delay = r.gen_range(0..=cfg.reorder_delay.0.max(1));
             }
         }
-        let (rf, rt) = (self.nodes[from as usize].region, self.nodes[to as usize].region);
-        let lat = net::sample_latency(&self.latency, self.preset, rf, rt, &mut self.nodes[from as usize].lat_rng);
+        let (rf, rt) = (
+            self.nodes[from as usize].region,
+            self.nodes[to as usize].region,
+        );
+        let lat = net::sample_latency(
+            &self.latency,
+            self.preset,
+            rf,
+            rt,
+            &mut self.nodes[from as usize].lat_rng,
+        );
         let now_us = self.now.0 * 1000;
         let arrival_us = if bytes >= BANDWIDTH_THRESHOLD_BYTES {
             let s = &mut self.nodes[from as usize];
@@ -976,13 +1157,23 @@ impl Sim {
             arrival += delay;
             self.metrics.faults.delayed += 1;
         } else {
-            let fifo = if to_b { &mut l.fifo_to_b } else { &mut l.fifo_to_a };
+            let fifo = if to_b {
+                &mut l.fifo_to_b
+            } else {
+                &mut l.fifo_to_a
+            };
             arrival = arrival.max(*fifo);
             *fifo = arrival;
         }
         if dup {
             self.metrics.faults.duplicated += 1;
-            let extra = net::sample_latency(&self.latency, self.preset, rf, rt, &mut self.nodes[from as usize].lat_rng);
+            let extra = net::sample_latency(
+                &self.latency,
+                self.preset,
+                rf,
+                rt,
+                &mut self.nodes[from as usize].lat_rng,
+            );
             self.in_flight += 1;
             self.push(
                 Millis(arrival + extra),
@@ -995,14 +1186,21 @@ impl Sim {
             );
         }
         self.in_flight += 1;
-        self.push(Millis(arrival), Ev::Deliver { link, epoch, to, msg });
+        self.push(
+            Millis(arrival),
+            Ev::Deliver {
+                link,
+                epoch,
+                to,
+                msg,
+            },
+        );
     }
 
     /// Drains and executes the outputs of peer `n`, then re-arms its timer if it moved.
     fn after_call(&mut self, n: u32) {
         let mut buf = std::mem::take(&mut self.out_buf);
-        loop {
-            let Some(peer) = self.nodes[n as usize].peer.as_mut() else { break };
+        while let Some(peer) = self.nodes[n as usize].peer.as_mut() {
             // Drain in batches: executing outputs never calls back into this peer.
             buf.extend(std::iter::from_fn(|| peer.poll()));
             if buf.is_empty() {
@@ -1015,7 +1213,9 @@ impl Sim {
         self.out_buf = buf;
         let now = self.now;
         let node = &mut self.nodes[n as usize];
-        let Some(peer) = node.peer.as_ref() else { return };
+        let Some(peer) = node.peer.as_ref() else {
+            return;
+        };
         let t = peer.poll_timeout();
         if t != node.timer_at {
             node.timer_at = t;
@@ -1034,7 +1234,10 @@ impl Sim {
             Output::Send { to, msg } => self.send(n, to, msg),
             Output::Disconnect { peer, reason } => {
                 let (link, epoch) = unpid(peer);
-                let open = self.links.get(link as usize).is_some_and(|l| l.open && l.epoch == epoch);
+                let open = self
+                    .links
+                    .get(link as usize)
+                    .is_some_and(|l| l.open && l.epoch == epoch);
                 if open {
                     self.metrics.on_disconnect(&reason);
                     self.close_link(link, n, reason_label(&reason));
@@ -1060,22 +1263,32 @@ impl Sim {
                 );
                 let peers = self.nodes.len() as u32;
                 if !self.metrics.on_accepted(&hash, n, now, peers) {
-                    self.metrics
-                        .violation(now, format!("peer {n} accepted block {hash} that no miner produced"));
+                    self.metrics.violation(
+                        now,
+                        format!("peer {n} accepted block {hash} that no miner produced"),
+                    );
                 }
-                let parent_ok = self
-                    .nodes[n as usize]
+                let parent_ok = self.nodes[n as usize]
                     .peer
                     .as_ref()
                     .is_some_and(|p| p.chain().contains(&block.prev()));
                 if !parent_ok {
-                    self.metrics
-                        .violation(now, format!("peer {n} accepted block {hash} without its parent"));
+                    self.metrics.violation(
+                        now,
+                        format!("peer {n} accepted block {hash} without its parent"),
+                    );
                 }
             }
             Event::BlockRejected { reason, .. } => self.metrics.on_rejected(&reason),
             Event::TipChanged { hash, height } => {
-                self.trace.rec(now, TraceEv::Tip { node: n, height, hash });
+                self.trace.rec(
+                    now,
+                    TraceEv::Tip {
+                        node: n,
+                        height,
+                        hash,
+                    },
+                );
                 self.metrics.tip_changes += 1;
                 self.metrics.last_tip_change = now;
                 let old = std::mem::replace(&mut self.nodes[n as usize].tip, hash);
@@ -1097,8 +1310,14 @@ impl Sim {
     pub fn majority_tip(&self) -> Option<(BlockHash, u32)> {
         let mut best: Option<(u32, u64, BlockHash)> = None;
         for (h, &c) in &self.tips() {
-            let node = self.nodes.iter().position(|n| n.peer.is_some() && n.tip == *h)?;
-            let height = self.nodes[node].peer.as_ref().map_or(0, |p| p.chain().height());
+            let node = self
+                .nodes
+                .iter()
+                .position(|n| n.peer.is_some() && n.tip == *h)?;
+            let height = self.nodes[node]
+                .peer
+                .as_ref()
+                .map_or(0, |p| p.chain().height());
             let better = match best {
                 None => true,
                 Some((bc, bh, _)) => (c, height) > (bc, bh),
@@ -1108,7 +1327,10 @@ impl Sim {
             }
         }
         let (_, _, h) = best?;
-        let node = self.nodes.iter().position(|n| n.peer.is_some() && n.tip == h)?;
+        let node = self
+            .nodes
+            .iter()
+            .position(|n| n.peer.is_some() && n.tip == h)?;
         Some((h, node as u32))
     }
 

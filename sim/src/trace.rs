@@ -10,23 +10,49 @@ use std::io::Write;
 #[derive(Debug, Clone, Copy)]
 pub enum TraceEv {
     /// A message reached its receiver.
-    Deliver { from: u32, to: u32, kind: usize, bytes: u64 },
+    Deliver {
+        from: u32,
+        to: u32,
+        kind: usize,
+        bytes: u64,
+    },
     /// A message was dropped at send time (`why`: loss, partition, closed).
-    Drop { from: u32, to: u32, kind: usize, why: &'static str },
+    Drop {
+        from: u32,
+        to: u32,
+        kind: usize,
+        why: &'static str,
+    },
     /// A peer's timer fired.
     Timer { node: u32 },
     /// A miner found a block.
-    Mined { node: u32, height: u64, hash: BlockHash },
+    Mined {
+        node: u32,
+        height: u64,
+        hash: BlockHash,
+    },
     /// A peer accepted a block into its tree.
-    Accepted { node: u32, height: u64, hash: BlockHash },
+    Accepted {
+        node: u32,
+        height: u64,
+        hash: BlockHash,
+    },
     /// A peer's best tip moved.
-    Tip { node: u32, height: u64, hash: BlockHash },
+    Tip {
+        node: u32,
+        height: u64,
+        hash: BlockHash,
+    },
     /// A peer switched branches, abandoning `depth` blocks.
     Reorg { node: u32, depth: u64 },
     /// A dial attempt on a link.
     Dial { link: u32, a: u32, b: u32, ok: bool },
     /// A connection closed; `node` is the side that closed it.
-    Close { link: u32, node: u32, reason: &'static str },
+    Close {
+        link: u32,
+        node: u32,
+        reason: &'static str,
+    },
     /// A scheduled fault fired (`what`: partition, heal, crash, restart) on entity `id`.
     Fault { what: &'static str, id: u64 },
     /// A data item was submitted at `node`.
@@ -34,7 +60,8 @@ pub enum TraceEv {
 }
 
 fn tag(s: &str) -> u64 {
-    s.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+    s.bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
 }
 
 /// Running hash plus optional JSON-lines output.
@@ -82,12 +109,22 @@ impl Trace {
         let h = &mut self.hash;
         h.add(t.0);
         match ev {
-            TraceEv::Deliver { from, to, kind, bytes } => {
+            TraceEv::Deliver {
+                from,
+                to,
+                kind,
+                bytes,
+            } => {
                 h.add(1);
                 h.add(u64::from(from) << 32 | u64::from(to));
                 h.add((kind as u64) << 48 ^ bytes);
             }
-            TraceEv::Drop { from, to, kind, why } => {
+            TraceEv::Drop {
+                from,
+                to,
+                kind,
+                why,
+            } => {
                 h.add(2);
                 h.add(u64::from(from) << 32 | u64::from(to));
                 h.add(kind as u64 ^ tag(why));
@@ -142,33 +179,55 @@ impl Trace {
     fn write_line(&mut self, t: Millis, ev: TraceEv) {
         let t = t.0;
         let line = match ev {
-            TraceEv::Deliver { from, to, kind, bytes } => format!(
+            TraceEv::Deliver {
+                from,
+                to,
+                kind,
+                bytes,
+            } => format!(
                 r#"{{"t":{t},"ev":"deliver","from":{from},"to":{to},"msg":"{}","bytes":{bytes}}}"#,
                 KIND_NAMES[kind]
             ),
-            TraceEv::Drop { from, to, kind, why } => format!(
+            TraceEv::Drop {
+                from,
+                to,
+                kind,
+                why,
+            } => format!(
                 r#"{{"t":{t},"ev":"drop","from":{from},"to":{to},"msg":"{}","why":"{why}"}}"#,
                 KIND_NAMES[kind]
             ),
             TraceEv::Timer { node } => format!(r#"{{"t":{t},"ev":"timer","peer":{node}}}"#),
             TraceEv::Mined { node, height, hash } => {
-                format!(r#"{{"t":{t},"ev":"mined","peer":{node},"height":{height},"block":"{hash}"}}"#)
+                format!(
+                    r#"{{"t":{t},"ev":"mined","peer":{node},"height":{height},"block":"{hash}"}}"#
+                )
             }
             TraceEv::Accepted { node, height, hash } => {
-                format!(r#"{{"t":{t},"ev":"accepted","peer":{node},"height":{height},"block":"{hash}"}}"#)
+                format!(
+                    r#"{{"t":{t},"ev":"accepted","peer":{node},"height":{height},"block":"{hash}"}}"#
+                )
             }
             TraceEv::Tip { node, height, hash } => {
-                format!(r#"{{"t":{t},"ev":"tip","peer":{node},"height":{height},"block":"{hash}"}}"#)
+                format!(
+                    r#"{{"t":{t},"ev":"tip","peer":{node},"height":{height},"block":"{hash}"}}"#
+                )
             }
-            TraceEv::Reorg { node, depth } => format!(r#"{{"t":{t},"ev":"reorg","peer":{node},"depth":{depth}}}"#),
+            TraceEv::Reorg { node, depth } => {
+                format!(r#"{{"t":{t},"ev":"reorg","peer":{node},"depth":{depth}}}"#)
+            }
             TraceEv::Dial { link, a, b, ok } => {
                 format!(r#"{{"t":{t},"ev":"dial","link":{link},"from":{a},"to":{b},"ok":{ok}}}"#)
             }
             TraceEv::Close { link, node, reason } => {
-                format!(r#"{{"t":{t},"ev":"close","link":{link},"peer":{node},"reason":"{reason}"}}"#)
+                format!(
+                    r#"{{"t":{t},"ev":"close","link":{link},"peer":{node},"reason":"{reason}"}}"#
+                )
             }
             TraceEv::Fault { what, id } => format!(r#"{{"t":{t},"ev":"{what}","id":{id}}}"#),
-            TraceEv::Submit { node, ok } => format!(r#"{{"t":{t},"ev":"submit","peer":{node},"ok":{ok}}}"#),
+            TraceEv::Submit { node, ok } => {
+                format!(r#"{{"t":{t},"ev":"submit","peer":{node},"ok":{ok}}}"#)
+            }
         };
         if let Some(w) = &mut self.out {
             if let Err(e) = writeln!(w, "{line}") {

@@ -76,7 +76,7 @@ pub fn parse_rate(s: &str) -> Result<Rate, UnitError> {
         _ => return Err(err()),
     };
     let bps = (v * factor).round();
-    if bps < 1.0 || bps > 1e15 {
+    if !(1.0..=1e15).contains(&bps) {
         return Err(err());
     }
     Ok(Some(bps as u64))

@@ -1,0 +1,110 @@
+//! The binary: bad scenario files and flags are rejected with a clear message and exit code 2;
+//! a small scenario runs and prints the JSON report with its documented keys.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rantai-sim"))
+}
+
+fn tmp(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rantai-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn bad_scenario_key_is_named_and_exits_2() {
+    let p = tmp("bad_key.toml", "peers = 10\nblock_intervall = 5\n");
+    let out = bin().arg("--scenario").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("block_intervall"), "{err}");
+}
+
+#[test]
+fn bad_scenario_value_is_named_and_exits_2() {
+    let p = tmp("bad_value.toml", "peers = 10\nlatency = \"uniform:50ms\"\n");
+    let out = bin().arg("--scenario").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`latency`"), "{err}");
+    let p = tmp("bad_crash.toml", "[[crash]]\npeer = 1\nat = \"soon\"\n");
+    let out = bin().arg("--scenario").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("crash[0].at"));
+    let p = tmp("bad_toml.toml", "peers = = 3\n");
+    let out = bin().arg("--scenario").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let out = bin().args(["--block-size", "3 apples"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--block-size"));
+    let out = bin().args(["--no-such-flag"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin()
+        .arg("--scenario")
+        .arg("/nonexistent/x.toml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn small_run_prints_json_report_and_writes_outputs() {
+    let p = tmp(
+        "ok.toml",
+        "peers = 30\nblocks = 5\npreset = \"none\"\nblock_interval = \"5s\"\nitems = 3\n",
+    );
+    let dir = std::env::temp_dir().join(format!("rantai-sim-out-{}", std::process::id()));
+    // Flags override the file.
+    let out = bin()
+        .arg("--scenario")
+        .arg(&p)
+        .args(["--peers", "40", "--json", "--trace", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["scenario"]["peers"], 40);
+    assert_eq!(v["blocks"]["mined"], 5);
+    for key in [
+        "report_version",
+        "seed",
+        "command",
+        "scenario",
+        "blocks",
+        "propagation_ms",
+        "reorgs",
+        "messages",
+        "redundancy",
+        "faults",
+        "items",
+        "convergence",
+        "invariants",
+        "engine",
+        "wall",
+    ] {
+        assert!(v.get(key).is_some(), "missing key {key}");
+    }
+    assert_eq!(v["invariants"]["ok"], true);
+    assert!(dir.join("report.json").exists());
+    let svg = std::fs::read_to_string(dir.join("propagation.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+    let trace = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert!(trace.lines().count() > 100);
+    for line in trace.lines().take(50) {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+}
