@@ -160,7 +160,8 @@ impl NodeClient {
     /// Best-chain blocks from height `from`, at most `limit` (capped at [`MAX_BLOCKS_PER_PAGE`]).
     pub async fn blocks(&self, from: u64, limit: usize) -> Result<BlockPage, Stopped> {
         let limit = limit.min(MAX_BLOCKS_PER_PAGE);
-        self.ask(|reply| Request::Blocks { from, limit, reply }).await
+        self.ask(|reply| Request::Blocks { from, limit, reply })
+            .await
     }
 
     pub async fn block(&self, hash: BlockHash) -> Result<Option<BlockView>, Stopped> {

@@ -18,14 +18,28 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// What connection tasks report to the driver.
 #[derive(Debug)]
 pub enum ConnEvent {
-    Message { id: PeerId, msg: Message },
-    Malformed { id: PeerId, error: DecodeError },
+    Message {
+        id: PeerId,
+        msg: Message,
+    },
+    Malformed {
+        id: PeerId,
+        error: DecodeError,
+    },
     /// The socket closed or failed; `why` is for the log.
-    Closed { id: PeerId, why: String },
+    Closed {
+        id: PeerId,
+        why: String,
+    },
 }
 
 /// Reads frames until EOF, an error, or an undecodable frame (reported, then the task ends).
-pub async fn reader(id: PeerId, mut rd: OwnedReadHalf, events: mpsc::Sender<ConnEvent>, metrics: Arc<Metrics>) {
+pub async fn reader(
+    id: PeerId,
+    mut rd: OwnedReadHalf,
+    events: mpsc::Sender<ConnEvent>,
+    metrics: Arc<Metrics>,
+) {
     let mut dec = FrameDecoder::new();
     let mut buf = vec![0u8; READ_CHUNK];
     let why = loop {
@@ -78,14 +92,24 @@ pub async fn writer(
         }
         match tokio::time::timeout(write_timeout, wr.write_all(&out)).await {
             Ok(Ok(())) => {
-                metrics.bytes_out.fetch_add(out.len() as u64, Ordering::Relaxed);
+                metrics
+                    .bytes_out
+                    .fetch_add(out.len() as u64, Ordering::Relaxed);
             }
             Ok(Err(e)) => {
-                let _ = events.send(ConnEvent::Closed { id, why: format!("write error: {e}") }).await;
+                let _ = events
+                    .send(ConnEvent::Closed {
+                        id,
+                        why: format!("write error: {e}"),
+                    })
+                    .await;
                 return;
             }
             Err(_) => {
-                let why = format!("write blocked for {} ms: remote stopped reading", write_timeout.as_millis());
+                let why = format!(
+                    "write blocked for {} ms: remote stopped reading",
+                    write_timeout.as_millis()
+                );
                 let _ = events.send(ConnEvent::Closed { id, why }).await;
                 return;
             }

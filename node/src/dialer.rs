@@ -108,13 +108,18 @@ impl Dialer {
 
     /// A dial failed or a connection closed: try again after the backoff.
     pub fn failed(&mut self, addr: &str, now: Instant, jitter: &mut impl Rng) {
-        let Some(t) = self.targets.get_mut(addr) else { return };
+        let Some(t) = self.targets.get_mut(addr) else {
+            return;
+        };
         t.failures = t.failures.saturating_add(1);
         if !t.configured && t.failures >= MAX_LEARNED_FAILURES {
             self.targets.remove(addr);
             return;
         }
-        let exp = self.base.saturating_mul(1u32 << t.failures.min(16)).min(self.max);
+        let exp = self
+            .base
+            .saturating_mul(1u32 << t.failures.min(16))
+            .min(self.max);
         let delay = exp.mul_f64(jitter.gen_range(0.5..1.0));
         t.state = State::Waiting;
         t.next_at = now + delay;

@@ -11,8 +11,8 @@ use crate::metrics::{Gauges, Metrics};
 use crate::store::{self, StoreEntry, StoreError, StoreHandle};
 use rantai_core::pow::Miner;
 use rantai_core::{
-    Block, BlockHash, Config, Direction, Message, DisconnectReason, Event, Input, Millis, Output, Params, Peer, PeerId,
-    RelayPolicy, Template,
+    Block, BlockHash, Config, Direction, DisconnectReason, Event, Input, Message, Millis, Output,
+    Params, Peer, PeerId, RelayPolicy, Template,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -126,7 +126,11 @@ impl Drop for NodeHandle {
 }
 
 /// Runs a node on an already-bound listener until `shutdown` completes.
-pub async fn run(listener: TcpListener, opts: NodeOptions, shutdown: impl std::future::Future<Output = ()>) -> Result<(), NodeError> {
+pub async fn run(
+    listener: TcpListener,
+    opts: NodeOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
     let handle = spawn(listener, opts).await?;
     shutdown.await;
     handle.shutdown().await;
@@ -144,10 +148,15 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
             let dir = dir.clone();
             let p = params.clone();
             let m = metrics.clone();
-            let (store, loaded) = tokio::task::spawn_blocking(move || store::open(&dir, &p, m, now))
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))??;
-            let path = opts.data_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default();
+            let (store, loaded) =
+                tokio::task::spawn_blocking(move || store::open(&dir, &p, m, now))
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))??;
+            let path = opts
+                .data_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
             tracing::info!(
                 "chain loaded from {path}: {} blocks, height {}, tip {}",
                 loaded.blocks,
@@ -218,9 +227,20 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
         last_timeout_call: None,
         opts,
     };
-    let task = tokio::spawn(driver.run(events_rx, accept_rx, dial_rx, mined_rx, api_rx, shutdown_rx, accept_task));
+    let task = tokio::spawn(driver.run(
+        events_rx,
+        accept_rx,
+        dial_rx,
+        mined_rx,
+        api_rx,
+        shutdown_rx,
+        accept_task,
+    ));
     Ok(NodeHandle {
-        client: NodeClient { tx: api_tx, metrics },
+        client: NodeClient {
+            tx: api_tx,
+            metrics,
+        },
         local_addr,
         shutdown: Some(shutdown_tx),
         task,
@@ -229,7 +249,9 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
 
 /// Wall-clock milliseconds since the Unix epoch: the `now` of the core.
 pub fn unix_now() -> Millis {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     Millis(d.as_millis() as u64)
 }
 
@@ -239,7 +261,12 @@ fn ms(d: Duration) -> Millis {
 
 /// The log line of an accepted block (written once the block is durable, with a data dir).
 pub fn log_accepted(block: &Block, from: &str) {
-    tracing::info!("accepted block {} {}… from {}", block.height(), block.hash().short(), from);
+    tracing::info!(
+        "accepted block {} {}… from {}",
+        block.height(),
+        block.hash().short(),
+        from
+    );
 }
 
 /// Accepts connections and hands them to the driver; accept errors back off exponentially.
@@ -404,7 +431,9 @@ impl Driver {
                 self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics.peers_dropped_slow.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .peers_dropped_slow
+                    .fetch_add(1, Ordering::Relaxed);
                 let label = c.label.clone();
                 tracing::warn!(
                     "dropping {label}: its send queue of {} messages is full (peer too slow)",
@@ -418,12 +447,15 @@ impl Driver {
 
     /// Forgets a connection and stops its tasks; `tell_peer` feeds `Disconnected` to the core.
     fn close(&mut self, id: PeerId, tell_peer: bool) {
-        let Some(c) = self.conns.remove(&id) else { return };
+        let Some(c) = self.conns.remove(&id) else {
+            return;
+        };
         for t in &c.tasks {
             t.abort();
         }
         if tell_peer {
-            self.peer.handle(unix_now(), Input::Disconnected { peer: id });
+            self.peer
+                .handle(unix_now(), Input::Disconnected { peer: id });
         }
         let now = Instant::now();
         if let Some(target) = &c.target {
@@ -439,9 +471,14 @@ impl Driver {
     }
 
     fn on_disconnect(&mut self, id: PeerId, reason: DisconnectReason) {
-        let label = self.conns.get(&id).map_or_else(|| id.to_string(), |c| c.label.clone());
+        let label = self
+            .conns
+            .get(&id)
+            .map_or_else(|| id.to_string(), |c| c.label.clone());
         if reason.is_misbehaviour() {
-            self.metrics.disconnects_misbehaviour.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .disconnects_misbehaviour
+                .fetch_add(1, Ordering::Relaxed);
             tracing::warn!("disconnecting {label}: {reason}");
         } else {
             tracing::info!("disconnecting {label}: {reason}");
@@ -468,7 +505,9 @@ impl Driver {
                 tip,
                 listen,
             } => {
-                let Some(c) = self.conns.get_mut(&peer) else { return };
+                let Some(c) = self.conns.get_mut(&peer) else {
+                    return;
+                };
                 c.ready = true;
                 c.listen = listen.clone();
                 tracing::info!(
@@ -488,7 +527,10 @@ impl Driver {
             Event::BlockAccepted { block, from } => {
                 self.metrics.blocks_accepted.fetch_add(1, Ordering::Relaxed);
                 let label = match from {
-                    Some(p) => self.conns.get(&p).map_or_else(|| p.to_string(), |c| c.label.clone()),
+                    Some(p) => self
+                        .conns
+                        .get(&p)
+                        .map_or_else(|| p.to_string(), |c| c.label.clone()),
                     None if self.own_mined == Some(block.hash()) => "local miner".to_string(),
                     None => "orphan pool".to_string(),
                 };
@@ -509,13 +551,19 @@ impl Driver {
                 tracing::debug!("new tip {height} {}…", hash.short());
             }
             Event::Reorg { left, joined } => {
-                tracing::info!("reorg: {} blocks left the best chain, {} joined", left.len(), joined.len());
+                tracing::info!(
+                    "reorg: {} blocks left the best chain, {} joined",
+                    left.len(),
+                    joined.len()
+                );
             }
             Event::ItemsRequeued { count } => {
                 tracing::info!("{count} items from abandoned blocks are pending again");
             }
             Event::AddrLearned { addr } => {
-                if Some(&addr) != self.advertise.as_ref() && self.dialer.add(&addr, false, Instant::now()) {
+                if Some(&addr) != self.advertise.as_ref()
+                    && self.dialer.add(&addr, false, Instant::now())
+                {
                     tracing::debug!("learned address {addr}");
                 }
             }
@@ -526,13 +574,15 @@ impl Driver {
         match ev {
             ConnEvent::Message { id, msg } => {
                 if self.conns.contains_key(&id) {
-                    self.peer.handle(unix_now(), Input::Message { peer: id, msg });
+                    self.peer
+                        .handle(unix_now(), Input::Message { peer: id, msg });
                 }
             }
             ConnEvent::Malformed { id, error } => {
                 if self.conns.contains_key(&id) {
                     // The core decides (it disconnects); the stream is unusable either way.
-                    self.peer.handle(unix_now(), Input::Malformed { peer: id, error });
+                    self.peer
+                        .handle(unix_now(), Input::Malformed { peer: id, error });
                     self.drain();
                     if self.conns.contains_key(&id) {
                         self.close(id, true);
@@ -549,7 +599,11 @@ impl Driver {
     }
 
     fn on_accept(&mut self, stream: TcpStream, addr: SocketAddr) {
-        let inbound = self.conns.values().filter(|c| c.direction == Direction::Inbound).count();
+        let inbound = self
+            .conns
+            .values()
+            .filter(|c| c.direction == Direction::Inbound)
+            .count();
         if inbound >= self.opts.max_peers {
             // Make room by evicting the oldest inbound connection still in its handshake: idle
             // sockets must not lock honest peers out. Without one, refuse the newcomer.
@@ -565,13 +619,20 @@ impl Driver {
                     self.close(v, true);
                 }
                 None => {
-                    self.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!("connection limit {} reached: refusing {addr}", self.opts.max_peers);
+                    self.metrics
+                        .connections_refused
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        "connection limit {} reached: refusing {addr}",
+                        self.opts.max_peers
+                    );
                     return;
                 }
             }
         }
-        self.metrics.connections_accepted.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .connections_accepted
+            .fetch_add(1, Ordering::Relaxed);
         self.register(stream, Direction::Inbound, addr.to_string(), None);
     }
 
@@ -588,18 +649,30 @@ impl Driver {
                 } else {
                     tracing::debug!("cannot reach learned address {target}: {e}");
                 }
-                self.dialer.failed(&target, Instant::now(), &mut rand::thread_rng());
+                self.dialer
+                    .failed(&target, Instant::now(), &mut rand::thread_rng());
             }
         }
     }
 
-    fn register(&mut self, stream: TcpStream, direction: Direction, label: String, target: Option<String>) {
+    fn register(
+        &mut self,
+        stream: TcpStream,
+        direction: Direction,
+        label: String,
+        target: Option<String>,
+    ) {
         let _ = stream.set_nodelay(true);
         let id = PeerId(self.next_id);
         self.next_id += 1;
         let (rd, wr) = stream.into_split();
         let (tx, rx) = mpsc::channel(self.opts.send_queue);
-        let r = tokio::spawn(conn::reader(id, rd, self.events_tx.clone(), self.metrics.clone()));
+        let r = tokio::spawn(conn::reader(
+            id,
+            rd,
+            self.events_tx.clone(),
+            self.metrics.clone(),
+        ));
         let w = tokio::spawn(conn::writer(
             id,
             wr,
@@ -633,7 +706,11 @@ impl Driver {
 
     fn dial_due(&mut self) {
         let now = Instant::now();
-        let outbound = self.conns.values().filter(|c| c.direction == Direction::Outbound).count();
+        let outbound = self
+            .conns
+            .values()
+            .filter(|c| c.direction == Direction::Outbound)
+            .count();
         let budget = self.opts.max_peers.saturating_sub(outbound);
         for target in self.dialer.due(now, budget) {
             // A node we already reach (it dialled us) needs no second connection.
@@ -648,9 +725,14 @@ impl Driver {
             let tx = self.dial_tx.clone();
             let timeout = self.opts.connect_timeout;
             tokio::spawn(async move {
-                let res = match tokio::time::timeout(timeout, TcpStream::connect(target.as_str())).await {
+                let res = match tokio::time::timeout(timeout, TcpStream::connect(target.as_str()))
+                    .await
+                {
                     Ok(r) => r,
-                    Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")),
+                    Err(_) => Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "connect timed out",
+                    )),
                 };
                 let _ = tx.send((target, res)).await;
             });
@@ -722,7 +804,9 @@ impl Driver {
             }
             Request::Block { hash, reply } => {
                 let chain = self.peer.chain();
-                let view = chain.get(&hash).map(|b| BlockView::new(b, chain.in_best_chain(&hash)));
+                let view = chain
+                    .get(&hash)
+                    .map(|b| BlockView::new(b, chain.in_best_chain(&hash)));
                 let _ = reply.send(view);
             }
             Request::Gauges { reply } => {

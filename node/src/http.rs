@@ -37,7 +37,9 @@ pub async fn serve(
     client: NodeClient,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(client)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(client))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
@@ -71,7 +73,10 @@ async fn blocks(State(c): State<NodeClient>, Query(q): Query<BlocksQuery>) -> Re
 
 async fn block(State(c): State<NodeClient>, Path(hash): Path<String>) -> Response {
     let Ok(hash) = BlockHash::from_hex(&hash) else {
-        return error(StatusCode::BAD_REQUEST, "expected a block hash of 64 hex digits");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected a block hash of 64 hex digits",
+        );
     };
     match c.block(hash).await {
         Ok(Some(b)) => Json(b).into_response(),

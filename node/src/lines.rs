@@ -97,7 +97,10 @@ mod tests {
         let mut input = b"first\r\n".to_vec();
         input.extend(std::iter::repeat_n(b'x', 200_000));
         input.extend_from_slice(b"\nsecond\n\xff\xfe\nlast");
-        let mut r = LineReader::new(tokio::io::BufReader::with_capacity(1024, &input[..]), 65_536);
+        let mut r = LineReader::new(
+            tokio::io::BufReader::with_capacity(1024, &input[..]),
+            65_536,
+        );
         assert_eq!(r.next_line().await, Some(Line::Text("first".into())));
         assert_eq!(r.next_line().await, Some(Line::TooLong(200_000)));
         assert_eq!(r.next_line().await, Some(Line::Text("second".into())));

@@ -13,7 +13,12 @@ use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
 
 #[derive(Parser, Debug)]
-#[command(name = "rantai-node", version, about = "A rantai blockchain node over TCP", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "rantai-node",
+    version,
+    about = "A rantai blockchain node over TCP",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -112,7 +117,9 @@ fn main() -> Result<()> {
         .with_target(false)
         .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = match cli.command {
         Some(Cmd::Localnet(args)) => rt.block_on(localnet(args)),
         None => rt.block_on(node(cli.node)),
@@ -154,7 +161,9 @@ async fn node(a: NodeArgs) -> Result<()> {
         send_queue: a.send_queue.max(16),
         ..NodeOptions::default()
     };
-    let handle = rantai_node::spawn(listener, opts).await.context("cannot start the node")?;
+    let handle = rantai_node::spawn(listener, opts)
+        .await
+        .context("cannot start the node")?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {local}")?;
@@ -206,7 +215,9 @@ async fn read_stdin(client: NodeClient, max_line: usize) {
                 }
             }
             Line::TooLong(n) => {
-                tracing::warn!("line of {n} bytes refused: the limit is {max_line} bytes; input goes on")
+                tracing::warn!(
+                    "line of {n} bytes refused: the limit is {max_line} bytes; input goes on"
+                )
             }
             Line::NotUtf8 => tracing::warn!("line refused: not UTF-8 text; input goes on"),
         }
@@ -249,7 +260,9 @@ impl Drop for ChildGuard {
 async fn localnet(a: LocalnetArgs) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find my own executable")?;
     let n = a.nodes;
-    if u32::from(a.base_port) + u32::from(n) > 65_536 || u32::from(a.http_base_port) + u32::from(n) > 65_536 {
+    if u32::from(a.base_port) + u32::from(n) > 65_536
+        || u32::from(a.http_base_port) + u32::from(n) > 65_536
+    {
         bail!("port range overflows 65535");
     }
     let mut children = Vec::new();
@@ -264,13 +277,16 @@ async fn localnet(a: LocalnetArgs) -> Result<()> {
             .arg(a.pow_bits.to_string());
         for j in 0..n {
             if j != i {
-                cmd.arg("--peer").arg(format!("127.0.0.1:{}", a.base_port + j));
+                cmd.arg("--peer")
+                    .arg(format!("127.0.0.1:{}", a.base_port + j));
             }
         }
         if let Some(d) = &a.data_dir {
             cmd.arg("--data-dir").arg(d.join(format!("node{}", i + 1)));
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().context("cannot start a node")?;
         let name = format!("node{}", i + 1);
         if let Some(out) = child.stdout.take() {
@@ -313,7 +329,10 @@ async fn localnet(a: LocalnetArgs) -> Result<()> {
     }
     eprintln!("localnet: stopping");
     for c in &children {
-        let _ = Command::new("kill").arg("-TERM").arg(c.0.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.0.id().to_string())
+            .status();
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     for c in &mut children {

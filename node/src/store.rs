@@ -31,7 +31,10 @@ const WRITE_QUEUE_BATCHES: usize = 256;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create data directory {path}: {source}")]
-    Dir { path: PathBuf, source: std::io::Error },
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
     Db(#[from] redb::Error),
     #[error("data directory belongs to another network (genesis {found}, expected {expected})")]
@@ -97,7 +100,9 @@ pub fn decode_block(bytes: &[u8]) -> Result<Block, EntryError> {
         }
         let (text, r) = rest.split_at(len);
         rest = r;
-        let text = std::str::from_utf8(text).map_err(|_| EntryError::Utf8)?.to_string();
+        let text = std::str::from_utf8(text)
+            .map_err(|_| EntryError::Utf8)?
+            .to_string();
         items.push(Item {
             nonce: u64::from_le_bytes(*nonce),
             text,
@@ -139,7 +144,12 @@ pub struct StoreHandle {
 
 /// Opens (or creates) the store in `dir`, replays it into a chain for `params`, and starts the
 /// writer thread.
-pub fn open(dir: &Path, params: &Arc<Params>, metrics: Arc<Metrics>, now: Millis) -> Result<(StoreHandle, Loaded), StoreError> {
+pub fn open(
+    dir: &Path,
+    params: &Arc<Params>,
+    metrics: Arc<Metrics>,
+    now: Millis,
+) -> Result<(StoreHandle, Loaded), StoreError> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
         path: dir.to_path_buf(),
         source,
@@ -147,7 +157,9 @@ pub fn open(dir: &Path, params: &Arc<Params>, metrics: Arc<Metrics>, now: Millis
     let db = Database::create(dir.join(DB_FILE))?;
     check_network(&db, params)?;
     let (loaded, next_seq) = load(&db, params, now)?;
-    metrics.blocks_stored.store(loaded.blocks, Ordering::Relaxed);
+    metrics
+        .blocks_stored
+        .store(loaded.blocks, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel(WRITE_QUEUE_BATCHES);
     let thread = std::thread::Builder::new()
         .name("rantai-store".into())
@@ -206,11 +218,20 @@ fn load(db: &Database, params: &Arc<Params>, now: Millis) -> Result<(Loaded, u64
             match chain.insert(Arc::new(block), now) {
                 Ok(Insert::Accepted(_)) | Ok(Insert::Duplicate) => {}
                 Ok(Insert::Orphan) => {
-                    stopped = Some((seq, format!("entry {seq} (block {}) has no parent before it", hash.short())));
+                    stopped = Some((
+                        seq,
+                        format!(
+                            "entry {seq} (block {}) has no parent before it",
+                            hash.short()
+                        ),
+                    ));
                     break;
                 }
                 Err(e) => {
-                    stopped = Some((seq, format!("entry {seq} (block {}) is invalid: {e}", hash.short())));
+                    stopped = Some((
+                        seq,
+                        format!("entry {seq} (block {}) is invalid: {e}", hash.short()),
+                    ));
                     break;
                 }
             }
@@ -231,10 +252,22 @@ fn load(db: &Database, params: &Arc<Params>, now: Millis) -> Result<(Loaded, u64
             Some(why)
         }
     };
-    Ok((Loaded { chain, blocks, stopped }, next_seq))
+    Ok((
+        Loaded {
+            chain,
+            blocks,
+            stopped,
+        },
+        next_seq,
+    ))
 }
 
-fn writer(db: Database, mut rx: mpsc::Receiver<Vec<StoreEntry>>, mut next_seq: u64, metrics: Arc<Metrics>) {
+fn writer(
+    db: Database,
+    mut rx: mpsc::Receiver<Vec<StoreEntry>>,
+    mut next_seq: u64,
+    metrics: Arc<Metrics>,
+) {
     // Bounded group: at most this many blocks per transaction.
     const MAX_GROUP: usize = 4096;
     while let Some(first) = rx.blocking_recv() {
@@ -248,7 +281,9 @@ fn writer(db: Database, mut rx: mpsc::Receiver<Vec<StoreEntry>>, mut next_seq: u
         match write_group(&db, next_seq, &group) {
             Ok(()) => {
                 next_seq += group.len() as u64;
-                metrics.blocks_stored.fetch_add(group.len() as u64, Ordering::Relaxed);
+                metrics
+                    .blocks_stored
+                    .fetch_add(group.len() as u64, Ordering::Relaxed);
                 metrics.store_commits.fetch_add(1, Ordering::Relaxed);
                 for e in &group {
                     crate::driver::log_accepted(&e.block, &e.from);
@@ -297,7 +332,11 @@ impl StoreHandle {
 
 /// Writes `blocks` (parents first) as a fresh store in `dir`; for tools and benchmarks that
 /// prepare a data directory without running a node.
-pub fn write_blocks(dir: &Path, params: &Arc<Params>, blocks: &[Arc<Block>]) -> Result<(), StoreError> {
+pub fn write_blocks(
+    dir: &Path,
+    params: &Arc<Params>,
+    blocks: &[Arc<Block>],
+) -> Result<(), StoreError> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
         path: dir.to_path_buf(),
         source,
@@ -350,7 +389,10 @@ mod tests {
         let enc = encode_block(&b);
         assert_eq!(decode_block(&enc), Ok(b));
         assert_eq!(decode_block(&enc[..50]), Err(EntryError::Short(50)));
-        assert_eq!(decode_block(&enc[..enc.len() - 1]), Err(EntryError::Truncated));
+        assert_eq!(
+            decode_block(&enc[..enc.len() - 1]),
+            Err(EntryError::Truncated)
+        );
         let mut long = enc.clone();
         long.push(0);
         assert_eq!(decode_block(&long), Err(EntryError::Trailing(1)));

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
 use rantai_node::BlockView;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -24,10 +24,16 @@ fn wait_converged(nodes: &mut [&mut NodeProc], texts: &mut Vec<String>) {
     let mut since = Instant::now();
     let mut tiebreaks = 0;
     loop {
-        assert!(Instant::now() < deadline, "timed out waiting for identical chains holding every line");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for identical chains holding every line"
+        );
         let chains: Option<Vec<Vec<BlockView>>> = nodes.iter().map(|n| n.best_chain()).collect();
         if let Some(chains) = chains {
-            let hashes: Vec<Vec<&str>> = chains.iter().map(|c| c.iter().map(|b| b.hash.as_str()).collect()).collect();
+            let hashes: Vec<Vec<&str>> = chains
+                .iter()
+                .map(|c| c.iter().map(|b| b.hash.as_str()).collect())
+                .collect();
             let items = item_texts(&chains[0]);
             if hashes.windows(2).all(|w| w[0] == w[1]) && texts.iter().all(|t| items.contains(t)) {
                 stable += 1;
@@ -44,12 +50,18 @@ fn wait_converged(nodes: &mut [&mut NodeProc], texts: &mut Vec<String>) {
             } else {
                 stable = 0;
             }
-            let tips: Vec<String> = chains.iter().map(|c| c.last().map(|b| b.hash.clone()).unwrap_or_default()).collect();
+            let tips: Vec<String> = chains
+                .iter()
+                .map(|c| c.last().map(|b| b.hash.clone()).unwrap_or_default())
+                .collect();
             let heights: Vec<usize> = chains.iter().map(Vec::len).collect();
             if tips != last_tips {
                 last_tips = tips;
                 since = Instant::now();
-            } else if since.elapsed() > Duration::from_secs(2) && heights.windows(2).all(|w| w[0] == w[1]) && stable == 0 {
+            } else if since.elapsed() > Duration::from_secs(2)
+                && heights.windows(2).all(|w| w[0] == w[1])
+                && stable == 0
+            {
                 tiebreaks += 1;
                 assert!(tiebreaks <= 5, "ties never resolved");
                 let t = format!("tie-break {tiebreaks}");
@@ -68,7 +80,11 @@ fn three_node_story(order: [usize; 3], tag: &str) {
     let mut nodes: Vec<Option<NodeProc>> = vec![None, None, None];
     for &i in &order {
         let peers: Vec<u16> = (0..3).filter(|&j| j != i).map(|j| ports[j]).collect();
-        nodes[i] = Some(NodeProc::start(&format!("n{i}"), &node_args(ports[i], &peers, &[]), dir.path()));
+        nodes[i] = Some(NodeProc::start(
+            &format!("n{i}"),
+            &node_args(ports[i], &peers, &[]),
+            dir.path(),
+        ));
         std::thread::sleep(Duration::from_millis(150));
     }
     let mut nodes: Vec<NodeProc> = nodes.into_iter().map(|n| n.expect("started")).collect();
@@ -112,7 +128,11 @@ fn sigkill_and_restart_keeps_the_chain_and_catches_up() {
     let data = dir.path().join("a-data");
     let data_s = data.to_string_lossy().to_string();
     let (pa, pb) = (free_port(), free_port());
-    let mut a = NodeProc::start("a", &node_args(pa, &[pb], &["--data-dir", &data_s]), dir.path());
+    let mut a = NodeProc::start(
+        "a",
+        &node_args(pa, &[pb], &["--data-dir", &data_s]),
+        dir.path(),
+    );
     let mut b = NodeProc::start("b", &node_args(pb, &[pa], &[]), dir.path());
     let mut texts: Vec<String> = (0..30).map(|i| format!("before kill {i}")).collect();
     for t in &texts {
@@ -124,19 +144,37 @@ fn sigkill_and_restart_keeps_the_chain_and_catches_up() {
         a.type_line(&format!("during kill {i}"));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let reported = a.status().and_then(|s| s.stored_blocks).expect("stored_blocks");
+    let reported = a
+        .status()
+        .and_then(|s| s.stored_blocks)
+        .expect("stored_blocks");
     a.kill9();
     let after: Vec<String> = (0..10).map(|i| format!("while A is down {i}")).collect();
     for t in &after {
         b.type_line(t);
     }
-    let mut a2 = NodeProc::start("a-restarted", &node_args(pa, &[pb], &["--data-dir", &data_s]), dir.path());
+    let mut a2 = NodeProc::start(
+        "a-restarted",
+        &node_args(pa, &[pb], &["--data-dir", &data_s]),
+        dir.path(),
+    );
     let log = a2.log_text();
     let loaded: u64 = log
         .lines()
-        .find_map(|l| l.split("blocks, height").next()?.rsplit(": ").next()?.trim().parse().ok())
+        .find_map(|l| {
+            l.split("blocks, height")
+                .next()?
+                .rsplit(": ")
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("no load line in log:\n{log}"));
-    assert!(loaded >= reported, "loaded {loaded} blocks, but {reported} were reported stored before SIGKILL");
+    assert!(
+        loaded >= reported,
+        "loaded {loaded} blocks, but {reported} were reported stored before SIGKILL"
+    );
     texts.extend(after);
     wait_converged(&mut [&mut a2, &mut b], &mut texts);
 }
@@ -161,9 +199,14 @@ fn two_sides_that_mined_apart_end_on_one_chain_with_both_sides_data() {
     // A bridge node joins the two histories. With equal work each side keeps its own branch
     // (first seen wins a tie) until wait_converged types one more line; then the losing side's
     // lines go back to its pending pool and are mined again on the winning chain.
-    let mut c = NodeProc::start("bridge", &node_args(free_port(), &[pa, pb], &[]), dir.path());
+    let mut c = NodeProc::start(
+        "bridge",
+        &node_args(free_port(), &[pa, pb], &[]),
+        dir.path(),
+    );
     wait_until(WAIT, "bridge connected to both", || {
-        c.status().is_some_and(|s| s.peers.iter().filter(|p| p.ready).count() >= 2)
+        c.status()
+            .is_some_and(|s| s.peers.iter().filter(|p| p.ready).count() >= 2)
     });
     wait_converged(&mut [&mut a, &mut b, &mut c], &mut texts);
 }

@@ -78,7 +78,12 @@ pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool)
 }
 
 /// Minimal HTTP/1.1 client: returns (status code, body).
-pub fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     let head = format!(
@@ -100,7 +105,10 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io:
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other("no status code"))?;
     let mut body = resp[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     Ok((code, body))
@@ -108,9 +116,10 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io:
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
-        let Ok(n) = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16) else { break };
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let Ok(n) = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16) else {
+            break;
+        };
         if n == 0 || b.len() < eol + 2 + n {
             break;
         }
@@ -170,9 +179,12 @@ impl NodeProc {
         let mut got = (false, false);
         while !(got.0 && got.1) {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("{name} did not print its addresses; log:\n{}", node.log_text()));
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "{name} did not print its addresses; log:\n{}",
+                    node.log_text()
+                )
+            });
             if let Some(a) = line.strip_prefix("listening on ") {
                 node.addr = a.trim().parse().expect("listen addr");
                 got.0 = true;
@@ -197,7 +209,9 @@ impl NodeProc {
 
     pub fn status(&self) -> Option<Status> {
         let (code, body) = http(self.http, "GET", "/status", b"").ok()?;
-        (code == 200).then(|| serde_json::from_slice(&body).ok()).flatten()
+        (code == 200)
+            .then(|| serde_json::from_slice(&body).ok())
+            .flatten()
     }
 
     /// The whole best chain through `GET /blocks`, page by page.
@@ -253,7 +267,10 @@ pub fn node_args(port: u16, peers: &[u16], extra: &[&str]) -> Vec<String> {
 
 /// Texts of all items in a chain, in chain order.
 pub fn item_texts(chain: &[BlockView]) -> Vec<String> {
-    chain.iter().flat_map(|b| b.items.iter().map(|i| i.text.clone())).collect()
+    chain
+        .iter()
+        .flat_map(|b| b.items.iter().map(|i| i.text.clone()))
+        .collect()
 }
 
 /// Options for an in-process node with the fast test settings.
@@ -273,7 +290,9 @@ pub fn fast_options() -> NodeOptions {
 
 /// Starts an in-process node on 127.0.0.1:0.
 pub async fn spawn_node(opts: NodeOptions) -> NodeHandle {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     rantai_node::spawn(l, opts).await.expect("node starts")
 }
 

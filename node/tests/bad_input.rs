@@ -1,0 +1,365 @@
+//! Every bad input from the issue against an in-process node on 127.0.0.1 that has an honest
+//! peer: the offender is disconnected (or its data dropped) and the two honest nodes keep
+//! serving each other with identical chains.
+
+mod common;
+
+use common::*;
+use rand::RngCore;
+use rantai_core::block::data_hash;
+use rantai_core::message::PROTOCOL_VERSION;
+use rantai_core::pow::Miner;
+use rantai_core::{Block, BlockHash, FrameDecoder, Header, Item, Message, Params, Tip, Work};
+use rantai_node::NodeHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A victim `a` and an honest `b` that dials it.
+async fn pair() -> (NodeHandle, NodeHandle) {
+    let a = spawn_node(fast_options()).await;
+    let b = spawn_node(rantai_node::NodeOptions {
+        peers: vec![a.local_addr().to_string()],
+        ..fast_options()
+    })
+    .await;
+    let ca = a.client().clone();
+    wait_async(WAIT, "b connected to a", || {
+        let ca = ca.clone();
+        async move {
+            ca.status()
+                .await
+                .is_ok_and(|s| s.peers.iter().any(|p| p.ready))
+        }
+    })
+    .await;
+    (a, b)
+}
+
+/// A line submitted at each node in turn reaches the other, and both chains are identical.
+async fn assert_in_sync(a: &NodeHandle, b: &NodeHandle, tag: &str) {
+    for (i, from) in [a, b].into_iter().enumerate() {
+        let text = format!("{tag}: honest line {i}");
+        from.client()
+            .submit(text.clone())
+            .await
+            .expect("running")
+            .expect("accepted");
+        let (ca, cb) = (a.client().clone(), b.client().clone());
+        wait_async(WAIT, &format!("{tag}: both chains hold {text:?}"), || {
+            let (ca, cb, text) = (ca.clone(), cb.clone(), text.clone());
+            async move {
+                let (Ok(x), Ok(y)) = (ca.best_chain().await, cb.best_chain().await) else {
+                    return false;
+                };
+                let hx: Vec<BlockHash> = x.iter().map(|b| b.hash()).collect();
+                let hy: Vec<BlockHash> = y.iter().map(|b| b.hash()).collect();
+                hx == hy && x.iter().any(|b| b.items().iter().any(|it| it.text == text))
+            }
+        })
+        .await;
+    }
+}
+
+fn hello(genesis: BlockHash) -> Message {
+    Message::Hello {
+        version: PROTOCOL_VERSION,
+        genesis,
+        node_id: rand::random(),
+        tip: Tip {
+            height: 0,
+            hash: genesis,
+            work: Work(1),
+        },
+        listen: None,
+    }
+}
+
+/// Connects and completes the handshake (our hello, theirs back).
+async fn handshake(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(&hello(Params::main().genesis_hash()).to_frame())
+        .await
+        .expect("send hello");
+    let mut dec = FrameDecoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let got_hello = tokio::time::timeout(WAIT, async {
+        loop {
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed during handshake");
+            dec.extend(&buf[..n]);
+            while let Some(m) = dec.next_message().expect("node sends valid frames") {
+                if matches!(m, Message::Hello { .. }) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(got_hello.is_ok(), "no hello from the node");
+    s
+}
+
+/// Reads (and discards) until the node closes the connection; false on timeout.
+async fn closed_within(s: &mut TcpStream, t: Duration) -> bool {
+    let mut buf = vec![0u8; 64 * 1024];
+    tokio::time::timeout(t, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+/// A block on `prev` at `height`, mined to `difficulty`; `tamper` may break it afterwards.
+fn block(
+    prev: BlockHash,
+    height: u64,
+    text: &str,
+    tamper: impl FnOnce(&mut Header, &mut Vec<Item>),
+) -> Block {
+    let mut items = vec![Item {
+        nonce: rand::random(),
+        text: text.to_string(),
+    }];
+    let mut header = Header {
+        version: 1,
+        difficulty: 8,
+        height,
+        timestamp_ms: rantai_node::unix_now().0,
+        prev,
+        data_hash: data_hash(&items),
+        nonce: 0,
+    };
+    header.nonce = Miner::new(&header)
+        .search(0..u64::MAX, &AtomicBool::new(false))
+        .expect("8 bits are found");
+    tamper(&mut header, &mut items);
+    Block::new(header, items)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_bytes_and_bad_frames_are_dropped() {
+    let (a, b) = pair().await;
+    let m = a.client().metrics().clone();
+    let mut random = vec![0u8; 10_000];
+    rand::thread_rng().fill_bytes(&mut random);
+    let other_net = Params::new("some-other-network", 8).genesis_hash();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("random bytes", random),
+        ("4 GB length prefix", u32::MAX.to_be_bytes().to_vec()),
+        ("invalid JSON", frame(b"{\"type\":\"hello\",\"version\":")),
+        (
+            "unknown kind",
+            frame(b"{\"type\":\"teleport\",\"to\":\"mars\"}"),
+        ),
+        ("wrong genesis", hello(other_net).to_frame()),
+    ];
+    for (what, bytes) in cases {
+        let before = m.disconnects_misbehaviour.load(Ordering::Relaxed);
+        let mut s = TcpStream::connect(a.local_addr()).await.expect("connect");
+        let _ = s.write_all(&bytes).await;
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)).await,
+            "{what}: connection closed"
+        );
+        if what != "random bytes" {
+            // Random bytes may also look like a frame still arriving: a handshake timeout closes it.
+            assert!(
+                m.disconnects_misbehaviour.load(Ordering::Relaxed) > before,
+                "{what}: counted as misbehaviour"
+            );
+        }
+        assert_in_sync(&a, &b, what).await;
+    }
+    assert!(m.malformed_in.load(Ordering::Relaxed) >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_blocks_are_rejected_and_their_senders_dropped() {
+    let (a, b) = pair().await;
+    let m = a.client().metrics().clone();
+    let g = Params::main().genesis_hash();
+    let cases: Vec<(&str, Block)> = vec![
+        (
+            "wrong proof of work",
+            block(g, 1, "bad pow", |h, _| {
+                // Find a nonce whose hash misses the target.
+                let miner = Miner::new(h);
+                h.nonce = (0..).find(|&n| !miner.check(n)).expect("some nonce fails");
+            }),
+        ),
+        (
+            "wrong data hash",
+            block(g, 1, "bad data", |_, items| {
+                items[0].text.push_str(" (edited)")
+            }),
+        ),
+        ("wrong height", block(g, 5, "bad height", |_, _| {})),
+    ];
+    for (what, blk) in cases {
+        let rejected = m.blocks_rejected.load(Ordering::Relaxed);
+        let mut s = handshake(a.local_addr()).await;
+        s.write_all(
+            &Message::Block {
+                block: Arc::new(blk),
+            }
+            .to_frame(),
+        )
+        .await
+        .expect("send");
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)).await,
+            "{what}: sender dropped"
+        );
+        assert!(
+            m.blocks_rejected.load(Ordering::Relaxed) > rejected,
+            "{what}: rejected"
+        );
+        assert_in_sync(&a, &b, what).await;
+    }
+    // A block whose parent never arrives waits in the bounded orphan pool; nothing breaks.
+    let mut s = handshake(a.local_addr()).await;
+    let mut fake_parent = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut fake_parent);
+    let orphan = block(
+        BlockHash::from(rantai_core::Hash32(fake_parent)),
+        7,
+        "orphan",
+        |_, _| {},
+    );
+    s.write_all(
+        &Message::Block {
+            block: Arc::new(orphan),
+        }
+        .to_frame(),
+    )
+    .await
+    .expect("send");
+    assert_in_sync(&a, &b, "unknown parent").await;
+    let st = a.client().status().await.expect("alive");
+    assert_eq!(st.height, b.client().status().await.expect("alive").height);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_a_thousand_idle_connections() {
+    let (a, b) = pair().await;
+    let mut silent = TcpStream::connect(a.local_addr()).await.expect("connect");
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(5)).await,
+        "a connection that sends nothing is closed after the handshake timeout"
+    );
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        if let Ok(s) = TcpStream::connect(a.local_addr()).await {
+            idle.push(s);
+        }
+    }
+    assert_eq!(idle.len(), 1000, "the kernel accepted 1000 connections");
+    // While they are open, the honest peer keeps working and a new node can still join.
+    assert_in_sync(&a, &b, "1000 idle").await;
+    let c = spawn_node(rantai_node::NodeOptions {
+        peers: vec![a.local_addr().to_string()],
+        ..fast_options()
+    })
+    .await;
+    let (ca, cc) = (a.client().clone(), c.client().clone());
+    wait_async(WAIT, "newcomer catches up during the idle flood", || {
+        let (ca, cc) = (ca.clone(), cc.clone());
+        async move {
+            let (Ok(x), Ok(y)) = (ca.status().await, cc.status().await) else {
+                return false;
+            };
+            x.tip == y.tip
+        }
+    })
+    .await;
+    let st = a.client().status().await.expect("alive");
+    assert!(
+        st.peers.len() <= 64 + 2,
+        "connections stay within the limit: {}",
+        st.peers.len()
+    );
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unknown_announcements_is_cut_off() {
+    let (a, b) = pair().await;
+    let mut s = handshake(a.local_addr()).await;
+    let mut sent = 0usize;
+    for _ in 0..100 {
+        let hashes: Vec<BlockHash> = (0..1000)
+            .map(|_| {
+                let mut h = [0u8; 32];
+                rand::thread_rng().fill_bytes(&mut h);
+                rantai_core::Hash32(h)
+            })
+            .collect();
+        if s.write_all(&Message::Inv { hashes }.to_frame())
+            .await
+            .is_err()
+        {
+            break;
+        }
+        sent += 1000;
+    }
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)).await,
+        "the flooder is disconnected (after {sent} announcements sent)"
+    );
+    assert!(
+        a.client()
+            .metrics()
+            .disconnects_misbehaviour
+            .load(Ordering::Relaxed)
+            >= 1
+    );
+    assert_in_sync(&a, &b, "inv flood").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_is_dropped() {
+    let (a, b) = pair().await;
+    let mut s = handshake(a.local_addr()).await;
+    let g = Params::main().genesis_hash();
+    // Each request asks for 1000 copies of genesis; we never read the answers.
+    let req = Message::GetBlocks {
+        hashes: vec![g; 1000],
+    }
+    .to_frame();
+    for _ in 0..50 {
+        match tokio::time::timeout(Duration::from_secs(2), s.write_all(&req)).await {
+            Ok(Ok(())) => {}
+            _ => break,
+        }
+    }
+    let m = a.client().metrics().clone();
+    wait_async(WAIT, "the slow reader is dropped", || {
+        let m = m.clone();
+        async move { m.peers_dropped_slow.load(Ordering::Relaxed) >= 1 }
+    })
+    .await;
+    assert_in_sync(&a, &b, "slow reader").await;
+    let st = a.client().status().await.expect("alive");
+    assert_eq!(
+        st.peers.len(),
+        1,
+        "only the honest peer is left: {:?}",
+        st.peers
+    );
+}
