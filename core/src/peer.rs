@@ -303,6 +303,10 @@ struct Conn {
     answered_getaddr: bool,
     announce: Vec<BlockHash>,
     items_out: Vec<Item>,
+    /// This connection's entry in `Peer::deadlines`.
+    deadline: Option<Millis>,
+    timer_dirty: bool,
+    flush_dirty: bool,
 }
 
 struct Remote {
@@ -332,6 +336,12 @@ pub struct Peer {
     own_items: BTreeSet<ItemId>,
     addrs: BTreeSet<String>,
     mining_on: Option<BlockHash>,
+    /// Every connection's earliest timer, so `poll_timeout` is O(1) and `handle_timeout`
+    /// visits only due connections.
+    deadlines: BTreeSet<(Millis, PeerId)>,
+    timer_dirty: Vec<PeerId>,
+    /// Connections with batched announcements or items to send.
+    flush_dirty: Vec<PeerId>,
     out: VecDeque<Output>,
     now: Millis,
 }
@@ -362,6 +372,9 @@ impl Peer {
             own_items: BTreeSet::new(),
             addrs: BTreeSet::new(),
             mining_on: None,
+            deadlines: BTreeSet::new(),
+            timer_dirty: Vec::new(),
+            flush_dirty: Vec::new(),
             out: VecDeque::new(),
             now: Millis::ZERO,
         }
@@ -435,27 +448,39 @@ impl Peer {
 
     /// When [`Peer::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Millis> {
+        self.deadlines.first().map(|&(t, _)| t)
+    }
+
+    /// Earliest timer of one connection.
+    fn conn_deadline(c: &Conn, pings: bool) -> Option<Millis> {
+        if c.remote.is_none() {
+            return Some(c.handshake_deadline);
+        }
         let mut t: Option<Millis> = None;
         let mut consider = |m: Millis| t = Some(t.map_or(m, |x| x.min(m)));
-        for c in self.conns.values() {
-            if c.remote.is_none() {
-                consider(c.handshake_deadline);
-                continue;
-            }
-            if self.config.ping_interval.is_some() {
-                match c.ping {
-                    Some((_, deadline)) => consider(deadline),
-                    None => consider(c.next_ping),
-                }
-            }
-            if let Some(&(_, d)) = c.in_flight.front() {
-                consider(d);
-            }
-            if let Some(d) = c.chain_request {
-                consider(d);
+        if pings {
+            match c.ping {
+                Some((_, deadline)) => consider(deadline),
+                None => consider(c.next_ping),
             }
         }
+        if let Some(&(_, d)) = c.in_flight.front() {
+            consider(d);
+        }
+        if let Some(d) = c.chain_request {
+            consider(d);
+        }
         t
+    }
+
+    /// Marks a connection whose timers may have changed; `finish` re-indexes it.
+    fn touch(&mut self, peer: PeerId) {
+        if let Some(c) = self.conns.get_mut(&peer) {
+            if !c.timer_dirty {
+                c.timer_dirty = true;
+                self.timer_dirty.push(peer);
+            }
+        }
     }
 
     /// A data item typed by a local user. It is mined (if `auto_mine`) or gossiped, and ends
@@ -533,14 +558,20 @@ impl Peer {
     /// Runs every timer that is due at `now`. Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: Millis) {
         self.now = now;
-        let ids: Vec<PeerId> = self.conns.keys().copied().collect();
-        for id in ids {
+        let due: Vec<PeerId> = self
+            .deadlines
+            .iter()
+            .take_while(|&&(t, _)| t <= now)
+            .map(|&(_, id)| id)
+            .collect();
+        for id in due {
             self.check_timers(id, now);
         }
         self.finish();
     }
 
     fn check_timers(&mut self, id: PeerId, now: Millis) {
+        self.touch(id);
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
@@ -609,8 +640,12 @@ impl Peer {
             answered_getaddr: false,
             announce: Vec::new(),
             items_out: Vec::new(),
+            deadline: None,
+            timer_dirty: false,
+            flush_dirty: false,
         };
         self.conns.insert(peer, conn);
+        self.touch(peer);
         let hello = Message::Hello {
             version: PROTOCOL_VERSION,
             genesis: self.config.params.genesis_hash(),
@@ -625,6 +660,9 @@ impl Peer {
         let Some(c) = self.conns.remove(&peer) else {
             return;
         };
+        if let Some(t) = c.deadline {
+            self.deadlines.remove(&(t, peer));
+        }
         let dropped: Vec<BlockHash> = c.in_flight.into_iter().map(|(h, _)| h).collect();
         for h in &dropped {
             if self.requested.get(h) == Some(&peer) {
@@ -658,6 +696,7 @@ impl Peer {
     }
 
     fn on_message(&mut self, peer: PeerId, msg: Message) {
+        self.touch(peer);
         if let Err(e) = msg.check_limits() {
             return self.disconnect(peer, DisconnectReason::Malformed(e));
         }
@@ -891,6 +930,7 @@ impl Peer {
 
     /// Requests queued hashes from `peer` up to its in-flight limit.
     fn request_more(&mut self, peer: PeerId) {
+        self.touch(peer);
         let deadline = self.now.add(self.config.request_timeout);
         let max = self.config.max_in_flight_per_peer;
         let Some(c) = self.conns.get_mut(&peer) else {
@@ -1018,6 +1058,7 @@ impl Peer {
 
     /// Starts or continues catch-up with `peer` if it claims more work than we have.
     fn maybe_sync(&mut self, peer: PeerId) {
+        self.touch(peer);
         let our_work = self.chain.tip_work();
         let timeout = self.now.add(self.config.request_timeout);
         let Some(c) = self.conns.get_mut(&peer) else {
@@ -1163,6 +1204,10 @@ impl Peer {
                 pushes.push(id);
             } else {
                 c.announce.push(h);
+                if !c.flush_dirty {
+                    c.flush_dirty = true;
+                    self.flush_dirty.push(id);
+                }
             }
         }
         for id in pushes {
@@ -1206,6 +1251,10 @@ impl Peer {
             }
             c.known.insert(&id, window);
             c.items_out.push(item.clone());
+            if !c.flush_dirty {
+                c.flush_dirty = true;
+                self.flush_dirty.push(pid);
+            }
         }
     }
 
@@ -1238,7 +1287,11 @@ impl Peer {
     /// Flushes batched announcements and items, and updates the mining job.
     fn finish(&mut self) {
         let mut sends = Vec::new();
-        for (&id, c) in self.conns.iter_mut() {
+        for id in std::mem::take(&mut self.flush_dirty) {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            c.flush_dirty = false;
             if !c.announce.is_empty() {
                 let all = std::mem::take(&mut c.announce);
                 for chunk in all.chunks(MAX_HASHES) {
@@ -1264,6 +1317,23 @@ impl Peer {
         }
         for (to, msg) in sends {
             self.send(to, msg);
+        }
+        let pings = self.config.ping_interval.is_some();
+        for id in std::mem::take(&mut self.timer_dirty) {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            c.timer_dirty = false;
+            let d = Self::conn_deadline(c, pings);
+            if d != c.deadline {
+                if let Some(old) = c.deadline {
+                    self.deadlines.remove(&(old, id));
+                }
+                if let Some(new) = d {
+                    self.deadlines.insert((new, id));
+                }
+                c.deadline = d;
+            }
         }
         if self.config.auto_mine {
             let tip = self.chain.tip().hash();
