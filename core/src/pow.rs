@@ -321,49 +321,16 @@ mod shani {
         store(&mut state[1], &b, &sb);
     }
 
-    /// One compression of the 16 message words `w` into `state`.
+    /// One compression of the 16 message words `w` into `state` (the non-hot path: it runs the
+    /// two-lane kernel with both lanes equal).
     ///
     /// # Safety
     /// The CPU must support the sha, sse2, ssse3 and sse4.1 features ([`available`]).
-    #[inline]
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
     pub unsafe fn compress(state: &mut [u32; 8], w: &[u32; 16]) {
-        let abcd = _mm_loadu_si128(state.as_ptr() as *const __m128i);
-        let efgh = _mm_loadu_si128(state.as_ptr().add(4) as *const __m128i);
-        let cdab = _mm_shuffle_epi32::<0xB1>(abcd);
-        let hgfe = _mm_shuffle_epi32::<0x1B>(efgh);
-        let mut s0 = _mm_alignr_epi8::<8>(cdab, hgfe); // ABEF
-        let mut s1 = _mm_blend_epi16::<0xF0>(hgfe, cdab); // CDGH
-        let (save0, save1) = (s0, s1);
-        let mut m = [
-            _mm_loadu_si128(w.as_ptr() as *const __m128i),
-            _mm_loadu_si128(w.as_ptr().add(4) as *const __m128i),
-            _mm_loadu_si128(w.as_ptr().add(8) as *const __m128i),
-            _mm_loadu_si128(w.as_ptr().add(12) as *const __m128i),
-        ];
-        for i in 0..16 {
-            let k = _mm_loadu_si128(K.as_ptr().add(4 * i) as *const __m128i);
-            let mut msg = _mm_add_epi32(m[i % 4], k);
-            s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
-            if (3..=14).contains(&i) {
-                let t = _mm_alignr_epi8::<4>(m[i % 4], m[(i + 3) % 4]);
-                let next = _mm_add_epi32(m[(i + 1) % 4], t);
-                m[(i + 1) % 4] = _mm_sha256msg2_epu32(next, m[i % 4]);
-            }
-            msg = _mm_shuffle_epi32::<0x0E>(msg);
-            s0 = _mm_sha256rnds2_epu32(s0, s1, msg);
-            if (1..=12).contains(&i) {
-                m[(i + 3) % 4] = _mm_sha256msg1_epu32(m[(i + 3) % 4], m[i % 4]);
-            }
-        }
-        s0 = _mm_add_epi32(s0, save0);
-        s1 = _mm_add_epi32(s1, save1);
-        let feba = _mm_shuffle_epi32::<0x1B>(s0);
-        let dchg = _mm_shuffle_epi32::<0xB1>(s1);
-        let dcba = _mm_blend_epi16::<0xF0>(feba, dchg);
-        let hgfe = _mm_alignr_epi8::<8>(dchg, feba);
-        _mm_storeu_si128(state.as_mut_ptr() as *mut __m128i, dcba);
-        _mm_storeu_si128(state.as_mut_ptr().add(4) as *mut __m128i, hgfe);
+        let mut both = [*state, *state];
+        compress2(&mut both, &[*w, *w]);
+        *state = both[0];
     }
 }
 
