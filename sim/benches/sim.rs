@@ -1,1 +1,45 @@
-fn main() {}
+//! Criterion benchmarks of whole simulations (single-threaded, announce relay).
+//!
+//! `cargo bench -p rantai-sim` — the bitcoin-2019 runs use 535 kB virtual blocks. Sizes are
+//! kept small enough for criterion's repeated sampling; the 1,000 x 1,000 and
+//! 10,000 x 1,000 targets are measured by the ignored `scale` test and the CLI (see README).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rantai_sim::{Sim, SimConfig};
+
+fn bitcoin(peers: u32, blocks: u64) -> SimConfig {
+    SimConfig {
+        peers,
+        blocks,
+        ..SimConfig::default()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sim");
+    g.sample_size(10);
+    for (peers, blocks) in [(200u32, 20u64), (1000, 10)] {
+        // Events per run, measured once, so criterion reports events per second.
+        let events = Sim::new(bitcoin(peers, blocks))
+            .unwrap()
+            .run()
+            .engine
+            .events;
+        g.throughput(Throughput::Elements(events));
+        g.bench_function(format!("bitcoin-2019/{peers}peers/{blocks}blocks"), |b| {
+            b.iter(|| Sim::new(bitcoin(peers, blocks)).unwrap().run())
+        });
+    }
+    let mut small = SimConfig::small(300);
+    small.blocks = 30;
+    small.block_interval = Some(rantai_sim::Millis::from_secs(5));
+    let events = Sim::new(small.clone()).unwrap().run().engine.events;
+    g.throughput(Throughput::Elements(events));
+    g.bench_function("uniform-latency/300peers/30blocks", |b| {
+        b.iter(|| Sim::new(small.clone()).unwrap().run())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -168,7 +168,9 @@ pub struct ConvergenceReport {
     pub last_heal_ms: Option<u64>,
     /// When the last tip change happened (all online peers agreed from then on).
     pub agreed_at_ms: Option<u64>,
+    /// `agreed_at_ms` minus the time the last block was mined.
     pub after_last_block_ms: Option<u64>,
+    /// Time from the last heal until all online peers first shared one tip.
     pub after_last_heal_ms: Option<u64>,
 }
 
@@ -411,7 +413,10 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
             last_heal_ms: last_heal,
             agreed_at_ms: agreed_at,
             after_last_block_ms: agreed_at.zip(last_block).map(|(a, b)| a.saturating_sub(b)),
-            after_last_heal_ms: agreed_at.zip(last_heal).map(|(a, b)| a.saturating_sub(b)),
+            after_last_heal_ms: sim
+                .agreed_after_heal
+                .zip(last_heal)
+                .map(|(a, b)| a.0.saturating_sub(b)),
         },
         invariants,
         engine: EngineReport {

@@ -189,6 +189,8 @@ pub struct Sim {
     pending_scheduled: u64,
     pub(crate) last_fault_at: Millis,
     pub(crate) last_heal_at: Option<Millis>,
+    /// First moment after the last heal when all online peers shared one tip.
+    pub(crate) agreed_after_heal: Option<Millis>,
     tip_counts: HashMap<BlockHash, u32>,
     online: u32,
     faults_on: bool,
@@ -285,6 +287,7 @@ impl Sim {
             pending_scheduled: 0,
             last_fault_at: Millis::ZERO,
             last_heal_at: None,
+            agreed_after_heal: None,
             tip_counts,
             online: n as u32,
             submissions: Vec::new(),
@@ -986,6 +989,7 @@ impl Sim {
         if self.partitions.len() < before {
             self.metrics.faults.heals += 1;
             self.last_heal_at = Some(self.now);
+            self.agreed_after_heal = None;
             self.last_fault_at = self.last_fault_at.max(self.now);
             self.trace.rec(
                 self.now,
@@ -1294,6 +1298,12 @@ impl Sim {
                 let old = std::mem::replace(&mut self.nodes[n as usize].tip, hash);
                 self.tip_dec(old);
                 *self.tip_counts.entry(hash).or_default() += 1;
+                if self.converged()
+                    && self.last_heal_at.is_some()
+                    && self.agreed_after_heal.is_none()
+                {
+                    self.agreed_after_heal = Some(now);
+                }
             }
             Event::Reorg { left, .. } => {
                 let depth = left.len() as u64;
