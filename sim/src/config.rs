@@ -1035,6 +1035,53 @@ mod tests {
     }
 
     #[test]
+    fn replay_command_reproduces_the_config() {
+        let mut c = SimConfig::default();
+        for (k, v) in [
+            ("seed", "99"),
+            ("peers", "321"),
+            ("blocks", "17"),
+            ("block_interval", "7s"),
+            ("block_size", "12kB"),
+            ("miners", "3"),
+            ("hashpower", "1,2,3"),
+            ("topology", "small-world:4:0.25"),
+            ("latency", "lognormal:70ms:0.4"),
+            ("bandwidth", "50Mbps/10Mbps"),
+            ("loss", "0.05"),
+            ("duplicate", "1%"),
+            ("reorder", "0.02"),
+            ("reorder_delay", "700ms"),
+            ("relay", "push"),
+            ("partition", "1m..2m:0.3:oneway"),
+            ("crash", "4@30s..90s:wipe"),
+            ("items", "5"),
+            ("settle", "2m"),
+            ("max_inbound", "40"),
+        ] {
+            c.apply(k, v, None).unwrap();
+        }
+        let cmd = c.command_line();
+        let args = cmd.split_once(" -- ").unwrap().1.replace('\'', "");
+        let toks: Vec<&str> = args.split_whitespace().collect();
+        let mut back = SimConfig::default();
+        for pair in toks.chunks(2) {
+            back.apply(pair[0], pair[1], None).unwrap();
+        }
+        // The replayed config resolves every default explicitly; compare resolved values.
+        assert_eq!(back.command_line(), cmd);
+        assert_eq!(back.partitions, c.partitions);
+        assert_eq!(back.crashes, c.crashes);
+        assert_eq!(back.topology, c.topology);
+        assert_eq!(back.latency(), c.latency());
+        assert_eq!(back.bandwidth(), c.bandwidth());
+        assert_eq!(
+            (back.loss, back.duplicate, back.reorder),
+            (c.loss, c.duplicate, c.reorder)
+        );
+    }
+
+    #[test]
     fn toml_file() {
         let mut c = SimConfig::default();
         let text = r#"

@@ -243,8 +243,10 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
         }
     }
     if !report.invariants.ok {
+        let argv: Vec<String> = std::env::args().collect();
         eprintln!(
-            "invariant violated (seed {seed}); replay with:\n  {}",
+            "invariant violated (seed {seed}); replay with:\n  {}\nor, with every setting spelled out:\n  {}",
+            argv.join(" "),
             report.command
         );
         return Ok(ExitCode::from(1));
