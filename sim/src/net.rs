@@ -336,6 +336,48 @@ mod tests {
     }
 
     #[test]
+    fn fixed_topologies() {
+        let n = 30u32;
+        let count = |t: Topology| {
+            let mut cfg = SimConfig::small(n);
+            cfg.topology = t;
+            let e = build_topology(&cfg);
+            assert!(connected(n as usize, &e, &vec![true; n as usize]));
+            e.len()
+        };
+        assert_eq!(count(Topology::Ring), 30);
+        assert_eq!(count(Topology::Line), 29);
+        assert_eq!(count(Topology::Star), 29);
+        assert_eq!(count(Topology::Mesh), 30 * 29 / 2);
+        assert_eq!(count(Topology::SmallWorld { k: 4, p: 0.0 }), 60);
+        // A rewired edge can collide with a later lattice edge, which is then dropped.
+        assert!((54..=60).contains(&count(Topology::SmallWorld { k: 4, p: 0.3 })));
+        let edges = crate::config::parse_edges("# a comment\n0 1\n1 2\n2,0\n").unwrap();
+        let mut cfg = SimConfig::small(3);
+        cfg.topology = Topology::Edges {
+            source: "test".into(),
+            edges,
+        };
+        assert_eq!(build_topology(&cfg), vec![(0, 1), (1, 2), (2, 0)]);
+        let mut line = SimConfig::small(5);
+        line.topology = Topology::Line;
+        let e = build_topology(&line);
+        assert!(!connected(5, &e, &[true, true, false, true, true]));
+    }
+
+    #[test]
+    fn preset_degrees_follow_the_measured_distribution() {
+        let cfg = SimConfig {
+            peers: 2000,
+            ..SimConfig::default()
+        };
+        let e = build_topology(&cfg);
+        let mean = e.len() as f64 / 2000.0;
+        // Mean of the measured outbound-degree CDF is about 8.6 links.
+        assert!((7.5..9.5).contains(&mean), "mean outbound degree {mean}");
+    }
+
+    #[test]
     fn region_latency_mean_is_close_to_measured() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let p = &crate::presets::BITCOIN_2019;

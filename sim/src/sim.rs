@@ -636,7 +636,7 @@ impl Sim {
                     self.step();
                 }
                 Some(_) => {
-                    self.now = deadline;
+                    self.now = self.now.max(deadline);
                     self.timed_out = !self.quiet();
                     break;
                 }
