@@ -74,8 +74,9 @@ pub struct PeerStatus {
     pub node_id: Option<String>,
     /// The address the remote says it listens on.
     pub listen: Option<String>,
-    /// The best height the remote last claimed.
+    /// The higher of the tip height the remote last claimed and the blocks it sent us.
     pub best_height: Option<u64>,
+    /// The tip hash the remote last claimed (handshake or ping).
     pub best_hash: Option<String>,
 }
 

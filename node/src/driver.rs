@@ -33,8 +33,10 @@ pub struct NodeOptions {
     pub pow_bits: u32,
     /// Peers to dial and keep dialling.
     pub peers: Vec<String>,
-    /// Connection limit for inbound connections, and for outbound ones to learned addresses.
+    /// Most inbound connections (the oldest one still handshaking is evicted for a newcomer).
     pub max_peers: usize,
+    /// Most outbound connections to learned addresses (configured peers are always dialled).
+    pub max_outbound: usize,
     pub data_dir: Option<PathBuf>,
     /// Address advertised to peers; `None` advertises the listener's address unless it is a
     /// wildcard address.
@@ -60,6 +62,7 @@ impl Default for NodeOptions {
             pow_bits: 16,
             peers: Vec::new(),
             max_peers: 64,
+            max_outbound: 8,
             data_dir: None,
             advertise: None,
             relay: RelayPolicy::Push,
@@ -298,6 +301,8 @@ struct Conn {
     /// The address the remote advertised in its handshake.
     listen: Option<String>,
     ready: bool,
+    /// Highest block received from this peer (its claimed tip is only refreshed by pings).
+    best_seen: u64,
     tasks: [AbortHandle; 2],
 }
 
@@ -691,6 +696,7 @@ impl Driver {
                 target,
                 listen: None,
                 ready: false,
+                best_seen: 0,
                 tasks: [r.abort_handle(), w.abort_handle()],
             },
         );
@@ -711,7 +717,7 @@ impl Driver {
             .values()
             .filter(|c| c.direction == Direction::Outbound)
             .count();
-        let budget = self.opts.max_peers.saturating_sub(outbound);
+        let budget = self.opts.max_outbound.saturating_sub(outbound);
         for target in self.dialer.due(now, budget) {
             // A node we already reach (it dialled us) needs no second connection.
             let covered = self
@@ -833,13 +839,16 @@ impl Driver {
             .peers()
             .into_iter()
             .map(|p| PeerStatus {
+                best_height: {
+                    let seen = self.conns.get(&p.peer).map_or(0, |c| c.best_seen);
+                    p.tip.map(|t| t.height.max(seen))
+                },
                 id: p.peer.0,
                 addr: p.addr,
                 direction: p.direction,
                 ready: p.ready,
                 node_id: p.node_id.map(|n| format!("{n:016x}")),
                 listen: p.listen,
-                best_height: p.tip.map(|t| t.height),
                 best_hash: p.tip.map(|t| t.hash.to_string()),
             })
             .collect();

@@ -52,9 +52,12 @@ struct NodeArgs {
     /// Difficulty in leading zero bits of blocks mined here (network minimum 8).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(8..=48))]
     pow_bits: u32,
-    /// Most inbound connections (and outbound ones to learned addresses).
+    /// Most inbound peer connections.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_peers: u32,
+    /// Most outbound connections to addresses learned from peers (configured --peer are extra).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    max_outbound: u32,
     /// Address to advertise to peers (default: the listen address, unless it is a wildcard).
     #[arg(long, value_name = "ADDR:PORT")]
     advertise: Option<String>,
@@ -148,6 +151,7 @@ async fn node(a: NodeArgs) -> Result<()> {
         pow_bits: a.pow_bits,
         peers: a.peers.clone(),
         max_peers: a.max_peers as usize,
+        max_outbound: a.max_outbound as usize,
         data_dir: a.data_dir.clone(),
         advertise: a.advertise.clone(),
         relay: a.relay,

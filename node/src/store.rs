@@ -24,6 +24,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const GENESIS_KEY: &str = "genesis";
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "chain.redb";
+/// redb page cache.
+const CACHE_BYTES: usize = 4 << 20;
 /// Batches queued for the writer before the driver waits (backpressure on a slow disk).
 const WRITE_QUEUE_BATCHES: usize = 256;
 
@@ -154,7 +156,11 @@ pub fn open(
         path: dir.to_path_buf(),
         source,
     })?;
-    let db = Database::create(dir.join(DB_FILE))?;
+    // The store is read once at start and then only appended to: a small page cache suffices,
+    // and keeps the node's memory close to the chain itself.
+    let db = Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(dir.join(DB_FILE))?;
     check_network(&db, params)?;
     let (loaded, next_seq) = load(&db, params, now)?;
     metrics

@@ -142,13 +142,26 @@ impl NodeProc {
     /// Starts the binary with `args` plus an HTTP API on an ephemeral port, and waits until it
     /// printed its addresses. stderr goes to `log`.
     pub fn start(name: &str, args: &[String], log_dir: &Path) -> NodeProc {
+        NodeProc::start_in(&[], name, args, log_dir)
+    }
+
+    /// Like [`NodeProc::start`], with the binary run through `wrapper` (e.g. `ip netns exec ns`).
+    pub fn start_in(wrapper: &[&str], name: &str, args: &[String], log_dir: &Path) -> NodeProc {
         let log = log_dir.join(format!("{name}.log"));
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .expect("log file");
-        let mut child = Command::new(BIN)
+        let mut cmd = match wrapper.split_first() {
+            Some((prog, rest)) => {
+                let mut c = Command::new(prog);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = cmd
             .args(args)
             .args(["--http", "127.0.0.1:0"])
             .env("RUST_LOG", "info")

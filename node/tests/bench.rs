@@ -1,0 +1,350 @@
+//! Performance measurements, `#[ignore]`d because they take tens of seconds and want a release
+//! build. Run them one at a time and read the printed numbers:
+//!
+//! ```text
+//! CARGO_TARGET_DIR=/work/target-node cargo test -p rantai-node --release --test bench -- \
+//!     --ignored --nocapture --test-threads 1
+//! ```
+
+mod common;
+
+use common::*;
+use rantai_core::block::data_hash;
+use rantai_core::message::PROTOCOL_VERSION;
+use rantai_core::pow::Miner;
+use rantai_core::{Block, FrameDecoder, Header, Item, Message, Params, Tip, Work};
+use rantai_node::{NodeHandle, NodeOptions};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// `n` chained blocks on genesis with one small item each, mined at the network minimum.
+fn chain_of(n: usize, tag: &str) -> Vec<Arc<Block>> {
+    let params = Params::main();
+    let mut prev = params.genesis().clone();
+    let mut out = Vec::with_capacity(n);
+    let now = rantai_node::unix_now().0;
+    for i in 0..n {
+        let items = vec![Item {
+            nonce: i as u64,
+            text: format!("{tag} {i}"),
+        }];
+        let mut header = Header {
+            version: 1,
+            difficulty: params.min_difficulty,
+            height: prev.height() + 1,
+            timestamp_ms: now,
+            prev: prev.hash(),
+            data_hash: data_hash(&items),
+            nonce: 0,
+        };
+        header.nonce = Miner::new(&header)
+            .search(0..u64::MAX, &AtomicBool::new(false))
+            .expect("found");
+        let b = Arc::new(Block::new(header, items));
+        out.push(b.clone());
+        prev = b;
+    }
+    out
+}
+
+async fn raw_peer(addr: std::net::SocketAddr) -> TcpStream {
+    let g = Params::main().genesis_hash();
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let hello = Message::Hello {
+        version: PROTOCOL_VERSION,
+        genesis: g,
+        node_id: rand::random(),
+        tip: Tip {
+            height: 0,
+            hash: g,
+            work: Work(1),
+        },
+        listen: None,
+    };
+    s.write_all(&hello.to_frame()).await.expect("hello");
+    s
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    v[((v.len() as f64 - 1.0) * p) as usize]
+}
+
+/// One hop: a block sent by raw peer P to the node arrives at raw peer Q (receive, validate,
+/// relay, send), 1,000 times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn per_hop_latency() {
+    let node = spawn_node(NodeOptions::default()).await;
+    let blocks = chain_of(1000, "hop");
+    let mut p = raw_peer(node.local_addr()).await;
+    let mut q = raw_peer(node.local_addr()).await;
+    // Drain whatever the node sends P.
+    let (pr, mut pw) = p.split();
+    let mut samples = Vec::new();
+    let mut dec = FrameDecoder::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for b in &blocks {
+        let frame = Message::Block { block: b.clone() }.to_frame();
+        let t0 = Instant::now();
+        pw.write_all(&frame).await.expect("send");
+        let want = b.hash();
+        'wait: loop {
+            let n = tokio::time::timeout(Duration::from_secs(5), q.read(&mut buf))
+                .await
+                .expect("relay within 5 s")
+                .expect("read");
+            assert!(n > 0, "q closed");
+            dec.extend(&buf[..n]);
+            while let Some(m) = dec.next_message().expect("valid") {
+                match m {
+                    Message::Block { block } if block.hash() == want => break 'wait,
+                    Message::Inv { hashes } if hashes.contains(&want) => break 'wait,
+                    Message::Ping { nonce, .. } => {
+                        let tip = Tip {
+                            height: 0,
+                            hash: Params::main().genesis_hash(),
+                            work: Work(1),
+                        };
+                        q.write_all(&Message::Pong { nonce, tip }.to_frame())
+                            .await
+                            .expect("pong");
+                    }
+                    _ => {}
+                }
+            }
+        }
+        samples.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    let med = median(&mut samples);
+    println!(
+        "per-hop latency over {} blocks: median {med:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        samples.len(),
+        pct(&samples, 0.9),
+        pct(&samples, 0.99),
+        samples[samples.len() - 1]
+    );
+    drop(pr);
+    node.shutdown().await;
+}
+
+/// Items in a process node's best chain, counted through the HTTP API.
+fn items_in(n: &NodeProc) -> usize {
+    n.best_chain().map(|c| item_texts(&c).len()).unwrap_or(0)
+}
+
+fn piped_lines(persistent: bool) {
+    let dir = TempDir::new("pipe");
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let data = |n: &str| -> Vec<String> {
+        if persistent {
+            vec![
+                "--data-dir".into(),
+                dir.path().join(n).to_string_lossy().into(),
+            ]
+        } else {
+            vec![]
+        }
+    };
+    let args = |port: u16, peers: &[u16], name: &str| {
+        let mut a = vec!["--port".to_string(), port.to_string()];
+        for p in peers {
+            a.push("--peer".into());
+            a.push(format!("127.0.0.1:{p}"));
+        }
+        a.extend(data(name));
+        a
+    };
+    let b = NodeProc::start("b", &args(pb, &[], "b"), dir.path());
+    let c = NodeProc::start("c", &args(pc, &[], "c"), dir.path());
+    let mut a = NodeProc::start("a", &args(pa, &[pb, pc], "a"), dir.path());
+    wait_until(Duration::from_secs(10), "a connected to b and c", || {
+        a.status()
+            .is_some_and(|s| s.peers.iter().filter(|p| p.ready).count() == 2)
+    });
+    let input: String = (0..10_000).map(|i| format!("line {i}\n")).collect();
+    let t0 = Instant::now();
+    {
+        let w = a.stdin.as_mut().expect("stdin");
+        std::io::Write::write_all(w, input.as_bytes()).expect("pipe lines");
+        std::io::Write::flush(w).expect("flush");
+    }
+    let mut poll_b = 0;
+    wait_until(Duration::from_secs(60), "10,000 lines at b and c", || {
+        poll_b += 1;
+        items_in(&b) >= 10_000 && items_in(&c) >= 10_000
+    });
+    let took = t0.elapsed();
+    let blocks = b.status().map(|s| s.height).unwrap_or(0);
+    println!(
+        "10,000 piped lines reached both peers in {:.3} s ({}; {blocks} blocks; {:.0} lines/s)",
+        took.as_secs_f64(),
+        if persistent {
+            "--data-dir on all three"
+        } else {
+            "in memory"
+        },
+        10_000.0 / took.as_secs_f64()
+    );
+    let (_, metrics) = http(a.http, "GET", "/metrics", b"").expect("metrics");
+    let metrics = String::from_utf8_lossy(&metrics);
+    for l in metrics
+        .lines()
+        .filter(|l| l.starts_with("rantai_store_commits") || l.starts_with("rantai_blocks_stored"))
+    {
+        println!("  a: {l}");
+    }
+}
+
+#[test]
+#[ignore]
+fn ten_thousand_piped_lines_in_memory() {
+    piped_lines(false);
+}
+
+#[test]
+#[ignore]
+fn ten_thousand_piped_lines_with_data_dir() {
+    piped_lines(true);
+}
+
+/// 50 in-process nodes over real sockets (a ring plus random chords); a block injected at
+/// node 0 is timed until every node accepted it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn fifty_node_propagation() {
+    const N: usize = 50;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let mut listeners = Vec::new();
+    for _ in 0..N {
+        listeners.push(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        );
+    }
+    let addrs: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").to_string())
+        .collect();
+    let mut nodes: Vec<NodeHandle> = Vec::new();
+    for (i, l) in listeners.into_iter().enumerate() {
+        let mut peers = vec![addrs[(i + 1) % N].clone()];
+        peers.push(addrs[(i * 7 + 3) % N].clone());
+        peers.retain(|p| p != &addrs[i]);
+        let opts = NodeOptions {
+            peers,
+            ..NodeOptions::default()
+        };
+        nodes.push(rantai_node::spawn(l, opts).await.expect("spawn"));
+    }
+    let start = Instant::now();
+    loop {
+        let mut ready = 0;
+        for n in &nodes {
+            if n.client()
+                .status()
+                .await
+                .is_ok_and(|s| s.peers.iter().filter(|p| p.ready).count() >= 2)
+            {
+                ready += 1;
+            }
+        }
+        if ready == N {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "network did not form"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let blocks = chain_of(20, "fifty");
+    let mut inject = raw_peer(nodes[0].local_addr()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut samples = Vec::new();
+    for (k, b) in blocks.iter().enumerate() {
+        let t0 = Instant::now();
+        inject
+            .write_all(&Message::Block { block: b.clone() }.to_frame())
+            .await
+            .expect("inject");
+        loop {
+            let done = nodes
+                .iter()
+                .all(|n| n.client().metrics().blocks_accepted.load(Ordering::Relaxed) > k as u64);
+            if done {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "block {k} did not reach every node"
+            );
+            tokio::task::yield_now().await;
+        }
+        samples.push(t0.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let med = median(&mut samples);
+    println!(
+        "50-node propagation (ring + chords, push relay) over {} blocks: median {med:.2} ms, max {:.2} ms",
+        samples.len(),
+        samples[samples.len() - 1]
+    );
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
+
+/// RSS of a `rantai-node` process that loaded 100,000 small blocks from its data directory.
+#[test]
+#[ignore]
+fn rss_with_100k_blocks() {
+    let dir = TempDir::new("rss");
+    let t0 = Instant::now();
+    let blocks = chain_of(100_000, "rss");
+    println!(
+        "mined 100,000 blocks in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let data = dir.path().join("data");
+    let params = Arc::new(Params::main());
+    rantai_node::store::write_blocks(&data, &params, &blocks).expect("write store");
+    drop(blocks);
+    let t1 = Instant::now();
+    let args = node_args(0, &[], &["--data-dir", &data.to_string_lossy()]);
+    let mut n = NodeProc::start("rss", &args, dir.path());
+    let load = t1.elapsed();
+    let st = n.status().expect("status");
+    assert_eq!(st.height, 100_000);
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", n.child.id())).expect("proc status");
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap_or("VmRSS: ?")
+        .to_string();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?")
+        .to_string();
+    println!(
+        "node holding 100,000 blocks (height {}): {rss}, peak {hwm}; start with load took {:.2} s",
+        st.height,
+        load.as_secs_f64()
+    );
+    n.kill9();
+}
