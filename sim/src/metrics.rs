@@ -66,6 +66,8 @@ pub struct Metrics {
     pub violations: Vec<String>,
     pub violation_count: u64,
     pub events: u64,
+    /// Popped events that a newer generation had cancelled (lazy timer cancellation).
+    pub cancelled_events: u64,
 }
 
 impl Metrics {

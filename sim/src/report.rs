@@ -183,7 +183,10 @@ pub struct InvariantsReport {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EngineReport {
+    /// Events popped from the queue, cancelled ones included.
     pub events: u64,
+    /// Timer, mining and dial events that had been superseded (cancelled lazily).
+    pub cancelled_events: u64,
     pub sim_time_ms: u64,
     /// Hash of the full event trace (computed with or without `--trace`).
     pub trace_hash: String,
@@ -421,6 +424,7 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
         invariants,
         engine: EngineReport {
             events,
+            cancelled_events: sim.metrics().cancelled_events,
             sim_time_ms: now.0,
             trace_hash: sim.trace_hash(),
             timed_out: sim.timed_out,

@@ -695,6 +695,7 @@ impl Sim {
             Ev::Timer { node, gen } => {
                 let n = &mut self.nodes[node as usize];
                 if n.timer_gen != gen || n.peer.is_none() {
+                    self.metrics.cancelled_events += 1;
                     return;
                 }
                 n.timer_at = None;
@@ -706,6 +707,7 @@ impl Sim {
             }
             Ev::Mine { node, gen } => {
                 if self.nodes[node as usize].mine_gen != gen {
+                    self.metrics.cancelled_events += 1;
                     return;
                 }
                 if self.mined < self.cfg.blocks {
@@ -809,6 +811,7 @@ impl Sim {
     fn dial(&mut self, link: u32, gen: u32) {
         let l = &self.links[link as usize];
         if l.dial_gen != gen || l.open {
+            self.metrics.cancelled_events += 1;
             return;
         }
         let (a, b) = (l.a, l.b);
