@@ -178,7 +178,6 @@ pub struct Sim {
     links: Vec<Link>,
     edges: Vec<(u32, u32)>,
     partitions: Vec<ActivePartition>,
-    out_buf: Vec<Output>,
     pub(crate) metrics: Metrics,
     pub(crate) trace: Trace,
     mined: u64,
@@ -277,7 +276,6 @@ impl Sim {
             links,
             edges,
             partitions: Vec::new(),
-            out_buf: Vec::new(),
             metrics: Metrics::default(),
             trace: Trace::default(),
             mined: 0,
@@ -1206,18 +1204,11 @@ impl Sim {
 
     /// Drains and executes the outputs of peer `n`, then re-arms its timer if it moved.
     fn after_call(&mut self, n: u32) {
-        let mut buf = std::mem::take(&mut self.out_buf);
-        while let Some(peer) = self.nodes[n as usize].peer.as_mut() {
-            // Drain in batches: executing outputs never calls back into this peer.
-            buf.extend(std::iter::from_fn(|| peer.poll()));
-            if buf.is_empty() {
-                break;
-            }
-            for out in buf.drain(..) {
-                self.execute(n, out);
-            }
+        // Executing an output never calls back into this peer, so outputs can be taken and
+        // executed one at a time (no intermediate buffer).
+        while let Some(out) = self.nodes[n as usize].peer.as_mut().and_then(Peer::poll) {
+            self.execute(n, out);
         }
-        self.out_buf = buf;
         let now = self.now;
         let node = &mut self.nodes[n as usize];
         let Some(peer) = node.peer.as_ref() else {
