@@ -12,12 +12,16 @@ use std::path::{Path, PathBuf};
 /// Why a configuration value or file was refused. Always names the offending key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// A key that no setting has.
     #[error("unknown key `{key}` (known keys: {known})")]
     UnknownKey { key: String, known: String },
+    /// A known key with a value that does not parse or is out of range.
     #[error("invalid value for `{key}`: {msg}")]
     Invalid { key: String, msg: String },
+    /// The scenario file could not be read.
     #[error("cannot read {path}: {msg}")]
     Io { path: String, msg: String },
+    /// The scenario file is not valid TOML.
     #[error("{path}: invalid TOML: {msg}")]
     Toml { path: String, msg: String },
 }

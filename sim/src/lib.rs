@@ -76,21 +76,25 @@ impl Builder {
         self
     }
 
+    /// How peers are linked.
     pub fn topology(mut self, t: Topology) -> Self {
         self.cfg.topology = t;
         self
     }
 
+    /// How each message's one-way latency is drawn.
     pub fn latency(mut self, l: Latency) -> Self {
         self.cfg.latency = Some(l);
         self
     }
 
+    /// Per-peer upload and download rates.
     pub fn bandwidth(mut self, b: Bandwidth) -> Self {
         self.cfg.bandwidth = Some(b);
         self
     }
 
+    /// Block relay policy of every peer.
     pub fn relay(mut self, r: RelayPolicy) -> Self {
         self.cfg.relay = r;
         self

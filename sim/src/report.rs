@@ -68,6 +68,7 @@ pub struct ScenarioSummary {
     pub ping_interval_ms: Option<u64>,
 }
 
+/// Mined blocks and their fate (`blocks.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct BlocksReport {
     pub mined: u64,
@@ -90,6 +91,7 @@ pub struct Stat {
     pub max: Option<u64>,
 }
 
+/// Block propagation delays (`propagation_ms.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PropagationReport {
     pub blocks_measured: usize,
@@ -101,6 +103,7 @@ pub struct PropagationReport {
     pub t100: Stat,
 }
 
+/// Reorgs summed over all peers (`reorgs.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ReorgReport {
     /// Reorg events summed over all peers.
@@ -109,12 +112,14 @@ pub struct ReorgReport {
     pub deepest: u64,
 }
 
+/// Messages and bytes of one message kind.
 #[derive(Debug, Clone, Serialize)]
 pub struct KindStat {
     pub count: u64,
     pub bytes: u64,
 }
 
+/// Traffic (`messages.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct MessagesReport {
     pub total: u64,
@@ -124,6 +129,7 @@ pub struct MessagesReport {
     pub by_kind: BTreeMap<String, KindStat>,
 }
 
+/// Redundant deliveries (`redundancy.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct RedundancyReport {
     /// Full blocks delivered to peers that already had them.
@@ -132,6 +138,7 @@ pub struct RedundancyReport {
     pub redundant_inv_hashes: u64,
 }
 
+/// Injected faults and connection churn (`faults.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct FaultsReport {
     pub lost: u64,
@@ -148,6 +155,7 @@ pub struct FaultsReport {
     pub disconnects: BTreeMap<String, u64>,
 }
 
+/// Submitted data items in the final best chain (`items.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemsReport {
     pub submitted: u64,
@@ -157,6 +165,7 @@ pub struct ItemsReport {
     pub duplicated: u64,
 }
 
+/// Whether and when the online peers agreed (`convergence.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ConvergenceReport {
     pub converged: bool,
@@ -174,6 +183,7 @@ pub struct ConvergenceReport {
     pub after_last_heal_ms: Option<u64>,
 }
 
+/// Invariant violations (`invariants.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct InvariantsReport {
     pub ok: bool,
@@ -181,6 +191,7 @@ pub struct InvariantsReport {
     pub violations: Vec<String>,
 }
 
+/// Engine counters (`engine.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct EngineReport {
     /// Events popped from the queue, cancelled ones included.
@@ -194,6 +205,7 @@ pub struct EngineReport {
     pub timed_out: bool,
 }
 
+/// Nondeterministic wall-clock and memory figures (`wall.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct WallReport {
     pub wall_time_ms: u64,

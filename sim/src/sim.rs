@@ -28,12 +28,16 @@ pub const MAX_TIEBREAK_BLOCKS: u64 = 10;
 /// Errors of the scripting API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
+    /// The index is not a peer of this simulation.
     #[error("no peer {0}")]
     NoSuchPeer(u32),
+    /// The peer is crashed and cannot act.
     #[error("peer {0} is crashed")]
     PeerDown(u32),
+    /// The peer is running, so it cannot be restarted.
     #[error("peer {0} is already running")]
     PeerUp(u32),
+    /// The peer refused the data item.
     #[error("submission refused: {0}")]
     Submit(#[from] SubmitError),
 }
@@ -156,9 +160,13 @@ fn unpid(p: PeerId) -> (u32, u32) {
 /// Progress of a running simulation, for progress bars.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
+    /// Virtual time.
     pub now: Millis,
+    /// Blocks mined so far.
     pub mined: u64,
+    /// Blocks to mine.
     pub blocks: u64,
+    /// Events processed so far.
     pub events: u64,
 }
 

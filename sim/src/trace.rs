@@ -59,6 +59,14 @@ pub enum TraceEv {
     Submit { node: u32, ok: bool },
 }
 
+/// First eight bytes of a hash as an integer (our own, so the trace format does not depend
+/// on helper methods of the core's hash type).
+fn hkey(h: &BlockHash) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.0[..8]);
+    u64::from_le_bytes(b)
+}
+
 fn tag(s: &str) -> u64 {
     s.bytes()
         .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
@@ -136,17 +144,17 @@ impl Trace {
             TraceEv::Mined { node, height, hash } => {
                 h.add(4);
                 h.add(u64::from(node) << 40 ^ height);
-                h.add(hash.prefix_u64());
+                h.add(hkey(&hash));
             }
             TraceEv::Accepted { node, height, hash } => {
                 h.add(5);
                 h.add(u64::from(node) << 40 ^ height);
-                h.add(hash.prefix_u64());
+                h.add(hkey(&hash));
             }
             TraceEv::Tip { node, height, hash } => {
                 h.add(6);
                 h.add(u64::from(node) << 40 ^ height);
-                h.add(hash.prefix_u64());
+                h.add(hkey(&hash));
             }
             TraceEv::Reorg { node, depth } => {
                 h.add(7);
