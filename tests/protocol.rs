@@ -346,3 +346,70 @@ fn same_seed_same_history() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn block_repeating_an_item_costs_the_sender_not_the_relayer() {
+    let mut net = line(3, RelayPolicy::Announce);
+    net.run_for(500);
+    net.mine(0);
+    net.run_for(500);
+    // Node 0 turns hostile: a block on the shared tip that repeats the genesis item.
+    let tip = net.peers[1].chain().tip().clone();
+    let genesis_item = net.peers[1].chain().genesis().items()[0].clone();
+    let bad = rantai_core::Template::new(tip.header(), tip.hash(), 0, net.now, vec![genesis_item])
+        .into_block(0);
+    let conn = net.conn_of(1, 0).unwrap();
+    net.inject(
+        1,
+        conn,
+        Message::Block {
+            block: std::sync::Arc::new(bad.clone()),
+        },
+    );
+    net.run_for(2_000);
+    assert!(net.disconnects.iter().any(|(n, r)| *n == 1
+        && matches!(
+            r,
+            DisconnectReason::InvalidBlock(rantai_core::BlockError::DuplicateItem(_))
+        )));
+    assert!(!net.peers[2].chain().knows(&bad.hash()), "never relayed");
+    assert_eq!(net.ready(1), 1, "node 1 keeps its honest neighbour");
+    assert_eq!(net.peers[1].chain().tip().hash(), tip.hash());
+}
+
+#[test]
+fn equal_work_fork_is_broken_and_keeps_both_sides_items() {
+    let mut net = Net::new(2, |_| {
+        let mut c = config();
+        c.auto_mine = true;
+        c
+    });
+    let a = net.submit(0, "left");
+    let b = net.submit(1, "right");
+    net.run_for(500);
+    assert_eq!((net.tip_height(0), net.tip_height(1)), (1, 1));
+    net.connect(0, 1);
+    assert!(net.run_until(20_000, |n| {
+        n.same_tip(&[0, 1]) && [a, b].iter().all(|id| n.peers[0].chain().contains_item(id))
+    }));
+}
+
+#[test]
+fn oversized_or_repeated_get_blocks_is_refused() {
+    let mut net = line(2, RelayPolicy::Announce);
+    net.run_for(500);
+    let b = net.mine(0);
+    net.run_for(500);
+    let conn = net.conn_of(0, 1).unwrap();
+    net.inject(
+        0,
+        conn,
+        Message::GetBlocks {
+            hashes: vec![b.hash(); 200],
+        },
+    );
+    assert!(net
+        .disconnects
+        .iter()
+        .any(|(_, r)| *r == DisconnectReason::Protocol("get_blocks over the limit")));
+}

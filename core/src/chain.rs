@@ -7,9 +7,9 @@
 
 use crate::block::{data_hash, data_len, Block, ItemId, HEADER_VERSION, MAX_DIFFICULTY};
 use crate::params::Params;
-use crate::types::{BlockHash, BuildPrefixHasher, Millis, Work};
+use crate::types::{BlockHash, Millis, Work};
 use hashbrown::HashTable;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// Why a block was rejected. Every validation rule has its own variant.
@@ -107,7 +107,8 @@ pub struct Chain {
     /// the per-block cost of the index near 5 bytes instead of 37.
     index: HashTable<u32>,
     best: Vec<u32>,
-    items: HashMap<ItemId, u64, BuildPrefixHasher>,
+    /// Items of the best chain: attacker-chosen ids, so an ordered map (no hash flooding).
+    items: BTreeMap<ItemId, u64>,
     orphans: Orphans,
 }
 
@@ -119,8 +120,8 @@ impl Chain {
     pub fn with_orphan_limits(params: Arc<Params>, limits: OrphanLimits) -> Chain {
         let genesis = params.genesis().clone();
         let mut index = HashTable::new();
-        index.insert_unique(genesis.hash().prefix_u64(), 0, |_| 0);
-        let mut items = HashMap::default();
+        index.insert_unique(genesis.hash().key_u64(), 0, |_| 0);
+        let mut items = BTreeMap::new();
         for it in genesis.items() {
             items.insert(it.id(), 0);
         }
@@ -238,10 +239,9 @@ impl Chain {
         let idx = u32::try_from(self.entries.len()).expect("fewer than 2^32 blocks");
         let work = p.work.saturating_add(block.header().work());
         let entries = &self.entries;
-        self.index
-            .insert_unique(block.hash().prefix_u64(), idx, |&i| {
-                entries[i as usize].block.hash().prefix_u64()
-            });
+        self.index.insert_unique(block.hash().key_u64(), idx, |&i| {
+            entries[i as usize].block.hash().key_u64()
+        });
         self.entries.push(Entry {
             block,
             work,
@@ -311,7 +311,7 @@ impl Chain {
 
     fn lookup(&self, hash: &BlockHash) -> Option<u32> {
         self.index
-            .find(hash.prefix_u64(), |&i| {
+            .find(hash.key_u64(), |&i| {
                 self.entries[i as usize].block.hash() == *hash
             })
             .copied()
@@ -515,11 +515,12 @@ impl Chain {
     /// Approximate heap bytes of the tree's bookkeeping (not the shared block bodies).
     pub fn bookkeeping_bytes(&self) -> usize {
         let slot = std::mem::size_of::<u32>() + 1;
-        let item_slot = std::mem::size_of::<(ItemId, u64)>() + 1;
+        // B-tree leaves run about two-thirds full.
+        let item_slot = std::mem::size_of::<(ItemId, u64)>() * 3 / 2;
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.index.capacity() * slot
             + self.best.capacity() * 4
-            + self.items.capacity() * item_slot
+            + self.items.len() * item_slot
             + self.orphans.bytes
     }
 }

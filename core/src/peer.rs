@@ -12,11 +12,11 @@ use crate::message::{
     PROTOCOL_VERSION,
 };
 use crate::params::Params;
-use crate::types::{BlockHash, BuildPrefixHasher, Millis, PeerId, Work};
+use crate::types::{BlockHash, Millis, PeerId, Work};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// How new blocks travel to neighbours.
@@ -229,6 +229,14 @@ impl DisconnectReason {
 /// Unanswered pings in a row after which a connection is considered dead.
 pub const MAX_MISSED_PONGS: u32 = 3;
 
+/// How many rejected block hashes are remembered.
+const MAX_REJECTED: usize = 1024;
+/// Most hashes one `get_blocks` may ask for; honest peers ask for at most their in-flight limit.
+pub const MAX_GET_BLOCKS: usize = 128;
+/// Unrequested blocks this many minimum-difficulty blocks' worth of work below our tip are
+/// dropped unstored: cheap side branches must not fill memory. Catch-up (requested) is exempt.
+const STALE_MARGIN_BLOCKS: u128 = 6;
+
 /// Why a local submission was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
@@ -265,7 +273,7 @@ impl KnownWindow {
     }
 
     fn contains(&self, h: &BlockHash) -> bool {
-        let k = h.prefix_u64();
+        let k = h.key_u64();
         self.ring.contains(&k)
     }
 
@@ -273,7 +281,7 @@ impl KnownWindow {
         if cap == 0 || self.contains(h) {
             return;
         }
-        let k = h.prefix_u64();
+        let k = h.key_u64();
         if self.ring.len() < cap {
             self.ring.push(k);
         } else {
@@ -286,6 +294,8 @@ impl KnownWindow {
 struct Conn {
     direction: Direction,
     addr: Option<String>,
+    /// When the connection opened.
+    since: Millis,
     remote: Option<Remote>,
     handshake_deadline: Millis,
     tip: Option<Tip>,
@@ -305,6 +315,8 @@ struct Conn {
     missed_pongs: u32,
     score: u32,
     answered_getaddr: bool,
+    /// We sent `get_addr` and accept one `addr` in reply.
+    asked_addr: bool,
     announce: Vec<BlockHash>,
     items_out: Vec<Item>,
     /// This connection's entry in `Peer::deadlines`.
@@ -331,15 +343,18 @@ pub struct Peer {
     node_id: u64,
     conns: BTreeMap<PeerId, Conn>,
     /// Every block currently requested, and from whom: never ask two peers at once.
-    requested: HashMap<BlockHash, PeerId, BuildPrefixHasher>,
+    requested: BTreeMap<BlockHash, PeerId>,
     pending: BTreeMap<u64, Pending>,
-    pending_ids: HashMap<ItemId, u64, BuildPrefixHasher>,
+    pending_ids: BTreeMap<ItemId, u64>,
     pending_seq: u64,
     pending_bytes: usize,
     pending_local: usize,
     own_items: BTreeSet<ItemId>,
     addrs: BTreeSet<String>,
     mining_on: Option<BlockHash>,
+    /// Recently rejected block hashes (bounded), so catch-up never re-fetches them in a loop.
+    rejected: BTreeSet<BlockHash>,
+    rejected_order: VecDeque<BlockHash>,
     /// Every connection's earliest timer, so `poll_timeout` is O(1) and `handle_timeout`
     /// visits only due connections.
     deadlines: BTreeSet<(Millis, PeerId)>,
@@ -367,15 +382,17 @@ impl Peer {
             rng,
             node_id,
             conns: BTreeMap::new(),
-            requested: HashMap::default(),
+            requested: BTreeMap::new(),
             pending: BTreeMap::new(),
-            pending_ids: HashMap::default(),
+            pending_ids: BTreeMap::new(),
             pending_seq: 0,
             pending_bytes: 0,
             pending_local: 0,
             own_items: BTreeSet::new(),
             addrs: BTreeSet::new(),
             mining_on: None,
+            rejected: BTreeSet::new(),
+            rejected_order: VecDeque::new(),
             deadlines: BTreeSet::new(),
             timer_dirty: Vec::new(),
             flush_dirty: Vec::new(),
@@ -634,6 +651,7 @@ impl Peer {
         let conn = Conn {
             direction,
             addr,
+            since: self.now,
             remote: None,
             handshake_deadline: self.now.add(self.config.handshake_timeout),
             tip: None,
@@ -649,6 +667,7 @@ impl Peer {
             missed_pongs: 0,
             score: 0,
             answered_getaddr: false,
+            asked_addr: false,
             announce: Vec::new(),
             items_out: Vec::new(),
             deadline: None,
@@ -777,6 +796,10 @@ impl Peer {
             }
             Message::ChainHashes { hashes, tip } => self.on_chain_hashes(peer, hashes, tip),
             Message::Items { items } => {
+                if !self.config.relay_items {
+                    // This node does not pool others' items; they could only crowd out ours.
+                    return;
+                }
                 for item in items {
                     self.on_item(peer, item);
                 }
@@ -793,6 +816,13 @@ impl Peer {
                 self.send(peer, Message::Addr { addrs });
             }
             Message::Addr { addrs } => {
+                let Some(c) = self.conns.get_mut(&peer) else {
+                    return;
+                };
+                if !std::mem::take(&mut c.asked_addr) {
+                    // Unsolicited address lists could fill the book with junk.
+                    return self.misbehaved(peer, 10);
+                }
                 for a in addrs {
                     self.learn_addr(a);
                 }
@@ -829,23 +859,29 @@ impl Peer {
             .conns
             .iter()
             .find(|(&id, c)| id != peer && c.remote.as_ref().is_some_and(|r| r.node_id == node_id))
-            .map(|(&id, c)| (id, c.direction));
-        if let Some((other, other_dir)) = existing {
-            // Both ends must drop the same connection: keep the one dialled by the smaller id.
-            let dialer = |dir: Direction| {
-                if dir == Direction::Outbound {
+            .map(|(&id, c)| (id, c.direction, c.since));
+        if let Some((other, other_dir, other_since)) = existing {
+            let this_dir = self.conns[&peer].direction;
+            if this_dir == other_dir {
+                // One side dialled twice: only the dialler closes the newer one, so both ends
+                // agree without a race; the listener keeps both until then.
+                if this_dir == Direction::Outbound {
+                    return self.disconnect(peer, DisconnectReason::Duplicate(node_id));
+                }
+            } else {
+                // Simultaneous dials: both ends keep the connection dialled by the smaller id.
+                // An established connection is never evicted by a newcomer claiming its id.
+                let young = self.now.since(other_since) < self.config.handshake_timeout;
+                let new_dialer = if this_dir == Direction::Outbound {
                     self.node_id
                 } else {
                     node_id
+                };
+                if young && new_dialer == self.node_id.min(node_id) {
+                    self.disconnect(other, DisconnectReason::Duplicate(node_id));
+                } else {
+                    return self.disconnect(peer, DisconnectReason::Duplicate(node_id));
                 }
-            };
-            let this_dir = self.conns[&peer].direction;
-            let keep_new = dialer(this_dir) == self.node_id.min(node_id)
-                && dialer(other_dir) != dialer(this_dir);
-            if keep_new {
-                self.disconnect(other, DisconnectReason::Duplicate(node_id));
-            } else {
-                return self.disconnect(peer, DisconnectReason::Duplicate(node_id));
             }
         }
         let now = self.now;
@@ -861,6 +897,7 @@ impl Peer {
         c.next_ping = now.add(interval);
         c.known.insert(&tip.hash, self.config.known_window);
         let outbound = c.direction == Direction::Outbound;
+        c.asked_addr = outbound;
         if let Some(l) = &listen {
             self.learn_addr(l.clone());
         }
@@ -926,7 +963,11 @@ impl Peer {
         let mut overflow = false;
         for h in hashes {
             c.known.insert(&h, window);
-            if self.chain.knows(&h) || self.requested.contains_key(&h) || c.to_fetch.contains(&h) {
+            if self.chain.knows(&h)
+                || self.rejected.contains(&h)
+                || self.requested.contains_key(&h)
+                || c.to_fetch.contains(&h)
+            {
                 continue;
             }
             if c.to_fetch.len() >= max_queue {
@@ -989,7 +1030,20 @@ impl Peer {
         }
     }
 
-    fn on_get_blocks(&mut self, peer: PeerId, hashes: Vec<BlockHash>) {
+    fn on_get_blocks(&mut self, peer: PeerId, mut hashes: Vec<BlockHash>) {
+        if hashes.len() > MAX_GET_BLOCKS {
+            return self.disconnect(
+                peer,
+                DisconnectReason::Protocol("get_blocks over the limit"),
+            );
+        }
+        let n = hashes.len();
+        hashes.sort_unstable();
+        hashes.dedup();
+        if hashes.len() < n {
+            // Asking twice for one block in one message only multiplies our upload.
+            return self.misbehaved(peer, 20);
+        }
         let mut missing = Vec::new();
         for h in hashes {
             match self.chain.get(&h) {
@@ -1021,21 +1075,45 @@ impl Peer {
         if solicited {
             c.strikes = 0;
         }
-        if c.tip.is_none_or(|t| t.height < block.height()) {
-            // The sender has at least this block; its claimed work is unknown until it says.
-        }
         if self.requested.get(&h) == Some(&peer) {
             self.requested.remove(&h);
         }
-        let known = self.chain.knows(&h);
+        let known = self.chain.knows(&h) || self.rejected.contains(&h);
         if !solicited && known && self.config.relay == RelayPolicy::Announce {
-            self.misbehaved(peer, 10);
+            // Usually a block we re-requested elsewhere after a timeout, arriving late.
+            self.misbehaved(peer, 2);
+        } else if !solicited && self.far_below_tip(&block) {
+            self.misbehaved(peer, 2);
         } else if !known {
             // Pushed blocks keep being pushed; fetched ones are announced onwards.
             self.process_block(block, Some(peer), !solicited);
         }
         self.request_more(peer);
         self.maybe_sync(peer);
+    }
+
+    /// Whether an unrequested block would sit well below our tip's work (a cheap side branch).
+    fn far_below_tip(&self, block: &Block) -> bool {
+        let Some(parent_work) = self.chain.work_of(&block.prev()) else {
+            return false;
+        };
+        let unit = Work::of_difficulty(self.config.params.min_difficulty).0;
+        let margin = Work(unit.saturating_mul(STALE_MARGIN_BLOCKS));
+        parent_work
+            .saturating_add(block.header().work())
+            .saturating_add(margin)
+            < self.chain.tip_work()
+    }
+
+    fn remember_rejected(&mut self, h: BlockHash) {
+        if self.rejected.insert(h) {
+            self.rejected_order.push_back(h);
+            if self.rejected_order.len() > MAX_REJECTED {
+                if let Some(old) = self.rejected_order.pop_front() {
+                    self.rejected.remove(&old);
+                }
+            }
+        }
     }
 
     fn on_chain_hashes(&mut self, peer: PeerId, hashes: Vec<BlockHash>, tip: Tip) {
@@ -1051,18 +1129,24 @@ impl Peer {
         c.known.insert(&tip.hash, window);
         c.tip = Some(tip);
         let mut fresh = 0;
+        let mut elsewhere = 0;
         for h in &hashes {
-            if self.chain.knows(h)
-                || self.requested.contains_key(h)
-                || c.to_fetch.len() >= max_queue
-            {
+            if self.chain.knows(h) || self.rejected.contains(h) {
                 continue;
             }
-            c.to_fetch.push_back(*h);
-            fresh += 1;
+            if self.requested.contains_key(h) {
+                elsewhere += 1;
+                continue;
+            }
+            if c.to_fetch.len() < max_queue {
+                c.to_fetch.push_back(*h);
+                fresh += 1;
+            }
         }
         c.sync_cursor = hashes.last().copied();
-        if fresh == 0 {
+        // Nothing new from this peer, and nothing of its batch pending with another: caught up
+        // with it until its tip changes.
+        if fresh == 0 && elsewhere == 0 {
             c.synced_to = Some(tip.hash);
         }
         self.request_more(peer);
@@ -1099,7 +1183,11 @@ impl Peer {
         self.send(peer, Message::GetChain { locator });
     }
 
+    /// After losing a connection or a stalled request: let every neighbour be asked again.
     fn sync_all(&mut self) {
+        for c in self.conns.values_mut() {
+            c.synced_to = None;
+        }
         let ids: Vec<PeerId> = self.conns.keys().copied().collect();
         for id in ids {
             self.maybe_sync(id);
@@ -1118,10 +1206,14 @@ impl Peer {
                     reason: reason.clone(),
                 };
                 self.out.push_back(Output::Event(ev));
+                self.remember_rejected(hash);
                 if let Some(p) = from {
-                    // A timestamp ahead of our clock may be clock skew, not malice.
-                    if !matches!(reason, BlockError::FromFuture { .. }) {
-                        self.disconnect(p, DisconnectReason::InvalidBlock(reason));
+                    match reason {
+                        // Clock skew, not malice.
+                        BlockError::FromFuture { .. } => self.misbehaved(p, 5),
+                        // The sender may not have seen what made the parent invalid.
+                        BlockError::InvalidParent => self.misbehaved(p, 20),
+                        _ => self.disconnect(p, DisconnectReason::InvalidBlock(reason)),
                     }
                 }
             }
@@ -1148,25 +1240,50 @@ impl Peer {
     }
 
     fn on_accepted(&mut self, acc: Accepted, from: Option<PeerId>, push_ok: bool) {
+        let first = acc.connected.first().map(|b| b.hash());
+        for (hash, reason) in &acc.rejected {
+            self.remember_rejected(*hash);
+            self.out.push_back(Output::Event(Event::BlockRejected {
+                hash: *hash,
+                from: if Some(*hash) == first { from } else { None },
+                reason: reason.clone(),
+            }));
+        }
         if let Some(p) = from {
-            if let Some(c) = self.conns.get_mut(&p) {
-                c.score = c.score.saturating_sub(5);
+            // The sender's own block failed a rule that needs the chain (a duplicate item).
+            match acc.rejected.iter().find(|(h, _)| Some(*h) == first) {
+                Some((_, BlockError::InvalidParent)) => self.misbehaved(p, 20),
+                Some((_, reason)) => {
+                    let reason = reason.clone();
+                    self.disconnect(p, DisconnectReason::InvalidBlock(reason));
+                }
+                None => {
+                    if let Some(c) = self.conns.get_mut(&p) {
+                        c.score = c.score.saturating_sub(5);
+                    }
+                }
             }
         }
+        let joined: BTreeSet<BlockHash> = acc
+            .tip_change
+            .iter()
+            .flat_map(|c| c.joined.iter().map(|b| b.hash()))
+            .collect();
+        let tip_work = self.chain.tip_work();
         for (i, block) in acc.connected.iter().enumerate() {
-            let origin = if i == 0 { from } else { None };
+            let h = block.hash();
+            if self.chain.get(&h).is_none() {
+                continue;
+            }
             self.out.push_back(Output::Event(Event::BlockAccepted {
                 block: block.clone(),
-                from: origin,
+                from: if i == 0 { from } else { None },
             }));
-            self.relay_block(block, from, push_ok && i == 0);
-        }
-        for (hash, reason) in acc.rejected {
-            self.out.push_back(Output::Event(Event::BlockRejected {
-                hash,
-                from: None,
-                reason,
-            }));
+            // Relay what joined the best chain, plus equal-work competitors (a fork race must
+            // reach everyone); lighter side branches stay local.
+            if joined.contains(&h) || self.chain.work_of(&h) == Some(tip_work) {
+                self.relay_block(block, from, push_ok && i == 0);
+            }
         }
         if let Some(change) = acc.tip_change {
             let mut requeued = 0;
@@ -1244,8 +1361,10 @@ impl Peer {
         if self.chain.contains_item(&id) || self.pending_ids.contains_key(&id) {
             return;
         }
-        if self.pending.len() >= self.config.max_pending_items
-            || self.pending_bytes + item.encoded_len() > self.config.max_pending_bytes
+        // Remote items may fill only half the pool, so local submissions always fit.
+        let remote = self.pending.len() - self.pending_local;
+        if remote >= self.config.max_pending_items / 2
+            || self.pending_bytes + item.encoded_len() > self.config.max_pending_bytes / 2
         {
             return;
         }
@@ -1350,7 +1469,7 @@ impl Peer {
         }
         if self.config.auto_mine {
             let tip = self.chain.tip().hash();
-            if self.pending_local > 0 {
+            if self.pending_local > 0 || self.equal_work_rival() {
                 if self.mining_on != Some(tip) {
                     self.mining_on = Some(tip);
                     let t = self.block_template(self.now);
@@ -1360,6 +1479,19 @@ impl Peer {
                 self.out.push_back(Output::Mine(None));
             }
         }
+    }
+
+    /// A neighbour sits on a different tip with exactly our work. Fork choice keeps the first
+    /// seen, so without another block neither side would ever move; the side with the greater
+    /// tip hash mines one (exactly one side, so the tie is not recreated).
+    fn equal_work_rival(&self) -> bool {
+        let ours = self.chain.tip().hash();
+        let work = self.chain.tip_work();
+        self.conns.values().any(|c| {
+            c.remote.is_some()
+                && c.tip
+                    .is_some_and(|t| t.work == work && t.hash != ours && t.hash < ours)
+        })
     }
 
     /// Approximate heap bytes this peer spends beyond the shared block bodies: the chain's

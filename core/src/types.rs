@@ -87,7 +87,7 @@ impl Work {
 }
 
 /// A SHA-256 digest: block hashes, data hashes and item ids. Prints and serializes as lowercase hex.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Hash32(pub [u8; 32]);
 
 /// Hash of a block header (double SHA-256).
@@ -109,11 +109,14 @@ impl Hash32 {
         bits
     }
 
-    /// First eight bytes as an integer: a cheap, well-distributed key for windows and hash tables.
-    pub fn prefix_u64(&self) -> u64 {
+    /// A well-mixed 64-bit key for hash tables and windows. It reads the last eight bytes
+    /// (proof of work zeroes the first ones) and folds them through a 128-bit multiply, so
+    /// the low bits a hash table indexes by depend on every input bit.
+    pub fn key_u64(&self) -> u64 {
         let mut b = [0u8; 8];
-        b.copy_from_slice(&self.0[..8]);
-        u64::from_le_bytes(b)
+        b.copy_from_slice(&self.0[24..]);
+        let m = u128::from(u64::from_le_bytes(b)) * u128::from(0x9e37_79b9_7f4a_7c15_u64);
+        (m as u64) ^ ((m >> 64) as u64)
     }
 
     /// Short form for logs: the first 8 hex digits.
@@ -195,36 +198,6 @@ impl<'de> Deserialize<'de> for Hash32 {
         Hash32::from_hex(&s).map_err(serde::de::Error::custom)
     }
 }
-
-impl std::hash::Hash for Hash32 {
-    /// Feeds only the first eight bytes: the value is already a uniform digest, and
-    /// [`PrefixHasher`] then needs no mixing of its own.
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.prefix_u64());
-    }
-}
-
-/// Hasher for maps keyed by [`Hash32`]: the key's prefix is the hash. Lookups only; nothing
-/// iterates these maps into output, so determinism is unaffected.
-#[derive(Default, Clone, Copy)]
-pub struct PrefixHasher(u64);
-
-impl std::hash::Hasher for PrefixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 ^= v;
-    }
-}
-
-/// Build-hasher for [`PrefixHasher`].
-pub type BuildPrefixHasher = std::hash::BuildHasherDefault<PrefixHasher>;
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> Hash32 {
