@@ -5,73 +5,22 @@
 mod common;
 
 use common::*;
-use rantai_node::BlockView;
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Waits until all nodes hold the same best chain with each of `texts` exactly once.
-///
-/// Fork choice keeps the first-seen branch on equal work, so two nodes that mined at the same
-/// height stay split until the next block. If the nodes sit on different tips of equal height
-/// for 2 s, one more line is typed at the first node (and added to `texts`): that block decides,
-/// and the losing branch's lines are requeued and mined again.
+/// Waits until all nodes hold one best chain with each of `texts` exactly once (see
+/// [`converge`] for how first-seen ties are settled).
 fn wait_converged(nodes: &mut [&mut NodeProc], texts: &mut Vec<String>) {
-    let deadline = Instant::now() + WAIT;
-    let mut stable = 0;
-    let mut last_tips = Vec::new();
-    let mut since = Instant::now();
-    let mut tiebreaks = 0;
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for identical chains holding every line"
-        );
-        let chains: Option<Vec<Vec<BlockView>>> = nodes.iter().map(|n| n.best_chain()).collect();
-        if let Some(chains) = chains {
-            let hashes: Vec<Vec<&str>> = chains
-                .iter()
-                .map(|c| c.iter().map(|b| b.hash.as_str()).collect())
-                .collect();
-            let items = item_texts(&chains[0]);
-            if hashes.windows(2).all(|w| w[0] == w[1]) && texts.iter().all(|t| items.contains(t)) {
-                stable += 1;
-                if stable >= 2 {
-                    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                    for t in &items {
-                        *counts.entry(t.as_str()).or_default() += 1;
-                    }
-                    for t in texts.iter() {
-                        assert_eq!(counts.get(t.as_str()), Some(&1), "line {t:?} exactly once");
-                    }
-                    return;
-                }
-            } else {
-                stable = 0;
-            }
-            let tips: Vec<String> = chains
-                .iter()
-                .map(|c| c.last().map(|b| b.hash.clone()).unwrap_or_default())
-                .collect();
-            let heights: Vec<usize> = chains.iter().map(Vec::len).collect();
-            if tips != last_tips {
-                last_tips = tips;
-                since = Instant::now();
-            } else if since.elapsed() > Duration::from_secs(2)
-                && heights.windows(2).all(|w| w[0] == w[1])
-                && stable == 0
-            {
-                tiebreaks += 1;
-                assert!(tiebreaks <= 5, "ties never resolved");
-                let t = format!("tie-break {tiebreaks}");
-                nodes[0].type_line(&t);
-                texts.push(t);
-                since = Instant::now();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let n = nodes.len();
+    converge(
+        nodes,
+        n,
+        |nodes, k| nodes[k].best_chain(),
+        |nodes, t| nodes[0].type_line(t),
+        texts,
+        WAIT,
+    );
 }
 
 fn three_node_story(order: [usize; 3], tag: &str) {

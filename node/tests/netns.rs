@@ -164,22 +164,13 @@ fn netns_three_hosts_partition_and_heal() {
     ip(&["-n", &format!("{tag}h"), "link", "set", "h3", "up"]).expect("restore link");
     let mut texts: Vec<String> = vec!["before the cut".into(), "minority side".into()];
     texts.extend((0..3).map(|i| format!("majority side {i}")));
-    wait_until(
+    let mut ctx = (hosts.clone(), nodes);
+    converge(
+        &mut ctx,
+        3,
+        |(hosts, nodes), k| chain(&hosts[k], &nodes[k]),
+        |(_, nodes), t| nodes[0].type_line(t),
+        &mut texts,
         Duration::from_secs(60),
-        "one chain with both sides' lines after the heal",
-        || {
-            let chains: Option<Vec<Vec<BlockView>>> =
-                (0..3).map(|k| chain(&hosts[k], &nodes[k])).collect();
-            let Some(chains) = chains else { return false };
-            let hashes: Vec<Vec<&str>> = chains
-                .iter()
-                .map(|c| c.iter().map(|b| b.hash.as_str()).collect())
-                .collect();
-            let items = item_texts(&chains[0]);
-            hashes.windows(2).all(|w| w[0] == w[1])
-                && texts
-                    .iter()
-                    .all(|t| items.iter().filter(|x| *x == t).count() == 1)
-        },
     );
 }

@@ -30,10 +30,19 @@ pub const FAST: &[&str] = &[
     "500",
 ];
 
-/// A free TCP port on 127.0.0.1 (bound, then released for the node to take).
+/// A free TCP port on 127.0.0.1 for a node whose address others must know before it starts.
+///
+/// Drawn at random below Linux's ephemeral range (32768+) and checked by binding it, so that
+/// sockets the kernel numbers itself (`--http 127.0.0.1:0`, outgoing connections) of tests
+/// running in parallel cannot take it between this check and the node's bind.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind ephemeral port");
-    l.local_addr().expect("local addr").port()
+    for _ in 0..1000 {
+        let port = 20_000 + (rand::random::<u16>() % 12_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000");
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -323,4 +332,68 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// Waits until the `n` nodes of `ctx` hold one best chain with each of `texts` exactly once.
+///
+/// Fork choice keeps the first-seen branch on equal work, so nodes that mined at the same
+/// height stay split until the next block. If they sit on different tips of equal height for
+/// 2 s, one more line is typed (through `type_line`, added to `texts`): that block decides, and
+/// the losing branch's lines are requeued and mined again by their node.
+pub fn converge<C: ?Sized>(
+    ctx: &mut C,
+    n: usize,
+    mut chain: impl FnMut(&mut C, usize) -> Option<Vec<BlockView>>,
+    mut type_line: impl FnMut(&mut C, &str),
+    texts: &mut Vec<String>,
+    wait: Duration,
+) {
+    let deadline = Instant::now() + wait;
+    let mut stable = 0;
+    let mut last_tips = Vec::new();
+    let mut since = Instant::now();
+    let mut tiebreaks = 0;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for one chain holding every line"
+        );
+        let chains: Option<Vec<Vec<BlockView>>> = (0..n).map(|k| chain(ctx, k)).collect();
+        if let Some(chains) = chains {
+            let hashes: Vec<Vec<&str>> = chains
+                .iter()
+                .map(|c| c.iter().map(|b| b.hash.as_str()).collect())
+                .collect();
+            let items = item_texts(&chains[0]);
+            if hashes.windows(2).all(|w| w[0] == w[1]) && texts.iter().all(|t| items.contains(t)) {
+                stable += 1;
+                if stable >= 2 {
+                    for t in texts.iter() {
+                        let count = items.iter().filter(|x| *x == t).count();
+                        assert_eq!(count, 1, "line {t:?} exactly once");
+                    }
+                    return;
+                }
+            } else {
+                stable = 0;
+            }
+            let tips: Vec<String> = chains
+                .iter()
+                .map(|c| c.last().map(|b| b.hash.clone()).unwrap_or_default())
+                .collect();
+            let same_height = chains.windows(2).all(|w| w[0].len() == w[1].len());
+            if tips != last_tips {
+                last_tips = tips;
+                since = Instant::now();
+            } else if stable == 0 && same_height && since.elapsed() > Duration::from_secs(2) {
+                tiebreaks += 1;
+                assert!(tiebreaks <= 5, "ties never resolved");
+                let t = format!("tie-break {tiebreaks}");
+                type_line(ctx, &t);
+                texts.push(t);
+                since = Instant::now();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
