@@ -87,8 +87,8 @@ async fn per_hop_latency() {
     let blocks = chain_of(1000, "hop");
     let mut p = raw_peer(node.local_addr()).await;
     let mut q = raw_peer(node.local_addr()).await;
-    // Drain whatever the node sends P.
-    let (pr, mut pw) = p.split();
+    // P only sends; the node sends it nothing but its hello (no relay back to the sender).
+    let (_pr, mut pw) = p.split();
     let mut samples = Vec::new();
     let mut dec = FrameDecoder::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -133,7 +133,6 @@ async fn per_hop_latency() {
         pct(&samples, 0.99),
         samples[samples.len() - 1]
     );
-    drop(pr);
     node.shutdown().await;
 }
 
