@@ -193,25 +193,34 @@ async fn garbage_bytes_and_bad_frames_are_dropped() {
 async fn invalid_blocks_are_rejected_and_their_senders_dropped() {
     let (a, b) = pair().await;
     let m = a.client().metrics().clone();
-    let g = Params::main().genesis_hash();
-    let cases: Vec<(&str, Block)> = vec![
-        (
-            "wrong proof of work",
-            block(g, 1, "bad pow", |h, _| {
+    // Each bad block builds on the victim's current tip: blocks far below the tip's work are
+    // dropped unexamined by the core, which would test nothing.
+    let tip = || async {
+        let t = a.client().best_chain().await.expect("alive");
+        let last = t.last().expect("genesis").clone();
+        (last.hash(), last.height())
+    };
+    type MakeBad = fn(BlockHash, u64) -> Block;
+    let cases: Vec<(&str, MakeBad)> = vec![
+        ("wrong proof of work", |h, n| {
+            block(h, n + 1, "bad pow", |h, _| {
                 // Find a nonce whose hash misses the target.
                 let miner = Miner::new(h);
                 h.nonce = (0..).find(|&n| !miner.check(n)).expect("some nonce fails");
-            }),
-        ),
-        (
-            "wrong data hash",
-            block(g, 1, "bad data", |_, items| {
+            })
+        }),
+        ("wrong data hash", |h, n| {
+            block(h, n + 1, "bad data", |_, items| {
                 items[0].text.push_str(" (edited)")
-            }),
-        ),
-        ("wrong height", block(g, 5, "bad height", |_, _| {})),
+            })
+        }),
+        ("wrong height", |h, n| {
+            block(h, n + 5, "bad height", |_, _| {})
+        }),
     ];
-    for (what, blk) in cases {
+    for (what, make) in cases {
+        let (h, n) = tip().await;
+        let blk = make(h, n);
         let rejected = m.blocks_rejected.load(Ordering::Relaxed);
         let mut s = handshake(a.local_addr()).await;
         s.write_all(
@@ -335,14 +344,38 @@ async fn a_flood_of_unknown_announcements_is_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stops_reading_is_dropped() {
     let (a, b) = pair().await;
-    let mut s = handshake(a.local_addr()).await;
-    let g = Params::main().genesis_hash();
-    // Each request asks for 1000 copies of genesis; we never read the answers.
-    let req = Message::GetBlocks {
-        hashes: vec![g; 1000],
+    // Twenty blocks of ~200 kB each for the slow reader to ask for.
+    let mut hashes = Vec::new();
+    for i in 0..20 {
+        let big = format!("{i} {}", "x".repeat(200_000));
+        let before = a.client().status().await.expect("alive").height;
+        a.client()
+            .submit(big)
+            .await
+            .expect("alive")
+            .expect("accepted");
+        let c = a.client().clone();
+        wait_async(WAIT, "big block mined", || {
+            let c = c.clone();
+            async move { c.status().await.is_ok_and(|s| s.height > before) }
+        })
+        .await;
     }
-    .to_frame();
-    for _ in 0..50 {
+    for blk in a
+        .client()
+        .best_chain()
+        .await
+        .expect("alive")
+        .iter()
+        .skip(1)
+        .take(20)
+    {
+        hashes.push(blk.hash());
+    }
+    let mut s = handshake(a.local_addr()).await;
+    // Ask for all twenty, again and again (4 MB of answers each time), and never read.
+    let req = Message::GetBlocks { hashes }.to_frame();
+    for _ in 0..300 {
         match tokio::time::timeout(Duration::from_secs(2), s.write_all(&req)).await {
             Ok(Ok(())) => {}
             _ => break,
