@@ -347,3 +347,79 @@ fn rss_with_100k_blocks() {
     );
     n.kill9();
 }
+
+/// Block throughput: 10,000 pre-mined blocks pipelined into node A by a raw peer, timed until
+/// A's two peers B and C (in-process, real sockets) accepted them all.
+async fn block_throughput(persistent: bool) {
+    let dir = TempDir::new("blocks");
+    let opts = |name: &str, peers: Vec<String>| NodeOptions {
+        peers,
+        data_dir: persistent.then(|| dir.path().join(name)),
+        ..NodeOptions::default()
+    };
+    let b = spawn_node(opts("b", vec![])).await;
+    let c = spawn_node(opts("c", vec![])).await;
+    let a = spawn_node(opts(
+        "a",
+        vec![b.local_addr().to_string(), c.local_addr().to_string()],
+    ))
+    .await;
+    let ca = a.client().clone();
+    let start = Instant::now();
+    while !ca
+        .status()
+        .await
+        .is_ok_and(|s| s.peers.iter().filter(|p| p.ready).count() == 2)
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "a connects");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let blocks = chain_of(10_000, "throughput");
+    let mut bytes = Vec::new();
+    for blk in &blocks {
+        bytes.extend_from_slice(&Message::Block { block: blk.clone() }.to_frame());
+    }
+    let mut p = raw_peer(a.local_addr()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t0 = Instant::now();
+    p.write_all(&bytes).await.expect("send");
+    let done =
+        |n: &NodeHandle| n.client().metrics().blocks_accepted.load(Ordering::Relaxed) >= 10_000;
+    let stored =
+        |n: &NodeHandle| n.client().metrics().blocks_stored.load(Ordering::Relaxed) >= 10_000;
+    while !(done(&b) && done(&c) && (!persistent || (stored(&b) && stored(&c)))) {
+        assert!(t0.elapsed() < Duration::from_secs(120), "blocks arrive");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let took = t0.elapsed().as_secs_f64();
+    let commits = b.client().metrics().store_commits.load(Ordering::Relaxed);
+    println!(
+        "10,000 blocks through one node to two peers ({}): {took:.3} s, {:.0} blocks/s{}",
+        if persistent {
+            "--data-dir on all three, durable at b and c"
+        } else {
+            "in memory"
+        },
+        10_000.0 / took,
+        if persistent {
+            format!(", b committed them in {commits} transactions")
+        } else {
+            String::new()
+        }
+    );
+    for n in [a, b, c] {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn ten_thousand_blocks_in_memory() {
+    block_throughput(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn ten_thousand_blocks_with_data_dir() {
+    block_throughput(true).await;
+}
