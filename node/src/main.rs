@@ -30,6 +30,14 @@ struct Cli {
 enum Cmd {
     /// Start the tutorial's localnet: nodes on ports 3000.. (HTTP on 8000..), all connected.
     Localnet(LocalnetArgs),
+    /// GET a path from a node's HTTP API and print the body (for hosts without curl).
+    Api {
+        /// The node's `--http` address.
+        addr: String,
+        /// For example `/status` or `/blocks?from=0&limit=10`.
+        #[arg(default_value = "/status")]
+        path: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -125,6 +133,7 @@ fn main() -> Result<()> {
         .build()?;
     let result = match cli.command {
         Some(Cmd::Localnet(args)) => rt.block_on(localnet(args)),
+        Some(Cmd::Api { addr, path }) => api_get(&addr, &path),
         None => rt.block_on(node(cli.node)),
     };
     // stdin is read on a blocking thread that cannot be interrupted: do not wait for it.
@@ -249,6 +258,42 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Minimal HTTP/1.1 GET: prints the body, fails on a non-2xx status.
+fn api_get(addr: &str, path: &str) -> Result<()> {
+    use std::io::Read;
+    use std::net::ToSocketAddrs;
+    let sock = addr
+        .to_socket_addrs()
+        .with_context(|| format!("bad address {addr}"))?
+        .next()
+        .with_context(|| format!("no address for {addr}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(5))
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = Vec::new();
+    s.take(64 << 20).read_to_end(&mut resp)?;
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("malformed HTTP response")?;
+    let head = String::from_utf8_lossy(&resp[..split]);
+    let ok = head
+        .split_whitespace()
+        .nth(1)
+        .is_some_and(|c| c.starts_with('2'));
+    let mut out = std::io::stdout().lock();
+    out.write_all(&resp[split + 4..])?;
+    writeln!(out)?;
+    if !ok {
+        bail!("{}", head.lines().next().unwrap_or("HTTP error"));
+    }
+    Ok(())
 }
 
 /// Kills a localnet child when dropped.

@@ -2,6 +2,7 @@
 //! joined by a bridge in a fourth namespace; nothing touches the host's own network). Node 3's
 //! link is cut and restored: both sides mine while partitioned, then heal onto one chain.
 //! Needs root and a working `ip netns`; otherwise it is skipped with the reason printed.
+//! The test reads each node's HTTP API with `rantai-node api`, run inside its namespace.
 
 mod common;
 
@@ -72,11 +73,18 @@ fn setup(tag: &str) -> Result<(Namespaces, Vec<String>), String> {
     Ok((guard, hosts))
 }
 
-/// GET through curl run inside the namespace (the API listens on the namespace's loopback).
+/// GET through `rantai-node api`, run inside the namespace (the API listens on its loopback).
 fn ns_get<T: serde::de::DeserializeOwned>(ns: &str, node: &NodeProc, path: &str) -> Option<T> {
-    let url = format!("http://{}{path}", node.http);
     let out = Command::new("ip")
-        .args(["netns", "exec", ns, "curl", "-s", "--max-time", "2", &url])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            BIN,
+            "api",
+            &node.http.to_string(),
+            path,
+        ])
         .output()
         .ok()?;
     serde_json::from_slice(&out.stdout).ok()
@@ -89,10 +97,6 @@ fn chain(ns: &str, node: &NodeProc) -> Option<Vec<BlockView>> {
 
 #[test]
 fn netns_three_hosts_partition_and_heal() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        println!("SKIPPED netns test: curl is not installed");
-        return;
-    }
     let tag = format!("rn{}", std::process::id() % 100_000);
     let (_guard, hosts) = match setup(&tag) {
         Ok(x) => x,
