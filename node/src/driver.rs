@@ -515,9 +515,13 @@ impl Driver {
                 };
                 c.ready = true;
                 c.listen = listen.clone();
+                let remote = c.label.clone();
+                if let (Direction::Inbound, Some(l)) = (c.direction, &listen) {
+                    // Logs name peers by the address they listen on, as the tutorial's did.
+                    c.label = l.clone();
+                }
                 tracing::info!(
-                    "connected to {} ({}, node {node_id:016x}, height {}, listens on {})",
-                    c.label,
+                    "connected to {remote} ({}, node {node_id:016x}, height {}, listens on {})",
                     match c.direction {
                         Direction::Inbound => "inbound",
                         Direction::Outbound => "outbound",
@@ -532,10 +536,13 @@ impl Driver {
             Event::BlockAccepted { block, from } => {
                 self.metrics.blocks_accepted.fetch_add(1, Ordering::Relaxed);
                 let label = match from {
-                    Some(p) => self
-                        .conns
-                        .get(&p)
-                        .map_or_else(|| p.to_string(), |c| c.label.clone()),
+                    Some(p) => match self.conns.get_mut(&p) {
+                        Some(c) => {
+                            c.best_seen = c.best_seen.max(block.height());
+                            c.label.clone()
+                        }
+                        None => p.to_string(),
+                    },
                     None if self.own_mined == Some(block.hash()) => "local miner".to_string(),
                     None => "orphan pool".to_string(),
                 };
