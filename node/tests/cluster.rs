@@ -69,6 +69,10 @@ fn node_started_last_catches_up() {
     // C knows only B; it must fetch everything mined before it existed.
     let mut c = NodeProc::start("c", &node_args(free_port(), &[pb], &[]), dir.path());
     wait_converged(&mut [&mut a, &mut b, &mut c], &mut texts);
+    let st = c.status().expect("status");
+    let peer = st.peers.iter().find(|p| p.ready).expect("c has a peer");
+    assert_eq!(peer.best_height, Some(st.height), "status shows the peer's best height");
+    assert_eq!(peer.direction, rantai_core::Direction::Outbound);
 }
 
 #[test]
