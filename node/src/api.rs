@@ -111,6 +111,7 @@ pub struct ItemView {
 }
 
 impl BlockView {
+    /// The API view of `b`; `in_best_chain` as the caller's chain says.
     pub fn new(b: &Block, in_best_chain: bool) -> BlockView {
         let h = b.header();
         BlockView {
@@ -154,6 +155,7 @@ impl NodeClient {
         self.ask(|reply| Request::Submit { text, reply }).await
     }
 
+    /// What `GET /status` shows.
     pub async fn status(&self) -> Result<Status, Stopped> {
         self.ask(|reply| Request::Status { reply }).await
     }
@@ -165,6 +167,7 @@ impl NodeClient {
             .await
     }
 
+    /// One block of the tree (best chain or side branch), if known.
     pub async fn block(&self, hash: BlockHash) -> Result<Option<BlockView>, Stopped> {
         self.ask(|reply| Request::Block { hash, reply }).await
     }

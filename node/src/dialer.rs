@@ -35,6 +35,7 @@ pub struct Dialer {
 }
 
 impl Dialer {
+    /// Backoff starts at `base` and doubles up to `max` (each delay jittered to 50-100%).
     pub fn new(base: Duration, max: Duration) -> Dialer {
         Dialer {
             targets: BTreeMap::new(),
@@ -64,10 +65,12 @@ impl Dialer {
         true
     }
 
+    /// Never dial `addr` again (e.g. it is this node itself).
     pub fn remove(&mut self, addr: &str) {
         self.targets.remove(addr);
     }
 
+    /// Whether `addr` came from `--peer` (dialled forever).
     pub fn is_configured(&self, addr: &str) -> bool {
         self.targets.get(addr).is_some_and(|t| t.configured)
     }

@@ -97,6 +97,7 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
+    /// Handle for requests (status, blocks, submit) to this node.
     pub fn client(&self) -> &NodeClient {
         &self.client
     }

@@ -23,6 +23,7 @@ pub struct LineReader<R> {
 }
 
 impl<R: AsyncBufRead + Unpin> LineReader<R> {
+    /// Lines longer than `max_bytes` (without the newline) are skipped as [`Line::TooLong`].
     pub fn new(r: R, max_bytes: usize) -> Self {
         LineReader {
             r,
