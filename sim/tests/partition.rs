@@ -92,3 +92,32 @@ fn poisson_partition_forks_on_both_sides_then_converges() {
     assert_eq!(report.faults.partitions, 1);
     assert_eq!(report.faults.heals, 1);
 }
+
+#[test]
+fn oneway_partition_lets_only_one_direction_through() {
+    // Push relay: announce relay would need the muted side's requests to get through.
+    let mut sim = Builder::new(20)
+        .seed(4)
+        .relay(rantai_sim::RelayPolicy::Push)
+        .topology(Topology::Mesh)
+        .ping_interval(Some(Millis::from_secs(5)))
+        .build()
+        .unwrap();
+    sim.run_for(Millis::from_secs(5));
+    // Peers 0..5 can hear the others but are not heard.
+    sim.partition_oneway((0..5).collect());
+    let muted = sim.mine(0).unwrap();
+    let heard = sim.mine(10).unwrap();
+    sim.run_for(Millis::from_secs(3));
+    assert!((5..20).all(|i| !sim.chain(i).unwrap().contains(&muted)));
+    assert!(
+        (0..20).all(|i| sim.chain(i).unwrap().contains(&heard)),
+        "the open direction must deliver"
+    );
+    sim.heal();
+    // Both blocks are at height 1 (a tie); the next block decides for everyone.
+    let next = sim.mine(15).unwrap();
+    assert!(common::settle(&mut sim, Millis::from_secs(300)));
+    assert!((0..20).all(|i| sim.chain(i).unwrap().tip().hash() == next));
+    assert!(sim.metrics().faults.partition_drops > 0);
+}
