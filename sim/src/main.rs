@@ -232,15 +232,20 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
         write_file(&dir.join("report.json"), &report.to_json())?;
         write_file(&dir.join("propagation.svg"), &report.propagation_svg())?;
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if cli.json {
-        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    let text = if cli.json {
+        format!("{}\n", serde_json::to_string(&report)?)
     } else {
-        write!(out, "{}", report.summary())?;
+        let mut t = report.summary();
         if let Some(dir) = &cli.out {
-            writeln!(out, "  wrote      {}", dir.display())?;
+            t.push_str(&format!("  wrote      {}\n", dir.display()));
         }
+        t
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // A reader that stopped early (`| head`) is not an error of the simulation.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => r.context("writing to stdout")?,
     }
     if !report.invariants.ok {
         let argv: Vec<String> = std::env::args().collect();

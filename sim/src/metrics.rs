@@ -66,6 +66,8 @@ pub struct Metrics {
     pub violations: Vec<String>,
     pub violation_count: u64,
     pub events: u64,
+    /// Delay from mining to acceptance for every (block, peer other than its miner) pair.
+    pub delays: DelayHistogram,
     /// Popped events that a newer generation had cancelled (lazy timer cancellation).
     pub cancelled_events: u64,
 }
@@ -118,6 +120,9 @@ impl Metrics {
         r.seen[w] |= bit;
         r.reached += 1;
         let d = now.since(r.mined_at).0;
+        if r.miner != node {
+            self.delays.record(d);
+        }
         let n = u64::from(r.online_at_mine);
         let got = u64::from(r.reached);
         if r.t50.is_none() && got * 2 >= n {
@@ -149,6 +154,93 @@ impl Metrics {
         let s = format!("{err:?}");
         let label: String = s.chars().take_while(|c| c.is_alphanumeric()).collect();
         *self.rejected_blocks.entry(label).or_default() += 1;
+    }
+}
+
+/// Histogram of delays in 10 ms buckets up to 1,000 s (one overflow bucket beyond): bounded
+/// memory however many (block, peer) pairs are recorded.
+#[derive(Debug, Clone)]
+pub struct DelayHistogram {
+    buckets: Vec<u64>,
+    count: u64,
+    sum_ms: u128,
+    max_ms: u64,
+}
+
+/// Width of one histogram bucket in milliseconds.
+pub const BUCKET_MS: u64 = 10;
+const BUCKETS: usize = 100_000;
+
+impl Default for DelayHistogram {
+    fn default() -> Self {
+        DelayHistogram {
+            buckets: Vec::new(),
+            count: 0,
+            sum_ms: 0,
+            max_ms: 0,
+        }
+    }
+}
+
+impl DelayHistogram {
+    /// Records one delay.
+    pub fn record(&mut self, ms: u64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; BUCKETS + 1];
+        }
+        let b = ((ms / BUCKET_MS) as usize).min(BUCKETS);
+        self.buckets[b] += 1;
+        self.count += 1;
+        self.sum_ms += u128::from(ms);
+        self.max_ms = self.max_ms.max(ms);
+    }
+
+    /// Number of recorded delays.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Mean delay in ms.
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum_ms as f64 / self.count as f64)
+    }
+
+    /// Largest delay in ms.
+    pub fn max(&self) -> Option<u64> {
+        (self.count > 0).then_some(self.max_ms)
+    }
+
+    /// The `q`-quantile, as the upper edge of its bucket (so within 10 ms above the truth).
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut acc = 0;
+        for (i, &c) in self.buckets.iter().enumerate() {
+            acc += c;
+            if acc >= rank {
+                return Some(((i as u64 + 1) * BUCKET_MS).min(self.max_ms));
+            }
+        }
+        Some(self.max_ms)
+    }
+
+    /// Cumulative fractions at bucket edges, for charts: `(delay_ms, fraction <= delay)` at
+    /// every non-empty bucket.
+    pub fn cdf(&self) -> Vec<(u64, f64)> {
+        let mut out = Vec::new();
+        let mut acc = 0;
+        for (i, &c) in self.buckets.iter().enumerate() {
+            if c > 0 {
+                acc += c;
+                out.push((
+                    ((i as u64 + 1) * BUCKET_MS).min(self.max_ms),
+                    acc as f64 / self.count as f64,
+                ));
+            }
+        }
+        out
     }
 }
 
@@ -202,6 +294,11 @@ mod tests {
         }
         let r = &m.blocks[0];
         assert_eq!((r.t50, r.t90, r.t100), (Some(40), Some(80), Some(90)));
+        // The miner's own acceptance (delay 0) is not a propagation delay.
+        assert_eq!(m.delays.count(), 9);
+        assert_eq!(m.delays.quantile(0.5), Some(50));
+        assert_eq!(m.delays.max(), Some(90));
+        assert_eq!(m.delays.mean(), Some(50.0));
         assert!(!m.on_accepted(&rantai_core::types::sha256(b"x"), 0, Millis(0), 10));
     }
 }
