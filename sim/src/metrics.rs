@@ -159,7 +159,7 @@ impl Metrics {
 
 /// Histogram of delays in 10 ms buckets up to 1,000 s (one overflow bucket beyond): bounded
 /// memory however many (block, peer) pairs are recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DelayHistogram {
     buckets: Vec<u64>,
     count: u64,
@@ -170,17 +170,6 @@ pub struct DelayHistogram {
 /// Width of one histogram bucket in milliseconds.
 pub const BUCKET_MS: u64 = 10;
 const BUCKETS: usize = 100_000;
-
-impl Default for DelayHistogram {
-    fn default() -> Self {
-        DelayHistogram {
-            buckets: Vec::new(),
-            count: 0,
-            sum_ms: 0,
-            max_ms: 0,
-        }
-    }
-}
 
 impl DelayHistogram {
     /// Records one delay.
@@ -210,7 +199,7 @@ impl DelayHistogram {
         (self.count > 0).then_some(self.max_ms)
     }
 
-    /// The `q`-quantile, as the upper edge of its bucket (so within 10 ms above the truth).
+    /// The `q`-quantile, as the lower edge of its 10 ms bucket (at most 10 ms below the truth).
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.count == 0 {
             return None;
@@ -220,7 +209,7 @@ impl DelayHistogram {
         for (i, &c) in self.buckets.iter().enumerate() {
             acc += c;
             if acc >= rank {
-                return Some(((i as u64 + 1) * BUCKET_MS).min(self.max_ms));
+                return Some((i as u64 * BUCKET_MS).min(self.max_ms));
             }
         }
         Some(self.max_ms)
