@@ -48,12 +48,13 @@ pub struct FaultCounts {
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub blocks: Vec<BlockRec>,
-    pub index: HashMap<BlockHash, u32>,
+    /// Mined blocks by [`block_key`], pointing into `blocks`.
+    pub index: HashMap<u64, u32, BuildKeyHasher>,
     pub msgs: [u64; KIND_NAMES.len()],
     pub bytes: [u64; KIND_NAMES.len()],
-    /// Full blocks delivered to a peer that already had them.
+    /// Full blocks delivered to a peer that had already accepted them.
     pub dup_block_deliveries: u64,
-    /// Announced hashes delivered to a peer that already knew them.
+    /// Announced hashes of blocks the receiving peer had already accepted.
     pub redundant_inv_hashes: u64,
     pub reorgs: u64,
     pub deepest_reorg: u64,
@@ -92,7 +93,7 @@ impl Metrics {
         peers: u32,
     ) {
         let idx = self.blocks.len() as u32;
-        self.index.insert(hash, idx);
+        self.index.insert(block_key(&hash), idx);
         self.blocks.push(BlockRec {
             hash,
             miner,
@@ -109,7 +110,7 @@ impl Metrics {
 
     /// A peer accepted a block; returns false if the block was never mined here (invalid).
     pub fn on_accepted(&mut self, hash: &BlockHash, node: u32, now: Millis, peers: u32) -> bool {
-        let Some(&idx) = self.index.get(hash) else {
+        let Some(idx) = self.lookup(hash) else {
             return false;
         };
         let r = &mut self.blocks[idx as usize];
@@ -138,6 +139,22 @@ impl Metrics {
             r.seen = Vec::new();
         }
         true
+    }
+
+    fn lookup(&self, hash: &BlockHash) -> Option<u32> {
+        let &idx = self.index.get(&block_key(hash))?;
+        (self.blocks[idx as usize].hash == *hash).then_some(idx)
+    }
+
+    /// Whether `node` has already accepted the mined block `hash` (`None`: never mined here).
+    /// Reads our own bitset, not the peer's chain, so measuring costs no peer-side lookup.
+    pub fn has_accepted(&self, hash: &BlockHash, node: u32) -> Option<bool> {
+        let r = &self.blocks[self.lookup(hash)? as usize];
+        if r.seen.is_empty() {
+            // Freed once every peer had it.
+            return Some(true);
+        }
+        Some(r.seen[node as usize / 64] & (1u64 << (node % 64)) != 0)
     }
 
     /// Counts one disconnect by a short reason label.
@@ -232,6 +249,38 @@ impl DelayHistogram {
         out
     }
 }
+
+/// A 64-bit key of a block hash: its four words folded (every byte counts, so neither
+/// proof-of-work zeros nor any one region of the hash dominates).
+pub fn block_key(h: &BlockHash) -> u64 {
+    let w = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h.0[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(b)
+    };
+    w(0) ^ w(1).rotate_left(16) ^ w(2).rotate_left(32) ^ w(3).rotate_left(48)
+}
+
+/// Hasher for maps keyed by [`block_key`]: one multiply, since the key is already uniform.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Build-hasher for [`KeyHasher`].
+pub type BuildKeyHasher = std::hash::BuildHasherDefault<KeyHasher>;
 
 /// Stable short label of a disconnect reason (no numbers or hashes).
 pub fn reason_label(r: &DisconnectReason) -> &'static str {

@@ -140,9 +140,9 @@ pub struct MessagesReport {
 /// Redundant deliveries (`redundancy.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct RedundancyReport {
-    /// Full blocks delivered to peers that already had them.
+    /// Full blocks delivered to peers that had already accepted them.
     pub duplicate_block_deliveries: u64,
-    /// Announced hashes delivered to peers that already knew them.
+    /// Announced hashes of blocks the receiving peer had already accepted.
     pub redundant_inv_hashes: u64,
 }
 

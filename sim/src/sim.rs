@@ -1059,12 +1059,20 @@ impl Sim {
                 bytes,
             },
         );
+        // Redundancy is judged from our own acceptance bitsets, independent of how the peer
+        // indexes its chain.
         match &msg {
-            Message::Block { block } if peer.chain().knows(&block.hash()) => {
-                self.metrics.dup_block_deliveries += 1;
+            Message::Block { block } => {
+                if self.metrics.has_accepted(&block.hash(), to) == Some(true) {
+                    self.metrics.dup_block_deliveries += 1;
+                }
             }
             Message::Inv { hashes } => {
-                let known = hashes.iter().filter(|h| peer.chain().knows(h)).count();
+                let m = &self.metrics;
+                let known = hashes
+                    .iter()
+                    .filter(|h| m.has_accepted(h, to) == Some(true))
+                    .count();
                 self.metrics.redundant_inv_hashes += known as u64;
             }
             _ => {}
