@@ -1062,10 +1062,10 @@ impl Sim {
         // Redundancy is judged from our own acceptance bitsets, independent of how the peer
         // indexes its chain.
         match &msg {
-            Message::Block { block } => {
-                if self.metrics.has_accepted(&block.hash(), to) == Some(true) {
-                    self.metrics.dup_block_deliveries += 1;
-                }
+            Message::Block { block }
+                if self.metrics.has_accepted(&block.hash(), to) == Some(true) =>
+            {
+                self.metrics.dup_block_deliveries += 1;
             }
             Message::Inv { hashes } => {
                 let m = &self.metrics;
