@@ -105,6 +105,10 @@ struct Cli {
     /// No progress bar, even on a terminal.
     #[arg(long)]
     quiet: bool,
+    /// Run the scenario a second time and fail (exit 1) unless the report and trace hash
+    /// are identical.
+    #[arg(long)]
+    check_determinism: bool,
 }
 
 impl Cli {
@@ -192,6 +196,7 @@ fn main() -> ExitCode {
 fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
     let seed = cfg.seed;
     let blocks = cfg.blocks;
+    let again = cli.check_determinism.then(|| cfg.clone());
     let mut sim = Sim::new(cfg).context("building the simulation")?;
     if let Some(dir) = &cli.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -246,6 +251,20 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
         // A reader that stopped early (`| head`) is not an error of the simulation.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         r => r.context("writing to stdout")?,
+    }
+    if let Some(cfg) = again {
+        let second = Sim::new(cfg).context("building the simulation")?.run();
+        if second.deterministic_json() != report.deterministic_json() {
+            eprintln!(
+                "determinism check FAILED (seed {seed}): trace {} then {}; replay with:\n  {}",
+                report.engine.trace_hash, second.engine.trace_hash, report.command
+            );
+            return Ok(ExitCode::from(1));
+        }
+        eprintln!(
+            "determinism check passed: trace {} twice",
+            report.engine.trace_hash
+        );
     }
     if !report.invariants.ok {
         let argv: Vec<String> = std::env::args().collect();

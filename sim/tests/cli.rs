@@ -108,3 +108,28 @@ fn small_run_prints_json_report_and_writes_outputs() {
         serde_json::from_str::<serde_json::Value>(line).unwrap();
     }
 }
+
+#[test]
+fn check_determinism_flag_runs_twice_and_passes() {
+    let out = bin()
+        .args([
+            "--preset",
+            "none",
+            "--peers",
+            "30",
+            "--blocks",
+            "5",
+            "--block-interval",
+            "5s",
+        ])
+        .args(["--loss", "0.05", "--check-determinism", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("determinism check passed"));
+}
