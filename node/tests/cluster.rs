@@ -71,8 +71,21 @@ fn node_started_last_catches_up() {
     wait_converged(&mut [&mut a, &mut b, &mut c], &mut texts);
     let st = c.status().expect("status");
     let peer = st.peers.iter().find(|p| p.ready).expect("c has a peer");
-    assert_eq!(peer.best_height, Some(st.height), "status shows the peer's best height");
+    assert_eq!(
+        peer.best_height,
+        Some(st.height),
+        "status shows the peer's best height"
+    );
     assert_eq!(peer.direction, rantai_core::Direction::Outbound);
+    // C learned A's address from B (address exchange) and dials it too.
+    let a_addr = a.addr.to_string();
+    wait_until(WAIT, "c connected to the learned address of a", || {
+        c.status().is_some_and(|s| {
+            s.peers
+                .iter()
+                .any(|p| p.ready && p.listen.as_deref() == Some(a_addr.as_str()))
+        })
+    });
 }
 
 #[test]
