@@ -149,6 +149,14 @@ struct ActivePartition {
     oneway: bool,
 }
 
+/// Peers see virtual time offset to the genesis timestamp, so mined blocks carry realistic
+/// timestamps after their genesis; the engine, reports and traces use time since the start.
+pub const EPOCH_MS: u64 = rantai_core::params::GENESIS_TIMESTAMP_MS;
+
+fn peer_time(t: Millis) -> Millis {
+    Millis(t.0 + EPOCH_MS)
+}
+
 fn pid(link: u32, epoch: u32) -> PeerId {
     PeerId((u64::from(link) << 32) | u64::from(epoch))
 }
@@ -550,7 +558,7 @@ impl Sim {
             .get_mut(i as usize)
             .ok_or(SimError::NoSuchPeer(i))?;
         let peer = node.peer.as_mut().ok_or(SimError::PeerDown(i))?;
-        let r = peer.submit(now, text.to_string());
+        let r = peer.submit(peer_time(now), text.to_string());
         self.trace.rec(
             now,
             TraceEv::Submit {
@@ -707,7 +715,7 @@ impl Sim {
                 n.timer_at = None;
                 self.trace.rec(self.now, TraceEv::Timer { node });
                 if let Some(p) = self.nodes[node as usize].peer.as_mut() {
-                    p.handle_timeout(self.now);
+                    p.handle_timeout(peer_time(self.now));
                 }
                 self.after_call(node);
             }
@@ -730,7 +738,7 @@ impl Sim {
             Ev::Close { link, epoch, node } => {
                 if let Some(p) = self.nodes[node as usize].peer.as_mut() {
                     p.handle(
-                        self.now,
+                        peer_time(self.now),
                         Input::Disconnected {
                             peer: pid(link, epoch),
                         },
@@ -792,8 +800,8 @@ impl Sim {
         let n = &mut self.nodes[node as usize];
         let peer = n.peer.as_mut()?;
         let nonce: u64 = n.mine_rng.gen();
-        let block = peer.block_template(now).into_block(nonce);
-        if let Err(e) = peer.chain().check_block(&block, now) {
+        let block = peer.block_template(peer_time(now)).into_block(nonce);
+        if let Err(e) = peer.chain().check_block(&block, peer_time(now)) {
             self.metrics
                 .violation(now, format!("peer {node} mined an invalid block: {e}"));
         }
@@ -808,7 +816,7 @@ impl Sim {
             .on_mined(hash, node, height, now, online, peers);
         self.trace.rec(now, TraceEv::Mined { node, height, hash });
         if let Some(p) = self.nodes[node as usize].peer.as_mut() {
-            p.handle(now, Input::Mined(block));
+            p.handle(peer_time(now), Input::Mined(block));
         }
         self.after_call(node);
         Some(hash)
@@ -843,7 +851,7 @@ impl Sim {
             if let Some(p) = self.nodes[node as usize].peer.as_mut() {
                 let other = if node == a { b } else { a };
                 p.handle(
-                    now,
+                    peer_time(now),
                     Input::Connected {
                         peer: id,
                         direction,
@@ -1078,7 +1086,7 @@ impl Sim {
             _ => {}
         }
         peer.handle(
-            self.now,
+            peer_time(self.now),
             Input::Message {
                 peer: pid(link, epoch),
                 msg,
@@ -1230,7 +1238,9 @@ impl Sim {
         let Some(peer) = node.peer.as_ref() else {
             return;
         };
-        let t = peer.poll_timeout();
+        let t = peer
+            .poll_timeout()
+            .map(|t| Millis(t.0.saturating_sub(EPOCH_MS)));
         if t != node.timer_at {
             node.timer_at = t;
             node.timer_gen = node.timer_gen.wrapping_add(1);
