@@ -1157,25 +1157,22 @@ impl Sim {
         );
         let now_us = self.now.0 * 1000;
         let arrival_us = if bytes >= BANDWIDTH_THRESHOLD_BYTES {
+            // Cut-through: the receiver downloads while the sender uploads, so an idle path
+            // moves S bytes in latency + S / min(up, down); queued uploads and downloads wait.
             let s = &mut self.nodes[from as usize];
-            let up_done = match s.up_bps {
-                None => now_us,
-                Some(_) => {
-                    let done = s.up_free_us.max(now_us) + net::transfer_us(bytes, s.up_bps);
-                    s.up_free_us = done;
-                    done
-                }
-            };
-            let arrive = up_done + lat * 1000;
-            let r = &mut self.nodes[to as usize];
-            match r.down_bps {
-                None => arrive,
-                Some(_) => {
-                    let done = r.down_free_us.max(arrive) + net::transfer_us(bytes, r.down_bps);
-                    r.down_free_us = done;
-                    done
-                }
+            let up_start = s.up_free_us.max(now_us);
+            let up_done = up_start + net::transfer_us(bytes, s.up_bps);
+            if s.up_bps.is_some() {
+                s.up_free_us = up_done;
             }
+            let r = &mut self.nodes[to as usize];
+            let down_start = r.down_free_us.max(up_start + lat * 1000);
+            let down_done =
+                (down_start + net::transfer_us(bytes, r.down_bps)).max(up_done + lat * 1000);
+            if r.down_bps.is_some() {
+                r.down_free_us = down_done;
+            }
+            down_done
         } else {
             now_us + lat * 1000
         };
