@@ -9,6 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most blocks one `GET /blocks` (or [`NodeClient::blocks`]) answers with.
 pub const MAX_BLOCKS_PER_PAGE: usize = 1000;
+/// Most block bytes (canonical size) in one page, so a page of large blocks stays small.
+pub const MAX_PAGE_BYTES: usize = 8 << 20;
 
 /// A question for the driver.
 #[derive(Debug)]
@@ -20,14 +22,18 @@ pub enum Request {
     Status {
         reply: oneshot::Sender<Status>,
     },
+    /// Best-chain blocks from `from`: at most `limit`, and at most [`MAX_PAGE_BYTES`] of block
+    /// data (always at least one block). Answered with shared blocks and the tip height; the
+    /// JSON views are built by the caller, off the driver task.
     Blocks {
         from: u64,
         limit: usize,
-        reply: oneshot::Sender<BlockPage>,
+        reply: oneshot::Sender<(u64, Vec<Arc<Block>>)>,
     },
+    /// A block of the tree and whether it is on the best chain.
     Block {
         hash: BlockHash,
-        reply: oneshot::Sender<Option<BlockView>>,
+        reply: oneshot::Sender<Option<(Arc<Block>, bool)>>,
     },
     Gauges {
         reply: oneshot::Sender<Gauges>,
@@ -163,13 +169,19 @@ impl NodeClient {
     /// Best-chain blocks from height `from`, at most `limit` (capped at [`MAX_BLOCKS_PER_PAGE`]).
     pub async fn blocks(&self, from: u64, limit: usize) -> Result<BlockPage, Stopped> {
         let limit = limit.min(MAX_BLOCKS_PER_PAGE);
-        self.ask(|reply| Request::Blocks { from, limit, reply })
-            .await
+        let (height, blocks) = self
+            .ask(|reply| Request::Blocks { from, limit, reply })
+            .await?;
+        Ok(BlockPage {
+            height,
+            blocks: blocks.iter().map(|b| BlockView::new(b, true)).collect(),
+        })
     }
 
     /// One block of the tree (best chain or side branch), if known.
     pub async fn block(&self, hash: BlockHash) -> Result<Option<BlockView>, Stopped> {
-        self.ask(|reply| Request::Block { hash, reply }).await
+        let found = self.ask(|reply| Request::Block { hash, reply }).await?;
+        Ok(found.map(|(b, best)| BlockView::new(&b, best)))
     }
 
     /// Prometheus text of all counters and gauges.

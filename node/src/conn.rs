@@ -12,6 +12,9 @@ use tokio::sync::mpsc;
 
 /// Bytes read from the socket per call.
 const READ_CHUNK: usize = 64 * 1024;
+/// Largest first frame accepted. The first message must be the (small) hello, so a remote
+/// that has not identified itself cannot make us buffer a multi-megabyte frame.
+pub const MAX_FIRST_FRAME_BYTES: usize = 64 * 1024;
 /// A writer coalesces queued frames up to this many bytes into one write.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
 
@@ -42,6 +45,8 @@ pub async fn reader(
 ) {
     let mut dec = FrameDecoder::new();
     let mut buf = vec![0u8; READ_CHUNK];
+    let mut prefix = [0u8; 4];
+    let mut prefix_seen = 0;
     let why = loop {
         let n = match rd.read(&mut buf).await {
             Ok(0) => break "closed by remote".to_string(),
@@ -49,6 +54,21 @@ pub async fn reader(
             Err(e) => break format!("read error: {e}"),
         };
         metrics.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        if prefix_seen < 4 {
+            let take = (4 - prefix_seen).min(n);
+            prefix[prefix_seen..prefix_seen + take].copy_from_slice(&buf[..take]);
+            prefix_seen += take;
+            let len = u32::from_be_bytes(prefix) as usize;
+            if prefix_seen == 4 && len > MAX_FIRST_FRAME_BYTES {
+                metrics.malformed_in.fetch_add(1, Ordering::Relaxed);
+                let error = DecodeError::FrameTooLarge {
+                    len,
+                    max: MAX_FIRST_FRAME_BYTES,
+                };
+                let _ = events.send(ConnEvent::Malformed { id, error }).await;
+                return;
+            }
+        }
         dec.extend(&buf[..n]);
         loop {
             match dec.next_message() {

@@ -4,7 +4,7 @@
 //! Loop: drain `poll()`, compute the wake-up from `poll_timeout()` and the dial schedule, then
 //! `select!` over connection events, API requests, mining results, the deadline and shutdown.
 
-use crate::api::{BlockPage, BlockView, NodeClient, PeerStatus, Request, Status};
+use crate::api::{NodeClient, PeerStatus, Request, Status};
 use crate::conn::{self, ConnEvent};
 use crate::dialer::Dialer;
 use crate::metrics::{Gauges, Metrics};
@@ -806,22 +806,26 @@ impl Driver {
             }
             Request::Blocks { from, limit, reply } => {
                 let chain = self.peer.chain();
-                let blocks = (from..chain.height().saturating_add(1))
+                let mut bytes = 0;
+                let mut blocks = Vec::new();
+                for b in (from..chain.height().saturating_add(1))
                     .take(limit)
                     .filter_map(|h| chain.at_height(h))
-                    .map(|b| BlockView::new(b, true))
-                    .collect();
-                let _ = reply.send(BlockPage {
-                    height: chain.height(),
-                    blocks,
-                });
+                {
+                    bytes += b.size();
+                    if bytes > crate::api::MAX_PAGE_BYTES && !blocks.is_empty() {
+                        break;
+                    }
+                    blocks.push(b.clone());
+                }
+                let _ = reply.send((chain.height(), blocks));
             }
             Request::Block { hash, reply } => {
                 let chain = self.peer.chain();
-                let view = chain
+                let found = chain
                     .get(&hash)
-                    .map(|b| BlockView::new(b, chain.in_best_chain(&hash)));
-                let _ = reply.send(view);
+                    .map(|b| (b.clone(), chain.in_best_chain(&hash)));
+                let _ = reply.send(found);
             }
             Request::Gauges { reply } => {
                 let chain = self.peer.chain();

@@ -162,6 +162,7 @@ async fn garbage_bytes_and_bad_frames_are_dropped() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("random bytes", random),
         ("4 GB length prefix", u32::MAX.to_be_bytes().to_vec()),
+        ("1 MB first frame", (1u32 << 20).to_be_bytes().to_vec()),
         ("invalid JSON", frame(b"{\"type\":\"hello\",\"version\":")),
         (
             "unknown kind",
