@@ -43,6 +43,8 @@ pub struct NodeOptions {
     pub advertise: Option<String>,
     pub relay: RelayPolicy,
     pub handshake_timeout: Duration,
+    /// Keepalive period. Pings carry each side's tip, which is how the core learns that a
+    /// neighbour sits on an equal-work rival tip and settles the tie, so keep it short.
     pub ping_interval: Option<Duration>,
     pub pong_timeout: Duration,
     pub request_timeout: Duration,
@@ -67,8 +69,8 @@ impl Default for NodeOptions {
             advertise: None,
             relay: RelayPolicy::Push,
             handshake_timeout: Duration::from_secs(10),
-            ping_interval: Some(Duration::from_secs(30)),
-            pong_timeout: Duration::from_secs(20),
+            ping_interval: Some(Duration::from_secs(5)),
+            pong_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(20),

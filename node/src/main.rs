@@ -74,10 +74,10 @@ struct NodeArgs {
     relay: RelayPolicy,
     #[arg(long, hide = true, default_value_t = 10_000)]
     handshake_timeout_ms: u64,
-    /// 0 disables pings.
-    #[arg(long, hide = true, default_value_t = 30_000)]
+    /// Keepalive period; pings also carry our tip, which settles equal-work forks. 0 disables.
+    #[arg(long, hide = true, default_value_t = 5_000)]
     ping_interval_ms: u64,
-    #[arg(long, hide = true, default_value_t = 20_000)]
+    #[arg(long, hide = true, default_value_t = 10_000)]
     pong_timeout_ms: u64,
     #[arg(long, hide = true, default_value_t = 10_000)]
     request_timeout_ms: u64,

@@ -23,6 +23,19 @@ fn free_range(n: u16) -> u16 {
     panic!("no free port range");
 }
 
+/// Prints the localnet's output if the test fails.
+struct LogOnPanic(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Drop for LogOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Ok(v) = self.0.lock() {
+                eprintln!("localnet output:\n{}", v.join("\n"));
+            }
+        }
+    }
+}
+
 /// SIGTERM first (localnet then stops its nodes), SIGKILL if it lingers.
 struct Localnet(Child);
 
@@ -71,6 +84,7 @@ fn localnet_starts_connected_nodes_and_routes_lines() {
     });
     let mut stdin = child.stdin.take().expect("stdin");
     let net = Localnet(child);
+    let log_on_panic = LogOnPanic(lines.clone());
     let api = |i: u16| -> std::net::SocketAddr {
         format!("127.0.0.1:{}", http + i).parse().expect("addr")
     };
@@ -100,6 +114,7 @@ fn localnet_starts_connected_nodes_and_routes_lines() {
         "prefixed logs:\n{log}"
     );
     drop(net);
+    drop(log_on_panic);
     // Stopping localnet stopped its nodes: their ports are free again.
     wait_until(Duration::from_secs(10), "nodes stopped", || {
         (0..2).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok())
