@@ -1266,8 +1266,23 @@ impl Peer {
                     self.disconnect(p, DisconnectReason::InvalidBlock(reason));
                 }
                 None => {
+                    // The sender has this block's chain: its tip is at least that heavy, which
+                    // settles ties and catch-up decisions without waiting for the next ping.
+                    let seen = first.and_then(|h| {
+                        let b = self.chain.get(&h)?;
+                        Some(Tip {
+                            height: b.height(),
+                            hash: h,
+                            work: self.chain.work_of(&h)?,
+                        })
+                    });
                     if let Some(c) = self.conns.get_mut(&p) {
                         c.score = c.score.saturating_sub(5);
+                        if let Some(t) = seen {
+                            if c.tip.is_none_or(|old| t.work > old.work) {
+                                c.tip = Some(t);
+                            }
+                        }
                     }
                 }
             }
