@@ -5,7 +5,7 @@
 //! [`Peer::poll`] until it returns `None`, executing each [`Output`]. Randomness comes from a
 //! ChaCha RNG seeded by the driver, so a seed reproduces a run exactly.
 
-use crate::block::{data_len, Block, Item, ItemId, Template, HEADER_LEN};
+use crate::block::{Block, Item, ItemId, Template};
 use crate::chain::{Accepted, BlockError, Chain, Insert, OrphanLimits};
 use crate::message::{
     DecodeError, Message, Tip, MAX_ADDRS, MAX_ADDR_LEN, MAX_HASHES, MAX_ITEMS_PER_MSG,
@@ -360,6 +360,8 @@ pub struct Peer {
     own_items: BTreeSet<ItemId>,
     addrs: BTreeSet<String>,
     mining_on: Option<BlockHash>,
+    /// Height of the last equal-work competitor relayed.
+    competitor_relayed_at: Option<u64>,
     /// Recently rejected block hashes (bounded), so catch-up never re-fetches them in a loop.
     rejected: BTreeSet<BlockHash>,
     rejected_order: VecDeque<BlockHash>,
@@ -399,6 +401,7 @@ impl Peer {
             own_items: BTreeSet::new(),
             addrs: BTreeSet::new(),
             mining_on: None,
+            competitor_relayed_at: None,
             rejected: BTreeSet::new(),
             rejected_order: VecDeque::new(),
             deadlines: BTreeSet::new(),
@@ -1292,6 +1295,18 @@ impl Peer {
             .iter()
             .flat_map(|c| c.joined.iter().map(|b| b.hash()))
             .collect();
+        if let (Some(p), Some(h)) = (from, first) {
+            if push_ok && !joined.contains(&h) {
+                // An unrequested block that does not extend our best chain: honest announce
+                // peers never send one, and push peers only for a fork race.
+                let points = if self.config.relay == RelayPolicy::Announce {
+                    10
+                } else {
+                    1
+                };
+                self.misbehaved(p, points);
+            }
+        }
         let tip_work = self.chain.tip_work();
         for (i, block) in acc.connected.iter().enumerate() {
             let h = block.hash();
@@ -1304,7 +1319,15 @@ impl Peer {
             }));
             // Relay what joined the best chain, plus equal-work competitors (a fork race must
             // reach everyone); lighter side branches stay local.
-            if joined.contains(&h) || self.chain.work_of(&h) == Some(tip_work) {
+            let competitor = !joined.contains(&h)
+                && self.chain.work_of(&h) == Some(tip_work)
+                && self.competitor_relayed_at != Some(block.height());
+            if competitor {
+                // One competitor per height is enough to show the race; more would let a
+                // cheap miner flood the network with siblings.
+                self.competitor_relayed_at = Some(block.height());
+            }
+            if joined.contains(&h) || competitor {
                 self.relay_block(block, from, push_ok && i == 0);
             }
         }
@@ -1533,11 +1556,3 @@ impl Peer {
         self.chain.bookkeeping_bytes() + per_conn + self.pending_bytes
     }
 }
-
-/// Size of a block's data as the limit counts it; re-exported for drivers sizing templates.
-pub fn block_data_len(items: &[Item]) -> usize {
-    data_len(items)
-}
-
-/// Header size, for drivers estimating transfer sizes without serializing.
-pub const BLOCK_HEADER_BYTES: usize = HEADER_LEN;
