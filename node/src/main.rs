@@ -49,13 +49,13 @@ struct NodeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     bind: String,
     /// Peer to connect to (repeatable); retried with backoff while it is down.
-    #[arg(long = "peer", value_name = "ADDR:PORT")]
+    #[arg(long = "peer", value_name = "ADDR:PORT", value_parser = parse_host_port)]
     peers: Vec<String>,
     /// Keep the chain in this directory (crash-safe); without it the chain is in memory.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Serve the HTTP status API on this address (port 0 picks a free port and prints it).
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_socket_addr)]
     http: Option<String>,
     /// Difficulty in leading zero bits of blocks mined here (network minimum 8).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(8..=48))]
@@ -106,8 +106,23 @@ struct LocalnetArgs {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Difficulty of mined blocks.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(8..=48))]
     pow_bits: u32,
+}
+
+/// `HOST:PORT` with a numeric port (the host may be a name, resolved when dialling).
+fn parse_host_port(s: &str) -> Result<String, String> {
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(s.to_string()),
+        _ => Err(format!("expected HOST:PORT, got `{s}`")),
+    }
+}
+
+/// A literal socket address such as `127.0.0.1:8000`.
+fn parse_socket_addr(s: &str) -> Result<String, String> {
+    s.parse::<std::net::SocketAddr>()
+        .map(|_| s.to_string())
+        .map_err(|e| format!("expected IP:PORT, got `{s}`: {e}"))
 }
 
 fn parse_relay(s: &str) -> Result<RelayPolicy, String> {

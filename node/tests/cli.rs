@@ -15,9 +15,12 @@ fn bad_flags_give_a_clear_error() {
         (vec!["--port", "99999"], "port"),
         (vec!["--relay", "shout"], "push"),
         (vec!["--bogus"], "--bogus"),
+        (vec!["--http", "nope"], "--http"),
+        (vec!["--peer", "notanaddr"], "HOST:PORT"),
+        (vec!["localnet", "--pow-bits", "4"], "pow-bits"),
     ] {
         let out = Command::new(BIN).args(&args).output().expect("run");
-        assert!(!out.status.success(), "{args:?} must fail");
+        assert_eq!(out.status.code(), Some(2), "{args:?} exits with status 2");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains(expect),
