@@ -27,7 +27,8 @@ pub struct BlockRec {
 }
 
 /// Injected faults and connection churn, all counted so a fault that silently does nothing shows.
-#[derive(Debug, Clone, Default)]
+/// Serialized as the report's `faults.*` keys.
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct FaultCounts {
     pub lost: u64,
     pub duplicated: u64,

@@ -8,7 +8,7 @@ use crate::rng::stream;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rantai_core::Message;
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 /// Messages smaller than this cost latency only; larger ones also occupy the sender's upload
 /// and the receiver's download for `size / rate`.
@@ -132,7 +132,7 @@ fn draw_region(p: &Preset, u: f64) -> u8 {
 pub fn build_topology(cfg: &SimConfig) -> Vec<(u32, u32)> {
     let n = cfg.peers;
     let mut edges: Vec<(u32, u32)> = Vec::new();
-    let mut seen: HashSet<(u32, u32)> = HashSet::new();
+    let mut seen: BTreeSet<(u32, u32)> = BTreeSet::new();
     let mut add = |a: u32, b: u32, edges: &mut Vec<(u32, u32)>| -> bool {
         if a == b || a >= n || b >= n {
             return false;

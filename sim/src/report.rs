@@ -4,13 +4,13 @@
 //! Everything except the `wall` object is a pure function of the scenario and seed.
 
 use crate::config::{bandwidth_str, latency_str, topology_str};
-use crate::metrics::quantile;
+use crate::metrics::{quantile, FaultCounts};
 use crate::net::KIND_NAMES;
 use crate::sim::Sim;
 use crate::units::{fmt_bytes, fmt_ms};
 use rantai_core::{ItemId, RelayPolicy};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ pub struct Report {
     pub reorgs: ReorgReport,
     pub messages: MessagesReport,
     pub redundancy: RedundancyReport,
-    pub faults: FaultsReport,
+    pub faults: FaultCounts,
     pub items: ItemsReport,
     pub convergence: ConvergenceReport,
     pub invariants: InvariantsReport,
@@ -146,23 +146,6 @@ pub struct RedundancyReport {
     pub redundant_inv_hashes: u64,
 }
 
-/// Injected faults and connection churn (`faults.*`).
-#[derive(Debug, Clone, Serialize)]
-pub struct FaultsReport {
-    pub lost: u64,
-    pub duplicated: u64,
-    pub delayed: u64,
-    pub partition_drops: u64,
-    pub closed_drops: u64,
-    pub partitions: u64,
-    pub heals: u64,
-    pub crashes: u64,
-    pub restarts: u64,
-    pub dials_ok: u64,
-    pub dials_failed: u64,
-    pub disconnects: BTreeMap<String, u64>,
-}
-
 /// Submitted data items in the final best chain (`items.*`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemsReport {
@@ -255,7 +238,7 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
     let final_height = ref_chain.map_or(0, |c| c.height());
 
     // Items: exactly once in the final best chain.
-    let mut counts: HashMap<ItemId, u32> = m.items_submitted.iter().map(|id| (*id, 0)).collect();
+    let mut counts: BTreeMap<ItemId, u32> = m.items_submitted.iter().map(|id| (*id, 0)).collect();
     if let Some(c) = ref_chain {
         for b in c.best_chain() {
             for it in b.items() {
@@ -303,21 +286,7 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
     let agreed_at = converged.then_some(m.last_tip_change.0);
     let last_heal = sim.last_heal_at.map(|t| t.0);
 
-    let f = &m.faults;
-    let faults = FaultsReport {
-        lost: f.lost,
-        duplicated: f.duplicated,
-        delayed: f.delayed,
-        partition_drops: f.partition_drops,
-        closed_drops: f.closed_drops,
-        partitions: f.partitions,
-        heals: f.heals,
-        crashes: f.crashes,
-        restarts: f.restarts,
-        dials_ok: f.dials_ok,
-        dials_failed: f.dials_failed,
-        disconnects: f.disconnects.clone(),
-    };
+    let faults = m.faults.clone();
     let items = ItemsReport {
         submitted: m.items_submitted.len() as u64,
         refused: m.items_refused,

@@ -20,7 +20,7 @@ use rantai_core::{
     Peer, PeerId, SubmitError,
 };
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// Most extra blocks mined after the target to break a final tie between equal-work tips.
 pub const MAX_TIEBREAK_BLOCKS: u64 = 10;
@@ -206,7 +206,7 @@ pub struct Sim {
     pub(crate) last_heal_at: Option<Millis>,
     /// First moment after the last heal when all online peers shared one tip.
     pub(crate) agreed_after_heal: Option<Millis>,
-    tip_counts: HashMap<BlockHash, u32>,
+    tip_counts: BTreeMap<BlockHash, u32>,
     online: u32,
     faults_on: bool,
     submissions: Vec<(Millis, u32)>,
@@ -275,7 +275,7 @@ impl Sim {
                 dial_gen: 0,
             });
         }
-        let mut tip_counts = HashMap::new();
+        let mut tip_counts = BTreeMap::new();
         tip_counts.insert(genesis, n as u32);
         let mut sim = Sim {
             latency: cfg.latency(),
@@ -478,7 +478,7 @@ impl Sim {
 
     /// Distinct best tips of online peers with how many peers hold each, sorted by hash.
     pub fn tips(&self) -> BTreeMap<BlockHash, u32> {
-        self.tip_counts.iter().map(|(h, c)| (*h, *c)).collect()
+        self.tip_counts.clone()
     }
 
     /// The measurements collected so far.
