@@ -405,7 +405,7 @@ fn oversized_or_repeated_get_blocks_is_refused() {
         0,
         conn,
         Message::GetBlocks {
-            hashes: vec![b.hash(); 200],
+            hashes: vec![b.hash(); 200].into(),
         },
     );
     assert!(net

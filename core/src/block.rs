@@ -130,15 +130,19 @@ pub fn data_len(items: &[Item]) -> usize {
     4 + items.iter().map(Item::encoded_len).sum::<usize>()
 }
 
-/// A header plus its items, with the hash computed once at construction.
+/// A header plus its items, with the hash and the data-hash check computed once at
+/// construction.
 ///
-/// Blocks are immutable and shared (`Arc<Block>`) between a chain, messages and peers.
+/// Blocks are immutable and shared (`Arc<Block>`) between a chain, messages and peers, so a
+/// block shared by many peers (the simulator) is hashed once, not once per peer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "BlockWire", into = "BlockWire")]
 pub struct Block {
     header: Header,
     items: Vec<Item>,
     hash: BlockHash,
+    /// Whether `header.data_hash` is the SHA-256 of the items' canonical encoding.
+    data_ok: bool,
 }
 
 /// Serialized form: the hash is derived, never trusted from the wire.
@@ -167,10 +171,12 @@ impl Block {
     /// Assembles a block; nothing is validated here.
     pub fn new(header: Header, items: Vec<Item>) -> Block {
         let hash = header.hash();
+        let data_ok = data_hash(&items) == header.data_hash;
         Block {
             header,
             items,
             hash,
+            data_ok,
         }
     }
 
@@ -184,6 +190,11 @@ impl Block {
 
     pub fn hash(&self) -> BlockHash {
         self.hash
+    }
+
+    /// Whether the header commits to exactly these items (checked once, at construction).
+    pub fn data_hash_matches(&self) -> bool {
+        self.data_ok
     }
 
     pub fn height(&self) -> u64 {

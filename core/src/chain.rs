@@ -5,7 +5,7 @@
 //! orphan pool and connects when the parent arrives. Items (user data) may appear at most once
 //! in a chain; that contextual rule is checked when a block joins the best chain.
 
-use crate::block::{data_hash, data_len, Block, ItemId, HEADER_VERSION, MAX_DIFFICULTY};
+use crate::block::{data_len, Block, ItemId, HEADER_VERSION, MAX_DIFFICULTY};
 use crate::params::Params;
 use crate::types::{BlockHash, Millis, Work};
 use hashbrown::HashTable;
@@ -184,7 +184,7 @@ impl Chain {
                 max_future_ms: self.params.max_future_ms,
             });
         }
-        if data_hash(block.items()) != h.data_hash {
+        if !block.data_hash_matches() {
             return Err(BlockError::DataHash);
         }
         Ok(())

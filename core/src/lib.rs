@@ -49,12 +49,13 @@ pub mod chain;
 pub mod message;
 pub mod params;
 pub mod peer;
+mod peer_table;
 pub mod pow;
 pub mod types;
 
 pub use block::{Block, Header, Item, ItemId, Template};
 pub use chain::{BlockError, Chain, Insert, TipChange};
-pub use message::{DecodeError, FrameDecoder, Message, Tip};
+pub use message::{DecodeError, FrameDecoder, Hashes, Message, Tip};
 pub use params::Params;
 pub use peer::{
     Config, Direction, DisconnectReason, Event, Input, Output, Peer, RelayPolicy, SubmitError,

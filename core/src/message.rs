@@ -30,6 +30,10 @@ pub struct Tip {
     pub work: Work,
 }
 
+/// Block hashes of an `inv`, `get_blocks` or `not_found`: usually one, so it is stored inline
+/// (no allocation per announcement); encoded as a plain JSON array.
+pub type Hashes = smallvec::SmallVec<[BlockHash; 1]>;
+
 /// Everything one peer can say to another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -55,18 +59,18 @@ pub enum Message {
     },
     /// "I have these blocks" (announce relay).
     Inv {
-        hashes: Vec<BlockHash>,
+        hashes: Hashes,
     },
     /// Request full blocks by hash.
     GetBlocks {
-        hashes: Vec<BlockHash>,
+        hashes: Hashes,
     },
     Block {
         block: Arc<Block>,
     },
     /// Answer to `GetBlocks` for hashes the sender does not have.
     NotFound {
-        hashes: Vec<BlockHash>,
+        hashes: Hashes,
     },
     /// Catch-up request: the sender's locator; answered with `ChainHashes`.
     GetChain {
@@ -123,8 +127,8 @@ impl Message {
             ),
             Message::Inv { hashes }
             | Message::GetBlocks { hashes }
-            | Message::NotFound { hashes }
-            | Message::ChainHashes { hashes, .. } => too_long(hashes.len(), MAX_HASHES, "hashes"),
+            | Message::NotFound { hashes } => too_long(hashes.len(), MAX_HASHES, "hashes"),
+            Message::ChainHashes { hashes, .. } => too_long(hashes.len(), MAX_HASHES, "hashes"),
             Message::GetChain { locator } => too_long(locator.len(), MAX_LOCATOR, "locator"),
             Message::Items { items } => too_long(items.len(), MAX_ITEMS_PER_MSG, "items"),
             Message::Addr { addrs } => {
@@ -257,7 +261,7 @@ mod tests {
         let msgs = vec![
             Message::GetAddr,
             Message::Inv {
-                hashes: vec![BlockHash::ZERO; 3],
+                hashes: vec![BlockHash::ZERO; 3].into(),
             },
             Message::Addr {
                 addrs: vec!["127.0.0.1:1".into()],
@@ -310,11 +314,15 @@ mod tests {
             Message::Ping { nonce: 1, tip },
             Message::Pong { nonce: 2, tip },
             Message::Inv {
-                hashes: vec![BlockHash::ZERO],
+                hashes: vec![BlockHash::ZERO].into(),
             },
-            Message::GetBlocks { hashes: vec![] },
+            Message::GetBlocks {
+                hashes: Hashes::new(),
+            },
             Message::Block { block },
-            Message::NotFound { hashes: vec![] },
+            Message::NotFound {
+                hashes: Hashes::new(),
+            },
             Message::GetChain {
                 locator: vec![BlockHash::ZERO],
             },
@@ -354,7 +362,7 @@ mod tests {
     #[test]
     fn limits_enforced() {
         let m = Message::Inv {
-            hashes: vec![BlockHash::ZERO; MAX_HASHES + 1],
+            hashes: vec![BlockHash::ZERO; MAX_HASHES + 1].into(),
         };
         assert!(matches!(
             Message::from_json(&m.to_json()),

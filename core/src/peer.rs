@@ -8,10 +8,11 @@
 use crate::block::{Block, Item, ItemId, Template};
 use crate::chain::{Accepted, BlockError, Chain, Insert, OrphanLimits};
 use crate::message::{
-    DecodeError, Message, Tip, MAX_ADDRS, MAX_ADDR_LEN, MAX_HASHES, MAX_ITEMS_PER_MSG,
+    DecodeError, Hashes, Message, Tip, MAX_ADDRS, MAX_ADDR_LEN, MAX_HASHES, MAX_ITEMS_PER_MSG,
     PROTOCOL_VERSION,
 };
 use crate::params::Params;
+use crate::peer_table::{ConnTable, KnownSet};
 use crate::types::{BlockHash, Millis, PeerId, Work};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -258,47 +259,6 @@ pub struct PeerSummary {
     pub tip: Option<Tip>,
 }
 
-/// Recent hashes a neighbour is known to have: a fixed-size ring of 64-bit prefixes.
-struct KnownWindow {
-    ring: Vec<u64>,
-    next: usize,
-}
-
-impl KnownWindow {
-    fn new() -> KnownWindow {
-        KnownWindow {
-            ring: Vec::new(),
-            next: 0,
-        }
-    }
-
-    fn contains(&self, h: &BlockHash) -> bool {
-        self.contains_key(h.key_u64())
-    }
-
-    /// Full scan without early exit: the compiler turns it into a few vector compares,
-    /// several times faster than a branchy search over 64 entries.
-    fn contains_key(&self, k: u64) -> bool {
-        self.ring.iter().fold(false, |found, &x| found | (x == k))
-    }
-
-    fn insert(&mut self, h: &BlockHash, cap: usize) {
-        let k = h.key_u64();
-        if cap == 0 || self.contains_key(k) {
-            return;
-        }
-        if self.ring.len() < cap {
-            if self.ring.capacity() == 0 {
-                self.ring.reserve_exact(cap);
-            }
-            self.ring.push(k);
-        } else {
-            self.ring[self.next] = k;
-            self.next = (self.next + 1) % cap;
-        }
-    }
-}
-
 struct Conn {
     direction: Direction,
     addr: Option<String>,
@@ -307,7 +267,7 @@ struct Conn {
     remote: Option<Remote>,
     handshake_deadline: Millis,
     tip: Option<Tip>,
-    known: KnownWindow,
+    known: KnownSet,
     /// Blocks requested from this peer, in request order, with their deadlines.
     in_flight: VecDeque<(BlockHash, Millis)>,
     to_fetch: VecDeque<BlockHash>,
@@ -349,7 +309,7 @@ pub struct Peer {
     chain: Chain,
     rng: ChaCha8Rng,
     node_id: u64,
-    conns: BTreeMap<PeerId, Conn>,
+    conns: ConnTable<Conn>,
     /// Every block currently requested, and from whom: never ask two peers at once.
     requested: BTreeMap<BlockHash, PeerId>,
     pending: BTreeMap<u64, Pending>,
@@ -391,7 +351,7 @@ impl Peer {
             chain,
             rng,
             node_id,
-            conns: BTreeMap::new(),
+            conns: ConnTable::default(),
             requested: BTreeMap::new(),
             pending: BTreeMap::new(),
             pending_ids: BTreeMap::new(),
@@ -666,7 +626,7 @@ impl Peer {
             remote: None,
             handshake_deadline: self.now.add(self.config.handshake_timeout),
             tip: None,
-            known: KnownWindow::new(),
+            known: KnownSet::default(),
             in_flight: VecDeque::new(),
             to_fetch: VecDeque::new(),
             chain_request: None,
@@ -872,7 +832,9 @@ impl Peer {
             .find(|(&id, c)| id != peer && c.remote.as_ref().is_some_and(|r| r.node_id == node_id))
             .map(|(&id, c)| (id, c.direction, c.since));
         if let Some((other, other_dir, other_since)) = existing {
-            let this_dir = self.conns[&peer].direction;
+            let Some(this_dir) = self.conns.get(&peer).map(|c| c.direction) else {
+                return;
+            };
             if this_dir == other_dir {
                 // One side dialled twice: only the dialler closes the newer one, so both ends
                 // agree without a race; the listener keeps both until then.
@@ -927,7 +889,12 @@ impl Peer {
             if let Some(c) = self.conns.get_mut(&peer) {
                 c.known.insert(&ours, self.config.known_window);
             }
-            self.send(peer, Message::Inv { hashes: vec![ours] });
+            self.send(
+                peer,
+                Message::Inv {
+                    hashes: smallvec::smallvec![ours],
+                },
+            );
         }
         if self.config.relay_items && !self.pending.is_empty() {
             let items: Vec<Item> = self.pending.values().map(|p| p.item.clone()).collect();
@@ -965,7 +932,7 @@ impl Peer {
         }
     }
 
-    fn on_inv(&mut self, peer: PeerId, hashes: Vec<BlockHash>) {
+    fn on_inv(&mut self, peer: PeerId, hashes: Hashes) {
         let window = self.config.known_window;
         let max_queue = self.config.max_fetch_queue;
         let Some(c) = self.conns.get_mut(&peer) else {
@@ -1001,7 +968,7 @@ impl Peer {
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
-        let mut batch = Vec::new();
+        let mut batch = Hashes::new();
         while c.in_flight.len() < max {
             let Some(h) = c.to_fetch.pop_front() else {
                 break;
@@ -1041,7 +1008,7 @@ impl Peer {
         }
     }
 
-    fn on_get_blocks(&mut self, peer: PeerId, mut hashes: Vec<BlockHash>) {
+    fn on_get_blocks(&mut self, peer: PeerId, mut hashes: Hashes) {
         if hashes.len() > MAX_GET_BLOCKS {
             return self.disconnect(
                 peer,
@@ -1055,7 +1022,7 @@ impl Peer {
             // Asking twice for one block in one message only multiplies our upload.
             return self.misbehaved(peer, 20);
         }
-        let mut missing = Vec::new();
+        let mut missing = Hashes::new();
         for h in hashes {
             match self.chain.get(&h) {
                 Some(b) => {
@@ -1464,40 +1431,33 @@ impl Peer {
 
     /// Flushes batched announcements and items, and updates the mining job.
     fn finish(&mut self) {
-        let mut sends = Vec::new();
-        for id in std::mem::take(&mut self.flush_dirty) {
+        // The dirty lists are taken and handed back empty, so their buffers are reused.
+        let mut dirty = std::mem::take(&mut self.flush_dirty);
+        for &id in &dirty {
             let Some(c) = self.conns.get_mut(&id) else {
                 continue;
             };
             c.flush_dirty = false;
-            if !c.announce.is_empty() {
-                let all = std::mem::take(&mut c.announce);
-                for chunk in all.chunks(MAX_HASHES) {
-                    sends.push((
-                        id,
-                        Message::Inv {
-                            hashes: chunk.to_vec(),
-                        },
-                    ));
-                }
+            for chunk in c.announce.chunks(MAX_HASHES) {
+                let msg = Message::Inv {
+                    hashes: Hashes::from_slice(chunk),
+                };
+                self.out.push_back(Output::Send { to: id, msg });
             }
-            if !c.items_out.is_empty() {
-                let all = std::mem::take(&mut c.items_out);
-                for chunk in all.chunks(MAX_ITEMS_PER_MSG) {
-                    sends.push((
-                        id,
-                        Message::Items {
-                            items: chunk.to_vec(),
-                        },
-                    ));
-                }
+            c.announce.clear();
+            for chunk in c.items_out.chunks(MAX_ITEMS_PER_MSG) {
+                let msg = Message::Items {
+                    items: chunk.to_vec(),
+                };
+                self.out.push_back(Output::Send { to: id, msg });
             }
+            c.items_out.clear();
         }
-        for (to, msg) in sends {
-            self.send(to, msg);
-        }
+        dirty.clear();
+        self.flush_dirty = dirty;
         let pings = self.config.ping_interval.is_some();
-        for id in std::mem::take(&mut self.timer_dirty) {
+        let mut dirty = std::mem::take(&mut self.timer_dirty);
+        for &id in &dirty {
             let Some(c) = self.conns.get_mut(&id) else {
                 continue;
             };
@@ -1513,6 +1473,8 @@ impl Peer {
                 c.deadline = d;
             }
         }
+        dirty.clear();
+        self.timer_dirty = dirty;
         if self.config.auto_mine {
             let tip = self.chain.tip().hash();
             if self.pending_local > 0 || self.equal_work_rival() {
@@ -1548,7 +1510,7 @@ impl Peer {
             .values()
             .map(|c| {
                 std::mem::size_of::<Conn>()
-                    + c.known.ring.capacity() * 8
+                    + c.known.heap_bytes()
                     + c.in_flight.capacity() * 40
                     + c.to_fetch.capacity() * 32
             })

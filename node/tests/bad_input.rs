@@ -320,9 +320,14 @@ async fn a_flood_of_unknown_announcements_is_cut_off() {
                 rantai_core::Hash32(h)
             })
             .collect();
-        if s.write_all(&Message::Inv { hashes }.to_frame())
-            .await
-            .is_err()
+        if s.write_all(
+            &Message::Inv {
+                hashes: hashes.into(),
+            }
+            .to_frame(),
+        )
+        .await
+        .is_err()
         {
             break;
         }
@@ -375,7 +380,10 @@ async fn a_peer_that_stops_reading_is_dropped() {
     }
     let mut s = handshake(a.local_addr()).await;
     // Ask for all twenty, again and again (4 MB of answers each time), and never read.
-    let req = Message::GetBlocks { hashes }.to_frame();
+    let req = Message::GetBlocks {
+        hashes: hashes.into(),
+    }
+    .to_frame();
     for _ in 0..300 {
         match tokio::time::timeout(Duration::from_secs(2), s.write_all(&req)).await {
             Ok(Ok(())) => {}

@@ -3,6 +3,9 @@
 //! With no arguments it runs the default scenario (bitcoin-2019 preset, 1,000 peers, 100
 //! blocks, announce relay). Flags override keys of a `--scenario` file; see sim/README.md.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use clap::Parser;
 use rantai_sim::config::SimConfig;

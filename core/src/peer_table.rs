@@ -1,0 +1,181 @@
+//! Compact per-connection storage for [`crate::Peer`]: a table keyed by [`PeerId`] and the
+//! "this neighbour knows that hash" filter.
+//!
+//! Both sit on the path of every message a peer handles, so they are laid out for the cache:
+//! the ids are one sorted array (a lookup reads a line or two), and a filter query reads one
+//! slot instead of scanning a window.
+
+use crate::types::{Hash32, PeerId};
+
+/// Connections keyed by [`PeerId`], iterated in id order (as a `BTreeMap` would be, so the
+/// order of sends never depends on insertion or hashing).
+#[derive(Debug)]
+pub(crate) struct ConnTable<V> {
+    ids: Vec<PeerId>,
+    vals: Vec<V>,
+}
+
+impl<V> Default for ConnTable<V> {
+    fn default() -> Self {
+        ConnTable {
+            ids: Vec::new(),
+            vals: Vec::new(),
+        }
+    }
+}
+
+impl<V> ConnTable<V> {
+    fn pos(&self, id: &PeerId) -> Result<usize, usize> {
+        self.ids.binary_search(id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub(crate) fn contains_key(&self, id: &PeerId) -> bool {
+        self.pos(id).is_ok()
+    }
+
+    pub(crate) fn get(&self, id: &PeerId) -> Option<&V> {
+        self.pos(id).ok().map(|i| &self.vals[i])
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &PeerId) -> Option<&mut V> {
+        match self.pos(id) {
+            Ok(i) => Some(&mut self.vals[i]),
+            Err(_) => None,
+        }
+    }
+
+    /// Inserts or replaces; returns the replaced value.
+    pub(crate) fn insert(&mut self, id: PeerId, v: V) -> Option<V> {
+        match self.pos(&id) {
+            Ok(i) => Some(std::mem::replace(&mut self.vals[i], v)),
+            Err(i) => {
+                self.ids.insert(i, id);
+                self.vals.insert(i, v);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &PeerId) -> Option<V> {
+        let i = self.pos(id).ok()?;
+        self.ids.remove(i);
+        Some(self.vals.remove(i))
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &PeerId> + '_ {
+        self.ids.iter()
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.vals.iter()
+    }
+
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+        self.vals.iter_mut()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&PeerId, &V)> + '_ {
+        self.ids.iter().zip(self.vals.iter())
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&PeerId, &mut V)> + '_ {
+        self.ids.iter().zip(self.vals.iter_mut())
+    }
+}
+
+/// Recent hashes a neighbour is known to have, as a direct-mapped table of 64-bit keys.
+///
+/// A newer key that maps to an occupied slot evicts the older one, so the filter can forget
+/// (which costs one redundant announcement) but claims a key only if 63 bits of it match one
+/// inserted, unlike a Bloom filter, whose false positives would silently withhold announcements.
+#[derive(Debug, Default)]
+pub(crate) struct KnownSet {
+    /// Keys with the lowest bit forced to 1, so 0 marks an empty slot. Allocated on first use.
+    slots: Box<[u64]>,
+}
+
+impl KnownSet {
+    fn slot(&self, key: u64) -> usize {
+        (key >> 1) as usize & (self.slots.len() - 1)
+    }
+
+    pub(crate) fn contains(&self, h: &Hash32) -> bool {
+        self.contains_key(h.key_u64())
+    }
+
+    pub(crate) fn insert(&mut self, h: &Hash32, capacity: usize) {
+        self.insert_key(h.key_u64(), capacity);
+    }
+
+    pub(crate) fn contains_key(&self, key: u64) -> bool {
+        !self.slots.is_empty() && self.slots[self.slot(key)] == key | 1
+    }
+
+    /// Remembers `key` in a table of `capacity` slots (rounded up to a power of two; 0
+    /// disables the filter).
+    pub(crate) fn insert_key(&mut self, key: u64, capacity: usize) {
+        if capacity == 0 {
+            return;
+        }
+        if self.slots.is_empty() {
+            self.slots = vec![0; capacity.next_power_of_two()].into_boxed_slice();
+        }
+        let i = self.slot(key);
+        self.slots[i] = key | 1;
+    }
+
+    /// Heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.len() * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_keeps_id_order_and_replaces() {
+        let mut t = ConnTable::default();
+        for id in [5u64, 1, 9, 3] {
+            assert!(t.insert(PeerId(id), id * 10).is_none());
+        }
+        assert_eq!(t.insert(PeerId(9), 91), Some(90));
+        let ids: Vec<u64> = t.keys().map(|p| p.0).collect();
+        assert_eq!(ids, vec![1, 3, 5, 9]);
+        assert_eq!(t.get(&PeerId(9)), Some(&91));
+        assert_eq!(t.remove(&PeerId(3)), Some(30));
+        assert!(!t.contains_key(&PeerId(3)));
+        assert_eq!(t.len(), 3);
+        *t.get_mut(&PeerId(1)).unwrap() += 1;
+        let vals: Vec<u64> = t.values().copied().collect();
+        assert_eq!(vals, vec![11, 50, 91]);
+    }
+
+    #[test]
+    fn known_set_forgets_but_never_invents() {
+        let mut k = KnownSet::default();
+        assert!(!k.contains_key(0));
+        assert!(!k.contains_key(42));
+        k.insert_key(0, 64);
+        assert!(k.contains_key(0));
+        // Slots store 63 bits; the lowest bit only marks the slot as taken.
+        let (a, b) = (2u64 << 1, (2u64 + 64) << 1);
+        k.insert_key(a, 64);
+        assert!(k.contains_key(a));
+        k.insert_key(b, 64);
+        assert!(k.contains_key(b));
+        assert!(
+            !k.contains_key(a),
+            "a colliding newer key evicts the older one"
+        );
+        let mut off = KnownSet::default();
+        off.insert_key(7, 0);
+        assert!(!off.contains_key(7));
+        assert_eq!(off.heap_bytes(), 0);
+    }
+}
