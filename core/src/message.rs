@@ -34,21 +34,26 @@ pub struct Tip {
 /// (no allocation per announcement); encoded as a plain JSON array.
 pub type Hashes = smallvec::SmallVec<[BlockHash; 1]>;
 
+/// The handshake, first message on every connection in both directions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: u32,
+    /// Genesis hash: the network id.
+    pub genesis: BlockHash,
+    /// Random per-process id, to detect self and duplicate connections.
+    pub node_id: u64,
+    pub tip: Tip,
+    /// Address the sender accepts connections on, if any.
+    pub listen: Option<String>,
+}
+
 /// Everything one peer can say to another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Message {
-    /// First message on every connection, in both directions.
-    Hello {
-        version: u32,
-        /// Genesis hash: the network id.
-        genesis: BlockHash,
-        /// Random per-process id, to detect self and duplicate connections.
-        node_id: u64,
-        tip: Tip,
-        /// Address the sender accepts connections on, if any.
-        listen: Option<String>,
-    },
+    /// Boxed: the largest message and sent once per connection, so every other message (and
+    /// every queue holding messages) stays small. Encoded flat, like the other variants.
+    Hello(Box<Hello>),
     Ping {
         nonce: u64,
         tip: Tip,
@@ -95,7 +100,7 @@ impl Message {
     /// Short name for logs and per-kind statistics.
     pub fn kind(&self) -> &'static str {
         match self {
-            Message::Hello { .. } => "hello",
+            Message::Hello(_) => "hello",
             Message::Ping { .. } => "ping",
             Message::Pong { .. } => "pong",
             Message::Inv { .. } => "inv",
@@ -120,8 +125,8 @@ impl Message {
             }
         };
         match self {
-            Message::Hello { listen, .. } => too_long(
-                listen.as_ref().map_or(0, String::len),
+            Message::Hello(h) => too_long(
+                h.listen.as_ref().map_or(0, String::len),
                 MAX_ADDR_LEN,
                 "listen address",
             ),
@@ -280,6 +285,32 @@ mod tests {
         assert_eq!(dec.buffered(), 0);
     }
 
+    /// The wire format is flat JSON objects tagged by `type`, whatever Rust boxes inside.
+    #[test]
+    fn hello_and_inv_encode_flat() {
+        let tip = Tip {
+            height: 0,
+            hash: BlockHash::ZERO,
+            work: Work(1),
+        };
+        let hello = Message::Hello(Box::new(Hello {
+            version: 1,
+            genesis: BlockHash::ZERO,
+            node_id: 9,
+            tip,
+            listen: None,
+        }));
+        let v: serde_json::Value = serde_json::from_slice(&hello.to_json()).unwrap();
+        assert_eq!(v["type"], "hello");
+        assert_eq!(v["node_id"], 9);
+        assert_eq!(v["tip"]["work"], "1");
+        let inv = Message::Inv {
+            hashes: vec![BlockHash::ZERO].into(),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&inv.to_json()).unwrap();
+        assert_eq!(v["hashes"].as_array().map(Vec::len), Some(1));
+    }
+
     #[test]
     fn every_kind_roundtrips_through_json() {
         use crate::block::{Block, Header, Item};
@@ -304,13 +335,13 @@ mod tests {
             }],
         ));
         let msgs = vec![
-            Message::Hello {
+            Message::Hello(Box::new(Hello {
                 version: PROTOCOL_VERSION,
                 genesis: BlockHash::ZERO,
                 node_id: u64::MAX,
                 tip,
                 listen: Some("127.0.0.1:3000".into()),
-            },
+            })),
             Message::Ping { nonce: 1, tip },
             Message::Pong { nonce: 2, tip },
             Message::Inv {

@@ -8,8 +8,8 @@
 use crate::block::{Block, Item, ItemId, Template};
 use crate::chain::{Accepted, BlockError, Chain, Insert, OrphanLimits};
 use crate::message::{
-    DecodeError, Hashes, Message, Tip, MAX_ADDRS, MAX_ADDR_LEN, MAX_HASHES, MAX_ITEMS_PER_MSG,
-    PROTOCOL_VERSION,
+    DecodeError, Hashes, Hello, Message, Tip, MAX_ADDRS, MAX_ADDR_LEN, MAX_HASHES,
+    MAX_ITEMS_PER_MSG, PROTOCOL_VERSION,
 };
 use crate::params::Params;
 use crate::peer_table::{ConnTable, KnownSet};
@@ -17,6 +17,7 @@ use crate::types::{BlockHash, Millis, PeerId, Work};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -269,8 +270,9 @@ struct Conn {
     tip: Option<Tip>,
     known: KnownSet,
     /// Blocks requested from this peer, in request order, with their deadlines.
-    in_flight: VecDeque<(BlockHash, Millis)>,
-    to_fetch: VecDeque<BlockHash>,
+    in_flight: SmallVec<[(BlockHash, Millis); 1]>,
+    /// Announced hashes to request, oldest first.
+    to_fetch: SmallVec<[BlockHash; 1]>,
     /// Deadline of an unanswered `GetChain`.
     chain_request: Option<Millis>,
     /// Last hash of the peer's most recent catch-up batch, to resume from.
@@ -285,7 +287,7 @@ struct Conn {
     answered_getaddr: bool,
     /// We sent `get_addr` and accept one `addr` in reply.
     asked_addr: bool,
-    announce: Vec<BlockHash>,
+    announce: SmallVec<[BlockHash; 1]>,
     items_out: Vec<Item>,
     /// This connection's entry in `Peer::deadlines`.
     deadline: Option<Millis>,
@@ -328,6 +330,9 @@ pub struct Peer {
     /// Every connection's earliest timer, so `poll_timeout` is O(1) and `handle_timeout`
     /// visits only due connections.
     deadlines: BTreeSet<(Millis, PeerId)>,
+    /// `deadlines.first()`, refreshed by `finish` when the set changed.
+    next_deadline: Option<Millis>,
+    deadlines_moved: bool,
     timer_dirty: Vec<PeerId>,
     /// Connections with batched announcements or items to send.
     flush_dirty: Vec<PeerId>,
@@ -365,6 +370,8 @@ impl Peer {
             rejected: BTreeSet::new(),
             rejected_order: VecDeque::new(),
             deadlines: BTreeSet::new(),
+            next_deadline: None,
+            deadlines_moved: false,
             timer_dirty: Vec::new(),
             flush_dirty: Vec::new(),
             out: VecDeque::new(),
@@ -440,7 +447,7 @@ impl Peer {
 
     /// When [`Peer::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Millis> {
-        self.deadlines.first().map(|&(t, _)| t)
+        self.next_deadline
     }
 
     /// Earliest timer of one connection.
@@ -456,7 +463,7 @@ impl Peer {
                 None => consider(c.next_ping),
             }
         }
-        if let Some(&(_, d)) = c.in_flight.front() {
+        if let Some(&(_, d)) = c.in_flight.first() {
             consider(d);
         }
         if let Some(d) = c.chain_request {
@@ -596,7 +603,7 @@ impl Peer {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        let stalled_blocks = c.in_flight.front().is_some_and(|&(_, d)| now >= d);
+        let stalled_blocks = c.in_flight.first().is_some_and(|&(_, d)| now >= d);
         let stalled_chain = c.chain_request.is_some_and(|d| now >= d);
         if stalled_blocks || stalled_chain {
             c.strikes += 1;
@@ -627,8 +634,8 @@ impl Peer {
             handshake_deadline: self.now.add(self.config.handshake_timeout),
             tip: None,
             known: KnownSet::default(),
-            in_flight: VecDeque::new(),
-            to_fetch: VecDeque::new(),
+            in_flight: SmallVec::new(),
+            to_fetch: SmallVec::new(),
             chain_request: None,
             sync_cursor: None,
             synced_to: None,
@@ -639,7 +646,7 @@ impl Peer {
             score: 0,
             answered_getaddr: false,
             asked_addr: false,
-            announce: Vec::new(),
+            announce: SmallVec::new(),
             items_out: Vec::new(),
             deadline: None,
             timer_dirty: false,
@@ -647,13 +654,13 @@ impl Peer {
         };
         self.conns.insert(peer, conn);
         self.touch(peer);
-        let hello = Message::Hello {
+        let hello = Message::Hello(Box::new(Hello {
             version: PROTOCOL_VERSION,
             genesis: self.config.params.genesis_hash(),
             node_id: self.node_id,
             tip: self.tip(),
             listen: self.config.listen_addr.clone(),
-        };
+        }));
         self.send(peer, hello);
     }
 
@@ -663,6 +670,7 @@ impl Peer {
         };
         if let Some(t) = c.deadline {
             self.deadlines.remove(&(t, peer));
+            self.deadlines_moved = true;
         }
         let dropped: Vec<BlockHash> = c.in_flight.into_iter().map(|(h, _)| h).collect();
         for h in &dropped {
@@ -696,8 +704,9 @@ impl Peer {
         self.out.push_back(Output::Send { to, msg });
     }
 
+    /// Handlers call [`Peer::touch`] wherever they change a connection's timers (handshake,
+    /// ping, in-flight requests, chain request); most messages change none.
     fn on_message(&mut self, peer: PeerId, msg: Message) {
-        self.touch(peer);
         if let Some(c) = self.conns.get_mut(&peer) {
             c.missed_pongs = 0;
         }
@@ -706,16 +715,17 @@ impl Peer {
         }
         let ready = self.conns.get(&peer).is_some_and(|c| c.remote.is_some());
         match msg {
-            Message::Hello {
-                version,
-                genesis,
-                node_id,
-                tip,
-                listen,
-            } => {
+            Message::Hello(hello) => {
                 if ready {
                     return self.disconnect(peer, DisconnectReason::Protocol("second hello"));
                 }
+                let Hello {
+                    version,
+                    genesis,
+                    node_id,
+                    tip,
+                    listen,
+                } = *hello;
                 self.on_hello(peer, version, genesis, node_id, tip, listen)
             }
             _ if !ready => {
@@ -733,6 +743,7 @@ impl Peer {
                 };
                 if c.ping.is_some_and(|(n, _)| n == nonce) {
                     c.ping = None;
+                    self.touch(peer);
                 }
                 // A pong for an older ping arrives late on slow paths: harmless.
                 self.set_tip(peer, tip);
@@ -748,6 +759,7 @@ impl Peer {
                 let before = c.in_flight.len();
                 c.in_flight.retain(|(h, _)| !hashes.contains(h));
                 let was_requested = c.in_flight.len() < before;
+                self.touch(peer);
                 for h in &hashes {
                     if self.requested.get(h) == Some(&peer) {
                         self.requested.remove(h);
@@ -871,6 +883,7 @@ impl Peer {
         c.known.insert(&tip.hash, self.config.known_window);
         let outbound = c.direction == Direction::Outbound;
         c.asked_addr = outbound;
+        self.touch(peer);
         if let Some(l) = &listen {
             self.learn_addr(l.clone());
         }
@@ -952,7 +965,7 @@ impl Peer {
                 overflow = true;
                 continue;
             }
-            c.to_fetch.push_back(h);
+            c.to_fetch.push(h);
         }
         if overflow {
             self.misbehaved(peer, 5);
@@ -962,25 +975,28 @@ impl Peer {
 
     /// Requests queued hashes from `peer` up to its in-flight limit.
     fn request_more(&mut self, peer: PeerId) {
-        self.touch(peer);
         let deadline = self.now.add(self.config.request_timeout);
         let max = self.config.max_in_flight_per_peer;
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
         let mut batch = Hashes::new();
-        while c.in_flight.len() < max {
-            let Some(h) = c.to_fetch.pop_front() else {
+        let mut taken = 0;
+        for &h in &c.to_fetch {
+            if c.in_flight.len() >= max {
                 break;
-            };
+            }
+            taken += 1;
             if self.chain.knows(&h) || self.requested.contains_key(&h) {
                 continue;
             }
             self.requested.insert(h, peer);
-            c.in_flight.push_back((h, deadline));
+            c.in_flight.push((h, deadline));
             batch.push(h);
         }
+        c.to_fetch.drain(..taken);
         if !batch.is_empty() {
+            self.touch(peer);
             self.send(peer, Message::GetBlocks { hashes: batch });
         }
     }
@@ -998,7 +1014,7 @@ impl Peer {
                 .find(|(&id, c)| Some(id) != exclude && c.remote.is_some() && c.known.contains(h));
             if let Some((&id, c)) = holder {
                 if c.to_fetch.len() < self.config.max_fetch_queue {
-                    c.to_fetch.push_back(*h);
+                    c.to_fetch.push(*h);
                     touched.insert(id);
                 }
             }
@@ -1052,6 +1068,7 @@ impl Peer {
         c.known.insert(&h, window);
         if solicited {
             c.strikes = 0;
+            self.touch(peer);
         }
         if self.requested.get(&h) == Some(&peer) {
             self.requested.remove(&h);
@@ -1103,6 +1120,10 @@ impl Peer {
         if c.chain_request.take().is_none() {
             return self.misbehaved(peer, 10);
         }
+        self.touch(peer);
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
         c.strikes = 0;
         c.known.insert(&tip.hash, window);
         c.tip = Some(tip);
@@ -1117,7 +1138,7 @@ impl Peer {
                 continue;
             }
             if c.to_fetch.len() < max_queue {
-                c.to_fetch.push_back(*h);
+                c.to_fetch.push(*h);
                 fresh += 1;
             }
         }
@@ -1133,7 +1154,6 @@ impl Peer {
 
     /// Starts or continues catch-up with `peer` if it claims more work than we have.
     fn maybe_sync(&mut self, peer: PeerId) {
-        self.touch(peer);
         let our_work = self.chain.tip_work();
         let timeout = self.now.add(self.config.request_timeout);
         let Some(c) = self.conns.get_mut(&peer) else {
@@ -1158,6 +1178,7 @@ impl Peer {
         locator.extend(self.chain.locator());
         locator.truncate(crate::message::MAX_LOCATOR);
         c.chain_request = Some(timeout);
+        self.touch(peer);
         self.send(peer, Message::GetChain { locator });
     }
 
@@ -1471,10 +1492,14 @@ impl Peer {
                     self.deadlines.insert((new, id));
                 }
                 c.deadline = d;
+                self.deadlines_moved = true;
             }
         }
         dirty.clear();
         self.timer_dirty = dirty;
+        if std::mem::take(&mut self.deadlines_moved) {
+            self.next_deadline = self.deadlines.first().map(|&(t, _)| t);
+        }
         if self.config.auto_mine {
             let tip = self.chain.tip().hash();
             if self.pending_local > 0 || self.equal_work_rival() {
@@ -1511,10 +1536,20 @@ impl Peer {
             .map(|c| {
                 std::mem::size_of::<Conn>()
                     + c.known.heap_bytes()
-                    + c.in_flight.capacity() * 40
-                    + c.to_fetch.capacity() * 32
+                    + spilled_bytes(&c.in_flight)
+                    + spilled_bytes(&c.to_fetch)
+                    + spilled_bytes(&c.announce)
             })
             .sum();
         self.chain.bookkeeping_bytes() + per_conn + self.pending_bytes
+    }
+}
+
+/// Heap bytes of a `SmallVec` that outgrew its inline storage.
+fn spilled_bytes<A: smallvec::Array>(v: &SmallVec<A>) -> usize {
+    if v.spilled() {
+        v.capacity() * std::mem::size_of::<A::Item>()
+    } else {
+        0
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use rand::RngCore;
 use rantai_core::block::data_hash;
-use rantai_core::message::PROTOCOL_VERSION;
+use rantai_core::message::{Hello, PROTOCOL_VERSION};
 use rantai_core::pow::Miner;
 use rantai_core::{Block, BlockHash, FrameDecoder, Header, Item, Message, Params, Tip, Work};
 use rantai_node::NodeHandle;
@@ -66,7 +66,7 @@ async fn assert_in_sync(a: &NodeHandle, b: &NodeHandle, tag: &str) {
 }
 
 fn hello(genesis: BlockHash) -> Message {
-    Message::Hello {
+    Message::Hello(Box::new(Hello {
         version: PROTOCOL_VERSION,
         genesis,
         node_id: rand::random(),
@@ -76,7 +76,7 @@ fn hello(genesis: BlockHash) -> Message {
             work: Work(1),
         },
         listen: None,
-    }
+    }))
 }
 
 /// Connects and completes the handshake (our hello, theirs back).
@@ -93,7 +93,7 @@ async fn handshake(addr: std::net::SocketAddr) -> TcpStream {
             assert!(n > 0, "closed during handshake");
             dec.extend(&buf[..n]);
             while let Some(m) = dec.next_message().expect("node sends valid frames") {
-                if matches!(m, Message::Hello { .. }) {
+                if matches!(m, Message::Hello(_)) {
                     return;
                 }
             }

@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use rantai_core::block::data_hash;
-use rantai_core::message::PROTOCOL_VERSION;
+use rantai_core::message::{Hello, PROTOCOL_VERSION};
 use rantai_core::pow::Miner;
 use rantai_core::{Block, FrameDecoder, Header, Item, Message, Params, Tip, Work};
 use rantai_node::{NodeHandle, NodeOptions};
@@ -54,7 +54,7 @@ async fn raw_peer(addr: std::net::SocketAddr) -> TcpStream {
     let g = Params::main().genesis_hash();
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.set_nodelay(true).expect("nodelay");
-    let hello = Message::Hello {
+    let hello = Message::Hello(Box::new(Hello {
         version: PROTOCOL_VERSION,
         genesis: g,
         node_id: rand::random(),
@@ -64,7 +64,7 @@ async fn raw_peer(addr: std::net::SocketAddr) -> TcpStream {
             work: Work(1),
         },
         listen: None,
-    };
+    }));
     s.write_all(&hello.to_frame()).await.expect("hello");
     s
 }

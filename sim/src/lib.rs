@@ -18,6 +18,7 @@ pub mod config;
 pub mod metrics;
 pub mod net;
 pub mod presets;
+mod queue;
 pub mod report;
 pub mod rng;
 pub mod sim;

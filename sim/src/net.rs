@@ -33,7 +33,7 @@ pub const KIND_NAMES: [&str; 12] = [
 /// Index of a message's kind in [`KIND_NAMES`].
 pub fn kind_index(msg: &Message) -> usize {
     match msg {
-        Message::Hello { .. } => 0,
+        Message::Hello(_) => 0,
         Message::Ping { .. } => 1,
         Message::Pong { .. } => 2,
         Message::Inv { .. } => 3,
@@ -54,9 +54,7 @@ pub fn wire_size(msg: &Message, block_size_bytes: u64) -> u64 {
     const ENV: u64 = 24;
     const TIP: u64 = 56;
     match msg {
-        Message::Hello { listen, .. } => {
-            ENV + 44 + TIP + listen.as_ref().map_or(0, |l| l.len() as u64)
-        }
+        Message::Hello(h) => ENV + 44 + TIP + h.listen.as_ref().map_or(0, |l| l.len() as u64),
         Message::Ping { .. } | Message::Pong { .. } => ENV + 8 + TIP,
         Message::Inv { hashes } | Message::GetBlocks { hashes } | Message::NotFound { hashes } => {
             ENV + 32 * hashes.len() as u64

@@ -10,6 +10,7 @@ use crate::config::{ConfigError, Groups, Latency, SimConfig};
 use crate::metrics::{reason_label, Metrics};
 use crate::net::{self, kind_index, wire_size, BANDWIDTH_THRESHOLD_BYTES};
 use crate::presets::Preset;
+use crate::queue::EventQueue;
 use crate::rng::{derive_seed, stream};
 use crate::trace::{Trace, TraceEv};
 use rand::seq::SliceRandom;
@@ -19,8 +20,7 @@ use rantai_core::{
     BlockHash, Chain, Config, Direction, Event, Input, ItemId, Message, Millis, Output, Params,
     Peer, PeerId, SubmitError,
 };
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 
 /// Most extra blocks mined after the target to break a final tie between equal-work tips.
 pub const MAX_TIEBREAK_BLOCKS: u64 = 10;
@@ -75,27 +75,6 @@ enum Ev {
         idx: u32,
         node: u32,
     },
-}
-
-/// Heap entry: the event itself sits in a slab so sifting moves 24 bytes, not a message.
-#[derive(PartialEq, Eq)]
-struct Entry {
-    time: u64,
-    seq: u64,
-    slot: u32,
-}
-
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap and we want the earliest (time, seq) first.
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
-}
-
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
 }
 
 struct Node {
@@ -187,7 +166,9 @@ pub struct Sim {
     block_size: u64,
     now: Millis,
     seq: u64,
-    heap: BinaryHeap<Entry>,
+    /// Event slots by (time, seq); the events themselves sit in `slots`, so the queue moves
+    /// 20-byte keys, never messages.
+    queue: EventQueue,
     slots: Vec<Option<Ev>>,
     free: Vec<u32>,
     nodes: Vec<Node>,
@@ -285,7 +266,7 @@ impl Sim {
             core,
             now: Millis::ZERO,
             seq: 0,
-            heap: BinaryHeap::new(),
+            queue: EventQueue::new(),
             slots: Vec::new(),
             free: Vec::new(),
             nodes,
@@ -357,11 +338,7 @@ impl Sim {
             }
         };
         self.seq += 1;
-        self.heap.push(Entry {
-            time: at.0,
-            seq: self.seq,
-            slot,
-        });
+        self.queue.push(at.0, self.seq, slot);
     }
 
     fn push_scheduled(&mut self, at: Millis, ev: Ev) {
@@ -582,12 +559,12 @@ impl Sim {
 
     /// Processes the next event; false when nothing is left.
     pub fn step(&mut self) -> bool {
-        let Some(e) = self.heap.pop() else {
+        let Some((time, slot)) = self.queue.pop() else {
             return false;
         };
-        self.now = Millis(e.time);
-        let ev = self.slots[e.slot as usize].take();
-        self.free.push(e.slot);
+        self.now = Millis(time);
+        let ev = self.slots[slot as usize].take();
+        self.free.push(slot);
         self.metrics.events += 1;
         if let Some(ev) = ev {
             self.dispatch(ev);
@@ -602,8 +579,8 @@ impl Sim {
             if cond(self) {
                 return true;
             }
-            match self.heap.peek() {
-                Some(e) if e.time <= deadline.0 => {
+            match self.queue.peek_time() {
+                Some(t) if t <= deadline.0 => {
                     self.step();
                 }
                 _ => {
@@ -645,8 +622,8 @@ impl Sim {
                 break;
             }
             let deadline = self.hard_deadline();
-            match self.heap.peek() {
-                Some(e) if e.time <= deadline.0 => {
+            match self.queue.peek_time() {
+                Some(t) if t <= deadline.0 => {
                     self.step();
                 }
                 Some(_) => {
