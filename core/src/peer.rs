@@ -67,7 +67,8 @@ pub struct Config {
     pub max_pending_items: usize,
     pub max_pending_bytes: usize,
     pub max_addrs: usize,
-    /// Recent hashes remembered per neighbour as "it has this" (a rolling window, not a set).
+    /// Slots of the per-neighbour "it has this hash" filter (a power of two; a newer hash
+    /// that lands on a taken slot replaces the older one, costing one redundant announcement).
     pub known_window: usize,
     /// Misbehaviour score at which a peer is disconnected.
     pub ban_score: u32,
@@ -95,7 +96,7 @@ impl Config {
             max_pending_items: 20_000,
             max_pending_bytes: 64 << 20,
             max_addrs: 1000,
-            known_window: 64,
+            known_window: 32,
             ban_score: 100,
             orphan_limits: OrphanLimits::default(),
         }
@@ -967,10 +968,14 @@ impl Peer {
             }
             c.to_fetch.push(h);
         }
+        // Most announcements are of blocks already here: then there is nothing to request.
+        let fetch = !c.to_fetch.is_empty();
         if overflow {
             self.misbehaved(peer, 5);
         }
-        self.request_more(peer);
+        if fetch {
+            self.request_more(peer);
+        }
     }
 
     /// Requests queued hashes from `peer` up to its in-flight limit.

@@ -53,6 +53,13 @@ impl<V> ConnTable<V> {
         match self.pos(&id) {
             Ok(i) => Some(std::mem::replace(&mut self.vals[i], v)),
             Err(i) => {
+                if self.vals.len() == self.vals.capacity() {
+                    // Grow by a quarter, not double: connections are few and long-lived, and a
+                    // simulation holds hundreds of thousands of them.
+                    let extra = (self.vals.len() / 4).max(2);
+                    self.vals.reserve_exact(extra);
+                    self.ids.reserve_exact(extra);
+                }
                 self.ids.insert(i, id);
                 self.vals.insert(i, v);
                 None

@@ -12,13 +12,23 @@ use std::collections::VecDeque;
 /// the last popped time is `b - 1`; times equal to it wait in `current`.
 const BUCKETS: usize = 65;
 
+/// A queued event: time, sequence, slot, and the caller's hint (the simulator stores the
+/// peer the event is for, so it can fetch that peer's memory before the event comes up).
+#[derive(Clone, Copy)]
+struct Item {
+    time: u64,
+    seq: u64,
+    slot: u32,
+    hint: u32,
+}
+
 /// A monotone priority queue of event slots keyed by `(time, seq)`.
 pub(crate) struct EventQueue {
     /// Time of the last popped event: nothing earlier can be pushed.
     last: u64,
-    /// Events at `last`, in sequence order.
-    current: VecDeque<(u64, u32)>,
-    buckets: Vec<Vec<(u64, u64, u32)>>,
+    /// Events at `last`, in sequence order: (seq, slot, hint).
+    current: VecDeque<(u64, u32, u32)>,
+    buckets: Vec<Vec<Item>>,
     /// Bit `b - 1` set when bucket `b` is non-empty.
     nonempty: u64,
     len: usize,
@@ -37,7 +47,7 @@ impl EventQueue {
 
     /// Schedules `slot` at `(time, seq)`: `time` must not precede the last popped time, and
     /// `seq` must exceed every sequence pushed before.
-    pub(crate) fn push(&mut self, time: u64, seq: u64, slot: u32) {
+    pub(crate) fn push(&mut self, time: u64, seq: u64, slot: u32, hint: u32) {
         assert!(
             time >= self.last,
             "event scheduled before the last popped one"
@@ -45,11 +55,16 @@ impl EventQueue {
         self.len += 1;
         if time == self.last {
             // Its sequence is the largest yet, so appending keeps `current` in order.
-            self.current.push_back((seq, slot));
+            self.current.push_back((seq, slot, hint));
             return;
         }
         let b = (64 - (time ^ self.last).leading_zeros()) as usize;
-        self.buckets[b].push((time, seq, slot));
+        self.buckets[b].push(Item {
+            time,
+            seq,
+            slot,
+            hint,
+        });
         self.nonempty |= 1 << (b - 1);
     }
 
@@ -64,20 +79,20 @@ impl EventQueue {
         let b = self.nonempty.trailing_zeros() as usize + 1;
         self.nonempty &= !(1 << (b - 1));
         let mut items = std::mem::take(&mut self.buckets[b]);
-        self.last = items.iter().map(|&(t, _, _)| t).fold(u64::MAX, u64::min);
+        self.last = items.iter().map(|it| it.time).fold(u64::MAX, u64::min);
         // Every other item differs from the new minimum below bit `b - 1`: it moves down.
-        for &(t, seq, slot) in &items {
-            if t == self.last {
-                self.current.push_back((seq, slot));
+        for &it in &items {
+            if it.time == self.last {
+                self.current.push_back((it.seq, it.slot, it.hint));
             } else {
-                let nb = (64 - (t ^ self.last).leading_zeros()) as usize;
-                self.buckets[nb].push((t, seq, slot));
+                let nb = (64 - (it.time ^ self.last).leading_zeros()) as usize;
+                self.buckets[nb].push(it);
                 self.nonempty |= 1 << (nb - 1);
             }
         }
         self.current
             .make_contiguous()
-            .sort_unstable_by_key(|&(seq, _)| seq);
+            .sort_unstable_by_key(|&(seq, _, _)| seq);
         items.clear();
         self.buckets[b] = items;
         true
@@ -93,9 +108,15 @@ impl EventQueue {
         if !self.settle() {
             return None;
         }
-        let (_, slot) = self.current.pop_front()?;
+        let (_, slot, _) = self.current.pop_front()?;
         self.len -= 1;
         Some((self.last, slot))
+    }
+
+    /// Hint of the `k`-th next event, if it is already known to be due at the current time
+    /// (no reordering work is done to find out).
+    pub(crate) fn hint_ahead(&self, k: usize) -> Option<u32> {
+        self.current.get(k).map(|&(_, _, h)| h)
     }
 
     #[cfg(test)]
@@ -120,7 +141,7 @@ mod tests {
             for _ in 0..rng.gen_range(0..3) {
                 seq += 1;
                 let t = now + [0, 1, 5, 100, 60_000][rng.gen_range(0..5)];
-                q.push(t, seq, round);
+                q.push(t, seq, round, 0);
                 reference.insert((t, seq, round));
             }
             if rng.gen_bool(0.6) {
