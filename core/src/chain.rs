@@ -99,6 +99,9 @@ struct Entry {
     invalid: bool,
 }
 
+/// Entries remembered by [`Chain`]'s recent-lookup cache.
+const RECENT: usize = 4;
+
 /// A tree of valid blocks rooted at the network's genesis, with the best chain indexed by height.
 pub struct Chain {
     params: Arc<Params>,
@@ -106,6 +109,10 @@ pub struct Chain {
     /// Hash -> entry index. Stores only the `u32`; the key is read from the entry, which keeps
     /// the per-block cost of the index near 5 bytes instead of 37.
     index: HashTable<u32>,
+    /// The last few blocks attached, as (hash key, entry), checked before `index`: in a
+    /// running network nearly every lookup (announcements, requests) is of the newest block.
+    recent: [(u64, u32); RECENT],
+    recent_next: usize,
     best: Vec<u32>,
     /// Items of the best chain: attacker-chosen ids, so an ordered map (no hash flooding).
     items: BTreeMap<ItemId, u64>,
@@ -119,8 +126,9 @@ impl Chain {
 
     pub fn with_orphan_limits(params: Arc<Params>, limits: OrphanLimits) -> Chain {
         let genesis = params.genesis().clone();
+        let genesis_key = genesis.hash().key_u64();
         let mut index = HashTable::new();
-        index.insert_unique(genesis.hash().key_u64(), 0, |_| 0);
+        index.insert_unique(genesis_key, 0, |_| 0);
         let mut items = BTreeMap::new();
         for it in genesis.items() {
             items.insert(it.id(), 0);
@@ -132,6 +140,8 @@ impl Chain {
                 parent: NONE,
                 invalid: false,
             }],
+            recent: [(genesis_key, 0); RECENT],
+            recent_next: 0,
             index,
             best: vec![0],
             items,
@@ -239,9 +249,11 @@ impl Chain {
         let idx = u32::try_from(self.entries.len()).expect("fewer than 2^32 blocks");
         let work = p.work.saturating_add(block.header().work());
         let entries = &self.entries;
-        self.index.insert_unique(block.hash().key_u64(), idx, |&i| {
-            entries[i as usize].block.hash().key_u64()
-        });
+        let key = block.hash().key_u64();
+        self.index
+            .insert_unique(key, idx, |&i| entries[i as usize].block.hash().key_u64());
+        self.recent[self.recent_next] = (key, idx);
+        self.recent_next = (self.recent_next + 1) % RECENT;
         self.entries.push(Entry {
             block,
             work,
@@ -310,10 +322,14 @@ impl Chain {
     }
 
     fn lookup(&self, hash: &BlockHash) -> Option<u32> {
+        let key = hash.key_u64();
+        for &(k, i) in &self.recent {
+            if k == key && self.entries[i as usize].block.hash() == *hash {
+                return Some(i);
+            }
+        }
         self.index
-            .find(hash.key_u64(), |&i| {
-                self.entries[i as usize].block.hash() == *hash
-            })
+            .find(key, |&i| self.entries[i as usize].block.hash() == *hash)
             .copied()
     }
 

@@ -67,9 +67,6 @@ pub struct Config {
     pub max_pending_items: usize,
     pub max_pending_bytes: usize,
     pub max_addrs: usize,
-    /// Slots of the per-neighbour "it has this hash" filter (a power of two; a newer hash
-    /// that lands on a taken slot replaces the older one, costing one redundant announcement).
-    pub known_window: usize,
     /// Misbehaviour score at which a peer is disconnected.
     pub ban_score: u32,
     pub orphan_limits: OrphanLimits,
@@ -96,7 +93,6 @@ impl Config {
             max_pending_items: 20_000,
             max_pending_bytes: 64 << 20,
             max_addrs: 1000,
-            known_window: 32,
             ban_score: 100,
             orphan_limits: OrphanLimits::default(),
         }
@@ -881,7 +877,7 @@ impl Peer {
         });
         c.tip = Some(tip);
         c.next_ping = now.add(interval);
-        c.known.insert(&tip.hash, self.config.known_window);
+        c.known.insert(&tip.hash);
         let outbound = c.direction == Direction::Outbound;
         c.asked_addr = outbound;
         self.touch(peer);
@@ -901,7 +897,7 @@ impl Peer {
             // Blocks found while the handshake was in flight were never announced here.
             let ours = self.chain.tip().hash();
             if let Some(c) = self.conns.get_mut(&peer) {
-                c.known.insert(&ours, self.config.known_window);
+                c.known.insert(&ours);
             }
             self.send(
                 peer,
@@ -941,20 +937,19 @@ impl Peer {
 
     fn set_tip(&mut self, peer: PeerId, tip: Tip) {
         if let Some(c) = self.conns.get_mut(&peer) {
-            c.known.insert(&tip.hash, self.config.known_window);
+            c.known.insert(&tip.hash);
             c.tip = Some(tip);
         }
     }
 
     fn on_inv(&mut self, peer: PeerId, hashes: Hashes) {
-        let window = self.config.known_window;
         let max_queue = self.config.max_fetch_queue;
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
         let mut overflow = false;
         for h in hashes {
-            c.known.insert(&h, window);
+            c.known.insert(&h);
             if self.chain.knows(&h)
                 || self.rejected.contains(&h)
                 || self.requested.contains_key(&h)
@@ -1049,7 +1044,7 @@ impl Peer {
                 Some(b) => {
                     let block = b.clone();
                     if let Some(c) = self.conns.get_mut(&peer) {
-                        c.known.insert(&h, self.config.known_window);
+                        c.known.insert(&h);
                     }
                     self.send(peer, Message::Block { block });
                 }
@@ -1063,14 +1058,13 @@ impl Peer {
 
     fn on_block(&mut self, peer: PeerId, block: Arc<Block>) {
         let h = block.hash();
-        let window = self.config.known_window;
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
         let before = c.in_flight.len();
         c.in_flight.retain(|(x, _)| *x != h);
         let solicited = c.in_flight.len() < before;
-        c.known.insert(&h, window);
+        c.known.insert(&h);
         if solicited {
             c.strikes = 0;
             self.touch(peer);
@@ -1117,7 +1111,6 @@ impl Peer {
     }
 
     fn on_chain_hashes(&mut self, peer: PeerId, hashes: Vec<BlockHash>, tip: Tip) {
-        let window = self.config.known_window;
         let max_queue = self.config.max_fetch_queue;
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
@@ -1130,7 +1123,7 @@ impl Peer {
             return;
         };
         c.strikes = 0;
-        c.known.insert(&tip.hash, window);
+        c.known.insert(&tip.hash);
         c.tip = Some(tip);
         let mut fresh = 0;
         let mut elsewhere = 0;
@@ -1362,13 +1355,12 @@ impl Peer {
     fn relay_block(&mut self, block: &Arc<Block>, from: Option<PeerId>, push_ok: bool) {
         let h = block.hash();
         let push = push_ok && self.config.relay == RelayPolicy::Push;
-        let window = self.config.known_window;
         let mut pushes = Vec::new();
         for (&id, c) in self.conns.iter_mut() {
             if Some(id) == from || c.remote.is_none() || c.known.contains(&h) {
                 continue;
             }
-            c.known.insert(&h, window);
+            c.known.insert(&h);
             if push {
                 pushes.push(id);
             } else {
@@ -1395,7 +1387,7 @@ impl Peer {
         }
         let id = item.id();
         if let Some(c) = self.conns.get_mut(&peer) {
-            c.known.insert(&id, self.config.known_window);
+            c.known.insert(&id);
         }
         if self.chain.contains_item(&id) || self.pending_ids.contains_key(&id) {
             return;
@@ -1415,12 +1407,11 @@ impl Peer {
 
     fn relay_item(&mut self, item: &Item, from: Option<PeerId>) {
         let id = item.id();
-        let window = self.config.known_window;
         for (&pid, c) in self.conns.iter_mut() {
             if Some(pid) == from || c.remote.is_none() || c.known.contains(&id) {
                 continue;
             }
-            c.known.insert(&id, window);
+            c.known.insert(&id);
             c.items_out.push(item.clone());
             if !c.flush_dirty {
                 c.flush_dirty = true;
@@ -1540,7 +1531,6 @@ impl Peer {
             .values()
             .map(|c| {
                 std::mem::size_of::<Conn>()
-                    + c.known.heap_bytes()
                     + spilled_bytes(&c.in_flight)
                     + spilled_bytes(&c.to_fetch)
                     + spilled_bytes(&c.announce)

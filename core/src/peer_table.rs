@@ -94,50 +94,49 @@ impl<V> ConnTable<V> {
     }
 }
 
-/// Recent hashes a neighbour is known to have, as a direct-mapped table of 64-bit keys.
+/// Slots of a [`KnownSet`]. Blocks arrive minutes apart, so a handful of recent hashes is what
+/// matters; a small inline table keeps the relay loop free of pointer chasing.
+pub(crate) const KNOWN_SLOTS: usize = 32;
+
+/// Recent hashes a neighbour is known to have, as a direct-mapped table of 64-bit keys stored
+/// inline in the connection.
 ///
 /// A newer key that maps to an occupied slot evicts the older one, so the filter can forget
 /// (which costs one redundant announcement) but claims a key only if 63 bits of it match one
 /// inserted, unlike a Bloom filter, whose false positives would silently withhold announcements.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct KnownSet {
-    /// Keys with the lowest bit forced to 1, so 0 marks an empty slot. Allocated on first use.
-    slots: Box<[u64]>,
+    /// Keys with the lowest bit forced to 1, so 0 marks an empty slot.
+    slots: [u64; KNOWN_SLOTS],
+}
+
+impl Default for KnownSet {
+    fn default() -> Self {
+        KnownSet {
+            slots: [0; KNOWN_SLOTS],
+        }
+    }
 }
 
 impl KnownSet {
-    fn slot(&self, key: u64) -> usize {
-        (key >> 1) as usize & (self.slots.len() - 1)
+    fn slot(key: u64) -> usize {
+        (key >> 1) as usize % KNOWN_SLOTS
     }
 
     pub(crate) fn contains(&self, h: &Hash32) -> bool {
         self.contains_key(h.key_u64())
     }
 
-    pub(crate) fn insert(&mut self, h: &Hash32, capacity: usize) {
-        self.insert_key(h.key_u64(), capacity);
+    pub(crate) fn insert(&mut self, h: &Hash32) {
+        self.insert_key(h.key_u64());
     }
 
     pub(crate) fn contains_key(&self, key: u64) -> bool {
-        !self.slots.is_empty() && self.slots[self.slot(key)] == key | 1
+        self.slots[Self::slot(key)] == key | 1
     }
 
-    /// Remembers `key` in a table of `capacity` slots (rounded up to a power of two; 0
-    /// disables the filter).
-    pub(crate) fn insert_key(&mut self, key: u64, capacity: usize) {
-        if capacity == 0 {
-            return;
-        }
-        if self.slots.is_empty() {
-            self.slots = vec![0; capacity.next_power_of_two()].into_boxed_slice();
-        }
-        let i = self.slot(key);
-        self.slots[i] = key | 1;
-    }
-
-    /// Heap bytes held.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.len() * 8
+    pub(crate) fn insert_key(&mut self, key: u64) {
+        self.slots[Self::slot(key)] = key | 1;
     }
 }
 
@@ -168,21 +167,17 @@ mod tests {
         let mut k = KnownSet::default();
         assert!(!k.contains_key(0));
         assert!(!k.contains_key(42));
-        k.insert_key(0, 64);
+        k.insert_key(0);
         assert!(k.contains_key(0));
         // Slots store 63 bits; the lowest bit only marks the slot as taken.
-        let (a, b) = (2u64 << 1, (2u64 + 64) << 1);
-        k.insert_key(a, 64);
+        let (a, b) = (2u64 << 1, (2u64 + KNOWN_SLOTS as u64) << 1);
+        k.insert_key(a);
         assert!(k.contains_key(a));
-        k.insert_key(b, 64);
+        k.insert_key(b);
         assert!(k.contains_key(b));
         assert!(
             !k.contains_key(a),
             "a colliding newer key evicts the older one"
         );
-        let mut off = KnownSet::default();
-        off.insert_key(7, 0);
-        assert!(!off.contains_key(7));
-        assert_eq!(off.heap_bytes(), 0);
     }
 }
