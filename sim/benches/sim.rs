@@ -5,6 +5,10 @@
 //! 10,000 x 1,000 targets are measured by the ignored `scale` test and the CLI (see README).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+// The same allocator as the `rantai-sim` binary, so these numbers match the CLI's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use rantai_sim::{Sim, SimConfig};
 
 fn bitcoin(peers: u32, blocks: u64) -> SimConfig {

@@ -3,9 +3,6 @@
 //! With no arguments it runs the default scenario (bitcoin-2019 preset, 1,000 peers, 100
 //! blocks, announce relay). Flags override keys of a `--scenario` file; see sim/README.md.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use anyhow::Context;
 use clap::Parser;
 use rantai_sim::config::SimConfig;
@@ -13,6 +10,11 @@ use rantai_sim::{Progress, Sim};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// mimalloc: a simulation makes millions of small, short-lived allocations (measured about
+/// a quarter faster than the system allocator on the default scenario).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Deterministic discrete-event simulator of a rantai peer-to-peer network.
 #[derive(Parser, Debug)]

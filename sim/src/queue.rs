@@ -113,10 +113,10 @@ impl EventQueue {
         Some((self.last, slot))
     }
 
-    /// Hint of the `k`-th next event, if it is already known to be due at the current time
-    /// (no reordering work is done to find out).
-    pub(crate) fn hint_ahead(&self, k: usize) -> Option<u32> {
-        self.current.get(k).map(|&(_, _, h)| h)
+    /// Slot and hint of the `k`-th next event, if it is already known to be due at the
+    /// current time (no reordering work is done to find out).
+    pub(crate) fn ahead(&self, k: usize) -> Option<(u32, u32)> {
+        self.current.get(k).map(|&(_, slot, hint)| (slot, hint))
     }
 
     #[cfg(test)]

@@ -587,16 +587,23 @@ impl Sim {
         let Some((time, slot)) = self.queue.pop() else {
             return false;
         };
-        // The state of a peer is scattered over a few kilobytes that are cold by the time its
-        // next event comes up: start fetching the next two events' peers now, so those loads
-        // overlap this event's work instead of stalling the next ones.
-        for k in 0..2 {
-            if let Some(n) = self
-                .queue
-                .hint_ahead(k)
-                .and_then(|h| self.nodes.get(h as usize))
-            {
+        // An event's slot, its peer's state and its link are cold by the time it comes up:
+        // start fetching them an event or two ahead, so those loads overlap this event's work
+        // instead of stalling the next ones. The event after next: its slot and peer. The next
+        // one (whose slot was fetched during the previous step): its link.
+        if let Some((slot, hint)) = self.queue.ahead(1) {
+            if let Some(s) = self.slots.get(slot as usize) {
+                prefetch(s);
+            }
+            if let Some(n) = self.nodes.get(hint as usize) {
                 prefetch(n);
+            }
+        }
+        if let Some((slot, _)) = self.queue.ahead(0) {
+            if let Some(Some(Ev::Deliver { link, .. })) = self.slots.get(slot as usize) {
+                if let Some(l) = self.links.get(*link as usize) {
+                    prefetch(l);
+                }
             }
         }
         self.now = Millis(time);

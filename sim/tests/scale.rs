@@ -3,6 +3,10 @@
 
 use rantai_sim::{Sim, SimConfig};
 
+// The same allocator as the `rantai-sim` binary, so these numbers match the CLI's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn run(peers: u32, blocks: u64) {
     let cfg = SimConfig {
         peers,
@@ -17,7 +21,7 @@ fn run(peers: u32, blocks: u64) {
 }
 
 #[test]
-#[ignore = "about 30 s of CPU; run explicitly"]
+#[ignore = "about 10 s of CPU; run explicitly"]
 fn scale_1000_peers_1000_blocks() {
     run(1000, 1000);
 }
