@@ -413,3 +413,27 @@ fn oversized_or_repeated_get_blocks_is_refused() {
         .iter()
         .any(|(_, r)| *r == DisconnectReason::Protocol("get_blocks over the limit")));
 }
+
+/// A driver that reuses a live connection id replaces the connection; the old one's timer
+/// must go with it (a leftover deadline would ask for timeouts forever).
+#[test]
+fn reusing_a_live_connection_id_leaves_one_timer() {
+    use rantai_core::{Config, Direction, Input, Millis, Peer, PeerId};
+    let mut p = Peer::new(Config::new(Params::dev()), 1);
+    let connect = |p: &mut Peer, at: u64| {
+        p.handle(
+            Millis(at),
+            Input::Connected {
+                peer: PeerId(7),
+                direction: Direction::Outbound,
+                addr: None,
+            },
+        );
+        while p.poll().is_some() {}
+    };
+    connect(&mut p, 0);
+    assert_eq!(p.poll_timeout(), Some(Millis(10_000)));
+    connect(&mut p, 5_000);
+    assert_eq!(p.connection_count(), 1);
+    assert_eq!(p.poll_timeout(), Some(Millis(15_000)));
+}

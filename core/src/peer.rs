@@ -623,6 +623,9 @@ impl Peer {
     }
 
     fn on_connected(&mut self, peer: PeerId, direction: Direction, addr: Option<String>) {
+        // A driver reusing a live id: drop the old connection's state (and its timer entry)
+        // rather than leave a deadline behind that no connection owns.
+        self.forget(peer);
         let conn = Conn {
             direction,
             addr,

@@ -98,12 +98,14 @@ impl<V> ConnTable<V> {
 /// matters; a small inline table keeps the relay loop free of pointer chasing.
 pub(crate) const KNOWN_SLOTS: usize = 32;
 
-/// Recent hashes a neighbour is known to have, as a direct-mapped table of 64-bit keys stored
-/// inline in the connection.
+/// Recent hashes a neighbour is known to have: a two-way set-associative table of 64-bit keys
+/// stored inline in the connection (16 sets of 2, each set within one cache line).
 ///
-/// A newer key that maps to an occupied slot evicts the older one, so the filter can forget
-/// (which costs one redundant announcement) but claims a key only if 63 bits of it match one
-/// inserted, unlike a Bloom filter, whose false positives would silently withhold announcements.
+/// A third key landing in a full set evicts that set's older key, so the filter can forget
+/// (which costs one redundant announcement, or picks another neighbour to re-fetch from) but
+/// claims a key only if 63 bits of it match one inserted, unlike a Bloom filter, whose false
+/// positives would silently withhold announcements. An exact window would need a scan per
+/// query; this needs one cache line.
 #[derive(Debug)]
 pub(crate) struct KnownSet {
     /// Keys with the lowest bit forced to 1, so 0 marks an empty slot.
@@ -119,8 +121,9 @@ impl Default for KnownSet {
 }
 
 impl KnownSet {
-    fn slot(key: u64) -> usize {
-        (key >> 1) as usize % KNOWN_SLOTS
+    /// Index of the first slot of the key's set; slot `set + 1` is the set's older entry.
+    fn set(key: u64) -> usize {
+        ((key >> 1) as usize % (KNOWN_SLOTS / 2)) * 2
     }
 
     pub(crate) fn contains(&self, h: &Hash32) -> bool {
@@ -132,11 +135,16 @@ impl KnownSet {
     }
 
     pub(crate) fn contains_key(&self, key: u64) -> bool {
-        self.slots[Self::slot(key)] == key | 1
+        let (i, k) = (Self::set(key), key | 1);
+        (self.slots[i] == k) | (self.slots[i + 1] == k)
     }
 
     pub(crate) fn insert_key(&mut self, key: u64) {
-        self.slots[Self::slot(key)] = key | 1;
+        let (i, k) = (Self::set(key), key | 1);
+        if self.slots[i] != k && self.slots[i + 1] != k {
+            self.slots[i + 1] = self.slots[i];
+            self.slots[i] = k;
+        }
     }
 }
 
@@ -169,15 +177,16 @@ mod tests {
         assert!(!k.contains_key(42));
         k.insert_key(0);
         assert!(k.contains_key(0));
-        // Slots store 63 bits; the lowest bit only marks the slot as taken.
-        let (a, b) = (2u64 << 1, (2u64 + KNOWN_SLOTS as u64) << 1);
+        // Slots store 63 bits; the lowest bit only marks the slot as taken. Three keys of one
+        // set: the third evicts the oldest, and re-inserting a present key changes nothing.
+        let sets = KNOWN_SLOTS as u64 / 2;
+        let (a, b, c) = (2u64 << 1, (2 + sets) << 1, (2 + 2 * sets) << 1);
         k.insert_key(a);
-        assert!(k.contains_key(a));
         k.insert_key(b);
-        assert!(k.contains_key(b));
-        assert!(
-            !k.contains_key(a),
-            "a colliding newer key evicts the older one"
-        );
+        k.insert_key(a);
+        assert!(k.contains_key(a) && k.contains_key(b));
+        k.insert_key(c);
+        assert!(k.contains_key(b) && k.contains_key(c));
+        assert!(!k.contains_key(a), "the set's oldest key is evicted");
     }
 }

@@ -25,6 +25,9 @@ struct Item {
 /// A monotone priority queue of event slots keyed by `(time, seq)`.
 pub(crate) struct EventQueue {
     /// Time of the last popped event: nothing earlier can be pushed.
+    floor: u64,
+    /// Reference time of the buckets: the time of the events in `current`, once a pop or a
+    /// peek found them; never below `floor`.
     last: u64,
     /// Events at `last`, in sequence order: (seq, slot, hint).
     current: VecDeque<(u64, u32, u32)>,
@@ -37,6 +40,7 @@ pub(crate) struct EventQueue {
 impl EventQueue {
     pub(crate) fn new() -> EventQueue {
         EventQueue {
+            floor: 0,
             last: 0,
             current: VecDeque::new(),
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
@@ -49,9 +53,12 @@ impl EventQueue {
     /// `seq` must exceed every sequence pushed before.
     pub(crate) fn push(&mut self, time: u64, seq: u64, slot: u32, hint: u32) {
         assert!(
-            time >= self.last,
+            time >= self.floor,
             "event scheduled before the last popped one"
         );
+        if time < self.last {
+            self.rebase(time);
+        }
         self.len += 1;
         if time == self.last {
             // Its sequence is the largest yet, so appending keeps `current` in order.
@@ -110,7 +117,35 @@ impl EventQueue {
         }
         let (_, slot, _) = self.current.pop_front()?;
         self.len -= 1;
+        self.floor = self.last;
         Some((self.last, slot))
+    }
+
+    /// A peek moved `last` up to the next event, and then a driver that stopped at a deadline
+    /// in between scheduled something earlier (a scripted crash, say): re-bucket everything
+    /// around the earlier time. Rare, so a full pass is fine.
+    fn rebase(&mut self, time: u64) {
+        let old = self.last;
+        let mut all: Vec<Item> = self
+            .current
+            .drain(..)
+            .map(|(seq, slot, hint)| Item {
+                time: old,
+                seq,
+                slot,
+                hint,
+            })
+            .collect();
+        for b in &mut self.buckets {
+            all.append(b);
+        }
+        self.nonempty = 0;
+        self.last = time;
+        for it in all {
+            let b = (64 - (it.time ^ time).leading_zeros()) as usize;
+            self.buckets[b].push(it);
+            self.nonempty |= 1 << (b - 1);
+        }
     }
 
     /// Slot and hint of the `k`-th next event, if it is already known to be due at the
@@ -160,5 +195,28 @@ mod tests {
         }
         assert_eq!(q.pop(), None);
         assert_eq!(q.peek_time(), None);
+    }
+
+    /// A driver that stops at a deadline short of the next event (after peeking at it) may
+    /// then schedule something earlier than that event.
+    #[test]
+    fn push_between_last_pop_and_a_peeked_time() {
+        let mut q = EventQueue::new();
+        q.push(100, 1, 1, 0);
+        q.push(100, 2, 2, 0);
+        q.push(300, 3, 3, 0);
+        assert_eq!(q.pop(), Some((100, 1)));
+        assert_eq!(q.pop(), Some((100, 2)));
+        assert_eq!(q.peek_time(), Some(300));
+        q.push(150, 4, 4, 0);
+        q.push(150, 5, 5, 0);
+        q.push(1000, 6, 6, 0);
+        q.push(100, 7, 7, 0);
+        assert_eq!(q.peek_time(), Some(100));
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(
+            order,
+            vec![(100, 7), (150, 4), (150, 5), (300, 3), (1000, 6)]
+        );
     }
 }
