@@ -1,4 +1,4 @@
-//! The discrete-event engine: virtual time, an event heap ordered by (time, insertion
+//! The discrete-event engine: virtual time, an event queue ordered by (time, insertion
 //! sequence), and the real `rantai_core::Peer` state machines connected by simulated links.
 //!
 //! Contract: after every call into a peer, its outputs are drained and executed, and its timer
