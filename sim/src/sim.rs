@@ -128,6 +128,10 @@ struct ActivePartition {
     oneway: bool,
 }
 
+fn is_keepalive(msg: &Message) -> bool {
+    matches!(msg, Message::Ping { .. } | Message::Pong { .. })
+}
+
 /// Queue hint of events that concern no single peer.
 const NO_HINT: u32 = u32::MAX;
 
@@ -201,6 +205,8 @@ pub struct Sim {
     pub(crate) tiebreak_blocks: u64,
     pub(crate) mining_done_at: Option<Millis>,
     in_flight: u64,
+    /// Of `in_flight`, keepalive messages (ping, pong): they never end, so "quiet" ignores them.
+    in_flight_keepalive: u64,
     /// Scheduled faults and submissions not yet fired.
     pending_scheduled: u64,
     pub(crate) last_fault_at: Millis,
@@ -299,6 +305,7 @@ impl Sim {
             tiebreak_blocks: 0,
             mining_done_at: None,
             in_flight: 0,
+            in_flight_keepalive: 0,
             pending_scheduled: 0,
             last_fault_at: Millis::ZERO,
             last_heal_at: None,
@@ -389,7 +396,7 @@ impl Sim {
             && self.mined >= self.cfg.blocks
             && self.tiebreak_blocks < MAX_TIEBREAK_BLOCKS
             && !self.converged()
-            && self.in_flight == 0
+            && self.sync_in_flight() == 0
             && self.partitions.is_empty()
             && self.tips_tied()
     }
@@ -685,8 +692,13 @@ impl Sim {
     fn quiet(&self) -> bool {
         self.mining_complete()
             && self.pending_scheduled == 0
-            && self.in_flight == 0
+            && self.sync_in_flight() == 0
             && self.converged()
+    }
+
+    /// Messages in flight other than keepalives: with pings on, a network never has none.
+    fn sync_in_flight(&self) -> u64 {
+        self.in_flight - self.in_flight_keepalive
     }
 
     fn mining_complete(&self) -> bool {
@@ -1062,6 +1074,9 @@ impl Sim {
         let l = &self.links[link as usize];
         let from = l.other(to);
         let kind = kind_index(&msg);
+        if is_keepalive(&msg) {
+            self.in_flight_keepalive -= 1;
+        }
         if !l.open || l.epoch != epoch {
             self.metrics.faults.closed_drops += 1;
             self.trace.rec(
@@ -1222,6 +1237,7 @@ impl Sim {
                 &mut self.nodes[from as usize].lat_rng,
             );
             self.in_flight += 1;
+            self.in_flight_keepalive += u64::from(is_keepalive(&msg));
             self.push(
                 Millis(arrival + extra),
                 Ev::Deliver {
@@ -1233,6 +1249,7 @@ impl Sim {
             );
         }
         self.in_flight += 1;
+        self.in_flight_keepalive += u64::from(is_keepalive(&msg));
         self.push(
             Millis(arrival),
             Ev::Deliver {

@@ -24,6 +24,32 @@ fn twenty_percent_loss_still_converges() {
     assert!(!r.engine.timed_out);
 }
 
+/// Blocks every 2 s on the bitcoin-2019 network with 20% loss and 5 s pings: many forks, and
+/// keepalives always in flight. Ties at the end must still be broken (the tie-break waits for
+/// sync traffic to stop, not for pings to stop) and the run must end once everyone agrees,
+/// not at the settle deadline.
+#[test]
+fn fork_storm_with_loss_and_fast_pings_converges_and_ends() {
+    let cfg = SimConfig {
+        peers: 100,
+        blocks: 60,
+        block_interval: Some(Millis::from_secs(2)),
+        ping_interval: Some(Some(Millis::from_secs(5))),
+        request_timeout: Millis::from_secs(3),
+        loss: 0.2,
+        ..SimConfig::default()
+    };
+    let r = rantai_sim::Sim::new(cfg).unwrap().run();
+    assert!(r.invariants.ok, "{:?}", r.invariants.violations);
+    assert!(
+        r.blocks.stale > 10,
+        "a fork storm: {} stale",
+        r.blocks.stale
+    );
+    assert!(r.convergence.converged);
+    assert!(!r.engine.timed_out);
+}
+
 #[test]
 fn crashed_peer_catches_up_after_restart() {
     for keep_chain in [true, false] {
