@@ -46,6 +46,7 @@
 
 pub mod block;
 pub mod chain;
+pub mod hint;
 pub mod message;
 pub mod params;
 pub mod peer;

@@ -437,6 +437,14 @@ impl Peer {
         self.conns.len()
     }
 
+    /// Cache hint for drivers that know what comes next: starts loading the state of the
+    /// connection a message from `from` will touch. Never changes behaviour.
+    pub fn prefetch(&self, from: PeerId) {
+        if let Some(c) = self.conns.get(&from) {
+            crate::hint::prefetch(c);
+        }
+    }
+
     /// Next output for the driver; drain until `None` after every call that mutates.
     pub fn poll(&mut self) -> Option<Output> {
         self.out.pop_front()

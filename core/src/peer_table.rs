@@ -2,23 +2,27 @@
 //! "this neighbour knows that hash" filter.
 //!
 //! Both sit on the path of every message a peer handles, so they are laid out for the cache:
-//! the ids are one sorted array (a lookup reads a line or two), and a filter query reads one
-//! slot instead of scanning a window.
+//! the ids are one sorted array stored inline up to [`INLINE_IDS`] (a lookup reads the peer's
+//! own memory), and a filter query reads one cache line instead of scanning a window.
 
 use crate::types::{Hash32, PeerId};
+use smallvec::SmallVec;
+
+/// Connection ids kept inside the table itself; more spill to the heap.
+pub(crate) const INLINE_IDS: usize = 24;
 
 /// Connections keyed by [`PeerId`], iterated in id order (as a `BTreeMap` would be, so the
 /// order of sends never depends on insertion or hashing).
 #[derive(Debug)]
 pub(crate) struct ConnTable<V> {
-    ids: Vec<PeerId>,
+    ids: SmallVec<[PeerId; INLINE_IDS]>,
     vals: Vec<V>,
 }
 
 impl<V> Default for ConnTable<V> {
     fn default() -> Self {
         ConnTable {
-            ids: Vec::new(),
+            ids: SmallVec::new(),
             vals: Vec::new(),
         }
     }

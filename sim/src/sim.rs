@@ -16,6 +16,7 @@ use crate::trace::{Trace, TraceEv};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use rantai_core::hint::prefetch;
 use rantai_core::{
     BlockHash, Chain, Config, Direction, Event, Input, ItemId, Message, Millis, Output, Params,
     Peer, PeerId, SubmitError,
@@ -134,23 +135,6 @@ fn is_keepalive(msg: &Message) -> bool {
 
 /// Queue hint of events that concern no single peer.
 const NO_HINT: u32 = u32::MAX;
-
-/// Asks the CPU to start loading every cache line of `r` (a hint: no effect on results).
-#[inline]
-fn prefetch<T>(r: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = (r as *const T).cast::<i8>();
-        for off in (0..std::mem::size_of::<T>()).step_by(64) {
-            // SAFETY: a prefetch never faults and has no architectural effect; SSE, which
-            // provides it, is part of the x86_64 baseline. The address lies inside `*r`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
-}
 
 /// Peers see virtual time offset to the genesis timestamp, so mined blocks carry realistic
 /// timestamps after their genesis; the engine, reports and traces use time since the start.
@@ -597,7 +581,8 @@ impl Sim {
         // An event's slot, its peer's state and its link are cold by the time it comes up:
         // start fetching them an event or two ahead, so those loads overlap this event's work
         // instead of stalling the next ones. The event after next: its slot and peer. The next
-        // one (whose slot was fetched during the previous step): its link.
+        // one (whose slot and peer were fetched during the previous step): its link and the
+        // receiving connection.
         if let Some((slot, hint)) = self.queue.ahead(1) {
             if let Some(s) = self.slots.get(slot as usize) {
                 prefetch(s);
@@ -607,9 +592,15 @@ impl Sim {
             }
         }
         if let Some((slot, _)) = self.queue.ahead(0) {
-            if let Some(Some(Ev::Deliver { link, .. })) = self.slots.get(slot as usize) {
+            if let Some(Some(Ev::Deliver {
+                link, epoch, to, ..
+            })) = self.slots.get(slot as usize)
+            {
                 if let Some(l) = self.links.get(*link as usize) {
                     prefetch(l);
+                }
+                if let Some(p) = self.nodes.get(*to as usize).and_then(|n| n.peer.as_ref()) {
+                    p.prefetch(pid(*link, *epoch));
                 }
             }
         }
