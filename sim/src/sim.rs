@@ -175,7 +175,7 @@ pub struct Sim {
     now: Millis,
     seq: u64,
     /// Event slots by (time, seq); the events themselves sit in `slots`, so the queue moves
-    /// 20-byte keys, never messages.
+    /// 16- to 24-byte entries, never messages.
     queue: EventQueue,
     slots: Vec<Option<Ev>>,
     free: Vec<u32>,
