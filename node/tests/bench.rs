@@ -9,46 +9,14 @@
 mod common;
 
 use common::*;
-use rantai_core::block::data_hash;
 use rantai_core::message::{Hello, PROTOCOL_VERSION};
-use rantai_core::pow::Miner;
-use rantai_core::{Block, FrameDecoder, Header, Item, Message, Params, Tip, Work};
+use rantai_core::{FrameDecoder, Message, Params, Tip, Work};
 use rantai_node::{NodeHandle, NodeOptions};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// `n` chained blocks on genesis with one small item each, mined at the network minimum.
-fn chain_of(n: usize, tag: &str) -> Vec<Arc<Block>> {
-    let params = Params::main();
-    let mut prev = params.genesis().clone();
-    let mut out = Vec::with_capacity(n);
-    let now = rantai_node::unix_now().0;
-    for i in 0..n {
-        let items = vec![Item {
-            nonce: i as u64,
-            text: format!("{tag} {i}"),
-        }];
-        let mut header = Header {
-            version: 1,
-            difficulty: params.min_difficulty,
-            height: prev.height() + 1,
-            timestamp_ms: now,
-            prev: prev.hash(),
-            data_hash: data_hash(&items),
-            nonce: 0,
-        };
-        header.nonce = Miner::new(&header)
-            .search(0..u64::MAX, &AtomicBool::new(false))
-            .expect("found");
-        let b = Arc::new(Block::new(header, items));
-        out.push(b.clone());
-        prev = b;
-    }
-    out
-}
 
 async fn raw_peer(addr: std::net::SocketAddr) -> TcpStream {
     let g = Params::main().genesis_hash();
@@ -84,7 +52,7 @@ fn pct(v: &[f64], p: f64) -> f64 {
 #[ignore]
 async fn per_hop_latency() {
     let node = spawn_node(NodeOptions::default()).await;
-    let blocks = chain_of(1000, "hop");
+    let blocks = mined_chain(1000, "hop");
     let mut p = raw_peer(node.local_addr()).await;
     let mut q = raw_peer(node.local_addr()).await;
     // P only sends; the node sends it nothing but its hello (no relay back to the sender).
@@ -270,7 +238,7 @@ async fn fifty_node_propagation() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let blocks = chain_of(20, "fifty");
+    let blocks = mined_chain(20, "fifty");
     let mut inject = raw_peer(nodes[0].local_addr()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut samples = Vec::new();
@@ -313,7 +281,7 @@ async fn fifty_node_propagation() {
 fn rss_with_100k_blocks() {
     let dir = TempDir::new("rss");
     let t0 = Instant::now();
-    let blocks = chain_of(100_000, "rss");
+    let blocks = mined_chain(100_000, "rss");
     println!(
         "mined 100,000 blocks in {:.1} s",
         t0.elapsed().as_secs_f64()
@@ -374,7 +342,7 @@ async fn block_throughput(persistent: bool) {
         assert!(start.elapsed() < Duration::from_secs(10), "a connects");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let blocks = chain_of(10_000, "throughput");
+    let blocks = mined_chain(10_000, "throughput");
     let mut bytes = Vec::new();
     for blk in &blocks {
         bytes.extend_from_slice(&Message::Block { block: blk.clone() }.to_frame());

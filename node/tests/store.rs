@@ -2,49 +2,18 @@
 
 mod common;
 
-use common::TempDir;
-use rantai_core::block::data_hash;
-use rantai_core::pow::Miner;
-use rantai_core::{Block, Header, Item, Params};
+use common::{mined_chain, TempDir};
+use rantai_core::Params;
 use rantai_node::metrics::Metrics;
 use rantai_node::store;
 use redb::TableDefinition;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-
-fn chain_of(n: usize) -> Vec<Arc<Block>> {
-    let params = Params::main();
-    let mut prev = params.genesis().clone();
-    let mut out = Vec::new();
-    for i in 0..n {
-        let items = vec![Item {
-            nonce: i as u64,
-            text: format!("stored {i}"),
-        }];
-        let mut header = Header {
-            version: 1,
-            difficulty: 8,
-            height: prev.height() + 1,
-            timestamp_ms: rantai_node::unix_now().0,
-            prev: prev.hash(),
-            data_hash: data_hash(&items),
-            nonce: 0,
-        };
-        header.nonce = Miner::new(&header)
-            .search(0..u64::MAX, &AtomicBool::new(false))
-            .expect("found");
-        let b = Arc::new(Block::new(header, items));
-        out.push(b.clone());
-        prev = b;
-    }
-    out
-}
 
 #[tokio::test]
 async fn corrupt_entry_stops_loading_there_and_is_removed() {
     let dir = TempDir::new("store");
     let params = Arc::new(Params::main());
-    let blocks = chain_of(10);
+    let blocks = mined_chain(10, "stored");
     store::write_blocks(dir.path(), &params, &blocks).expect("write");
     {
         let db = redb::Database::create(dir.path().join(store::DB_FILE)).expect("open");
@@ -82,7 +51,7 @@ async fn corrupt_entry_stops_loading_there_and_is_removed() {
 async fn a_store_of_another_network_is_refused() {
     let dir = TempDir::new("othernet");
     let main = Arc::new(Params::main());
-    store::write_blocks(dir.path(), &main, &chain_of(1)).expect("write");
+    store::write_blocks(dir.path(), &main, &mined_chain(1, "stored")).expect("write");
     let other = Arc::new(Params::new("elsewhere", 8));
     let r = store::open(
         dir.path(),

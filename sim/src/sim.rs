@@ -916,16 +916,8 @@ impl Sim {
     }
 
     fn do_crash(&mut self, i: u32, keep_chain: bool) {
-        let now = self.now;
         self.metrics.faults.crashes += 1;
-        self.last_fault_at = self.last_fault_at.max(now);
-        self.trace.rec(
-            now,
-            TraceEv::Fault {
-                what: "crash",
-                id: u64::from(i),
-            },
-        );
+        self.fault_fired("crash", i);
         let node = &mut self.nodes[i as usize];
         let Some(peer) = node.peer.take() else { return };
         node.kept = keep_chain.then(|| peer.into_chain());
@@ -944,16 +936,8 @@ impl Sim {
     }
 
     fn do_restart(&mut self, i: u32) {
-        let now = self.now;
         self.metrics.faults.restarts += 1;
-        self.last_fault_at = self.last_fault_at.max(now);
-        self.trace.rec(
-            now,
-            TraceEv::Fault {
-                what: "restart",
-                id: u64::from(i),
-            },
-        );
+        self.fault_fired("restart", i);
         let node = &mut self.nodes[i as usize];
         node.incarnation += 1;
         let seed = derive_seed(
@@ -1013,15 +997,20 @@ impl Sim {
             }
         };
         self.metrics.faults.partitions += 1;
+        self.fault_fired("partition", id);
+        self.partitions.push(ActivePartition { id, group, oneway });
+    }
+
+    /// A fault took effect now: it moves the settle horizon and goes into the trace.
+    fn fault_fired(&mut self, what: &'static str, id: u32) {
         self.last_fault_at = self.last_fault_at.max(self.now);
         self.trace.rec(
             self.now,
             TraceEv::Fault {
-                what: "partition",
+                what,
                 id: u64::from(id),
             },
         );
-        self.partitions.push(ActivePartition { id, group, oneway });
     }
 
     fn end_partition(&mut self, id: u32) {
@@ -1031,14 +1020,7 @@ impl Sim {
             self.metrics.faults.heals += 1;
             self.last_heal_at = Some(self.now);
             self.agreed_after_heal = None;
-            self.last_fault_at = self.last_fault_at.max(self.now);
-            self.trace.rec(
-                self.now,
-                TraceEv::Fault {
-                    what: "heal",
-                    id: u64::from(id),
-                },
-            );
+            self.fault_fired("heal", id);
         }
     }
 

@@ -397,3 +397,30 @@ pub fn converge<C: ?Sized>(
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `n` chained blocks on the main network's genesis, one item `"{tag} {i}"` each, mined at
+/// the network minimum with the current time.
+pub fn mined_chain(n: usize, tag: &str) -> Vec<std::sync::Arc<rantai_core::Block>> {
+    let params = rantai_core::Params::main();
+    let now = rantai_node::unix_now();
+    let mut prev = params.genesis().clone();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let items = vec![rantai_core::Item {
+            nonce: i as u64,
+            text: format!("{tag} {i}"),
+        }];
+        let block = rantai_core::Template::new(
+            prev.header(),
+            prev.hash(),
+            params.min_difficulty,
+            now,
+            items,
+        )
+        .solve(&std::sync::atomic::AtomicBool::new(false))
+        .expect("an uncancelled search finds a nonce");
+        prev = std::sync::Arc::new(block);
+        out.push(prev.clone());
+    }
+    out
+}
