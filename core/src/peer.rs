@@ -961,10 +961,12 @@ impl Peer {
         let mut overflow = false;
         for h in hashes {
             c.known.insert(&h);
-            if self.chain.knows(&h)
-                || self.rejected.contains(&h)
-                || self.requested.contains_key(&h)
+            // Cheapest and most likely first: while a new block propagates, most
+            // announcements name a block already requested from another neighbour.
+            if self.requested.contains_key(&h)
                 || c.to_fetch.contains(&h)
+                || self.chain.knows(&h)
+                || self.rejected.contains(&h)
             {
                 continue;
             }
@@ -998,7 +1000,7 @@ impl Peer {
                 break;
             }
             taken += 1;
-            if self.chain.knows(&h) || self.requested.contains_key(&h) {
+            if self.requested.contains_key(&h) || self.chain.knows(&h) {
                 continue;
             }
             self.requested.insert(h, peer);
