@@ -87,8 +87,30 @@ impl Work {
 }
 
 /// A SHA-256 digest: block hashes, data hashes and item ids. Prints and serializes as lowercase hex.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Hash32(pub [u8; 32]);
+
+/// Byte-wise (lexicographic) order, compared as four big-endian words: the same order as
+/// the derived one, without a `memcmp` call per comparison in the peers' ordered maps.
+impl Ord for Hash32 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let word = |h: &Hash32, i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h.0[i * 8..i * 8 + 8]);
+            u64::from_be_bytes(b)
+        };
+        (0..4)
+            .map(|i| word(self, i).cmp(&word(other, i)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+impl PartialOrd for Hash32 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// Hash of a block header (double SHA-256).
 pub type BlockHash = Hash32;
@@ -227,6 +249,15 @@ mod tests {
         z[2] = 0x10;
         assert_eq!(Hash32(z).leading_zero_bits(), 19);
         assert_eq!(Hash32::ZERO.leading_zero_bits(), 256);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hash_order_is_byte_order(a in proptest::array::uniform32(0u8..4), b in proptest::array::uniform32(0u8..4)) {
+            // Small byte values make long equal prefixes likely, so every word gets compared.
+            proptest::prop_assert_eq!(Hash32(a).cmp(&Hash32(b)), a.cmp(&b));
+            proptest::prop_assert_eq!(Hash32(a).cmp(&Hash32(a)), std::cmp::Ordering::Equal);
+        }
     }
 
     #[test]
