@@ -83,7 +83,6 @@ struct Node {
     /// The chain of a crashed peer that keeps its data directory.
     kept: Option<Chain>,
     incarnation: u32,
-    region: u8,
     up_bps: Option<u64>,
     down_bps: Option<u64>,
     up_free_us: u64,
@@ -180,6 +179,9 @@ pub struct Sim {
     slots: Vec<Option<Ev>>,
     free: Vec<u32>,
     nodes: Vec<Node>,
+    /// Each peer's region, apart from `nodes`: every send reads the receiver's, and a `Node`
+    /// is kilobytes, so this keeps a cold node's line off the send path.
+    regions: Vec<u8>,
     links: Vec<Link>,
     edges: Vec<(u32, u32)>,
     partitions: Vec<ActivePartition>,
@@ -235,7 +237,6 @@ impl Sim {
                 peer: Some(peer),
                 kept: None,
                 incarnation: 0,
-                region: placement.region[i],
                 up_bps: placement.upload_bps[i],
                 down_bps: placement.download_bps[i],
                 up_free_us: 0,
@@ -280,6 +281,7 @@ impl Sim {
             slots: Vec::new(),
             free: Vec::new(),
             nodes,
+            regions: placement.region.clone(),
             links,
             edges,
             partitions: Vec::new(),
@@ -1153,10 +1155,7 @@ impl Sim {
                 delay = r.gen_range(0..=cfg.reorder_delay.0.max(1));
             }
         }
-        let (rf, rt) = (
-            self.nodes[from as usize].region,
-            self.nodes[to as usize].region,
-        );
+        let (rf, rt) = (self.regions[from as usize], self.regions[to as usize]);
         let lat = net::sample_latency(
             &self.latency,
             self.preset,
