@@ -450,6 +450,12 @@ impl Peer {
         self.out.pop_front()
     }
 
+    /// The outputs [`Peer::poll`] will return, without taking them: a driver can start
+    /// fetching what they will touch (the simulator prefetches each send's link).
+    pub fn pending_outputs(&self) -> impl ExactSizeIterator<Item = &Output> + '_ {
+        self.out.iter()
+    }
+
     /// When [`Peer::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Millis> {
         self.next_deadline

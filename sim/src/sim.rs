@@ -1235,6 +1235,19 @@ impl Sim {
 
     /// Drains and executes the outputs of peer `n`, then re-arms its timer if it moved.
     fn after_call(&mut self, n: u32) {
+        // Each send reads its link, a likely cache miss: start all of those loads first so
+        // they overlap instead of stalling one send after another.
+        if let Some(p) = self.nodes[n as usize].peer.as_ref() {
+            if p.pending_outputs().len() > 1 {
+                for out in p.pending_outputs() {
+                    if let Output::Send { to, .. } = out {
+                        if let Some(l) = self.links.get(unpid(*to).0 as usize) {
+                            prefetch(l);
+                        }
+                    }
+                }
+            }
+        }
         // Executing an output never calls back into this peer, so outputs can be taken and
         // executed one at a time (no intermediate buffer).
         while let Some(out) = self.nodes[n as usize].peer.as_mut().and_then(Peer::poll) {
