@@ -7,6 +7,7 @@
 
 use crate::types::{Hash32, PeerId};
 use smallvec::SmallVec;
+use std::cell::Cell;
 
 /// Connection ids kept inside the table itself; more spill to the heap.
 pub(crate) const INLINE_IDS: usize = 24;
@@ -17,6 +18,9 @@ pub(crate) const INLINE_IDS: usize = 24;
 pub(crate) struct ConnTable<V> {
     ids: SmallVec<[PeerId; INLINE_IDS]>,
     vals: Vec<V>,
+    /// Position of the last id found: handling one message looks its sender up several
+    /// times. Only a hint, checked against `ids` before use, so no update can make it wrong.
+    last: Cell<u32>,
 }
 
 impl<V> Default for ConnTable<V> {
@@ -24,13 +28,22 @@ impl<V> Default for ConnTable<V> {
         ConnTable {
             ids: SmallVec::new(),
             vals: Vec::new(),
+            last: Cell::new(0),
         }
     }
 }
 
 impl<V> ConnTable<V> {
     fn pos(&self, id: &PeerId) -> Result<usize, usize> {
-        self.ids.binary_search(id)
+        let hint = self.last.get() as usize;
+        if self.ids.get(hint) == Some(id) {
+            return Ok(hint);
+        }
+        let found = self.ids.binary_search(id);
+        if let Ok(i) = found {
+            self.last.set(i as u32);
+        }
+        found
     }
 
     pub(crate) fn len(&self) -> usize {
