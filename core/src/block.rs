@@ -6,6 +6,7 @@
 
 use crate::types::{sha256, sha256d, BlockHash, Hash32, Millis, Work};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// Byte length of the canonical header encoding.
 pub const HEADER_LEN: usize = 96;
@@ -135,7 +136,7 @@ pub fn data_len(items: &[Item]) -> usize {
 ///
 /// Blocks are immutable and shared (`Arc<Block>`) between a chain, messages and peers, so a
 /// block shared by many peers (the simulator) is hashed once, not once per peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(from = "BlockWire", into = "BlockWire")]
 pub struct Block {
     header: Header,
@@ -143,7 +144,21 @@ pub struct Block {
     hash: BlockHash,
     /// Whether `header.data_hash` is the SHA-256 of the items' canonical encoding.
     data_ok: bool,
+    /// Cumulative work from genesis through this block, set by the first chain that attaches
+    /// it. It depends only on the block's ancestry, which its hash commits to, so it is the
+    /// same in every chain: a shared block carries it once instead of each chain storing 16
+    /// bytes per block (160 MB in a 10,000-peer, 1,000-block simulation).
+    chain_work: OnceLock<Work>,
 }
+
+/// Blocks are equal when their contents are; the cached work is not part of a block's value.
+impl PartialEq for Block {
+    fn eq(&self, other: &Block) -> bool {
+        self.header == other.header && self.items == other.items
+    }
+}
+
+impl Eq for Block {}
 
 /// Serialized form: the hash is derived, never trusted from the wire.
 #[derive(Serialize, Deserialize)]
@@ -177,6 +192,7 @@ impl Block {
             items,
             hash,
             data_ok,
+            chain_work: OnceLock::new(),
         }
     }
 
@@ -195,6 +211,19 @@ impl Block {
     /// Whether the header commits to exactly these items (checked once, at construction).
     pub fn data_hash_matches(&self) -> bool {
         self.data_ok
+    }
+
+    /// Records the block's cumulative work, computed by a chain attaching it; returns the
+    /// value kept (the first one recorded: every chain computes the same).
+    pub(crate) fn record_chain_work(&self, work: Work) -> Work {
+        let kept = *self.chain_work.get_or_init(|| work);
+        debug_assert_eq!(kept, work, "cumulative work depends only on ancestry");
+        kept
+    }
+
+    /// Cumulative work recorded by [`Block::record_chain_work`]; zero if no chain attached it.
+    pub(crate) fn chain_work(&self) -> Work {
+        self.chain_work.get().copied().unwrap_or_default()
     }
 
     pub fn height(&self) -> u64 {

@@ -92,11 +92,17 @@ pub struct TipChange {
 
 const NONE: u32 = u32::MAX;
 
+/// 16 bytes: the cumulative work lives in the shared block ([`Block::chain_work`]).
 struct Entry {
     block: Arc<Block>,
-    work: Work,
     parent: u32,
     invalid: bool,
+}
+
+impl Entry {
+    fn work(&self) -> Work {
+        self.block.chain_work()
+    }
 }
 
 /// Entries remembered by [`Chain`]'s recent-lookup cache.
@@ -126,6 +132,7 @@ impl Chain {
 
     pub fn with_orphan_limits(params: Arc<Params>, limits: OrphanLimits) -> Chain {
         let genesis = params.genesis().clone();
+        genesis.record_chain_work(genesis.header().work());
         let genesis_key = genesis.hash().key_u64();
         let mut index = HashTable::new();
         index.insert_unique(genesis_key, 0, |_| 0);
@@ -135,7 +142,6 @@ impl Chain {
         }
         Chain {
             entries: vec![Entry {
-                work: genesis.header().work(),
                 block: genesis,
                 parent: NONE,
                 invalid: false,
@@ -247,7 +253,7 @@ impl Chain {
             });
         }
         let idx = u32::try_from(self.entries.len()).expect("fewer than 2^32 blocks");
-        let work = p.work.saturating_add(block.header().work());
+        block.record_chain_work(p.work().saturating_add(block.header().work()));
         let entries = &self.entries;
         let key = block.hash().key_u64();
         self.index
@@ -256,7 +262,6 @@ impl Chain {
         self.recent_next = (self.recent_next + 1) % RECENT;
         self.entries.push(Entry {
             block,
-            work,
             parent,
             invalid: false,
         });
@@ -270,14 +275,14 @@ impl Chain {
             .iter()
             .filter_map(|b| self.lookup(&b.hash()))
             .fold(None::<u32>, |best, i| match best {
-                Some(b) if self.entries[b as usize].work >= self.entries[i as usize].work => {
+                Some(b) if self.entries[b as usize].work() >= self.entries[i as usize].work() => {
                     Some(b)
                 }
                 _ => Some(i),
             });
         // Each failed activation marks at least one block invalid, so this loop is bounded.
         while let Some(target) = candidate {
-            if self.entries[target as usize].work <= self.tip_work() {
+            if self.entries[target as usize].work() <= self.tip_work() {
                 return;
             }
             match self.activate(target) {
@@ -298,10 +303,10 @@ impl Chain {
     fn best_valid_candidate(&self) -> Option<u32> {
         let mut best: Option<u32> = None;
         for (i, e) in self.entries.iter().enumerate() {
-            if e.invalid || e.work <= self.tip_work() {
+            if e.invalid || e.work() <= self.tip_work() {
                 continue;
             }
-            if best.is_some_and(|b| self.entries[b as usize].work >= e.work) {
+            if best.is_some_and(|b| self.entries[b as usize].work() >= e.work()) {
                 continue;
             }
             if !self.has_invalid_ancestor(i as u32) {
@@ -419,7 +424,7 @@ impl Chain {
     }
 
     pub fn tip_work(&self) -> Work {
-        self.entries[*self.best.last().expect("genesis") as usize].work
+        self.entries[*self.best.last().expect("genesis") as usize].work()
     }
 
     pub fn genesis(&self) -> &Arc<Block> {
@@ -434,7 +439,7 @@ impl Chain {
 
     /// Cumulative work up to and including `hash`.
     pub fn work_of(&self, hash: &BlockHash) -> Option<Work> {
-        self.lookup(hash).map(|i| self.entries[i as usize].work)
+        self.lookup(hash).map(|i| self.entries[i as usize].work())
     }
 
     /// Whether the block is in the tree (valid or later found invalid) or in the orphan pool.

@@ -299,3 +299,45 @@ fn deep_reorg_of_a_thousand_blocks() {
     assert_eq!((ch.left.len(), ch.joined.len()), (1000, 1001));
     assert_eq!(c.tip().hash(), b[1000].hash());
 }
+
+/// Chains that share block objects (as the simulator's peers do) agree on every block's
+/// cumulative work, whichever chain attached a block first and in whatever order blocks came.
+#[test]
+fn chains_sharing_blocks_agree_on_cumulative_work() {
+    let p = params(1);
+    let g = p.genesis().clone();
+    let main: Vec<Arc<Block>> = build(&g, 6, 2, 1).into_iter().map(Arc::new).collect();
+    let side: Vec<Arc<Block>> = build(&main[1], 3, 4, 2).into_iter().map(Arc::new).collect();
+    let (mut a, mut b) = (Chain::new(p.clone()), Chain::new(p.clone()));
+    for blk in main.iter().chain(&side) {
+        a.insert(blk.clone(), NOW).expect("valid");
+    }
+    // The other chain sees the side branch first, and its blocks in reverse (as orphans).
+    for blk in side.iter().chain(&main).rev() {
+        b.insert(blk.clone(), NOW).expect("valid");
+    }
+    let expected = |blocks: &[Arc<Block>], base: u128| {
+        blocks
+            .iter()
+            .scan(base, |w, blk| {
+                *w += blk.header().work().0;
+                Some(*w)
+            })
+            .collect::<Vec<_>>()
+    };
+    let g_work = g.header().work().0;
+    let main_work = expected(&main, g_work);
+    let side_work = expected(&side, main_work[1]);
+    for (blk, w) in main
+        .iter()
+        .zip(&main_work)
+        .chain(side.iter().zip(&side_work))
+    {
+        assert_eq!(a.work_of(&blk.hash()).map(|x| x.0), Some(*w));
+        assert_eq!(b.work_of(&blk.hash()).map(|x| x.0), Some(*w));
+    }
+    assert_eq!(a.tip().hash(), b.tip().hash());
+    // The cached work is not part of a block's value.
+    let fresh = Block::new(*main[0].header(), main[0].items().to_vec());
+    assert_eq!(fresh, *main[0]);
+}
