@@ -134,9 +134,10 @@ pub fn data_len(items: &[Item]) -> usize {
 /// A header plus its items, with the hash and the data-hash check computed once at
 /// construction.
 ///
-/// Blocks are immutable and shared (`Arc<Block>`) between a chain, messages and peers, so a
-/// block shared by many peers (the simulator) is hashed once, not once per peer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Blocks are immutable (apart from the cumulative-work cache, set once) and shared
+/// (`Arc<Block>`) between a chain, messages and peers, so a block shared by many peers (the
+/// simulator) is hashed once, not once per peer.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(from = "BlockWire", into = "BlockWire")]
 pub struct Block {
     header: Header,
@@ -159,6 +160,17 @@ impl PartialEq for Block {
 }
 
 impl Eq for Block {}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("header", &self.header)
+            .field("items", &self.items)
+            .field("hash", &self.hash)
+            .field("data_ok", &self.data_ok)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Serialized form: the hash is derived, never trusted from the wire.
 #[derive(Serialize, Deserialize)]
@@ -223,6 +235,10 @@ impl Block {
 
     /// Cumulative work recorded by [`Block::record_chain_work`]; zero if no chain attached it.
     pub(crate) fn chain_work(&self) -> Work {
+        debug_assert!(
+            self.chain_work.get().is_some(),
+            "read before a chain attached it"
+        );
         self.chain_work.get().copied().unwrap_or_default()
     }
 

@@ -62,3 +62,11 @@ pub use peer::{
     Config, Direction, DisconnectReason, Event, Input, Output, Peer, RelayPolicy, SubmitError,
 };
 pub use types::{BlockHash, Hash32, Millis, PeerId, Work};
+
+// A driver may move a peer or its chain to another thread, or share them behind a lock.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Peer>();
+    send_sync::<Chain>();
+    send_sync::<Block>();
+};

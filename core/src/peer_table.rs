@@ -7,7 +7,8 @@
 
 use crate::types::{Hash32, PeerId};
 use smallvec::SmallVec;
-use std::cell::Cell;
+// Atomic, not `Cell`, so the peer stays `Sync`; relaxed loads and stores are plain moves.
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Connection ids kept inside the table itself; more spill to the heap.
 pub(crate) const INLINE_IDS: usize = 24;
@@ -20,7 +21,7 @@ pub(crate) struct ConnTable<V> {
     vals: Vec<V>,
     /// Position of the last id found: handling one message looks its sender up several
     /// times. Only a hint, checked against `ids` before use, so no update can make it wrong.
-    last: Cell<u32>,
+    last: AtomicU32,
 }
 
 impl<V> Default for ConnTable<V> {
@@ -28,20 +29,20 @@ impl<V> Default for ConnTable<V> {
         ConnTable {
             ids: SmallVec::new(),
             vals: Vec::new(),
-            last: Cell::new(0),
+            last: AtomicU32::new(0),
         }
     }
 }
 
 impl<V> ConnTable<V> {
     fn pos(&self, id: &PeerId) -> Result<usize, usize> {
-        let hint = self.last.get() as usize;
+        let hint = self.last.load(Ordering::Relaxed) as usize;
         if self.ids.get(hint) == Some(id) {
             return Ok(hint);
         }
         let found = self.ids.binary_search(id);
         if let Ok(i) = found {
-            self.last.set(i as u32);
+            self.last.store(i as u32, Ordering::Relaxed);
         }
         found
     }

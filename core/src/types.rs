@@ -253,9 +253,17 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn hash_order_is_byte_order(a in proptest::array::uniform32(0u8..4), b in proptest::array::uniform32(0u8..4)) {
-            // Small byte values make long equal prefixes likely, so every word gets compared.
+        fn hash_order_is_byte_order(
+            a in proptest::array::uniform32(proptest::num::u8::ANY),
+            i in 0usize..32,
+            x in proptest::num::u8::ANY,
+        ) {
+            // `b` differs from `a` in one byte at most, anywhere, so every word position gets
+            // to decide the order.
+            let mut b = a;
+            b[i] = x;
             proptest::prop_assert_eq!(Hash32(a).cmp(&Hash32(b)), a.cmp(&b));
+            proptest::prop_assert_eq!(Hash32(b).cmp(&Hash32(a)), b.cmp(&a));
             proptest::prop_assert_eq!(Hash32(a).cmp(&Hash32(a)), std::cmp::Ordering::Equal);
         }
     }

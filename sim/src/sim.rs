@@ -281,7 +281,7 @@ impl Sim {
             slots: Vec::new(),
             free: Vec::new(),
             nodes,
-            regions: placement.region.clone(),
+            regions: placement.region,
             links,
             edges,
             partitions: Vec::new(),
