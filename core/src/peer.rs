@@ -12,7 +12,7 @@ use crate::message::{
     MAX_ITEMS_PER_MSG, PROTOCOL_VERSION,
 };
 use crate::params::Params;
-use crate::peer_table::{ConnTable, KnownSet};
+use crate::peer_table::{ConnTable, KnownSet, Requested};
 use crate::types::{BlockHash, Millis, PeerId, Work};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -321,7 +321,7 @@ pub struct Peer {
     node_id: u64,
     conns: ConnTable<Conn>,
     /// Every block currently requested, and from whom: never ask two peers at once.
-    requested: BTreeMap<BlockHash, PeerId>,
+    requested: Requested,
     pending: BTreeMap<u64, Pending>,
     pending_ids: BTreeMap<ItemId, u64>,
     pending_seq: u64,
@@ -365,7 +365,7 @@ impl Peer {
             rng,
             node_id,
             conns: ConnTable::default(),
-            requested: BTreeMap::new(),
+            requested: Requested::default(),
             pending: BTreeMap::new(),
             pending_ids: BTreeMap::new(),
             pending_seq: 0,

@@ -112,6 +112,42 @@ impl<V> ConnTable<V> {
     }
 }
 
+/// Blocks requested and from whom, sorted by hash. While a block propagates a peer has one or
+/// two requests out, so they live inline in the peer: the check every announcement makes
+/// reads no other memory. Catch-up can hold more (bounded by the per-connection in-flight
+/// limit); they spill to the heap.
+#[derive(Debug, Default)]
+pub(crate) struct Requested {
+    entries: SmallVec<[(Hash32, PeerId); 2]>,
+}
+
+impl Requested {
+    fn pos(&self, h: &Hash32) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.cmp(h))
+    }
+
+    pub(crate) fn get(&self, h: &Hash32) -> Option<&PeerId> {
+        self.pos(h).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub(crate) fn contains_key(&self, h: &Hash32) -> bool {
+        !self.entries.is_empty() && self.pos(h).is_ok()
+    }
+
+    pub(crate) fn insert(&mut self, h: Hash32, peer: PeerId) {
+        match self.pos(&h) {
+            Ok(i) => self.entries[i].1 = peer,
+            Err(i) => self.entries.insert(i, (h, peer)),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, h: &Hash32) {
+        if let Ok(i) = self.pos(h) {
+            self.entries.remove(i);
+        }
+    }
+}
+
 /// Slots of a [`KnownSet`]. Blocks arrive minutes apart, so a handful of recent hashes is what
 /// matters; a small inline table keeps the relay loop free of pointer chasing.
 pub(crate) const KNOWN_SLOTS: usize = 32;
@@ -169,6 +205,29 @@ impl KnownSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requested_behaves_like_a_map() {
+        let h = |n: u8| Hash32([n; 32]);
+        let mut r = Requested::default();
+        let mut reference = std::collections::BTreeMap::new();
+        // Past the inline capacity and back, with replacements and misses.
+        let ops = [(5, 1), (1, 2), (9, 3), (5, 4), (3, 5), (7, 6), (2, 7)];
+        for (n, p) in ops {
+            r.insert(h(n), PeerId(p));
+            reference.insert(h(n), PeerId(p));
+        }
+        for n in [5, 4, 1, 9, 9, 3] {
+            r.remove(&h(n));
+            reference.remove(&h(n));
+        }
+        for n in 0..12 {
+            assert_eq!(r.get(&h(n)), reference.get(&h(n)), "hash {n}");
+            assert_eq!(r.contains_key(&h(n)), reference.contains_key(&h(n)));
+        }
+        let keys: Vec<_> = r.entries.iter().map(|e| e.0).collect();
+        assert_eq!(keys, reference.keys().copied().collect::<Vec<_>>());
+    }
 
     #[test]
     fn table_keeps_id_order_and_replaces() {
