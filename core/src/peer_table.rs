@@ -144,6 +144,10 @@ impl Requested {
     pub(crate) fn remove(&mut self, h: &Hash32) {
         if let Ok(i) = self.pos(h) {
             self.entries.remove(i);
+            if self.entries.spilled() && self.entries.len() <= self.entries.inline_size() {
+                // A catch-up burst is over: back inline, so its buffer is not kept for good.
+                self.entries.shrink_to_fit();
+            }
         }
     }
 }
@@ -227,6 +231,7 @@ mod tests {
         }
         let keys: Vec<_> = r.entries.iter().map(|e| e.0).collect();
         assert_eq!(keys, reference.keys().copied().collect::<Vec<_>>());
+        assert!(!r.entries.spilled(), "back inline once small again");
     }
 
     #[test]
