@@ -131,7 +131,7 @@ impl Requested {
     }
 
     pub(crate) fn contains_key(&self, h: &Hash32) -> bool {
-        !self.entries.is_empty() && self.pos(h).is_ok()
+        self.pos(h).is_ok()
     }
 
     pub(crate) fn insert(&mut self, h: Hash32, peer: PeerId) {
