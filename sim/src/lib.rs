@@ -22,6 +22,7 @@ mod queue;
 pub mod report;
 pub mod rng;
 pub mod sim;
+pub mod sweep;
 pub mod trace;
 pub mod units;
 

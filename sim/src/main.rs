@@ -6,7 +6,7 @@
 use anyhow::Context;
 use clap::Parser;
 use rantai_sim::config::SimConfig;
-use rantai_sim::{Progress, Sim};
+use rantai_sim::{sweep, Progress, Sim};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -114,6 +114,15 @@ struct Cli {
     /// are identical.
     #[arg(long)]
     check_determinism: bool,
+    /// Sweep: run the scenario with N seeds (--seed, --seed + 1, ..) and summarise the spread.
+    #[arg(long, value_name = "N")]
+    seeds: Option<u64>,
+    /// Sweep: run the scenario once per value of one scenario key, e.g. block-interval=5s,1m,10m.
+    #[arg(long, value_name = "KEY=V1,V2,..")]
+    sweep: Option<String>,
+    /// Sweep runs executed at once, one thread each [default: available cores].
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
 }
 
 impl Cli {
@@ -176,7 +185,36 @@ impl Cli {
         if self.trace && self.out.is_none() {
             return Err("--trace needs --out DIR".into());
         }
+        if self.is_sweep() && self.check_determinism {
+            return Err(
+                "--check-determinism checks one run; it cannot be combined with --seeds or --sweep"
+                    .into(),
+            );
+        }
+        if self.jobs == Some(0) {
+            return Err("--jobs: must be at least 1".into());
+        }
         Ok(cfg)
+    }
+
+    fn is_sweep(&self) -> bool {
+        self.seeds.is_some() || self.sweep.is_some()
+    }
+
+    /// The sweep's axis and runs, checked before anything runs.
+    fn sweep_plan(
+        &self,
+        cfg: &SimConfig,
+    ) -> Result<(Option<sweep::Axis>, Vec<sweep::Run>), String> {
+        let axis = self
+            .sweep
+            .as_deref()
+            .map(sweep::Axis::parse)
+            .transpose()
+            .map_err(|e| format!("--sweep: {e}"))?;
+        let runs = sweep::plan(cfg, axis.as_ref(), self.seeds.unwrap_or(1))
+            .map_err(|e| format!("--sweep/--seeds: {e}"))?;
+        Ok((axis, runs))
     }
 }
 
@@ -189,6 +227,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.is_sweep() {
+        let (axis, runs) = match cli.sweep_plan(&cfg) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        return match run_sweep(&cli, axis.as_ref(), &runs) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     match run(&cli, cfg) {
         Ok(code) => code,
         Err(e) => {
@@ -278,6 +332,102 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
             argv.join(" "),
             report.command
         );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Directory of one sweep run under `--out`: plan position, axis value, seed.
+fn run_dir(out: &Path, index: usize, run: &sweep::Run) -> PathBuf {
+    let value: String = run
+        .value
+        .as_deref()
+        .unwrap_or("run")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    out.join(format!("{index:03}-{value}-seed{}", run.cfg.seed))
+}
+
+fn run_sweep(
+    cli: &Cli,
+    axis: Option<&sweep::Axis>,
+    runs: &[sweep::Run],
+) -> anyhow::Result<ExitCode> {
+    let jobs = cli
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .clamp(1, runs.len().max(1));
+    if let Some(dir) = &cli.out {
+        for (i, r) in runs.iter().enumerate() {
+            let d = run_dir(dir, i, r);
+            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        }
+    }
+    let bar = (!cli.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(runs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} runs",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let prepare = |i: usize, sim: &mut Sim| -> Result<(), String> {
+        if let (Some(dir), true) = (&cli.out, cli.trace) {
+            let path = run_dir(dir, i, &runs[i]).join("events.jsonl");
+            let f = std::fs::File::create(&path)
+                .map_err(|e| format!("creating {}: {e}", path.display()))?;
+            sim.set_trace_writer(Box::new(std::io::BufWriter::with_capacity(1 << 20, f)));
+        }
+        Ok(())
+    };
+    let done = |_: usize| {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    };
+    let started = std::time::Instant::now();
+    let reports = sweep::run_all(runs, jobs, &prepare, &done)?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = sweep::SweepReport::new(axis, runs, reports, jobs, started.elapsed());
+    if let Some(dir) = &cli.out {
+        for (i, (run, r)) in runs.iter().zip(&report.runs).enumerate() {
+            let d = run_dir(dir, i, run);
+            write_file(&d.join("report.json"), &r.report.to_json())?;
+            write_file(&d.join("propagation.svg"), &r.report.propagation_svg())?;
+        }
+        let json = serde_json::to_string_pretty(&report)?;
+        write_file(&dir.join("sweep.json"), &json)?;
+    }
+    let text = if cli.json {
+        format!("{}\n", serde_json::to_string(&report)?)
+    } else {
+        let mut t = report.summary();
+        if let Some(dir) = &cli.out {
+            t.push_str(&format!("  wrote      {}\n", dir.display()));
+        }
+        t
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => r.context("writing to stdout")?,
+    }
+    if !report.ok() {
+        eprintln!("invariant violated; replay the failing runs with:");
+        for r in report.runs.iter().filter(|r| !r.report.invariants.ok) {
+            eprintln!("  {}", r.report.command);
+        }
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
