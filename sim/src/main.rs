@@ -408,6 +408,7 @@ fn run_sweep(
         }
         let json = serde_json::to_string_pretty(&report)?;
         write_file(&dir.join("sweep.json"), &json)?;
+        write_file(&dir.join("sweep.svg"), &report.svg())?;
     }
     let text = if cli.json {
         format!("{}\n", serde_json::to_string(&report)?)

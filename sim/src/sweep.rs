@@ -261,9 +261,10 @@ pub struct SweepReport {
     pub wall: SweepWall,
 }
 
-/// One entry of `runs`: its axis value and its report.
+/// One entry of `runs`: its group (index into `groups`), axis value and report.
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepRun {
+    pub group: usize,
     pub value: Option<String>,
     pub report: Report,
 }
@@ -337,6 +338,7 @@ impl SweepReport {
                 .iter()
                 .zip(reports)
                 .map(|(r, report)| SweepRun {
+                    group: r.group,
                     value: r.value.clone(),
                     report,
                 })
@@ -476,6 +478,232 @@ impl SweepReport {
         );
         s
     }
+}
+
+/// One line of a sweep chart panel: per group, the mean, the sample sd and every run's value.
+struct Series<'a> {
+    name: &'a str,
+    color: &'a str,
+    groups: Vec<(Option<f64>, Option<f64>, Vec<f64>)>,
+}
+
+impl SweepReport {
+    /// Two panels against the swept values: the stale rate, and the median delays until 50%,
+    /// 90% and 100% of peers had a block; each point is the mean across seeds with a ±1 sd
+    /// bar, and the faint dots are the single runs.
+    pub fn svg(&self) -> String {
+        let (pw, ph, ml, mt, mb, gap) = (360.0, 260.0, 70.0, 50.0, 70.0, 90.0);
+        let w = ml + pw + gap + pw + 130.0;
+        let h = mt + ph + mb;
+        let per_group =
+            |get: fn(&Report) -> Option<f64>| -> Vec<(Option<f64>, Option<f64>, Vec<f64>)> {
+                (0..self.groups.len())
+                    .map(|g| {
+                        let vals: Vec<f64> = self
+                            .runs
+                            .iter()
+                            .filter(|r| r.group == g)
+                            .filter_map(|r| get(&r.report))
+                            .collect();
+                        let sp = Spread::of(vals.iter().map(|&v| Some(v)));
+                        (sp.mean, sp.sd, vals)
+                    })
+                    .collect()
+            };
+        let stale = [Series {
+            name: "stale rate",
+            color: "#756bb1",
+            groups: per_group(|r| Some(r.blocks.stale_rate * 100.0)),
+        }];
+        let delays = [
+            Series {
+                name: "50% of peers",
+                color: "#2b8cbe",
+                groups: per_group(|r| r.propagation_ms.t50.median.map(|v| v as f64 / 1000.0)),
+            },
+            Series {
+                name: "90% of peers",
+                color: "#e6550d",
+                groups: per_group(|r| r.propagation_ms.t90.median.map(|v| v as f64 / 1000.0)),
+            },
+            Series {
+                name: "100% of peers",
+                color: "#31a354",
+                groups: per_group(|r| r.propagation_ms.t100.median.map(|v| v as f64 / 1000.0)),
+            },
+        ];
+        let labels: Vec<&str> = self
+            .groups
+            .iter()
+            .map(|g| g.value.as_deref().unwrap_or("all seeds"))
+            .collect();
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="20" text-anchor="middle" font-size="14">{} ({} seeds per value; mean ± 1 sd, dots: single runs)</text>"#,
+            w / 2.0,
+            xml_escape(self.key.as_deref().unwrap_or("seeds")),
+            self.seeds.len()
+        );
+        panel(
+            &mut s,
+            ml,
+            mt,
+            pw,
+            ph,
+            "stale rate (%)",
+            &labels,
+            &stale,
+            self.key.as_deref(),
+        );
+        panel(
+            &mut s,
+            ml + pw + gap,
+            mt,
+            pw,
+            ph,
+            "median delay (s)",
+            &labels,
+            &delays,
+            self.key.as_deref(),
+        );
+        for (i, se) in delays.iter().enumerate() {
+            let (x, y) = (ml + 2.0 * pw + gap + 14.0, mt + 14.0 + i as f64 * 18.0);
+            let _ = writeln!(
+                s,
+                r#"<line x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{}" stroke-width="2"/><text x="{}" y="{}">{}</text>"#,
+                x + 18.0,
+                se.color,
+                x + 24.0,
+                y + 4.0,
+                se.name
+            );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+/// Draws one chart panel at (`x0`, `y0`): categorical x axis, y from 0 to the largest value.
+#[allow(clippy::too_many_arguments)]
+fn panel(
+    s: &mut String,
+    x0: f64,
+    y0: f64,
+    pw: f64,
+    ph: f64,
+    ylabel: &str,
+    labels: &[&str],
+    series: &[Series],
+    key: Option<&str>,
+) {
+    let ymax = series
+        .iter()
+        .flat_map(|se| {
+            se.groups.iter().flat_map(|(m, sd, pts)| {
+                pts.iter().copied().chain(m.zip(*sd).map(|(m, sd)| m + sd))
+            })
+        })
+        .fold(0.0f64, f64::max);
+    // Four grid steps of a round size (1, 2, 2.5 or 5 times a power of ten).
+    let raw = if ymax > 0.0 { ymax * 1.05 / 4.0 } else { 0.25 };
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|k| k * mag)
+        .find(|&st| st >= raw)
+        .unwrap_or(10.0 * mag);
+    let ymax = step * 4.0;
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10().floor()) as usize + 1
+    };
+    let n = labels.len().max(1) as f64;
+    let px = |i: usize| x0 + (i as f64 + 0.5) / n * pw;
+    let py = |v: f64| y0 + (1.0 - v / ymax) * ph;
+    for i in 0..=4 {
+        let v = ymax * i as f64 / 4.0;
+        let y = py(v);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x0}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            x0 + pw,
+            x0 - 6.0,
+            y + 4.0,
+            format!("{v:.decimals$}")
+        );
+    }
+    for (i, l) in labels.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            px(i),
+            y0 + ph + 16.0,
+            xml_escape(l)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<rect x="{x0}" y="{y0}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        x0 + pw / 2.0,
+        y0 + ph + 40.0,
+        xml_escape(key.unwrap_or("runs"))
+    );
+    let _ = writeln!(
+        s,
+        r#"<text transform="translate({:.1},{:.1}) rotate(-90)" text-anchor="middle">{ylabel}</text>"#,
+        x0 - 50.0,
+        y0 + ph / 2.0
+    );
+    for se in series {
+        let mut line = Vec::new();
+        for (i, (mean, sd, pts)) in se.groups.iter().enumerate() {
+            let x = px(i);
+            for &v in pts {
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{x:.1}" cy="{:.1}" r="2" fill="{}" fill-opacity="0.3"/>"#,
+                    py(v),
+                    se.color
+                );
+            }
+            if let Some(m) = mean {
+                line.push(format!("{x:.1},{:.1}", py(*m)));
+                if let Some(sd) = sd {
+                    let _ = writeln!(
+                        s,
+                        r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{}"/>"#,
+                        py((m - sd).max(0.0)),
+                        py(m + sd),
+                        se.color
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"/>"#,
+            line.join(" "),
+            se.color
+        );
+    }
+}
+
+fn xml_escape(t: &str) -> String {
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

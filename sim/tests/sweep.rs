@@ -93,6 +93,11 @@ fn cli_sweep_prints_json_and_writes_each_run() {
     assert_eq!(runs[3]["report"]["scenario"]["relay"], "push");
     assert_eq!(runs[3]["report"]["seed"], 2);
     assert!(dir.join("sweep.json").exists());
+    let svg = std::fs::read_to_string(dir.join("sweep.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // The stale-rate line and the three delay lines, and a dot per run in each.
+    assert_eq!(svg.matches("<polyline").count(), 4);
+    assert_eq!(svg.matches("<circle").count(), 4 * 4);
     assert!(dir.join("003-push-seed2").join("report.json").exists());
     assert!(dir
         .join("000-announce-seed1")
