@@ -194,6 +194,9 @@ impl Cli {
         if self.jobs == Some(0) {
             return Err("--jobs: must be at least 1".into());
         }
+        if self.jobs.is_some() && !self.is_sweep() {
+            return Err("--jobs: a single run uses one thread; it needs --seeds or --sweep".into());
+        }
         Ok(cfg)
     }
 
@@ -339,11 +342,14 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
 
 /// Directory of one sweep run under `--out`: plan position, axis value, seed.
 fn run_dir(out: &Path, index: usize, run: &sweep::Run) -> PathBuf {
+    // Bounded, so a long value (a topology file path, say) still makes a valid file name; the
+    // index prefix keeps names unique.
     let value: String = run
         .value
         .as_deref()
         .unwrap_or("run")
         .chars()
+        .take(40)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
                 c
@@ -378,6 +384,8 @@ fn run_sweep(
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
+        // Runs of big networks take minutes: keep the clock moving between them.
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar
     });
     let prepare = |i: usize, sim: &mut Sim| -> Result<(), String> {
@@ -395,10 +403,11 @@ fn run_sweep(
         }
     };
     let started = std::time::Instant::now();
-    let reports = sweep::run_all(runs, jobs, &prepare, &done)?;
+    let reports = sweep::run_all(runs, jobs, &prepare, &done);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    let reports = reports?;
     let report = sweep::SweepReport::new(axis, runs, reports, jobs, started.elapsed());
     if let Some(dir) = &cli.out {
         for (i, (run, r)) in runs.iter().zip(&report.runs).enumerate() {

@@ -19,6 +19,9 @@ use std::sync::Mutex;
 /// Sweep report format version; bumped only when a key changes meaning or disappears.
 pub const SWEEP_VERSION: u32 = 1;
 
+/// Most runs one sweep may plan: a typo in `--seeds` should fail at once, not exhaust memory.
+pub const MAX_RUNS: u64 = 100_000;
+
 /// Keys a sweep cannot vary: the seed has its own axis, and list-valued settings (partitions,
 /// crashes, hash-power shares) have no single-value form to put in a comma-separated list.
 const NOT_SWEEPABLE: &[&str] = &["seed", "partition", "crash", "hashpower"];
@@ -51,6 +54,11 @@ impl Axis {
         if values.iter().any(String::is_empty) {
             return Err(bad(format!("empty value in {spec:?}")));
         }
+        for (i, v) in values.iter().enumerate() {
+            if values[..i].contains(v) {
+                return Err(bad(format!("value {v:?} is listed twice")));
+            }
+        }
         Ok(Axis { key, values })
     }
 }
@@ -78,6 +86,22 @@ pub fn plan(base: &SimConfig, axis: Option<&Axis>, seeds: u64) -> Result<Vec<Run
         Some(a) => a.values.iter().map(Some).collect(),
         None => vec![None],
     };
+    let bad_seeds = |msg: String| ConfigError::Invalid {
+        key: "seeds".into(),
+        msg,
+    };
+    if base.seed.checked_add(seeds - 1).is_none() {
+        return Err(bad_seeds(format!(
+            "seeds {}..{} would overflow a 64-bit seed",
+            base.seed, seeds
+        )));
+    }
+    let total = seeds.saturating_mul(values.len() as u64);
+    if total > MAX_RUNS {
+        return Err(bad_seeds(format!(
+            "{total} runs planned; at most {MAX_RUNS}"
+        )));
+    }
     let mut runs = Vec::new();
     for (group, value) in values.into_iter().enumerate() {
         let mut cfg = base.clone();
@@ -86,13 +110,8 @@ pub fn plan(base: &SimConfig, axis: Option<&Axis>, seeds: u64) -> Result<Vec<Run
         }
         for k in 0..seeds {
             let mut c = cfg.clone();
-            c.seed = base
-                .seed
-                .checked_add(k)
-                .ok_or_else(|| ConfigError::Invalid {
-                    key: "seeds".into(),
-                    msg: format!("seed {} + {k} overflows", base.seed),
-                })?;
+            // Cannot overflow: checked for the last seed above.
+            c.seed = base.seed.wrapping_add(k);
             c.validate()?;
             runs.push(Run {
                 group,
@@ -104,19 +123,23 @@ pub fn plan(base: &SimConfig, axis: Option<&Axis>, seeds: u64) -> Result<Vec<Run
     Ok(runs)
 }
 
-/// A run that could not be carried out (its trace writer failed).
+/// A run that could not be carried out: `prepare` or the trace writer failed, or the run
+/// panicked (a bug worth replaying with `command`).
 #[derive(Debug, thiserror::Error)]
-#[error("run {index} (seed {seed}): {msg}")]
+#[error("run {index} (seed {seed}): {msg}; replay with: {command}")]
 pub struct RunError {
     pub index: usize,
     pub seed: u64,
     pub msg: String,
+    pub command: String,
 }
 
 /// Runs every run on up to `jobs` threads and returns the reports in plan order.
 ///
 /// `prepare` is called on each freshly built simulation before it runs (to attach a trace
-/// writer, say); `done` after each run finishes, from the worker thread.
+/// writer, say); `done` after each run ends, failed or not, from the worker thread. After a
+/// failure no new run starts, and the failure with the lowest index is returned. A run's
+/// `wall.peak_rss_bytes` is cleared: the process's high-water mark mixes concurrent runs.
 pub fn run_all(
     runs: &[Run],
     jobs: usize,
@@ -133,16 +156,27 @@ pub fn run_all(
             index: i,
             seed: run.cfg.seed,
             msg,
+            command: run.cfg.command_line(),
         };
-        let result = Sim::new(run.cfg.clone())
-            .map_err(|e| err(e.to_string()))
-            .and_then(|mut sim| {
-                prepare(i, &mut sim).map_err(err)?;
-                let report = sim.run();
-                match sim.trace_error() {
-                    Some(e) => Err(err(format!("writing the event trace: {e}"))),
-                    None => Ok(report),
-                }
+        let one = || {
+            let mut sim = Sim::new(run.cfg.clone()).map_err(|e| err(e.to_string()))?;
+            prepare(i, &mut sim).map_err(err)?;
+            let mut report = sim.run();
+            report.wall.peak_rss_bytes = None;
+            match sim.trace_error() {
+                Some(e) => Err(err(format!("writing the event trace: {e}"))),
+                None => Ok(report),
+            }
+        };
+        // A panic is a bug in the simulator or the protocol: keep which run it was.
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(one)).unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(err(format!("panicked: {what}")))
             });
         let failed = result.is_err();
         if let Ok(mut r) = results.lock() {
@@ -176,6 +210,7 @@ pub fn run_all(
             index: i,
             seed: runs[i].cfg.seed,
             msg: "not run".into(),
+            command: runs[i].cfg.command_line(),
         });
     }
     Ok(reports)
@@ -253,7 +288,6 @@ pub struct SweepReport {
     /// The swept scenario key (`null`: only seeds vary).
     pub key: Option<String>,
     pub seeds: Vec<u64>,
-    pub jobs: usize,
     pub groups: Vec<Group>,
     /// Full reports in plan order (value by value, seed by seed).
     pub runs: Vec<SweepRun>,
@@ -273,6 +307,8 @@ pub struct SweepRun {
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepWall {
     pub wall_time_ms: u64,
+    /// Runs executed at once.
+    pub jobs: usize,
     /// Peak resident set of the process, all concurrent runs together.
     pub peak_rss_bytes: Option<u64>,
 }
@@ -332,7 +368,6 @@ impl SweepReport {
             sweep_version: SWEEP_VERSION,
             key: axis.map(|a| a.key.clone()),
             seeds,
-            jobs,
             groups,
             runs: runs
                 .iter()
@@ -345,6 +380,7 @@ impl SweepReport {
                 .collect(),
             wall: SweepWall {
                 wall_time_ms: wall.as_millis() as u64,
+                jobs,
                 peak_rss_bytes: crate::report::peak_rss_bytes(),
             },
         }
@@ -361,7 +397,6 @@ impl SweepReport {
         let mut v = serde_json::to_value(self).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.remove("wall");
-            o.remove("jobs");
             if let Some(runs) = o.get_mut("runs").and_then(|r| r.as_array_mut()) {
                 for r in runs {
                     if let Some(rep) = r.get_mut("report").and_then(|x| x.as_object_mut()) {
@@ -380,14 +415,13 @@ impl SweepReport {
         let label = self.key.as_deref().unwrap_or("scenario");
         let _ = writeln!(
             s,
-            "rantai-sim sweep: {} x {} seeds = {} runs on {} threads{}",
+            "rantai-sim sweep: {} x {} seeds = {} runs{}",
             match &self.key {
                 Some(k) => format!("{k} over {} values", self.groups.len()),
                 None => "one scenario".to_string(),
             },
             self.seeds.len(),
             self.runs.len(),
-            self.jobs,
             first.map_or(String::new(), |sc| format!(
                 "; {} peers, preset {}, relay {}",
                 sc.peers, sc.preset, sc.relay
@@ -472,9 +506,10 @@ impl SweepReport {
         }
         let _ = writeln!(
             s,
-            "  wall       {} for {} runs",
+            "  wall       {} for {} runs, {} at a time",
             fmt_ms(self.wall.wall_time_ms),
-            self.runs.len()
+            self.runs.len(),
+            self.wall.jobs
         );
         s
     }
@@ -719,6 +754,8 @@ mod tests {
         assert!(Axis::parse("block_interval=2s,,3s").is_err());
         assert!(Axis::parse("seed=1,2").is_err());
         assert!(Axis::parse("hashpower=1,2").is_err());
+        let dup = Axis::parse("blocks=2,3,2").unwrap_err().to_string();
+        assert!(dup.contains("listed twice"), "{dup}");
     }
 
     #[test]
@@ -747,6 +784,13 @@ mod tests {
         let err = plan(&base, Some(&Axis::parse("bogus=1").unwrap()), 1).unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
         assert!(plan(&base, None, 0).is_err());
+        base.seed = u64::MAX - 1;
+        assert!(plan(&base, None, 2).is_ok());
+        let err = plan(&base, None, 3).unwrap_err().to_string();
+        assert!(err.contains("overflow"), "{err}");
+        base.seed = 0;
+        let err = plan(&base, None, u64::MAX).unwrap_err().to_string();
+        assert!(err.contains("at most"), "{err}");
     }
 
     #[test]

@@ -54,6 +54,19 @@ fn threads_change_nothing_and_groups_summarise_their_runs() {
         assert!((group.stale_rate.mean.unwrap() - mean).abs() < 1e-12);
         assert_eq!(group.stale_rate.max, rates.iter().copied().reduce(f64::max));
         assert_eq!(group.converged, 3);
+        let sd = (rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        assert!((group.stale_rate.sd.unwrap() - sd).abs() < 1e-12);
+        assert_eq!(group.stale_rate.min, rates.iter().copied().reduce(f64::min));
+        // A spread leaves out runs without the measure.
+        let t100: Vec<f64> = a.runs[g * 3..g * 3 + 3]
+            .iter()
+            .filter_map(|r| r.report.propagation_ms.t100.median.map(|v| v as f64))
+            .collect();
+        assert_eq!(group.t100_median_ms.n, t100.len());
+        if !t100.is_empty() {
+            let m = t100.iter().sum::<f64>() / t100.len() as f64;
+            assert!((group.t100_median_ms.mean.unwrap() - m).abs() < 1e-9);
+        }
     }
     // Blocks every second against ~0.1-0.5 s propagation fork far more than every 20 s.
     assert!(
@@ -109,18 +122,124 @@ fn cli_sweep_prints_json_and_writes_each_run() {
 #[test]
 fn cli_sweep_rejects_bad_keys_and_values_with_exit_2() {
     for (args, needle) in [
-        (vec!["--sweep", "block-intervall=1s,2s"], "block_intervall"),
-        (vec!["--sweep", "loss=0.1,7"], "loss"),
-        (vec!["--sweep", "seed=1,2"], "seed"),
-        (vec!["--seeds", "0"], "seeds"),
+        (
+            vec!["--sweep", "block-intervall=1s,2s"],
+            "unknown key `block_intervall`",
+        ),
+        (vec!["--sweep", "loss=0.1,7"], "invalid value for `loss`"),
+        (vec!["--sweep", "seed=1,2"], "`seed` cannot be swept"),
+        (vec!["--sweep", "blocks=2,2"], "listed twice"),
+        (vec!["--seeds", "0"], "must be at least 1"),
+        (vec!["--seeds", "18446744073709551615"], "at most 100000"),
         (
             vec!["--seeds", "2", "--check-determinism"],
-            "--check-determinism",
+            "cannot be combined",
         ),
+        (
+            vec!["--seeds", "2", "--jobs", "0"],
+            "--jobs: must be at least 1",
+        ),
+        (vec!["--jobs", "2"], "needs --seeds or --sweep"),
     ] {
         let out = bin().args(&args).arg("--quiet").output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+}
+
+/// The CLI's JSON with every `wall` object removed.
+fn without_wall(stdout: &[u8]) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_slice(stdout).unwrap();
+    v.as_object_mut().unwrap().remove("wall");
+    for r in v["runs"].as_array_mut().unwrap() {
+        r["report"].as_object_mut().unwrap().remove("wall");
+    }
+    v
+}
+
+#[test]
+fn cli_output_and_traces_do_not_depend_on_jobs() {
+    let mut outputs = Vec::new();
+    let mut traces = Vec::new();
+    for jobs in ["1", "3"] {
+        let dir = std::env::temp_dir().join(format!(
+            "rantai-sim-sweep-jobs{jobs}-{}",
+            std::process::id()
+        ));
+        let out = bin()
+            .args(["--preset", "none", "--peers", "25", "--blocks", "5"])
+            .args([
+                "--block-interval",
+                "3s",
+                "--loss",
+                "0.05",
+                "--quiet",
+                "--json",
+            ])
+            .args([
+                "--sweep",
+                "latency=10ms,uniform:20ms..200ms",
+                "--seeds",
+                "2",
+            ])
+            .args(["--jobs", jobs, "--trace", "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["wall"]["jobs"].to_string(), jobs);
+        assert!(v["runs"][3]["report"]["wall"]["peak_rss_bytes"].is_null());
+        v = without_wall(&out.stdout);
+        outputs.push(v);
+        let mut t = Vec::new();
+        for name in [
+            "000-10ms-seed1",
+            "001-10ms-seed2",
+            "002-uniform_20ms..200ms-seed1",
+            "003-uniform_20ms..200ms-seed2",
+        ] {
+            let trace = std::fs::read(dir.join(name).join("events.jsonl")).unwrap();
+            assert!(trace.len() > 1000, "{name}: trace too short");
+            t.push(trace);
+        }
+        traces.push(t);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(traces[0], traces[1]);
+    // Different runs really differ, so the comparisons above are not vacuous.
+    assert_ne!(traces[0][0], traces[0][1]);
+    assert_ne!(traces[0][0], traces[0][2]);
+}
+
+#[test]
+fn a_failing_run_stops_the_sweep_and_is_named() {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    let runs = sweep::plan(&base(), None, 6).unwrap();
+    let (started, ended) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let prepare = |i: usize, _: &mut Sim| {
+        started.fetch_add(1, Relaxed);
+        if i == 2 {
+            Err("no disk".to_string())
+        } else {
+            Ok(())
+        }
+    };
+    let done = |_: usize| {
+        ended.fetch_add(1, Relaxed);
+    };
+    let err = sweep::run_all(&runs, 1, &prepare, &done).unwrap_err();
+    assert_eq!((err.index, err.seed), (2, 7));
+    assert!(err.to_string().contains("no disk"), "{err}");
+    assert!(err.command.contains("--seed 7"), "{}", err.command);
+    // One job: runs 3.. never started.
+    assert_eq!(started.load(Relaxed), 3);
+    assert_eq!(ended.load(Relaxed), 3);
 }
