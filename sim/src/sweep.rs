@@ -103,10 +103,19 @@ pub fn plan(base: &SimConfig, axis: Option<&Axis>, seeds: u64) -> Result<Vec<Run
         )));
     }
     let mut runs = Vec::new();
+    let mut resolved: Vec<(SimConfig, &String)> = Vec::new();
     for (group, value) in values.into_iter().enumerate() {
         let mut cfg = base.clone();
         if let (Some(a), Some(v)) = (axis, value) {
             cfg.apply(&a.key, v, None)?;
+            // Two spellings of one value (`5s` and `5`) would just repeat the same runs.
+            if let Some((_, first)) = resolved.iter().find(|(c, _)| *c == cfg) {
+                return Err(ConfigError::Invalid {
+                    key: a.key.clone(),
+                    msg: format!("{first:?} and {v:?} are the same setting"),
+                });
+            }
+            resolved.push((cfg.clone(), v));
         }
         for k in 0..seeds {
             let mut c = cfg.clone();
@@ -781,6 +790,8 @@ mod tests {
         );
         let err = plan(&base, Some(&Axis::parse("loss=0,2").unwrap()), 1).unwrap_err();
         assert!(err.to_string().contains("loss"), "{err}");
+        let err = plan(&base, Some(&Axis::parse("block-interval=5s,5").unwrap()), 1).unwrap_err();
+        assert!(err.to_string().contains("the same setting"), "{err}");
         let err = plan(&base, Some(&Axis::parse("bogus=1").unwrap()), 1).unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
         assert!(plan(&base, None, 0).is_err());
