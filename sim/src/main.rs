@@ -299,21 +299,7 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
         write_file(&dir.join("report.json"), &report.to_json())?;
         write_file(&dir.join("propagation.svg"), &report.propagation_svg())?;
     }
-    let text = if cli.json {
-        format!("{}\n", serde_json::to_string(&report)?)
-    } else {
-        let mut t = report.summary();
-        if let Some(dir) = &cli.out {
-            t.push_str(&format!("  wrote      {}\n", dir.display()));
-        }
-        t
-    };
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        // A reader that stopped early (`| head`) is not an error of the simulation.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        r => r.context("writing to stdout")?,
-    }
+    print_result(cli, &report, || report.summary())?;
     if let Some(cfg) = again {
         let second = Sim::new(cfg).context("building the simulation")?.run();
         if second.deterministic_json() != report.deterministic_json() {
@@ -419,20 +405,7 @@ fn run_sweep(
         write_file(&dir.join("sweep.json"), &json)?;
         write_file(&dir.join("sweep.svg"), &report.svg())?;
     }
-    let text = if cli.json {
-        format!("{}\n", serde_json::to_string(&report)?)
-    } else {
-        let mut t = report.summary();
-        if let Some(dir) = &cli.out {
-            t.push_str(&format!("  wrote      {}\n", dir.display()));
-        }
-        t
-    };
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        r => r.context("writing to stdout")?,
-    }
+    print_result(cli, &report, || report.summary())?;
     if !report.ok() {
         eprintln!("invariant violated; replay the failing runs with:");
         for r in report.runs.iter().filter(|r| !r.report.invariants.ok) {
@@ -441,6 +414,29 @@ fn run_sweep(
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `report` as one line of JSON (`--json`) or as its summary, plus where `--out` wrote.
+fn print_result(
+    cli: &Cli,
+    report: &impl serde::Serialize,
+    summary: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    let text = if cli.json {
+        format!("{}\n", serde_json::to_string(report)?)
+    } else {
+        let mut t = summary();
+        if let Some(dir) = &cli.out {
+            t.push_str(&format!("  wrote      {}\n", dir.display()));
+        }
+        t
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // A reader that stopped early (`| head`) is not an error of the simulation.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to stdout"),
+    }
 }
 
 fn sim_trace_error(sim: &Sim) -> Option<String> {

@@ -81,6 +81,11 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rantai-sim"))
 }
 
+fn assert_success(out: &std::process::Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
 #[test]
 fn cli_sweep_prints_json_and_writes_each_run() {
     let dir = std::env::temp_dir().join(format!("rantai-sim-sweep-{}", std::process::id()));
@@ -91,12 +96,7 @@ fn cli_sweep_prints_json_and_writes_each_run() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["key"], "relay");
     assert_eq!(v["groups"].as_array().unwrap().len(), 2);
@@ -187,12 +187,7 @@ fn cli_output_and_traces_do_not_depend_on_jobs() {
             .arg(&dir)
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["wall"]["jobs"].to_string(), jobs);
         assert!(v["runs"][3]["report"]["wall"]["peak_rss_bytes"].is_null());
