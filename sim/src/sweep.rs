@@ -92,8 +92,8 @@ pub fn plan(base: &SimConfig, axis: Option<&Axis>, seeds: u64) -> Result<Vec<Run
     };
     if base.seed.checked_add(seeds - 1).is_none() {
         return Err(bad_seeds(format!(
-            "seeds {}..{} would overflow a 64-bit seed",
-            base.seed, seeds
+            "{seeds} seeds from {} would overflow a 64-bit seed",
+            base.seed
         )));
     }
     let total = seeds.saturating_mul(values.len() as u64);
