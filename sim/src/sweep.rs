@@ -225,9 +225,8 @@ pub fn run_all(
     Ok(reports)
 }
 
-/// Mean, sample standard deviation and range of one measure across a group's runs; runs where
-/// the measure is undefined (a block that never reached 100%, say) are left out and counted in
-/// `n` only when present.
+/// Mean, sample standard deviation and range of one measure across a group's runs. Runs
+/// without the measure (no block reached 100% of peers, say) are left out; `n` counts the rest.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Spread {
     pub n: usize,
@@ -539,41 +538,59 @@ impl SweepReport {
         let (pw, ph, ml, mt, mb, gap) = (360.0, 260.0, 70.0, 50.0, 70.0, 90.0);
         let w = ml + pw + gap + pw + 130.0;
         let h = mt + ph + mb;
-        let per_group =
-            |get: fn(&Report) -> Option<f64>| -> Vec<(Option<f64>, Option<f64>, Vec<f64>)> {
-                (0..self.groups.len())
-                    .map(|g| {
-                        let vals: Vec<f64> = self
-                            .runs
-                            .iter()
-                            .filter(|r| r.group == g)
-                            .filter_map(|r| get(&r.report))
-                            .collect();
-                        let sp = Spread::of(vals.iter().map(|&v| Some(v)));
-                        (sp.mean, sp.sd, vals)
-                    })
-                    .collect()
-            };
+        // Mean and sd come from the groups' own spreads; the dots from the runs, in the same
+        // unit (`scale` turns a rate into % and milliseconds into seconds).
+        let per_group = |spread: fn(&Group) -> &Spread,
+                         get: fn(&Report) -> Option<f64>,
+                         scale: f64|
+         -> Vec<(Option<f64>, Option<f64>, Vec<f64>)> {
+            self.groups
+                .iter()
+                .enumerate()
+                .map(|(g, group)| {
+                    let sp = spread(group);
+                    let dots = self
+                        .runs
+                        .iter()
+                        .filter(|r| r.group == g)
+                        .filter_map(|r| get(&r.report).map(|v| v * scale))
+                        .collect();
+                    (sp.mean.map(|m| m * scale), sp.sd.map(|d| d * scale), dots)
+                })
+                .collect()
+        };
         let stale = [Series {
             name: "stale rate",
             color: "#756bb1",
-            groups: per_group(|r| Some(r.blocks.stale_rate * 100.0)),
+            groups: per_group(|g| &g.stale_rate, |r| Some(r.blocks.stale_rate), 100.0),
         }];
         let delays = [
             Series {
                 name: "50% of peers",
                 color: "#2b8cbe",
-                groups: per_group(|r| r.propagation_ms.t50.median.map(|v| v as f64 / 1000.0)),
+                groups: per_group(
+                    |g| &g.t50_median_ms,
+                    |r| r.propagation_ms.t50.median.map(|v| v as f64),
+                    1e-3,
+                ),
             },
             Series {
                 name: "90% of peers",
                 color: "#e6550d",
-                groups: per_group(|r| r.propagation_ms.t90.median.map(|v| v as f64 / 1000.0)),
+                groups: per_group(
+                    |g| &g.t90_median_ms,
+                    |r| r.propagation_ms.t90.median.map(|v| v as f64),
+                    1e-3,
+                ),
             },
             Series {
                 name: "100% of peers",
                 color: "#31a354",
-                groups: per_group(|r| r.propagation_ms.t100.median.map(|v| v as f64 / 1000.0)),
+                groups: per_group(
+                    |g| &g.t100_median_ms,
+                    |r| r.propagation_ms.t100.median.map(|v| v as f64),
+                    1e-3,
+                ),
             },
         ];
         let labels: Vec<&str> = self
