@@ -156,6 +156,17 @@ impl Chain {
         }
     }
 
+    /// Makes room for `additional` more blocks in the tree, its index and the best chain, so a
+    /// driver that knows how long a run is (a simulation, a node loading its store) does not
+    /// regrow them block by block.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve_exact(additional);
+        self.best.reserve_exact(additional);
+        let entries = &self.entries;
+        self.index
+            .reserve(additional, |&i| entries[i as usize].block.hash().key_u64());
+    }
+
     pub fn params(&self) -> &Arc<Params> {
         &self.params
     }

@@ -73,6 +73,27 @@ fn accepts_a_valid_chain_and_tracks_the_tip() {
     assert!(c.contains_item(&blocks[3].items()[0].id()));
 }
 
+/// Reserving room re-indexes what is already there: every block stays findable, before and
+/// after the tree outgrows the reservation.
+#[test]
+fn reserve_keeps_every_block_findable() {
+    let mut c = Chain::new(params(4));
+    let g = c.genesis().as_ref().clone();
+    let blocks = build(&g, 40, 4, 7);
+    for b in &blocks[..5] {
+        insert(&mut c, b).unwrap();
+    }
+    c.reserve(10);
+    assert!(c.contains(&g.hash()));
+    for b in &blocks[5..] {
+        assert!(matches!(insert(&mut c, b), Ok(Insert::Accepted(_))));
+    }
+    for b in &blocks {
+        assert!(c.in_best_chain(&b.hash()), "block {} lost", b.height());
+    }
+    assert_eq!(c.height(), 40);
+}
+
 #[test]
 fn rejects_each_rule_with_its_reason() {
     let p = params(4);

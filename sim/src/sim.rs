@@ -135,6 +135,9 @@ fn is_keepalive(msg: &Message) -> bool {
 /// Queue hint of events that concern no single peer.
 const NO_HINT: u32 = u32::MAX;
 
+/// Chains are pre-sized for at most this many blocks; longer runs grow them as they go.
+const MAX_RESERVED_BLOCKS: u64 = 4096;
+
 /// Peers see virtual time offset to the genesis timestamp, so mined blocks carry realistic
 /// timestamps after their genesis; the engine, reports and traces use time since the start.
 pub const EPOCH_MS: u64 = rantai_core::params::GENESIS_TIMESTAMP_MS;
@@ -229,10 +232,17 @@ impl Sim {
             shares[idx] = w / total;
         }
         let genesis = core.params.genesis_hash();
+        // Every peer ends up holding about every mined block (plus a few stale ones): sizing
+        // the chains up front saves regrowing them, which caused most of a run's page faults.
+        // Capped, so a huge --blocks does not claim its memory before mining anything.
+        let expected_blocks = cfg.blocks.min(MAX_RESERVED_BLOCKS) as usize + 16;
         let mut nodes = Vec::with_capacity(n);
         #[allow(clippy::needless_range_loop)] // i is the peer's stable entity id
         for i in 0..n {
-            let peer = Peer::new(core.clone(), derive_seed(cfg.seed, "peer", i as u64));
+            let mut chain = Chain::with_orphan_limits(core.params.clone(), core.orphan_limits);
+            chain.reserve(expected_blocks);
+            let peer =
+                Peer::with_chain(core.clone(), derive_seed(cfg.seed, "peer", i as u64), chain);
             nodes.push(Node {
                 peer: Some(peer),
                 kept: None,
