@@ -774,7 +774,7 @@ impl Peer {
                 self.set_tip(peer, tip);
                 self.maybe_sync(peer);
             }
-            Message::Inv { hashes } => self.on_inv(peer, hashes),
+            Message::Inv { hashes } => self.on_inv(peer, &hashes),
             Message::GetBlocks { hashes } => self.on_get_blocks(peer, hashes),
             Message::Block { block } => self.on_block(peer, block),
             Message::NotFound { hashes } => {
@@ -970,13 +970,13 @@ impl Peer {
         }
     }
 
-    fn on_inv(&mut self, peer: PeerId, hashes: Hashes) {
+    fn on_inv(&mut self, peer: PeerId, hashes: &[BlockHash]) {
         let max_queue = self.config.max_fetch_queue;
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
         let mut overflow = false;
-        for h in hashes {
+        for &h in hashes {
             c.known.insert(&h);
             // Cheapest and most likely first: while a new block propagates, most
             // announcements name a block already requested from another neighbour.
