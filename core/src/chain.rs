@@ -158,10 +158,15 @@ impl Chain {
 
     /// Makes room for `additional` more blocks in the tree, its index and the best chain, so a
     /// driver that knows how long a run is (a simulation, a node loading its store) does not
-    /// regrow them block by block.
+    /// regrow them block by block. Lists are rounded up to the power of two that growing one
+    /// block at a time would reach anyway, so reserving never costs more memory than that.
     pub fn reserve(&mut self, additional: usize) {
-        self.entries.reserve_exact(additional);
-        self.best.reserve_exact(additional);
+        let want = |len: usize| {
+            let total = len.saturating_add(additional);
+            total.checked_next_power_of_two().unwrap_or(total) - len
+        };
+        self.entries.reserve_exact(want(self.entries.len()));
+        self.best.reserve_exact(want(self.best.len()));
         let entries = &self.entries;
         self.index
             .reserve(additional, |&i| entries[i as usize].block.hash().key_u64());

@@ -94,6 +94,26 @@ fn reserve_keeps_every_block_findable() {
     assert_eq!(c.height(), 40);
 }
 
+/// Reserving for the blocks that then arrive costs no more memory than growing block by block.
+#[test]
+fn reserve_costs_no_more_than_growing() {
+    let g = Chain::new(params(4)).genesis().as_ref().clone();
+    let blocks = build(&g, 100, 4, 9);
+    let mut grown = Chain::new(params(4));
+    let mut reserved = Chain::new(params(4));
+    reserved.reserve(blocks.len());
+    for b in &blocks {
+        insert(&mut grown, b).unwrap();
+        insert(&mut reserved, b).unwrap();
+    }
+    assert!(
+        reserved.bookkeeping_bytes() <= grown.bookkeeping_bytes(),
+        "reserved {} > grown {}",
+        reserved.bookkeeping_bytes(),
+        grown.bookkeeping_bytes()
+    );
+}
+
 #[test]
 fn rejects_each_rule_with_its_reason() {
     let p = params(4);

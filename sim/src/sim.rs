@@ -232,12 +232,11 @@ impl Sim {
             shares[idx] = w / total;
         }
         let genesis = core.params.genesis_hash();
-        // Every peer ends up holding about every mined block (plus a few stale ones): sizing
-        // the chains up front saves regrowing them, which caused most of a run's page faults.
-        // A small margin, so the hash index is not pushed past a power of two it would not
-        // otherwise reach; capped, so a huge --blocks claims no memory before it is mined.
-        let blocks = cfg.blocks.min(MAX_RESERVED_BLOCKS) as usize;
-        let expected_blocks = blocks + blocks / 32 + 4;
+        // Every peer ends up holding about every mined block: sizing the chains up front saves
+        // regrowing them, which caused most of a run's page faults. No margin for stale blocks:
+        // it could push a list or the index past a size that growing would not reach. Capped,
+        // so a huge --blocks claims no memory before it is mined.
+        let expected_blocks = cfg.blocks.min(MAX_RESERVED_BLOCKS) as usize;
         let mut nodes = Vec::with_capacity(n);
         #[allow(clippy::needless_range_loop)] // i is the peer's stable entity id
         for i in 0..n {
