@@ -20,6 +20,7 @@ fn bitcoin(peers: u32, blocks: u64) -> SimConfig {
 }
 
 fn bench(c: &mut Criterion) {
+    rantai_sim::alloc::keep_freed_memory();
     let mut g = c.benchmark_group("sim");
     g.sample_size(10);
     for (peers, blocks) in [(200u32, 20u64), (1000, 10)] {

@@ -14,6 +14,7 @@
 //! assert!(sim.run_until(Millis::from_secs(60), |s| (0..20).all(|i| s.chain(i).unwrap().contains(&block))));
 //! ```
 
+pub mod alloc;
 pub mod config;
 pub mod metrics;
 pub mod net;

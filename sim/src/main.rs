@@ -222,6 +222,7 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
+    rantai_sim::alloc::keep_freed_memory();
     let cli = Cli::parse();
     let cfg = match cli.config() {
         Ok(c) => c,

@@ -8,6 +8,7 @@ use rantai_sim::{Sim, SimConfig};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn run(peers: u32, blocks: u64) {
+    rantai_sim::alloc::keep_freed_memory();
     let cfg = SimConfig {
         peers,
         blocks,
