@@ -693,11 +693,10 @@ fn panel(
         let y = py(v);
         let _ = writeln!(
             s,
-            r##"<line x1="{x0}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            r##"<line x1="{x0}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v:.decimals$}</text>"##,
             x0 + pw,
             x0 - 6.0,
             y + 4.0,
-            format!("{v:.decimals$}")
         );
     }
     for (i, l) in labels.iter().enumerate() {
