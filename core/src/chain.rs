@@ -159,7 +159,12 @@ impl Chain {
     /// Makes room for `additional` more blocks in the tree, its index and the best chain, so a
     /// driver that knows how long a run is (a simulation, a node loading its store) does not
     /// regrow them block by block. Lists are rounded up to the power of two that growing one
-    /// block at a time would reach anyway, so reserving never costs more memory than that.
+    /// block at a time would reach anyway, so if the blocks do arrive, reserving costs no more
+    /// memory than growing. Callers bound `additional` (it claims memory at once).
+    ///
+    /// # Panics
+    ///
+    /// Like [`Vec::reserve`], if the new capacity overflows `usize`.
     pub fn reserve(&mut self, additional: usize) {
         let want = |len: usize| {
             let total = len.saturating_add(additional);

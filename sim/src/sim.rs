@@ -135,8 +135,9 @@ fn is_keepalive(msg: &Message) -> bool {
 /// Queue hint of events that concern no single peer.
 const NO_HINT: u32 = u32::MAX;
 
-/// Chains are pre-sized for at most this many blocks; longer runs grow them as they go.
-const MAX_RESERVED_BLOCKS: u64 = 4096;
+/// Chains are pre-sized for at most this many blocks (with genesis, 4,096 entries); longer
+/// runs grow them as they go.
+const MAX_RESERVED_BLOCKS: u64 = 4095;
 
 /// Peers see virtual time offset to the genesis timestamp, so mined blocks carry realistic
 /// timestamps after their genesis; the engine, reports and traces use time since the start.
@@ -235,7 +236,7 @@ impl Sim {
         // Every peer ends up holding about every mined block: sizing the chains up front saves
         // regrowing them, which caused most of a run's page faults. No margin for stale blocks:
         // it could push a list or the index past a size that growing would not reach. Capped,
-        // so a huge --blocks claims no memory before it is mined.
+        // so a huge --blocks reserves no more than a 4,095-block run would use.
         let expected_blocks = cfg.blocks.min(MAX_RESERVED_BLOCKS) as usize;
         let mut nodes = Vec::with_capacity(n);
         #[allow(clippy::needless_range_loop)] // i is the peer's stable entity id
