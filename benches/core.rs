@@ -1,17 +1,13 @@
 //! Core benchmarks: mining throughput (against `openssl speed` measured in the same run),
-//! validating and connecting 100,000 blocks, a 1,000-block reorg, and the peer's handling of
-//! a redundant announcement (the commonest input of a simulation).
+//! validating and connecting 100,000 blocks, and a 1,000-block reorg.
 //!
 //! Run: `cargo bench --bench core`.
-
-#[path = "../tests/harness/mod.rs"]
-mod harness;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rantai_core::block::{Header, Item};
 use rantai_core::chain::{Chain, OrphanLimits};
 use rantai_core::pow::{search_parallel, Miner};
-use rantai_core::{Block, Hash32, Input, Message, Millis, Params, PeerId, Template};
+use rantai_core::{Block, Hash32, Millis, Params, Template};
 use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -175,47 +171,5 @@ fn connect(c: &mut Criterion) {
     g.finish();
 }
 
-/// One peer with 16 ready neighbours handles an announcement of a block it already has, then
-/// drains its outputs (there are none). In a simulation about 80% of all events are this, so
-/// its cost is a floor under the cost of a simulated event (measured in a hot cache, with no
-/// event queue, latency draw or metrics around it).
-fn peer(c: &mut Criterion) {
-    let mut net = harness::Net::new(17, |_| harness::config());
-    for k in 1..17 {
-        net.connect(0, k);
-    }
-    net.run_for(3_000);
-    let block = net.mine(1);
-    net.run_for(3_000);
-    assert_eq!(net.tip_height(0), 1, "the block reached the measured peer");
-    let conns: Vec<PeerId> = (1..17)
-        .map(|k| net.conn_of(0, k).expect("connected"))
-        .collect();
-    let (now, hash) = (net.now, block.hash());
-    let p = &mut net.peers[0];
-    let mut g = c.benchmark_group("peer");
-    g.throughput(Throughput::Elements(1));
-    let mut i = 0;
-    g.bench_function("redundant_inv_16_conns", |b| {
-        b.iter(|| {
-            i = (i + 1) % conns.len();
-            let msg = Message::Inv {
-                hashes: std::iter::once(hash).collect(),
-            };
-            p.handle(
-                now,
-                Input::Message {
-                    peer: conns[i],
-                    msg,
-                },
-            );
-            while let Some(out) = p.poll() {
-                black_box(out);
-            }
-        })
-    });
-    g.finish();
-}
-
-criterion_group!(benches, mining, connect, peer);
+criterion_group!(benches, mining, connect);
 criterion_main!(benches);
