@@ -104,6 +104,13 @@ impl Item {
         12 + self.text.len()
     }
 
+    /// Upper bound of the bytes this item takes in a JSON message (`{"nonce":..,"text":".."},`
+    /// with the text escaped): what decides whether a block fits in a frame. A control
+    /// character costs up to 6 bytes there, one in the canonical encoding.
+    pub fn wire_len(&self) -> usize {
+        ITEM_WIRE_OVERHEAD + json_escaped_len(&self.text)
+    }
+
     fn encode_into(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(&self.nonce.to_le_bytes());
         buf.extend_from_slice(&(self.text.len() as u32).to_le_bytes());
@@ -124,6 +131,35 @@ pub fn encode_items(items: &[Item]) -> Vec<u8> {
 /// SHA-256 of the canonical data encoding.
 pub fn data_hash(items: &[Item]) -> Hash32 {
     sha256(&encode_items(items))
+}
+
+/// JSON bytes of an item beyond its escaped text: braces, keys, a 20-digit nonce, quotes
+/// and a separator.
+pub const ITEM_WIRE_OVERHEAD: usize = 48;
+
+/// Room a block message needs beyond its items' [`Item::wire_len`]: the message envelope and
+/// the header, whose hashes are 64 hex digits each. The real figure is under 600 bytes.
+pub const BLOCK_WIRE_OVERHEAD: usize = 4096;
+
+/// Most bytes a block's items may take in JSON: a valid block always fits in one frame, so
+/// every block a peer accepts can be relayed.
+pub const MAX_BLOCK_WIRE_BYTES: usize = crate::message::MAX_FRAME_BYTES - BLOCK_WIRE_OVERHEAD;
+
+/// Length of `s` as serde_json writes it inside quotes: `"` and `\\` and the short escapes
+/// (`\n` ...) take 2 bytes, other control characters 6 (`\u001f`), everything else itself.
+pub fn json_escaped_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Upper bound of the JSON bytes of a block's items (see [`MAX_BLOCK_WIRE_BYTES`]).
+pub fn items_wire_len(items: &[Item]) -> usize {
+    items.iter().map(Item::wire_len).sum()
 }
 
 /// Byte size of the canonical data encoding, the quantity the size limit applies to.

@@ -5,7 +5,9 @@
 //! orphan pool and connects when the parent arrives. Items (user data) may appear at most once
 //! in a chain; that contextual rule is checked when a block joins the best chain.
 
-use crate::block::{data_len, Block, ItemId, HEADER_VERSION, MAX_DIFFICULTY};
+use crate::block::{
+    data_len, items_wire_len, Block, ItemId, HEADER_VERSION, MAX_BLOCK_WIRE_BYTES, MAX_DIFFICULTY,
+};
 use crate::params::Params;
 use crate::types::{BlockHash, Millis, Work};
 use hashbrown::HashTable;
@@ -19,6 +21,9 @@ pub enum BlockError {
     Version(u32),
     #[error("block data is {size} bytes, limit is {max}")]
     TooLarge { size: usize, max: usize },
+    /// Its items would not fit in one frame as JSON, so no peer could relay it.
+    #[error("block items take {size} bytes as JSON, limit is {max}")]
+    TooLargeOnWire { size: usize, max: usize },
     #[error("data hash does not match the block's items")]
     DataHash,
     #[error("difficulty {got} is below the network minimum {min}")]
@@ -196,6 +201,13 @@ impl Chain {
             return Err(BlockError::TooLarge {
                 size,
                 max: self.params.max_block_data_bytes,
+            });
+        }
+        let wire = items_wire_len(block.items());
+        if wire > MAX_BLOCK_WIRE_BYTES {
+            return Err(BlockError::TooLargeOnWire {
+                size: wire,
+                max: MAX_BLOCK_WIRE_BYTES,
             });
         }
         if h.difficulty < self.params.min_difficulty {

@@ -5,7 +5,7 @@
 //! [`Peer::poll`] until it returns `None`, executing each [`Output`]. Randomness comes from a
 //! ChaCha RNG seeded by the driver, so a seed reproduces a run exactly.
 
-use crate::block::{Block, Item, ItemId, Template};
+use crate::block::{Block, Item, ItemId, Template, MAX_BLOCK_WIRE_BYTES};
 use crate::chain::{Accepted, BlockError, Chain, Insert, OrphanLimits};
 use crate::message::{
     DecodeError, Hashes, Hello, Message, Tip, MAX_ADDRS, MAX_ADDR_LEN, MAX_HASHES,
@@ -60,6 +60,11 @@ pub struct Config {
     pub request_timeout: Millis,
     /// Consecutive stalls after which a peer is disconnected.
     pub max_strikes: u32,
+    /// How long a request may go unanswered before a ping checks whether it was lost (with
+    /// keepalive pings on). Raised to twice the connection's measured round trip.
+    pub probe_delay: Millis,
+    /// Times a request proven lost is re-sent before the peer counts as stalling.
+    pub max_request_retries: u32,
     pub max_in_flight_per_peer: usize,
     pub max_fetch_queue: usize,
     /// Hashes per catch-up batch.
@@ -87,6 +92,8 @@ impl Config {
             pong_timeout: Millis::from_secs(20),
             request_timeout: Millis::from_secs(10),
             max_strikes: 3,
+            probe_delay: Millis::from_secs(1),
+            max_request_retries: 3,
             max_in_flight_per_peer: 64,
             max_fetch_queue: 2000,
             sync_batch: 500,
@@ -241,6 +248,10 @@ const STALE_MARGIN_BLOCKS: u128 = 6;
 pub enum SubmitError {
     #[error("item of {size} bytes exceeds the {max}-byte block data limit")]
     TooLarge { size: usize, max: usize },
+    /// Escaped as JSON (control characters take up to 6 bytes), the item would make a block too
+    /// large for one frame, so no peer could ever receive it.
+    #[error("item takes {size} bytes as JSON, more than the {max}-byte limit of a block message")]
+    TooLargeOnWire { size: usize, max: usize },
     #[error("pending pool is full ({0} items)")]
     PoolFull(usize),
 }
@@ -285,8 +296,8 @@ struct Conn {
     /// Deadline of an unanswered `GetChain`.
     chain_request: Option<Millis>,
     // Line 3.
-    /// Blocks requested from this peer, in request order, with their deadlines.
-    in_flight: SmallVec<[(BlockHash, Millis); 1]>,
+    /// Blocks requested from this peer, in request order.
+    in_flight: SmallVec<[Req; 1]>,
     next_ping: Millis,
     /// When the connection opened.
     since: Millis,
@@ -301,6 +312,35 @@ struct Conn {
     sync_cursor: Option<BlockHash>,
     /// The peer's tip when a catch-up round last brought nothing new.
     synced_to: Option<BlockHash>,
+    /// Numbers our requests and pings in send order (see [`Req::seq`]).
+    sent_seq: u64,
+    /// `sent_seq` of the outstanding `GetChain`, and how often it was re-sent.
+    chain_seq: u64,
+    chain_retries: u32,
+    /// `sent_seq` of the outstanding keepalive ping.
+    ping_seq: u64,
+    /// Outstanding loss probe: nonce, `sent_seq` and when it was sent.
+    probe: Option<(u64, u64, Millis)>,
+    /// When to send the next loss probe, while requests are outstanding.
+    probe_at: Option<Millis>,
+    /// Smoothed ping round trip, once one was measured.
+    srtt: Option<Millis>,
+    /// Pending-pool sequence number of the last stale item re-sent on this connection.
+    item_cursor: u64,
+}
+
+/// One block requested from a connection.
+#[derive(Clone, Copy)]
+struct Req {
+    hash: BlockHash,
+    /// Hard deadline: past it the peer counts as stalling.
+    deadline: Millis,
+    /// The connection's `sent_seq` when the request was (last) sent. A peer answers every
+    /// request, and connections are ordered streams, so a pong to a ping sent later than the
+    /// request, arriving while the request is unanswered, proves the request or its answer lost.
+    seq: u64,
+    /// Times it was re-sent after such a proof.
+    retries: u32,
 }
 
 struct Remote {
@@ -311,6 +351,8 @@ struct Remote {
 struct Pending {
     item: Item,
     local: bool,
+    /// When it entered the pool; items pending longer than a ping interval are re-sent.
+    since: Millis,
 }
 
 /// The protocol state machine of one node.
@@ -485,10 +527,13 @@ impl Peer {
                 None => consider(c.next_ping),
             }
         }
-        if let Some(&(_, d)) = c.in_flight.first() {
-            consider(d);
+        if let Some(r) = c.in_flight.first() {
+            consider(r.deadline);
         }
         if let Some(d) = c.chain_request {
+            consider(d);
+        }
+        if let Some(d) = c.probe_at {
             consider(d);
         }
         t
@@ -519,6 +564,12 @@ impl Peer {
                 max: max - 12,
             });
         }
+        if item.wire_len() > MAX_BLOCK_WIRE_BYTES {
+            return Err(SubmitError::TooLargeOnWire {
+                size: item.wire_len(),
+                max: MAX_BLOCK_WIRE_BYTES,
+            });
+        }
         if self.pending.len() >= self.config.max_pending_items
             || self.pending_bytes + item.encoded_len() > self.config.max_pending_bytes
         {
@@ -540,11 +591,14 @@ impl Peer {
         let max = self.config.params.max_block_data_bytes;
         let mut items = Vec::new();
         let mut size = 4;
+        let mut wire = 0;
         for p in self.pending.values() {
-            if size + p.item.encoded_len() > max {
+            if size + p.item.encoded_len() > max || wire + p.item.wire_len() > MAX_BLOCK_WIRE_BYTES
+            {
                 break;
             }
             size += p.item.encoded_len();
+            wire += p.item.wire_len();
             items.push(p.item.clone());
         }
         let difficulty = self
@@ -617,7 +671,27 @@ impl Peer {
             if now >= c.next_ping {
                 let nonce = self.rng.gen();
                 c.ping = Some((nonce, now.add(self.config.pong_timeout)));
+                c.ping_seq = c.sent_seq;
+                c.sent_seq += 1;
                 c.next_ping = now.add(interval);
+                let tip = self.tip();
+                self.send(id, Message::Ping { nonce, tip });
+                self.resend_stale_items(id, interval);
+            }
+        }
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if c.probe_at.is_some_and(|t| now >= t) {
+            c.probe_at = None;
+            if !c.in_flight.is_empty() || c.chain_request.is_some() {
+                let nonce = self.rng.gen();
+                c.probe = Some((nonce, c.sent_seq, now));
+                c.sent_seq += 1;
+                // The probe or its pong may be lost too: probe again later.
+                c.probe_at = Some(now.add(Millis(
+                    Self::probe_delay(&self.config, c).0.saturating_mul(2),
+                )));
                 let tip = self.tip();
                 self.send(id, Message::Ping { nonce, tip });
             }
@@ -625,25 +699,141 @@ impl Peer {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        let stalled_blocks = c.in_flight.first().is_some_and(|&(_, d)| now >= d);
+        let stalled_blocks = c.in_flight.first().is_some_and(|r| now >= r.deadline);
         let stalled_chain = c.chain_request.is_some_and(|d| now >= d);
         if stalled_blocks || stalled_chain {
-            c.strikes += 1;
-            c.chain_request = None;
-            let dropped: Vec<BlockHash> = c.in_flight.drain(..).map(|(h, _)| h).collect();
-            c.to_fetch.clear();
-            let strikes = c.strikes;
-            for h in &dropped {
-                if self.requested.get(h) == Some(&id) {
-                    self.requested.remove(h);
-                }
+            self.stall(id);
+        }
+    }
+
+    /// A request from `id` went unanswered: count a strike, re-queue its blocks with other
+    /// neighbours, and let catch-up ask everyone again.
+    fn stall(&mut self, id: PeerId) {
+        self.touch(id);
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.strikes += 1;
+        c.chain_request = None;
+        let dropped: Vec<BlockHash> = c.in_flight.drain(..).map(|r| r.hash).collect();
+        c.to_fetch.clear();
+        let strikes = c.strikes;
+        for h in &dropped {
+            if self.requested.get(h) == Some(&id) {
+                self.requested.remove(h);
             }
-            if strikes >= self.config.max_strikes {
-                self.disconnect(id, DisconnectReason::Stalled(strikes));
+        }
+        if strikes >= self.config.max_strikes {
+            self.disconnect(id, DisconnectReason::Stalled(strikes));
+        } else {
+            self.refetch(&dropped, Some(id));
+        }
+        self.sync_all();
+    }
+
+    /// How long a request may be unanswered before probing: the configured delay, or twice the
+    /// measured round trip on slow paths.
+    fn probe_delay(config: &Config, c: &Conn) -> Millis {
+        let rtt2 = c
+            .srtt
+            .map_or(Millis::ZERO, |r| Millis(r.0.saturating_mul(2)));
+        config.probe_delay.max(rtt2)
+    }
+
+    /// Schedules a loss probe for a request just sent to `peer` (with keepalive pings on).
+    fn arm_probe(&mut self, peer: PeerId) {
+        self.touch(peer);
+        if self.config.ping_interval.is_none() {
+            return;
+        }
+        let now = self.now;
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
+        if c.probe_at.is_none() && c.probe.is_none() {
+            c.probe_at = Some(now.add(Self::probe_delay(&self.config, c)));
+        }
+    }
+
+    /// A pong answered our message number `seq`: every request sent before it that is still
+    /// unanswered was lost (or its answer was), so it is re-sent, or, after
+    /// `max_request_retries`, the peer counts as stalling.
+    fn answered_up_to(&mut self, peer: PeerId, seq: u64) {
+        let max = self.config.max_request_retries;
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
+        let resend_seq = c.sent_seq;
+        let mut resend = Hashes::new();
+        let mut exhausted = false;
+        for r in c.in_flight.iter_mut().filter(|r| r.seq < seq) {
+            if r.retries >= max {
+                exhausted = true;
             } else {
-                self.refetch(&dropped, Some(id));
+                r.retries += 1;
+                r.seq = resend_seq;
+                resend.push(r.hash);
             }
-            self.sync_all();
+        }
+        let chain_lost = c.chain_request.is_some() && c.chain_seq < seq;
+        if chain_lost && c.chain_retries >= max {
+            exhausted = true;
+        }
+        if exhausted {
+            return self.stall(peer);
+        }
+        if !resend.is_empty() {
+            c.sent_seq += 1;
+            self.send(peer, Message::GetBlocks { hashes: resend });
+        }
+        if chain_lost {
+            if let Some(c) = self.conns.get_mut(&peer) {
+                c.chain_retries += 1;
+                c.chain_seq = c.sent_seq;
+                c.sent_seq += 1;
+            }
+            let locator = self.sync_locator(peer);
+            self.send(peer, Message::GetChain { locator });
+        }
+        self.arm_probe(peer);
+    }
+
+    /// Folds one ping round trip into the connection's smoothed estimate.
+    fn sample_rtt(c: &mut Conn, rtt: Millis) {
+        c.srtt = Some(match c.srtt {
+            None => rtt,
+            Some(s) => Millis((s.0 * 7 + rtt.0) / 8),
+        });
+    }
+
+    /// Re-sends pending items older than `age` to `id`, one message's worth per call, resuming
+    /// where the last call stopped: an `items` message lost on the way must not lose an item.
+    fn resend_stale_items(&mut self, id: PeerId, age: Millis) {
+        if !self.config.relay_items || self.pending.is_empty() {
+            return;
+        }
+        let now = self.now;
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let cursor = c.item_cursor;
+        let stale = |(_, p): &(&u64, &Pending)| now.since(p.since) >= age;
+        let mut items = Vec::new();
+        let mut wire = 0;
+        let mut last = cursor;
+        let after = self.pending.range(cursor + 1..).filter(stale);
+        let before = self.pending.range(..=cursor).filter(stale);
+        for (&seq, p) in after.chain(before) {
+            if items.len() >= MAX_ITEMS_PER_MSG || wire + p.item.wire_len() > MAX_BLOCK_WIRE_BYTES {
+                break;
+            }
+            wire += p.item.wire_len();
+            items.push(p.item.clone());
+            last = seq;
+        }
+        c.item_cursor = last;
+        if !items.is_empty() {
+            self.send(id, Message::Items { items });
         }
     }
 
@@ -664,6 +854,14 @@ impl Peer {
             chain_request: None,
             sync_cursor: None,
             synced_to: None,
+            sent_seq: 0,
+            chain_seq: 0,
+            chain_retries: 0,
+            ping_seq: 0,
+            probe: None,
+            probe_at: None,
+            srtt: None,
+            item_cursor: 0,
             next_ping: Millis::ZERO,
             ping: None,
             strikes: 0,
@@ -697,7 +895,7 @@ impl Peer {
             self.deadlines.remove(&(t, peer));
             self.deadlines_moved = true;
         }
-        let dropped: Vec<BlockHash> = c.in_flight.into_iter().map(|(h, _)| h).collect();
+        let dropped: Vec<BlockHash> = c.in_flight.into_iter().map(|r| r.hash).collect();
         for h in &dropped {
             if self.requested.get(h) == Some(&peer) {
                 self.requested.remove(h);
@@ -766,11 +964,29 @@ impl Peer {
                 let Some(c) = self.conns.get_mut(&peer) else {
                     return;
                 };
-                if c.ping.is_some_and(|(n, _)| n == nonce) {
-                    c.ping = None;
-                    self.touch(peer);
+                let now = self.now;
+                let mut answered = None;
+                if let Some((n, deadline)) = c.ping {
+                    if n == nonce {
+                        c.ping = None;
+                        let sent = Millis(deadline.0.saturating_sub(self.config.pong_timeout.0));
+                        Self::sample_rtt(c, now.since(sent));
+                        answered = Some(c.ping_seq);
+                    }
+                }
+                if let Some((n, seq, sent)) = c.probe {
+                    if n == nonce {
+                        c.probe = None;
+                        c.probe_at = None;
+                        Self::sample_rtt(c, now.since(sent));
+                        answered = Some(seq);
+                    }
                 }
                 // A pong for an older ping arrives late on slow paths: harmless.
+                if let Some(seq) = answered {
+                    self.touch(peer);
+                    self.answered_up_to(peer, seq);
+                }
                 self.set_tip(peer, tip);
                 self.maybe_sync(peer);
             }
@@ -782,7 +998,7 @@ impl Peer {
                     return;
                 };
                 let before = c.in_flight.len();
-                c.in_flight.retain(|(h, _)| !hashes.contains(h));
+                c.in_flight.retain(|r| !hashes.contains(&r.hash));
                 let was_requested = c.in_flight.len() < before;
                 self.touch(peer);
                 for h in &hashes {
@@ -936,13 +1152,8 @@ impl Peer {
         }
         if self.config.relay_items && !self.pending.is_empty() {
             let items: Vec<Item> = self.pending.values().map(|p| p.item.clone()).collect();
-            for chunk in items.chunks(MAX_ITEMS_PER_MSG) {
-                self.send(
-                    peer,
-                    Message::Items {
-                        items: chunk.to_vec(),
-                    },
-                );
+            for items in item_batches(&items) {
+                self.send(peer, Message::Items { items });
             }
         }
         self.maybe_sync(peer);
@@ -1012,21 +1223,28 @@ impl Peer {
         };
         let mut batch = Hashes::new();
         let mut taken = 0;
-        for &h in &c.to_fetch {
+        let seq = c.sent_seq;
+        for &hash in &c.to_fetch {
             if c.in_flight.len() >= max {
                 break;
             }
             taken += 1;
-            if self.requested.contains_key(&h) || self.chain.knows(&h) {
+            if self.requested.contains_key(&hash) || self.chain.knows(&hash) {
                 continue;
             }
-            self.requested.insert(h, peer);
-            c.in_flight.push((h, deadline));
-            batch.push(h);
+            self.requested.insert(hash, peer);
+            c.in_flight.push(Req {
+                hash,
+                deadline,
+                seq,
+                retries: 0,
+            });
+            batch.push(hash);
         }
         c.to_fetch.drain(..taken);
         if !batch.is_empty() {
-            self.touch(peer);
+            c.sent_seq += 1;
+            self.arm_probe(peer);
             self.send(peer, Message::GetBlocks { hashes: batch });
         }
     }
@@ -1092,7 +1310,7 @@ impl Peer {
             return;
         };
         let before = c.in_flight.len();
-        c.in_flight.retain(|(x, _)| *x != h);
+        c.in_flight.retain(|r| r.hash != h);
         let solicited = c.in_flight.len() < before;
         c.known.insert(&h);
         if solicited {
@@ -1156,13 +1374,8 @@ impl Peer {
         c.known.insert(&tip.hash);
         c.tip = Some(tip);
         let mut fresh = 0;
-        let mut elsewhere = 0;
         for h in &hashes {
-            if self.chain.knows(h) || self.rejected.contains(h) {
-                continue;
-            }
-            if self.requested.contains_key(h) {
-                elsewhere += 1;
+            if self.chain.knows(h) || self.rejected.contains(h) || self.requested.contains_key(h) {
                 continue;
             }
             if c.to_fetch.len() < max_queue {
@@ -1171,9 +1384,10 @@ impl Peer {
             }
         }
         c.sync_cursor = hashes.last().copied();
-        // Nothing new from this peer, and nothing of its batch pending with another: caught up
-        // with it until its tip changes.
-        if fresh == 0 && elsewhere == 0 {
+        // Nothing new to fetch from this peer: caught up with it until its tip changes. If part
+        // of its batch is requested from another neighbour, asking again now would return the
+        // same batch in a loop; should that request fail, the stall resets every `synced_to`.
+        if fresh == 0 {
             c.synced_to = Some(tip.hash);
         }
         self.request_more(peer);
@@ -1199,15 +1413,25 @@ impl Peer {
         {
             return;
         }
+        c.chain_request = Some(timeout);
+        c.chain_seq = c.sent_seq;
+        c.chain_retries = 0;
+        c.sent_seq += 1;
+        let locator = self.sync_locator(peer);
+        self.arm_probe(peer);
+        self.send(peer, Message::GetChain { locator });
+    }
+
+    /// Our locator, led by where `peer`'s last catch-up batch ended if we hold that block.
+    fn sync_locator(&self, peer: PeerId) -> Vec<BlockHash> {
         let mut locator = Vec::with_capacity(crate::message::MAX_LOCATOR);
-        if let Some(cursor) = c.sync_cursor.filter(|h| self.chain.contains(h)) {
+        let cursor = self.conns.get(&peer).and_then(|c| c.sync_cursor);
+        if let Some(cursor) = cursor.filter(|h| self.chain.contains(h)) {
             locator.push(cursor);
         }
         locator.extend(self.chain.locator());
         locator.truncate(crate::message::MAX_LOCATOR);
-        c.chain_request = Some(timeout);
-        self.touch(peer);
-        self.send(peer, Message::GetChain { locator });
+        locator
     }
 
     /// After losing a connection or a stalled request: let every neighbour be asked again.
@@ -1412,7 +1636,9 @@ impl Peer {
     }
 
     fn on_item(&mut self, peer: PeerId, item: Item) {
-        if item.encoded_len() + 4 > self.config.params.max_block_data_bytes {
+        if item.encoded_len() + 4 > self.config.params.max_block_data_bytes
+            || item.wire_len() > MAX_BLOCK_WIRE_BYTES
+        {
             return self.misbehaved(peer, 20);
         }
         let id = item.id();
@@ -1461,8 +1687,14 @@ impl Peer {
             self.pending_local += 1;
         }
         self.pending_ids.insert(id, self.pending_seq);
-        self.pending
-            .insert(self.pending_seq, Pending { item, local });
+        self.pending.insert(
+            self.pending_seq,
+            Pending {
+                item,
+                local,
+                since: self.now,
+            },
+        );
     }
 
     fn remove_pending(&mut self, id: &ItemId) {
@@ -1492,10 +1724,8 @@ impl Peer {
                 self.out.push_back(Output::Send { to: id, msg });
             }
             c.announce.clear();
-            for chunk in c.items_out.chunks(MAX_ITEMS_PER_MSG) {
-                let msg = Message::Items {
-                    items: chunk.to_vec(),
-                };
+            for items in item_batches(&c.items_out) {
+                let msg = Message::Items { items };
                 self.out.push_back(Output::Send { to: id, msg });
             }
             c.items_out.clear();
@@ -1568,6 +1798,27 @@ impl Peer {
             .sum();
         self.chain.bookkeeping_bytes() + per_conn + self.pending_bytes
     }
+}
+
+/// Splits items into `items` messages that each fit in a frame: at most
+/// [`MAX_ITEMS_PER_MSG`] items and [`MAX_BLOCK_WIRE_BYTES`] of JSON (one item always fits).
+fn item_batches(items: &[Item]) -> Vec<Vec<Item>> {
+    let mut out: Vec<Vec<Item>> = Vec::new();
+    let mut wire = 0;
+    for it in items {
+        let fits = out.last().is_some_and(|b| {
+            b.len() < MAX_ITEMS_PER_MSG && wire + it.wire_len() <= MAX_BLOCK_WIRE_BYTES
+        });
+        if !fits {
+            out.push(Vec::new());
+            wire = 0;
+        }
+        wire += it.wire_len();
+        if let Some(b) = out.last_mut() {
+            b.push(it.clone());
+        }
+    }
+    out
 }
 
 /// Heap bytes of a `SmallVec` that outgrew its inline storage.

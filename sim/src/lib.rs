@@ -26,6 +26,7 @@ pub mod sim;
 pub mod sweep;
 pub mod trace;
 pub mod units;
+pub mod vopr;
 
 pub use config::{
     Bandwidth, ConfigError, CrashSpec, Groups, Latency, PartitionSpec, SimConfig, Topology,

@@ -221,8 +221,216 @@ impl Cli {
     }
 }
 
+/// `rantai-sim vopr`: the fault campaign (see sim/README.md, "Fault campaign").
+#[derive(Parser, Debug)]
+#[command(
+    name = "rantai-sim vopr",
+    version,
+    about = "Fault campaign: seeded random scenarios with a safety and a liveness phase"
+)]
+struct VoprCli {
+    /// Seeds to run, A..B (B excluded) [default: 0..100].
+    #[arg(long, value_name = "A..B", conflicts_with = "seed")]
+    seeds: Option<String>,
+    /// Run one seed and describe it in full.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Runs at once, one thread each [default: available cores].
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Start no new seed after this much wall time (e.g. 90s, 10m); the seeds that ran are
+    /// reported as a range.
+    #[arg(long, value_name = "DURATION")]
+    budget: Option<String>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Print nothing per run, only failures and the summary.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_seed_range(s: &str) -> Result<std::ops::Range<u64>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("expected A..B, got `{s}`"))?;
+    let a: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad first seed `{a}`"))?;
+    let b: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad end seed `{b}`"))?;
+    if b <= a {
+        return Err(format!("empty range {a}..{b}"));
+    }
+    Ok(a..b)
+}
+
+fn vopr_main(args: Vec<String>) -> ExitCode {
+    use rantai_sim::units::fmt_ms;
+    use rantai_sim::vopr;
+    let cli = match VoprCli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let seeds = match (&cli.seeds, cli.seed) {
+        (_, Some(s)) => s..s.saturating_add(1),
+        (Some(r), None) => match parse_seed_range(r) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: --seeds: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => 0..100,
+    };
+    let budget = match cli
+        .budget
+        .as_deref()
+        .map(|b| rantai_sim::units::parse_duration(b, 1000.0))
+    {
+        None => None,
+        Some(Ok(d)) => Some(std::time::Duration::from_millis(d.0)),
+        Some(Err(e)) => {
+            eprintln!("error: --budget: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.jobs == Some(0) {
+        eprintln!("error: --jobs: must be at least 1");
+        return ExitCode::from(2);
+    }
+    let jobs = cli
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let single = cli.seed.is_some();
+    if !cli.json {
+        eprintln!(
+            "rantai-sim vopr: seeds {}..{}, {} job{}{}",
+            seeds.start,
+            seeds.end,
+            jobs,
+            if jobs == 1 { "" } else { "s" },
+            cli.budget
+                .as_deref()
+                .map_or(String::new(), |b| format!(", budget {b}"))
+        );
+    }
+    let verbose = !cli.quiet && !cli.json;
+    let print = |o: &vopr::Outcome| {
+        if single && !cli.json {
+            println!("  scenario   {}", o.scenario);
+            println!(
+                "  network    {} peers, {} links, diameter {}",
+                o.peers, o.links, o.diameter
+            );
+            println!(
+                "  safety     {} blocks mined, faults until {}",
+                o.blocks_mined,
+                fmt_ms(o.heal_at_ms)
+            );
+            println!(
+                "  liveness   bound {} after the heal; {}",
+                fmt_ms(o.liveness_bound_ms),
+                o.live_after_ms
+                    .map_or("never live".to_string(), |t| format!(
+                        "live after {}",
+                        fmt_ms(t)
+                    ))
+            );
+            println!(
+                "  items      {} submitted, {} lost with crashed holders",
+                o.items_submitted, o.items_lost_to_crashes
+            );
+            println!(
+                "  engine     {} events, {} messages, {} simulated",
+                o.events,
+                o.messages,
+                fmt_ms(o.sim_time_ms)
+            );
+        }
+        if !o.ok() {
+            let mut lines = format!("FAIL seed {}: replay with `{}`", o.seed, o.replay());
+            for f in &o.failures {
+                lines.push_str(&format!("\n    {}: {}", f.kind.label(), f.detail));
+            }
+            eprintln!("  {lines}");
+        } else if verbose && !single {
+            let live = o.live_after_ms.map_or("-".into(), fmt_ms);
+            eprintln!(
+                "  ok   seed {} ({} events, live {} after heal)",
+                o.seed, o.events, live
+            );
+        }
+    };
+    let s = vopr::campaign(seeds, jobs, budget, &print);
+    if cli.json {
+        match serde_json::to_string(&s) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        let kinds: Vec<String> = s
+            .failures_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        println!(
+            "  runs       {} (seeds {}..{}), {} passed, {} failed{}",
+            s.runs,
+            s.seeds_from,
+            s.seeds_to,
+            s.passed,
+            s.failed,
+            if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", kinds.join(", "))
+            }
+        );
+        println!(
+            "  engine     {} events, {} messages, {} simulated, wall {}{}",
+            s.events,
+            s.messages,
+            fmt_ms(s.sim_time_ms),
+            fmt_ms(s.wall_ms),
+            if s.budget_exhausted {
+                " (budget spent)"
+            } else {
+                ""
+            }
+        );
+        if let Some(seed) = s.slowest_live_seed {
+            println!(
+                "  liveness   slowest heal-to-live {} (seed {}, {:.0}% of its bound); {} items lost with crashed holders",
+                fmt_ms(s.slowest_live_after_ms),
+                seed,
+                s.slowest_live_bound_share * 100.0,
+                s.items_lost_to_crashes
+            );
+        }
+    }
+    if s.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn main() -> ExitCode {
     rantai_sim::alloc::keep_freed_memory();
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("vopr") {
+        return vopr_main(args[1..].to_vec());
+    }
     let cli = Cli::parse();
     let cfg = match cli.config() {
         Ok(c) => c,

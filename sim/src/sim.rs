@@ -208,6 +208,9 @@ pub struct Sim {
     faults_on: bool,
     submissions: Vec<(Millis, u32)>,
     pub(crate) timed_out: bool,
+    /// Liveness phase: after the target, miners keep mining while they hold pending items
+    /// or a pure tie needs breaking (see [`Sim::set_liveness_mining`]).
+    liveness_mining: bool,
 }
 
 impl Sim {
@@ -312,6 +315,7 @@ impl Sim {
             online: n as u32,
             submissions: Vec::new(),
             timed_out: false,
+            liveness_mining: false,
             cfg,
         };
         for l in 0..sim.links.len() as u32 {
@@ -392,7 +396,7 @@ impl Sim {
     fn tiebreak_needed(&self) -> bool {
         self.cfg.blocks > 0
             && self.mined >= self.cfg.blocks
-            && self.tiebreak_blocks < MAX_TIEBREAK_BLOCKS
+            && (self.tiebreak_blocks < MAX_TIEBREAK_BLOCKS || self.liveness_mining)
             && !self.converged()
             && self.sync_in_flight() == 0
             && self.partitions.is_empty()
@@ -415,7 +419,9 @@ impl Sim {
     }
 
     fn schedule_mine(&mut self, node: u32) {
-        if self.cfg.blocks == 0 || self.tiebreak_blocks >= MAX_TIEBREAK_BLOCKS {
+        if self.cfg.blocks == 0
+            || (self.tiebreak_blocks >= MAX_TIEBREAK_BLOCKS && !self.liveness_mining)
+        {
             return;
         }
         let interval = self.cfg.block_interval().0 as f64;
@@ -762,7 +768,12 @@ impl Sim {
                     self.metrics.cancelled_events += 1;
                     return;
                 }
-                if self.mined < self.cfg.blocks {
+                let holds_items = self.liveness_mining
+                    && self.nodes[node as usize]
+                        .peer
+                        .as_ref()
+                        .is_some_and(|p| p.pending_len() > 0);
+                if self.mined < self.cfg.blocks || holds_items {
                     self.mine_block(node);
                 } else if self.tiebreak_needed() {
                     // Equal-work tips after the last block only resolve with another block,
@@ -1410,6 +1421,30 @@ impl Sim {
     /// Number of links currently open.
     pub fn open_links(&self) -> usize {
         self.links.iter().filter(|l| l.open).count()
+    }
+
+    /// Turns the liveness phase's mining on or off. When on, once the block target is reached
+    /// a miner still mines (at its usual rate) while its pending pool holds items, and tie
+    /// breaks are not capped: every item submitted must end up mined, and a tie that only a new
+    /// block can break must be broken. Miners whose clocks stopped are restarted.
+    pub fn set_liveness_mining(&mut self, on: bool) {
+        let was = self.liveness_mining;
+        self.liveness_mining = on;
+        if on && !was {
+            for i in 0..self.nodes.len() as u32 {
+                self.schedule_mine(i);
+            }
+        }
+    }
+
+    /// Scheduled faults and submissions that have not fired yet.
+    pub fn scheduled_pending(&self) -> u64 {
+        self.pending_scheduled
+    }
+
+    /// Messages in flight (sent, not yet delivered or dropped), keepalives included.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight
     }
 
     /// Times and peers of the scheduled submissions that ran.
