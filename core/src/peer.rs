@@ -321,6 +321,8 @@ struct Conn {
     ping_seq: u64,
     /// Outstanding loss probe: nonce, `sent_seq` and when it was sent.
     probe: Option<(u64, u64, Millis)>,
+    /// Probes in a row that went unanswered (each doubles the wait for the next).
+    probe_misses: u32,
     /// When to send the next loss probe, while requests are outstanding.
     probe_at: Option<Millis>,
     /// Smoothed ping round trip, once one was measured.
@@ -684,14 +686,18 @@ impl Peer {
         };
         if c.probe_at.is_some_and(|t| now >= t) {
             c.probe_at = None;
+            if c.probe.take().is_some() {
+                // Unanswered: lost, or queued behind a long answer on a busy link. Back off, so
+                // probes never pile up behind the very queue they wait for.
+                c.probe_misses = c.probe_misses.saturating_add(1);
+            }
             if !c.in_flight.is_empty() || c.chain_request.is_some() {
                 let nonce = self.rng.gen();
                 c.probe = Some((nonce, c.sent_seq, now));
                 c.sent_seq += 1;
-                // The probe or its pong may be lost too: probe again later.
-                c.probe_at = Some(now.add(Millis(
-                    Self::probe_delay(&self.config, c).0.saturating_mul(2),
-                )));
+                let backoff = 2u64 << c.probe_misses.min(16);
+                let wait = Self::probe_delay(&self.config, c).0.saturating_mul(backoff);
+                c.probe_at = Some(now.add(Millis(wait.min(self.config.request_timeout.0))));
                 let tip = self.tip();
                 self.send(id, Message::Ping { nonce, tip });
             }
@@ -750,7 +756,8 @@ impl Peer {
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
-        if c.probe_at.is_none() && c.probe.is_none() {
+        // An outstanding probe keeps its own re-probe deadline.
+        if c.probe_at.is_none() {
             c.probe_at = Some(now.add(Self::probe_delay(&self.config, c)));
         }
     }
@@ -859,6 +866,7 @@ impl Peer {
             chain_retries: 0,
             ping_seq: 0,
             probe: None,
+            probe_misses: 0,
             probe_at: None,
             srtt: None,
             item_cursor: 0,
@@ -978,6 +986,7 @@ impl Peer {
                     if n == nonce {
                         c.probe = None;
                         c.probe_at = None;
+                        c.probe_misses = 0;
                         Self::sample_rtt(c, now.since(sent));
                         answered = Some(seq);
                     }
@@ -1315,6 +1324,13 @@ impl Peer {
         c.known.insert(&h);
         if solicited {
             c.strikes = 0;
+            // The peer is serving, only slowly (a busy uplink answers in order): the rest of
+            // the batch gets a full timeout from now, so a long queue is not taken for a stall
+            // and re-requested, which would only lengthen it.
+            let deadline = self.now.add(self.config.request_timeout);
+            for r in c.in_flight.iter_mut() {
+                r.deadline = r.deadline.max(deadline);
+            }
             self.touch(peer);
         }
         if self.requested.get(&h) == Some(&peer) {

@@ -768,7 +768,10 @@ impl Sim {
                     self.metrics.cancelled_events += 1;
                     return;
                 }
+                // Only while no sync message is in flight: mining into a busy network would
+                // add forks and load faster than a slow path can drain them.
                 let holds_items = self.liveness_mining
+                    && self.sync_in_flight() == 0
                     && self.nodes[node as usize]
                         .peer
                         .as_ref()
@@ -1424,7 +1427,8 @@ impl Sim {
     }
 
     /// Turns the liveness phase's mining on or off. When on, once the block target is reached
-    /// a miner still mines (at its usual rate) while its pending pool holds items, and tie
+    /// a miner still mines (at its usual rate, at moments when no message other than a
+    /// keepalive is in flight) while its pending pool holds items, and tie
     /// breaks are not capped: every item submitted must end up mined, and a tie that only a new
     /// block can break must be broken. Miners whose clocks stopped are restarted.
     pub fn set_liveness_mining(&mut self, on: bool) {
@@ -1435,6 +1439,14 @@ impl Sim {
                 self.schedule_mine(i);
             }
         }
+    }
+
+    /// How far into the future peer `i`'s upload link is already booked (zero when idle or
+    /// unlimited): messages of 1 kB or more it sends now wait that long before they start.
+    pub fn upload_backlog(&self, i: u32) -> Millis {
+        self.nodes.get(i as usize).map_or(Millis::ZERO, |n| {
+            Millis((n.up_free_us / 1000).saturating_sub(self.now.0))
+        })
     }
 
     /// Scheduled faults and submissions that have not fired yet.

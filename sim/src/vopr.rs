@@ -214,7 +214,8 @@ pub fn diameter(n: u32, edges: &[(u32, u32)]) -> Option<u32> {
     (worst != u32::MAX).then_some(worst)
 }
 
-/// How long the healed network may take to converge with every surviving item mined: a fixed
+/// How long the healed network may take to converge with every surviving item mined (on top of
+/// the longest upload backlog at the heal, which [`run`] adds): a fixed
 /// allowance for re-dials, a keepalive round and mining the last items (10 minutes plus four
 /// block intervals), plus, per hop of the diameter, two keepalive intervals (an announcement
 /// lost, then learned from the next ping) and one request timeout (a peer stalling once).
@@ -297,7 +298,12 @@ pub fn run(seed: u64) -> Outcome {
 
     // Heal: partitions end, crashed peers restart; loss, duplication and reordering stay.
     let heal_at = sim.now();
-    let bound = liveness_bound(&cfg, diam.unwrap_or(n));
+    // Data already queued on an uplink must leave before the network can agree.
+    let backlog = (0..n)
+        .map(|i| sim.upload_backlog(i))
+        .max()
+        .unwrap_or(Millis::ZERO);
+    let bound = liveness_bound(&cfg, diam.unwrap_or(n)).add(backlog);
     let mut live_after = None;
     let mut lost_to_crashes = 0;
     if !storm(&sim) {
