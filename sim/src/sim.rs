@@ -1449,6 +1449,11 @@ impl Sim {
         })
     }
 
+    /// Peer `i`'s upload rate in bits per second (`None`: unlimited).
+    pub fn upload_bps(&self, i: u32) -> Option<u64> {
+        self.nodes.get(i as usize).and_then(|n| n.up_bps)
+    }
+
     /// Scheduled faults and submissions that have not fired yet.
     pub fn scheduled_pending(&self) -> u64 {
         self.pending_scheduled

@@ -214,8 +214,9 @@ pub fn diameter(n: u32, edges: &[(u32, u32)]) -> Option<u32> {
     (worst != u32::MAX).then_some(worst)
 }
 
-/// How long the healed network may take to converge with every surviving item mined (on top of
-/// the longest upload backlog at the heal, which [`run`] adds): a fixed
+/// How long the healed network may take to converge with every surviving item mined, on top of
+/// what [`run`] adds for bandwidth (the longest upload backlog at the heal and
+/// [`catch_up_upload`]): a fixed
 /// allowance for re-dials, a keepalive round and mining the last items (10 minutes plus four
 /// block intervals), plus, per hop of the diameter, two keepalive intervals (an announcement
 /// lost, then learned from the next ping) and one request timeout (a peer stalling once).
@@ -223,6 +224,26 @@ pub fn liveness_bound(cfg: &SimConfig, diameter: u32) -> Millis {
     let ping = cfg.ping_interval().unwrap_or(Millis::from_secs(30)).0;
     let per_hop = 2 * ping + cfg.request_timeout.0;
     Millis(600_000 + 4 * cfg.block_interval().0 + u64::from(diameter) * per_hop)
+}
+
+/// Time the busiest uplink needs to send every block mined so far to each of its neighbours
+/// once: after a long partition a hub may have to do exactly that, and no protocol converges
+/// faster than its uplinks can carry the blocks.
+pub fn catch_up_upload(sim: &Sim) -> Millis {
+    let mut degree = vec![0u64; sim.peer_count() as usize];
+    for &(a, b) in sim.edges() {
+        degree[a as usize] += 1;
+        degree[b as usize] += 1;
+    }
+    let bits = sim.mined() * sim.config().block_size_bytes() * 8;
+    let worst_ms = (0..sim.peer_count())
+        .filter_map(|i| {
+            let bps = sim.upload_bps(i)?;
+            Some(bits.saturating_mul(degree[i as usize]).saturating_mul(1000) / bps.max(1))
+        })
+        .max()
+        .unwrap_or(0);
+    Millis(worst_ms)
 }
 
 /// Most messages in flight at once before a run counts as a storm: 200 per link plus 10,000.
@@ -303,7 +324,9 @@ pub fn run(seed: u64) -> Outcome {
         .map(|i| sim.upload_backlog(i))
         .max()
         .unwrap_or(Millis::ZERO);
-    let bound = liveness_bound(&cfg, diam.unwrap_or(n)).add(backlog);
+    let bound = liveness_bound(&cfg, diam.unwrap_or(n))
+        .add(backlog)
+        .add(catch_up_upload(&sim));
     let mut live_after = None;
     let mut lost_to_crashes = 0;
     if !storm(&sim) {
