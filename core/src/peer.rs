@@ -1380,13 +1380,14 @@ impl Peer {
             return;
         };
         if c.chain_request.take().is_none() {
-            return self.misbehaved(peer, 10);
+            return self.misbehaved(peer, 2);
         }
         self.touch(peer);
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
-        c.strikes = 0;
+        // Strikes are not forgiven here: a peer that answers catch-up but never delivers a
+        // block would otherwise stall forever without being dropped. A delivered block resets them.
         c.known.insert(&tip.hash);
         c.tip = Some(tip);
         let mut fresh = 0;

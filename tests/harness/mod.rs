@@ -51,6 +51,9 @@ pub struct Net {
     /// Messages sent, by kind.
     pub sent: BTreeMap<&'static str, u64>,
     pub disconnects: Vec<(usize, rantai_core::DisconnectReason)>,
+    /// `(from node, message kind, how many)`: the next messages of that kind the node sends
+    /// are lost (counted in `sent`, never delivered).
+    pub lose: Vec<(usize, &'static str, u32)>,
 }
 
 /// Test configuration on the zero-difficulty dev network with short timeouts.
@@ -80,6 +83,7 @@ impl Net {
             timeouts: vec![None; n],
             sent: BTreeMap::new(),
             disconnects: Vec::new(),
+            lose: Vec::new(),
         }
     }
 
@@ -196,6 +200,15 @@ impl Net {
                         continue;
                     };
                     if self.cut.contains(&(node, other)) {
+                        continue;
+                    }
+                    let kind = msg.kind();
+                    if let Some(l) = self
+                        .lose
+                        .iter_mut()
+                        .find(|(n, k, left)| *n == node && *k == kind && *left > 0)
+                    {
+                        l.2 -= 1;
                         continue;
                     }
                     let at = self.now.add(self.latency);

@@ -1,0 +1,195 @@
+//! Regressions from the fault campaign (`rantai-sim vopr`), each the smallest story that showed
+//! the bug on the in-memory harness: lost requests, lost items, the catch-up loop, a peer that
+//! announces and never serves, and a valid line too large to relay.
+
+mod harness;
+
+use harness::{config, Net};
+use rantai_core::block::{items_wire_len, MAX_BLOCK_WIRE_BYTES};
+use rantai_core::{
+    BlockError, Chain, Config, Item, Millis, Params, Peer, RelayPolicy, SubmitError, Template,
+};
+use std::sync::Arc;
+
+/// Test config with a request timeout long enough that only the loss probes can explain a
+/// fast recovery.
+fn slow_timeout_config(relay: RelayPolicy) -> Config {
+    let mut c = config();
+    c.relay = relay;
+    c.request_timeout = Millis::from_secs(60);
+    c.ping_interval = Some(Millis::from_secs(30));
+    c.pong_timeout = Millis::from_secs(20);
+    c
+}
+
+fn sent(net: &Net, kind: &str) -> u64 {
+    net.sent.get(kind).copied().unwrap_or(0)
+}
+
+#[test]
+fn lost_block_request_is_resent_after_a_probe_not_the_request_timeout() {
+    let mut net = Net::new(2, |_| slow_timeout_config(RelayPolicy::Announce));
+    net.connect(0, 1);
+    net.run_for(500);
+    net.lose.push((1, "get_blocks", 1));
+    let b = net.mine(0);
+    assert!(
+        net.run_until(5_000, |n| n.peers[1].chain().contains(&b.hash())),
+        "the block arrived within 5 s although its request was lost (timeout 60 s)"
+    );
+    assert_eq!(sent(&net, "get_blocks"), 2, "one lost request, one re-sent");
+    assert!(net.disconnects.is_empty());
+}
+
+#[test]
+fn lost_answer_to_a_catch_up_request_is_asked_again() {
+    let mut net = Net::new(2, |_| slow_timeout_config(RelayPolicy::Announce));
+    for _ in 0..5 {
+        net.mine(0);
+    }
+    net.lose.push((0, "chain_hashes", 1));
+    net.connect(1, 0);
+    assert!(
+        net.run_until(5_000, |n| n.tip_height(1) == 5),
+        "caught up within 5 s although the first chain_hashes was lost"
+    );
+    assert_eq!(sent(&net, "get_chain"), 2);
+}
+
+#[test]
+fn lost_items_message_does_not_lose_the_item() {
+    let mut net = Net::new(2, |_| {
+        let mut c = config();
+        c.relay_items = true;
+        c
+    });
+    net.connect(0, 1);
+    net.run_for(500);
+    net.lose.push((0, "items", 1));
+    let id = net.submit(0, "typed at node 0");
+    net.run_for(1_000);
+    assert_eq!(
+        net.peers[1].pending_len(),
+        0,
+        "the only items message was lost"
+    );
+    // Pending for longer than a ping interval (5 s here): re-sent with the next ping.
+    assert!(
+        net.run_until(15_000, |n| n.peers[1].pending_len() == 1),
+        "the item reached node 1 with a keepalive"
+    );
+    net.mine(1);
+    assert!(net.run_until(2_000, |n| n.peers[0].chain().contains_item(&id)));
+}
+
+#[test]
+fn catch_up_does_not_loop_while_its_batch_is_requested_from_a_non_server() {
+    // Node 2 announces what it has but never delivers a block (its block messages are lost).
+    let mut net = Net::new(3, |_| slow_timeout_config(RelayPolicy::Announce));
+    net.connect(0, 2);
+    net.run_for(500);
+    let b = net.mine(0);
+    assert!(net.run_until(2_000, |n| n.peers[2].chain().contains(&b.hash())));
+    net.lose.push((2, "block", u32::MAX));
+    net.connect(1, 2);
+    net.run_for(200);
+    // Node 1 has requested the block from node 2. Node 0 now offers the same batch: before the
+    // fix, every answer left catch-up unset and node 1 asked node 0 again at once, every round
+    // trip, until node 2's request timed out (about 3,000 get_chain in 60 s).
+    net.connect(1, 0);
+    assert!(
+        net.run_until(20_000, |n| n.peers[1].chain().contains(&b.hash())),
+        "node 1 got the block from node 0 after node 2's requests proved lost"
+    );
+    assert!(
+        sent(&net, "get_chain") <= 6,
+        "{} get_chain sent",
+        sent(&net, "get_chain")
+    );
+}
+
+#[test]
+fn peer_that_answers_pings_but_never_serves_is_dropped_quickly() {
+    let mut net = Net::new(2, |_| slow_timeout_config(RelayPolicy::Announce));
+    net.connect(0, 1);
+    net.run_for(500);
+    net.lose.push((0, "block", u32::MAX));
+    net.mine(0);
+    // Three strikes, each after a few probe rounds of re-sent requests: far less than three
+    // 60 s request timeouts.
+    assert!(
+        net.run_until(60_000, |n| !n.disconnects.is_empty()),
+        "the non-serving peer was disconnected within 60 s"
+    );
+    assert!(net
+        .disconnects
+        .iter()
+        .any(|(n, r)| *n == 1 && matches!(r, rantai_core::DisconnectReason::Stalled(_))));
+    assert!(sent(&net, "get_blocks") <= 16, "requests stay bounded");
+}
+
+#[test]
+fn item_that_would_not_fit_a_frame_as_json_is_refused() {
+    let mut peer = Peer::new(Config::new(Params::dev()), 1);
+    // 700,000 control characters: within the 1 MiB data limit, 4.2 MB as JSON.
+    let line = "\u{1}".repeat(700_000);
+    assert!(matches!(
+        peer.submit(Millis(0), line),
+        Err(SubmitError::TooLargeOnWire { .. })
+    ));
+    // Plain text of the same length is fine.
+    assert!(peer.submit(Millis(0), "a".repeat(700_000)).is_ok());
+}
+
+#[test]
+fn block_too_large_as_json_is_invalid_and_valid_blocks_always_fit_a_frame() {
+    let params = Arc::new(Params::dev());
+    let chain = Chain::new(params.clone());
+    let genesis = chain.tip().clone();
+    let build = |items: Vec<Item>| {
+        Template::new(genesis.header(), genesis.hash(), 0, Millis(1), items).into_block(0)
+    };
+    // Many items, each within the data limit on its own, together too large as JSON.
+    let controls: Vec<Item> = (0..5)
+        .map(|n| Item {
+            nonce: n,
+            text: "\u{1}".repeat(200_000),
+        })
+        .collect();
+    let too_big = build(controls);
+    assert!(matches!(
+        chain.check_block(&too_big, Millis(1)),
+        Err(BlockError::TooLargeOnWire { .. })
+    ));
+    // The worst valid block: control characters (6 bytes each as JSON) up to the wire limit,
+    // with escapes of every other kind mixed in, and the largest nonces.
+    let mut items = Vec::new();
+    let mut n = 0;
+    loop {
+        let text: String = ["\"", "\\", "\n", "é"]
+            .into_iter()
+            .chain(std::iter::repeat_n("\u{1f}", 2_000))
+            .collect();
+        let it = Item {
+            nonce: u64::MAX - n,
+            text,
+        };
+        if items_wire_len(&items) + it.wire_len() > MAX_BLOCK_WIRE_BYTES {
+            break;
+        }
+        items.push(it);
+        n += 1;
+    }
+    assert!(items_wire_len(&items) > MAX_BLOCK_WIRE_BYTES - 13_000);
+    let block = build(items);
+    assert!(chain.check_block(&block, Millis(1)).is_ok());
+    let frame = rantai_core::Message::Block {
+        block: Arc::new(block),
+    }
+    .to_frame();
+    assert!(
+        frame.len() <= rantai_core::message::MAX_FRAME_BYTES,
+        "frame of {} bytes",
+        frame.len()
+    );
+}
