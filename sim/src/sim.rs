@@ -208,6 +208,9 @@ pub struct Sim {
     faults_on: bool,
     submissions: Vec<(Millis, u32)>,
     pub(crate) timed_out: bool,
+    /// Upload slots `(start, end)` in µs booked per (link, sender) and not yet finished, so a
+    /// closing connection can hand its unsent share of the uplink back.
+    uploads: BTreeMap<(u32, u32), Vec<(u64, u64)>>,
     /// Liveness phase: after the target, miners keep mining while they hold pending items
     /// or a pure tie needs breaking (see [`Sim::set_liveness_mining`]).
     liveness_mining: bool,
@@ -316,6 +319,7 @@ impl Sim {
             submissions: Vec::new(),
             timed_out: false,
             liveness_mining: false,
+            uploads: BTreeMap::new(),
             cfg,
         };
         for l in 0..sim.links.len() as u32 {
@@ -923,6 +927,22 @@ impl Sim {
         }
         l.open = false;
         let (epoch, other) = (l.epoch, l.other(closer));
+        let (a, b) = (l.a, l.b);
+        // Closing a connection discards what it still had to send, as a TCP close discards the
+        // send buffer: that uplink time goes back to the sender's later messages. (Messages of
+        // other connections already booked after it keep their times.)
+        let now_us = self.now.0 * 1000;
+        for from in [a, b] {
+            let Some(q) = self.uploads.remove(&(link, from)) else {
+                continue;
+            };
+            let unsent: u64 = q
+                .iter()
+                .map(|&(start, end)| end.saturating_sub(start.max(now_us)))
+                .sum();
+            let n = &mut self.nodes[from as usize];
+            n.up_free_us = n.up_free_us.saturating_sub(unsent).max(now_us);
+        }
         self.trace.rec(
             self.now,
             TraceEv::Close {
@@ -1198,6 +1218,9 @@ impl Sim {
             let up_done = up_start + net::transfer_us(bytes, s.up_bps);
             if s.up_bps.is_some() {
                 s.up_free_us = up_done;
+                let q = self.uploads.entry((link, from)).or_default();
+                q.retain(|&(_, end)| end > now_us);
+                q.push((up_start, up_done));
             }
             let r = &mut self.nodes[to as usize];
             let down_start = r.down_free_us.max(up_start + lat * 1000);
