@@ -193,3 +193,32 @@ fn block_too_large_as_json_is_invalid_and_valid_blocks_always_fit_a_frame() {
         frame.len()
     );
 }
+
+#[test]
+fn restart_requeues_items_of_blocks_that_lost_a_fork_race() {
+    let params = Arc::new(Params::dev());
+    let mut chain = Chain::new(params.clone());
+    let genesis = chain.tip().clone();
+    let item = Item {
+        nonce: 7,
+        text: "mined on the losing side".into(),
+    };
+    let on = |parent: &rantai_core::Block, items: Vec<Item>, t: u64| {
+        Template::new(parent.header(), parent.hash(), 0, Millis(t), items).into_block(t)
+    };
+    let side = on(&genesis, vec![item.clone()], 1);
+    chain.insert(Arc::new(side), Millis(10)).unwrap();
+    let b1 = on(&genesis, vec![], 2);
+    let b2 = on(&b1, vec![], 3);
+    chain.insert(Arc::new(b1), Millis(10)).unwrap();
+    chain.insert(Arc::new(b2), Millis(10)).unwrap();
+    assert_eq!(chain.height(), 2);
+    assert!(!chain.contains_item(&item.id()));
+    let peer = Peer::with_chain(Config::new(Params::dev()), 1, chain);
+    let pending: Vec<_> = peer.pending_items().map(|i| i.id()).collect();
+    assert_eq!(
+        pending,
+        vec![item.id()],
+        "the item is mined again, not lost"
+    );
+}

@@ -399,8 +399,36 @@ impl Peer {
         Peer::with_chain(config, seed, chain)
     }
 
-    /// A peer resuming from an existing chain (a data directory, a simulated restart).
+    /// A peer resuming from an existing chain (a data directory, a simulated restart). Items
+    /// of side-branch blocks that the best chain lacks go back to the pending pool (as local
+    /// items, up to the pool's limits): the pool of the previous run is gone, and without this
+    /// an item whose block lost a fork race just before a crash would be lost.
     pub fn with_chain(config: Config, seed: u64, chain: Chain) -> Peer {
+        let mut peer = Peer::bare(config, seed, chain);
+        let mut stale = Vec::new();
+        for b in peer.chain.blocks() {
+            if peer.chain.in_best_chain(&b.hash()) {
+                continue;
+            }
+            for it in b.items() {
+                if !peer.chain.contains_item(&it.id()) {
+                    stale.push(it.clone());
+                }
+            }
+        }
+        for it in stale {
+            if peer.pending.len() >= peer.config.max_pending_items
+                || peer.pending_bytes + it.encoded_len() > peer.config.max_pending_bytes
+            {
+                break;
+            }
+            peer.own_items.insert(it.id());
+            peer.add_pending(it, true);
+        }
+        peer
+    }
+
+    fn bare(config: Config, seed: u64, chain: Chain) -> Peer {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let node_id = rng.gen();
         Peer {

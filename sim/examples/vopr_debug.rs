@@ -45,6 +45,60 @@ fn main() {
         }
     }
     sim.set_liveness_mining(true);
+    println!(
+        "HEAL tips {:?}",
+        sim.tips()
+            .iter()
+            .map(|(h, c)| (h.short(), *c))
+            .collect::<Vec<_>>()
+    );
+    for i in [0u32, 11, 93].into_iter().filter(|&i| i < sim.peer_count()) {
+        println!(
+            "HEAL peer {i} height {} work {:?}",
+            sim.chain(i).unwrap().height(),
+            sim.chain(i).unwrap().tip_work()
+        );
+    }
+    let submitted: std::collections::BTreeSet<_> = sim.submitted_items().iter().copied().collect();
+    let mut held = std::collections::BTreeSet::new();
+    for i in 0..sim.peer_count() {
+        let p = sim.peer(i).unwrap();
+        held.extend(p.pending_items().map(|it| it.id()));
+        for b in p.chain().blocks() {
+            held.extend(b.items().iter().map(|it| it.id()));
+        }
+    }
+    let required: Vec<_> = held.intersection(&submitted).copied().collect();
+    for id in required.iter().take(200) {
+        let pend: Vec<u32> = (0..sim.peer_count())
+            .filter(|&i| {
+                sim.peer(i)
+                    .unwrap()
+                    .pending_items()
+                    .any(|it| it.id() == *id)
+            })
+            .collect();
+        let inbest: Vec<u32> = (0..sim.peer_count())
+            .filter(|&i| sim.chain(i).unwrap().contains_item(id))
+            .collect();
+        let intree: Vec<u32> = (0..sim.peer_count())
+            .filter(|&i| {
+                sim.chain(i)
+                    .unwrap()
+                    .blocks()
+                    .any(|b| b.items().iter().any(|it| it.id() == *id))
+            })
+            .collect();
+        if inbest.len() < sim.peer_count() as usize {
+            println!(
+                "HEAL item {} pending at {:?} best at {} peers tree at {} peers",
+                id.short(),
+                &pend[..pend.len().min(8)],
+                inbest.len(),
+                intree.len()
+            );
+        }
+    }
     let extra: u64 = std::env::args()
         .nth(2)
         .map(|s| s.parse().unwrap())
@@ -104,7 +158,7 @@ fn main() {
                 )
             })
             .collect();
-        if i < 3 || t.hash != sim.chain(0).unwrap().tip().hash() {
+        if i < 3 || p.pending_len() > 0 || t.hash != sim.chain(0).unwrap().tip().hash() {
             println!(
                 "peer {i} h{} {} pending {} conns {:?}",
                 t.height,

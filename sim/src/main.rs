@@ -221,6 +221,13 @@ impl Cli {
     }
 }
 
+/// Prints a line on stdout, ignoring a closed pipe (`| head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// `rantai-sim vopr`: the fault campaign (see sim/README.md, "Fault campaign").
 #[derive(Parser, Debug)]
 #[command(
@@ -310,7 +317,7 @@ fn vopr_main(args: Vec<String>) -> ExitCode {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let single = cli.seed.is_some();
     if !cli.json {
-        eprintln!(
+        say!(
             "rantai-sim vopr: seeds {}..{}, {} job{}{}",
             seeds.start,
             seeds.end,
@@ -324,17 +331,19 @@ fn vopr_main(args: Vec<String>) -> ExitCode {
     let verbose = !cli.quiet && !cli.json;
     let print = |o: &vopr::Outcome| {
         if single && !cli.json {
-            println!("  scenario   {}", o.scenario);
-            println!(
+            say!("  scenario   {}", o.scenario);
+            say!(
                 "  network    {} peers, {} links, diameter {}",
-                o.peers, o.links, o.diameter
+                o.peers,
+                o.links,
+                o.diameter
             );
-            println!(
+            say!(
                 "  safety     {} blocks mined, faults until {}",
                 o.blocks_mined,
                 fmt_ms(o.heal_at_ms)
             );
-            println!(
+            say!(
                 "  liveness   bound {} after the heal; {}",
                 fmt_ms(o.liveness_bound_ms),
                 o.live_after_ms
@@ -343,11 +352,12 @@ fn vopr_main(args: Vec<String>) -> ExitCode {
                         fmt_ms(t)
                     ))
             );
-            println!(
+            say!(
                 "  items      {} submitted, {} lost with crashed holders",
-                o.items_submitted, o.items_lost_to_crashes
+                o.items_submitted,
+                o.items_lost_to_crashes
             );
-            println!(
+            say!(
                 "  engine     {} events, {} messages, {} simulated",
                 o.events,
                 o.messages,
@@ -359,19 +369,25 @@ fn vopr_main(args: Vec<String>) -> ExitCode {
             for f in &o.failures {
                 lines.push_str(&format!("\n    {}: {}", f.kind.label(), f.detail));
             }
-            eprintln!("  {lines}");
+            if cli.json {
+                eprintln!("  {lines}");
+            } else {
+                say!("  {lines}");
+            }
         } else if verbose && !single {
             let live = o.live_after_ms.map_or("-".into(), fmt_ms);
-            eprintln!(
+            say!(
                 "  ok   seed {} ({} events, live {} after heal)",
-                o.seed, o.events, live
+                o.seed,
+                o.events,
+                live
             );
         }
     };
     let s = vopr::campaign(seeds, jobs, budget, &print);
     if cli.json {
         match serde_json::to_string(&s) {
-            Ok(j) => println!("{j}"),
+            Ok(j) => say!("{j}"),
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(1);
@@ -383,7 +399,7 @@ fn vopr_main(args: Vec<String>) -> ExitCode {
             .iter()
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
-        println!(
+        say!(
             "  runs       {} (seeds {}..{}), {} passed, {} failed{}",
             s.runs,
             s.seeds_from,
@@ -396,7 +412,7 @@ fn vopr_main(args: Vec<String>) -> ExitCode {
                 format!(" [{}]", kinds.join(", "))
             }
         );
-        println!(
+        say!(
             "  engine     {} events, {} messages, {} simulated, wall {}{}",
             s.events,
             s.messages,
@@ -409,7 +425,7 @@ fn vopr_main(args: Vec<String>) -> ExitCode {
             }
         );
         if let Some(seed) = s.slowest_live_seed {
-            println!(
+            say!(
                 "  liveness   slowest heal-to-live {} (seed {}, {:.0}% of its bound); {} items lost with crashed holders",
                 fmt_ms(s.slowest_live_after_ms),
                 seed,

@@ -128,8 +128,13 @@ struct ActivePartition {
     oneway: bool,
 }
 
+/// Background traffic that never ends while peers run: keepalives (and loss probes) and the
+/// periodic re-sending of pending items. "Quiet" ignores it.
 fn is_keepalive(msg: &Message) -> bool {
-    matches!(msg, Message::Ping { .. } | Message::Pong { .. })
+    matches!(
+        msg,
+        Message::Ping { .. } | Message::Pong { .. } | Message::Items { .. }
+    )
 }
 
 /// Queue hint of events that concern no single peer.
@@ -195,7 +200,8 @@ pub struct Sim {
     pub(crate) tiebreak_blocks: u64,
     pub(crate) mining_done_at: Option<Millis>,
     in_flight: u64,
-    /// Of `in_flight`, keepalive messages (ping, pong): they never end, so "quiet" ignores them.
+    /// Of `in_flight`, background messages (ping, pong, items): they never end, so "quiet"
+    /// ignores them.
     in_flight_keepalive: u64,
     /// Scheduled faults and submissions not yet fired.
     pending_scheduled: u64,
