@@ -630,15 +630,25 @@ impl Driver {
                 .min();
             match victim {
                 Some(v) => {
-                    tracing::debug!("connection limit: evicting {v} (no handshake yet)");
+                    let label = self
+                        .conns
+                        .get(&v)
+                        .map_or_else(|| v.to_string(), |c| c.label.clone());
+                    tracing::info!(
+                        "connection limit {} reached: evicting {label} (no handshake yet) for {addr}",
+                        self.opts.max_peers
+                    );
+                    self.metrics
+                        .connections_evicted
+                        .fetch_add(1, Ordering::Relaxed);
                     self.close(v, true);
                 }
                 None => {
                     self.metrics
                         .connections_refused
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
-                        "connection limit {} reached: refusing {addr}",
+                    tracing::info!(
+                        "connection limit {} reached: refusing {addr} (every inbound peer is past its handshake)",
                         self.opts.max_peers
                     );
                     return;

@@ -280,6 +280,12 @@ async fn silent_and_a_thousand_idle_connections() {
         }
     }
     assert_eq!(idle.len(), 1000, "the kernel accepted 1000 connections");
+    let m = a.client().metrics().clone();
+    wait_async(WAIT, "idle connections evicted at the limit", || {
+        let m = m.clone();
+        async move { m.connections_evicted.load(Ordering::Relaxed) > 0 }
+    })
+    .await;
     // While they are open, the honest peer keeps working and a new node can still join.
     assert_in_sync(&a, &b, "1000 idle").await;
     let c = spawn_node(rantai_node::NodeOptions {
