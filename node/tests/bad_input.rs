@@ -411,3 +411,106 @@ async fn a_peer_that_stops_reading_is_dropped() {
         st.peers
     );
 }
+
+/// Resident memory of process `pid` in KiB (`VmRSS` of `/proc/PID/status`).
+fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// A valid ping padded with an unknown field to `len` bytes of JSON, framed.
+fn padded_ping(len: usize) -> Vec<u8> {
+    let genesis = Params::main().genesis_hash();
+    let ping = Message::Ping {
+        nonce: 7,
+        tip: Tip {
+            height: 0,
+            hash: genesis,
+            work: Work(1),
+        },
+    };
+    let mut json = ping.to_json();
+    assert_eq!(json.pop(), Some(b'}'));
+    let head = br#","pad":""#;
+    let pad = len.saturating_sub(json.len() + head.len() + 2);
+    json.extend_from_slice(head);
+    json.resize(json.len() + pad, b'x');
+    json.extend_from_slice(b"\"}");
+    frame(&json)
+}
+
+/// Reads frames until a pong arrives; false on timeout or close.
+async fn pong_within(s: &mut TcpStream, t: Duration) -> bool {
+    let mut dec = FrameDecoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    tokio::time::timeout(t, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => dec.extend(&buf[..n]),
+            }
+            while let Ok(Some(m)) = dec.next_message() {
+                if matches!(m, Message::Pong { .. }) {
+                    return true;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_carried_a_large_frame_gives_its_buffer_back() {
+    let dir = TempDir::new("big-frame");
+    let args: Vec<String> = ["--port", "0", "--pow-bits", "10", "--ping-interval-ms", "0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let node = NodeProc::start("big-frame", &args, dir.path());
+    let pid = node.child.id();
+    let conns = 48;
+    let frame_bytes = 3 << 20;
+    let ping = Arc::new(padded_ping(frame_bytes));
+    let before = vm_rss_kib(pid);
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (addr, ping) = (node.addr, ping.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = handshake(addr).await;
+            s.write_all(&ping).await.expect("send the padded ping");
+            assert!(
+                pong_within(&mut s, WAIT).await,
+                "a padded ping is a valid ping: answered"
+            );
+            s
+        }));
+    }
+    let mut open = Vec::new();
+    for t in tasks {
+        open.push(t.await.expect("connection task"));
+    }
+    let after = vm_rss_kib(pid);
+    let grown_mib = after.saturating_sub(before) / 1024;
+    eprintln!(
+        "RSS {} MiB before, {} MiB with {conns} connections that each carried a {} MiB frame",
+        before / 1024,
+        after / 1024,
+        frame_bytes >> 20
+    );
+    let carried_mib = (conns * frame_bytes) as u64 >> 20;
+    assert!(
+        grown_mib < carried_mib / 2,
+        "RSS grew {grown_mib} MiB after {carried_mib} MiB of frames: buffers kept"
+    );
+    assert_eq!(
+        node.status().expect("status").peers.len(),
+        conns,
+        "every connection is still open"
+    );
+    drop(open);
+}
