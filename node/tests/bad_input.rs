@@ -443,6 +443,19 @@ fn padded_ping(len: usize) -> Vec<u8> {
     frame(&json)
 }
 
+/// A ping claiming the genesis tip.
+fn ping_frame() -> Vec<u8> {
+    Message::Ping {
+        nonce: rand::random(),
+        tip: Tip {
+            height: 0,
+            hash: Params::main().genesis_hash(),
+            work: Work(1),
+        },
+    }
+    .to_frame()
+}
+
 /// Reads frames until a pong arrives; false on timeout or close.
 async fn pong_within(s: &mut TcpStream, t: Duration) -> bool {
     let mut dec = FrameDecoder::new();
@@ -513,4 +526,322 @@ async fn a_connection_that_carried_a_large_frame_gives_its_buffer_back() {
         "every connection is still open"
     );
     drop(open);
+}
+
+/// Reads until the remote closes: what it sent, or `None` if it was still open after `t`.
+async fn read_to_close(s: &mut TcpStream, t: Duration) -> Option<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    tokio::time::timeout(t, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|_| got)
+}
+
+/// An in-process node serving its API on 127.0.0.1:0 within `limits`; the API stops when the
+/// returned sender is dropped.
+async fn api_node(
+    limits: rantai_node::http::HttpLimits,
+) -> (
+    NodeHandle,
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let node = spawn_node(fast_options()).await;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(rantai_node::http::serve(
+        l,
+        node.client().clone(),
+        limits,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (node, addr, stop)
+}
+
+const GET_STATUS: &[u8] = b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_closes_slow_idle_and_old_connections_and_caps_how_many_it_serves() {
+    let limits = rantai_node::http::HttpLimits {
+        max_connections: 4,
+        header_read_timeout: Duration::from_millis(400),
+        request_timeout: Duration::from_millis(800),
+        max_connection_age: Duration::from_millis(2000),
+    };
+    let (_node, api, _stop) = api_node(limits).await;
+    let t = std::time::Instant::now;
+
+    // A header that never ends is cut off after the header timeout, not before.
+    let mut s = TcpStream::connect(api).await.expect("connect");
+    s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("send");
+    let start = t();
+    assert!(
+        read_to_close(&mut s, WAIT).await.is_some(),
+        "half header closed"
+    );
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_secs(3),
+        "closed after the header timeout: {took:?}"
+    );
+
+    // An idle kept-alive connection: answered, then closed once the next header is late.
+    let mut s = TcpStream::connect(api).await.expect("connect");
+    s.write_all(GET_STATUS).await.expect("send");
+    let start = t();
+    let got = read_to_close(&mut s, WAIT)
+        .await
+        .expect("idle keep-alive closed");
+    assert!(got.starts_with(b"HTTP/1.1 200"), "answered first");
+    assert!(start.elapsed() >= Duration::from_millis(350));
+
+    // A body that trickles in: 408 once the request timeout passes, then the socket closes.
+    let mut s = TcpStream::connect(api).await.expect("connect");
+    s.write_all(b"POST /blocks HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nslow")
+        .await
+        .expect("send");
+    let start = t();
+    let got = read_to_close(&mut s, WAIT).await.expect("slow body closed");
+    let took = start.elapsed();
+    let head = String::from_utf8_lossy(&got);
+    assert!(
+        head.starts_with("HTTP/1.1 408"),
+        "408 for a slow body: {head}"
+    );
+    assert!(
+        took >= Duration::from_millis(750) && took < Duration::from_secs(3),
+        "answered after the request timeout: {took:?}"
+    );
+
+    // A client that keeps its connection busy is still let go at the age limit.
+    let mut s = TcpStream::connect(api).await.expect("connect");
+    let start = t();
+    let mut answers = 0;
+    let closed = loop {
+        assert!(
+            start.elapsed() < WAIT,
+            "a busy connection outlived its age limit"
+        );
+        if s.write_all(GET_STATUS).await.is_err() {
+            break start.elapsed();
+        }
+        let mut buf = vec![0u8; 16 * 1024];
+        match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => answers += 1,
+            _ => break start.elapsed(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(answers >= 5, "served while young: {answers} answers");
+    assert!(
+        closed >= Duration::from_millis(1900) && closed < Duration::from_secs(4),
+        "closed at the age limit: {closed:?}"
+    );
+
+    // Four idle connections hold every slot: a fifth is served only once their header
+    // timeout frees one, and then it is.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(api).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut s = TcpStream::connect(api).await.expect("connect");
+    s.write_all(GET_STATUS).await.expect("send");
+    let start = t();
+    let mut buf = vec![0u8; 16 * 1024];
+    let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+        .await
+        .expect("served once a slot is free")
+        .expect("read");
+    let took = start.elapsed();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "served");
+    assert!(
+        took >= Duration::from_millis(200),
+        "waited for a slot: {took:?}"
+    );
+    drop(idle);
+}
+
+/// Runs the node with at most 256 open files, like a host with a low `ulimit -n`.
+const LOW_FD_LIMIT: &[&str] = &["sh", "-c", "ulimit -n 256 && exec \"$0\" \"$@\""];
+
+/// Open file descriptors of process `pid`.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// The soft open-file limit of process `pid`, from `/proc/PID/limits`.
+fn fd_limit(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_half_sent_requests_starve_neither_the_api_nor_the_peers() {
+    let dir = TempDir::new("half-open");
+    let header_timeout = Duration::from_millis(1000);
+    let mut args = node_args(0, &[], &[]);
+    args.extend(["--http-header-timeout-ms".into(), "1000".into()]);
+    let mut node = NodeProc::start_in(LOW_FD_LIMIT, "half-open", &args, dir.path());
+    let pid = node.child.id();
+    assert_eq!(fd_limit(pid), Some(256), "the node runs with 256 files");
+    let fds_before = open_fds(pid);
+    let cap = rantai_node::http::MAX_API_CONNECTIONS;
+
+    let mut half_open = Vec::new();
+    for _ in 0..300 {
+        let api = node.http;
+        half_open.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(api).await.expect("connect");
+            s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .expect("send half a header");
+            let sent = std::time::Instant::now();
+            read_to_close(&mut s, WAIT).await.map(|_| sent.elapsed())
+        }));
+    }
+    // While they hold every API slot, a new peer connects and completes its handshake.
+    let start = std::time::Instant::now();
+    let mut peer = tokio::time::timeout(Duration::from_secs(5), handshake(node.addr))
+        .await
+        .expect("a peer is served during the flood");
+    eprintln!("peer handshake during the flood: {:?}", start.elapsed());
+    let fds_during = open_fds(pid);
+    // A complete request waits its turn behind the half-sent ones: each batch of `cap` is
+    // cut off after the header timeout.
+    let rounds = 300u32.div_ceil(cap as u32) + 2;
+    let api = node.http;
+    let answered = tokio::task::spawn_blocking(move || {
+        let start = std::time::Instant::now();
+        let mut s = std::net::TcpStream::connect(api).expect("connect");
+        s.set_read_timeout(Some(header_timeout * rounds + Duration::from_secs(5)))
+            .expect("timeout");
+        std::io::Write::write_all(
+            &mut s,
+            b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .expect("send");
+        let mut resp = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut resp);
+        (resp, start.elapsed())
+    })
+    .await
+    .expect("join");
+    eprintln!(
+        "complete request answered after {:?}; node fds {fds_before} before, {fds_during} during",
+        answered.1
+    );
+    assert!(
+        answered.0.starts_with(b"HTTP/1.1 200"),
+        "a complete request is answered: {:?}",
+        String::from_utf8_lossy(&answered.0)
+    );
+    assert!(
+        answered.1 < header_timeout * rounds,
+        "within {rounds} header timeouts"
+    );
+    assert!(
+        fds_during <= fds_before + cap + 8,
+        "the API holds at most {cap} connections: {fds_during} fds (from {fds_before})"
+    );
+    for (i, h) in half_open.into_iter().enumerate() {
+        let lived = h
+            .await
+            .expect("join")
+            .unwrap_or_else(|| panic!("half-open request {i} still open"));
+        assert!(
+            lived >= header_timeout * 9 / 10,
+            "half-open request {i} closed by its header timeout, not before: {lived:?}"
+        );
+    }
+    assert!(node.alive(), "the node is running");
+    assert!(node.status().is_some(), "and serving");
+    // The peer kept its connection through all of it.
+    peer.write_all(&ping_frame()).await.expect("send a ping");
+    assert!(
+        pong_within(&mut peer, WAIT).await,
+        "the peer is still served"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peer_listener_waits_out_running_out_of_file_descriptors() {
+    let dir = TempDir::new("emfile");
+    let args = node_args(0, &[], &["--max-peers", "1000"]);
+    let mut node = NodeProc::start_in(LOW_FD_LIMIT, "emfile", &args, dir.path());
+    let pid = node.child.id();
+    assert_eq!(fd_limit(pid), Some(256), "the node runs with 256 files");
+    // More idle connections than the node has descriptors: it accepts until EMFILE, the rest
+    // wait in the kernel; the handshake timeout (2 s) closes them and frees descriptors.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(TcpStream::connect(node.addr).await.expect("connect"));
+    }
+    wait_until(WAIT, "the node to run out of descriptors", || {
+        node.log_text().contains("accept failed")
+    });
+    let peak = open_fds(pid);
+    let start = std::time::Instant::now();
+    let mut peer = tokio::time::timeout(WAIT, handshake(node.addr))
+        .await
+        .expect("a peer is served once descriptors are free");
+    eprintln!(
+        "node fds at the limit: {peak}; peer handshake {:?} later",
+        start.elapsed()
+    );
+    let log = node.log_text();
+    let failures = log.matches("peer accept failed").count();
+    eprintln!("peer accept failures logged: {failures}");
+    assert!(
+        failures < 100,
+        "accept errors back off instead of spinning: {failures} logged"
+    );
+    assert!(node.alive(), "the node is running");
+    peer.write_all(&ping_frame()).await.expect("send a ping");
+    assert!(pong_within(&mut peer, WAIT).await, "the new peer is served");
+    let st = tokio::task::spawn_blocking({
+        let http = node.http;
+        move || {
+            let mut st = None;
+            wait_until(WAIT, "status", || {
+                st = http_status(http);
+                st.is_some()
+            });
+            st
+        }
+    })
+    .await
+    .expect("join")
+    .expect("status");
+    assert!(
+        st.peers.iter().any(|p| p.ready),
+        "the new peer is connected: {:?}",
+        st.peers
+    );
+    drop(idle);
+}
+
+fn http_status(addr: std::net::SocketAddr) -> Option<rantai_node::Status> {
+    let (code, body) = http(addr, "GET", "/status", b"").ok()?;
+    (code == 200)
+        .then(|| serde_json::from_slice(&body).ok())
+        .flatten()
 }
