@@ -845,3 +845,99 @@ fn http_status(addr: std::net::SocketAddr) -> Option<rantai_node::Status> {
         .then(|| serde_json::from_slice(&body).ok())
         .flatten()
 }
+
+#[test]
+fn a_flood_of_maximal_posts_is_answered_and_memory_stays_bounded() {
+    let dir = TempDir::new("post-flood");
+    // Mining at 24 bits takes seconds a block, so the posts fill the pending pool.
+    let mut args = node_args(0, &[], &[]);
+    let bits = args
+        .iter()
+        .position(|a| a == "--pow-bits")
+        .expect("--pow-bits")
+        + 1;
+    args[bits] = "24".into();
+    let node = NodeProc::start("post-flood", &args, dir.path());
+    let pid = node.child.id();
+    let rss_before = vm_rss_kib(pid);
+    let body_bytes = 1_000_000;
+    let (posters, posts_each) = (10, 10);
+    let done = Arc::new(AtomicBool::new(false));
+    // Watchers: the peak RSS, and the slowest /status while the posts go on.
+    let rss_peak = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let mut peak = 0;
+            while !done.load(Ordering::Relaxed) {
+                peak = peak.max(vm_rss_kib(pid));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        }
+    });
+    let status_slowest = std::thread::spawn({
+        let (done, api) = (done.clone(), node.http);
+        move || {
+            let mut slowest = Duration::ZERO;
+            while !done.load(Ordering::Relaxed) {
+                let start = std::time::Instant::now();
+                let (code, _) = http(api, "GET", "/status", b"").expect("status during the flood");
+                assert_eq!(code, 200, "status during the flood");
+                slowest = slowest.max(start.elapsed());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            slowest
+        }
+    });
+    let posts: Vec<_> = (0..posters)
+        .map(|t| {
+            let api = node.http;
+            std::thread::spawn(move || {
+                let mut codes = Vec::new();
+                for i in 0..posts_each {
+                    let mut body = format!("poster {t} post {i} ").into_bytes();
+                    body.resize(body_bytes, b'x');
+                    let (code, _) = http(api, "POST", "/blocks", &body).expect("POST answered");
+                    codes.push(code);
+                }
+                codes
+            })
+        })
+        .collect();
+    let codes: Vec<u16> = posts
+        .into_iter()
+        .flat_map(|p| p.join().expect("poster"))
+        .collect();
+    done.store(true, Ordering::Relaxed);
+    let peak = rss_peak.join().expect("rss watcher");
+    let slowest = status_slowest.join().expect("status watcher");
+    let accepted = codes.iter().filter(|&&c| c == 202).count();
+    let pool_full = codes.iter().filter(|&&c| c == 503).count();
+    eprintln!(
+        "{} posts of {body_bytes} bytes: {accepted} accepted, {pool_full} refused (pool full); \
+         RSS {} MiB before, peak {} MiB; slowest /status {slowest:?}",
+        codes.len(),
+        rss_before / 1024,
+        peak / 1024
+    );
+    assert_eq!(
+        accepted + pool_full,
+        codes.len(),
+        "only 202 or 503: {codes:?}"
+    );
+    assert!(accepted > 0, "posts are accepted");
+    assert!(pool_full > 0, "a full pool answers 503");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "status stays quick: {slowest:?}"
+    );
+    let mut node = node;
+    assert!(node.alive(), "the node is running");
+    // The pending pool holds at most 64 MiB; the rest is bodies in flight.
+    assert!(
+        peak / 1024 < 256,
+        "RSS peak {} MiB for {} MiB posted",
+        peak / 1024,
+        (codes.len() * body_bytes) >> 20
+    );
+}
