@@ -941,3 +941,144 @@ fn a_flood_of_maximal_posts_is_answered_and_memory_stays_bounded() {
         (codes.len() * body_bytes) >> 20
     );
 }
+
+/// A counter of a node's `GET /metrics`.
+fn metric(api: std::net::SocketAddr, name: &str) -> u64 {
+    let (code, body) = http(api, "GET", "/metrics", b"").expect("metrics");
+    assert_eq!(code, 200, "metrics");
+    let text = String::from_utf8_lossy(&body);
+    let prefix = format!("rantai_{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} in {text}"))
+}
+
+/// What the hostile peer saw on one connection.
+#[derive(Debug, Default)]
+struct Hostile {
+    /// Messages the node sent it, by kind.
+    received: std::collections::BTreeMap<&'static str, u64>,
+    /// Messages it sent the node (hello, inv and pongs).
+    sent: u64,
+    /// The node closed the connection.
+    closed: bool,
+}
+
+/// Handshakes claiming `tip` (more work than anyone has), announces its hash, answers pings
+/// with that tip and nothing else, for `window`.
+async fn hostile_announcer(addr: std::net::SocketAddr, tip: Tip, window: Duration) -> Hostile {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let genesis = Params::main().genesis_hash();
+    let hello = Message::Hello(Box::new(Hello {
+        version: PROTOCOL_VERSION,
+        genesis,
+        node_id: rand::random(),
+        tip,
+        listen: None,
+    }));
+    let inv = Message::Inv {
+        hashes: smallvec_of(tip.hash),
+    };
+    let mut seen = Hostile::default();
+    for m in [hello, inv] {
+        s.write_all(&m.to_frame()).await.expect("send");
+        seen.sent += 1;
+    }
+    let mut dec = FrameDecoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let end = tokio::time::Instant::now() + window;
+    loop {
+        let n = match tokio::time::timeout_at(end, s.read(&mut buf)).await {
+            Err(_) => return seen,
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                seen.closed = true;
+                return seen;
+            }
+            Ok(Ok(n)) => n,
+        };
+        dec.extend(&buf[..n]);
+        while let Ok(Some(m)) = dec.next_message() {
+            *seen.received.entry(m.kind()).or_default() += 1;
+            if let Message::Ping { nonce, .. } = m {
+                if s.write_all(&Message::Pong { nonce, tip }.to_frame())
+                    .await
+                    .is_ok()
+                {
+                    seen.sent += 1;
+                }
+            }
+        }
+    }
+}
+
+fn smallvec_of(h: BlockHash) -> rantai_core::message::Hashes {
+    std::iter::once(h).collect()
+}
+
+// The core's catch-up loop (core/src/peer.rs) decides what the honest nodes send here; this
+// guards it from the node's side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_announcing_a_block_it_never_serves_causes_no_storm() {
+    let dir = TempDir::new("phantom");
+    let a = NodeProc::start("a", &node_args(0, &[], &[]), dir.path());
+    let b_args = node_args(0, &[a.addr.port()], &[]);
+    let b = NodeProc::start("b", &b_args, dir.path());
+    let api = (a.http, b.http);
+    tokio::task::spawn_blocking(move || {
+        wait_until(WAIT, "a and b connected", || {
+            [api.0, api.1].iter().all(|&h| {
+                http_status(h).is_some_and(|s| s.peers.iter().filter(|p| p.ready).count() == 1)
+            })
+        })
+    })
+    .await
+    .expect("join");
+    let messages_in =
+        move || metric(api.0, "messages_in_total") + metric(api.1, "messages_in_total");
+    let before = tokio::task::spawn_blocking(messages_in)
+        .await
+        .expect("join");
+    let mut phantom = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut phantom);
+    let tip = Tip {
+        height: 1000,
+        hash: rantai_core::Hash32(phantom),
+        work: Work(u128::from(u64::MAX)),
+    };
+    let window = Duration::from_secs(6);
+    let (at_a, at_b) = tokio::join!(
+        hostile_announcer(a.addr, tip, window),
+        hostile_announcer(b.addr, tip, window)
+    );
+    let after = tokio::task::spawn_blocking(messages_in)
+        .await
+        .expect("join");
+    let honest = (after - before).saturating_sub(at_a.sent + at_b.sent);
+    eprintln!(
+        "in {window:?}: {honest} messages between the honest nodes; \
+         hostile peer at a: {at_a:?}; at b: {at_b:?}"
+    );
+    assert!(
+        honest < 200,
+        "{honest} messages between two honest nodes in {window:?}: a storm"
+    );
+    for (name, h) in [("a", &at_a), ("b", &at_b)] {
+        let asked: u64 = h.received.values().sum();
+        assert!(
+            h.closed || asked < 50,
+            "{name} neither dropped nor ignored the hostile peer: {h:?}"
+        );
+    }
+    for (name, h) in [("a", api.0), ("b", api.1)] {
+        let st = tokio::task::spawn_blocking(move || http_status(h))
+            .await
+            .expect("join")
+            .expect("status");
+        assert!(
+            st.peers.iter().any(|p| p.ready),
+            "{name} still has its honest peer: {:?}",
+            st.peers
+        );
+    }
+}
