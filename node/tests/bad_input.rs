@@ -707,17 +707,29 @@ async fn three_hundred_half_sent_requests_starve_neither_the_api_nor_the_peers()
     let cap = rantai_node::http::MAX_API_CONNECTIONS;
 
     let mut half_open = Vec::new();
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::channel(300);
     for _ in 0..300 {
-        let api = node.http;
+        let (api, sent_tx) = (node.http, sent_tx.clone());
         half_open.push(tokio::spawn(async move {
             let mut s = TcpStream::connect(api).await.expect("connect");
             s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
                 .await
                 .expect("send half a header");
             let sent = std::time::Instant::now();
+            let _ = sent_tx.send(()).await;
             read_to_close(&mut s, WAIT).await.map(|_| sent.elapsed())
         }));
     }
+    for _ in 0..300 {
+        tokio::time::timeout(WAIT, sent_rx.recv())
+            .await
+            .expect("all half-sent requests out");
+    }
+    let fds_full = fds_before + cap;
+    wait_async(WAIT, "the API to take its limit of connections", || async {
+        open_fds(pid) >= fds_full
+    })
+    .await;
     // While they hold every API slot, a new peer connects and completes its handshake.
     let start = std::time::Instant::now();
     let mut peer = tokio::time::timeout(Duration::from_secs(5), handshake(node.addr))
