@@ -17,6 +17,10 @@ const READ_CHUNK: usize = 64 * 1024;
 pub const MAX_FIRST_FRAME_BYTES: usize = 64 * 1024;
 /// A writer coalesces queued frames up to this many bytes into one write.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// A read or write buffer that grew past this for a large frame is released once it is empty
+/// again: a connection that carried one 4 MiB frame must not keep 4 MiB for the rest of its
+/// life (64 such peers would hold a quarter of a gigabyte).
+pub const KEEP_BUFFER_BYTES: usize = 64 * 1024;
 
 /// What connection tasks report to the driver.
 #[derive(Debug)]
@@ -47,6 +51,8 @@ pub async fn reader(
     let mut buf = vec![0u8; READ_CHUNK];
     let mut prefix = [0u8; 4];
     let mut prefix_seen = 0;
+    // Most bytes the decoder held since it was last replaced: its buffer is at least that big.
+    let mut held_max = 0;
     let why = loop {
         let n = match rd.read(&mut buf).await {
             Ok(0) => break "closed by remote".to_string(),
@@ -70,6 +76,7 @@ pub async fn reader(
             }
         }
         dec.extend(&buf[..n]);
+        held_max = held_max.max(dec.buffered());
         loop {
             match dec.next_message() {
                 Ok(Some(msg)) => {
@@ -85,6 +92,12 @@ pub async fn reader(
                     return;
                 }
             }
+        }
+        // The decoder keeps its buffer's capacity; a fresh one gives a large one back. Only
+        // when it is empty, so no byte of the next frame is lost.
+        if held_max > KEEP_BUFFER_BYTES && dec.buffered() == 0 {
+            dec = FrameDecoder::new();
+            held_max = 0;
         }
     };
     let _ = events.send(ConnEvent::Closed { id, why }).await;
@@ -134,7 +147,8 @@ pub async fn writer(
                 return;
             }
         }
-        if out.capacity() > 4 * WRITE_BATCH_BYTES {
+        // Reused while frames keep coming; released once the queue runs dry.
+        if out.capacity() > KEEP_BUFFER_BYTES && queue.is_empty() {
             out = Vec::with_capacity(16 * 1024);
         }
     }

@@ -7,6 +7,7 @@
 use crate::api::{NodeClient, PeerStatus, Request, Status};
 use crate::conn::{self, ConnEvent};
 use crate::dialer::Dialer;
+use crate::listener::Acceptor;
 use crate::metrics::{Gauges, Metrics};
 use crate::store::{self, StoreEntry, StoreError, StoreHandle};
 use rantai_core::pow::Miner;
@@ -275,22 +276,14 @@ pub fn log_accepted(block: &Block, from: &str) {
     );
 }
 
-/// Accepts connections and hands them to the driver; accept errors back off exponentially.
+/// Accepts connections and hands them to the driver; accept errors back off
+/// ([`crate::listener`]), so running out of file descriptors pauses accepting, never ends it.
 async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<(TcpStream, SocketAddr)>) {
-    let mut backoff = Duration::from_millis(10);
+    let mut acceptor = Acceptor::new(listener, "peer");
     loop {
-        match listener.accept().await {
-            Ok(conn) => {
-                backoff = Duration::from_millis(10);
-                if tx.send(conn).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::warn!("accept failed: {e}; retrying in {} ms", backoff.as_millis());
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
+        let conn = acceptor.accept().await;
+        if tx.send(conn).await.is_err() {
+            return;
         }
     }
 }
@@ -630,15 +623,25 @@ impl Driver {
                 .min();
             match victim {
                 Some(v) => {
-                    tracing::debug!("connection limit: evicting {v} (no handshake yet)");
+                    let label = self
+                        .conns
+                        .get(&v)
+                        .map_or_else(|| v.to_string(), |c| c.label.clone());
+                    tracing::info!(
+                        "connection limit {} reached: evicting {label} (no handshake yet) for {addr}",
+                        self.opts.max_peers
+                    );
+                    self.metrics
+                        .connections_evicted
+                        .fetch_add(1, Ordering::Relaxed);
                     self.close(v, true);
                 }
                 None => {
                     self.metrics
                         .connections_refused
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
-                        "connection limit {} reached: refusing {addr}",
+                    tracing::info!(
+                        "connection limit {} reached: refusing {addr} (every inbound peer is past its handshake)",
                         self.opts.max_peers
                     );
                     return;

@@ -1,24 +1,68 @@
-//! The HTTP status API (axum). Handlers never touch the peer: each request goes to the driver
-//! through [`NodeClient`] and waits for its oneshot reply.
+//! The HTTP status API (axum routes on hyper's HTTP/1 server). Handlers never touch the peer:
+//! each request goes to the driver through [`NodeClient`] and waits for its oneshot reply.
 //!
 //! - `GET /status` → [`crate::Status`]
 //! - `GET /blocks?from=H&limit=N` → [`crate::BlockPage`] (best chain; `limit` ≤ 1000, default 100)
 //! - `GET /blocks/{hash}` → [`crate::BlockView`] or 404
 //! - `POST /blocks` (body = the data, UTF-8) → `{"id": "<item id>"}`
 //! - `GET /metrics` → Prometheus text
+//!
+//! Every connection is bounded ([`HttpLimits`]): at most `max_connections` are served at once
+//! (more wait, unaccepted, in the kernel's queue: they cost this process no file descriptor, so
+//! the API can never starve the peer listener); a request's header must arrive within
+//! `header_read_timeout` (the next one's too, on a kept-alive connection); a request, its body
+//! included, is answered within `request_timeout` (408 otherwise); and a connection is closed
+//! at the latest `max_connection_age` plus `request_timeout` after it was accepted, even if its
+//! client stopped reading.
 
 use crate::api::{NodeClient, MAX_BLOCKS_PER_PAGE};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use crate::listener::Acceptor;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use rantai_core::{BlockHash, SubmitError};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 /// Largest `POST /blocks` body accepted (the block data limit is 1 MiB).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Most API connections served at once.
+pub const MAX_API_CONNECTIONS: usize = 64;
+/// Time for a request's header to arrive, from the connection's start or the previous answer.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time from a request's header to its answer, reading a (1 MiB) body included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Age at which a connection is asked to close (after the request in progress, if any).
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
+
+/// The API's resource limits; [`HttpLimits::default`] holds the constants above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connection_age: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: MAX_API_CONNECTIONS,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+            max_connection_age: MAX_CONNECTION_AGE,
+        }
+    }
+}
 
 /// The API's routes, bound to one node.
 pub fn router(client: NodeClient) -> Router {
@@ -31,15 +75,101 @@ pub fn router(client: NodeClient) -> Router {
         .with_state(client)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener` within `limits` until `shutdown` completes; then open
+/// connections finish their request in progress (for at most `request_timeout`) and close.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
     client: NodeClient,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(client))
-        .with_graceful_shutdown(shutdown)
-        .await
+    limits: HttpLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let app = router(client).layer(middleware::from_fn_with_state(
+        limits.request_timeout,
+        answer_within,
+    ));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(());
+    let mut acceptor = Acceptor::new(listener, "HTTP");
+    tokio::pin!(shutdown);
+    loop {
+        // The permit is taken before accepting: at the limit, newcomers wait in the kernel.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let (stream, _) = tokio::select! {
+            conn = acceptor.accept() => conn,
+            _ = &mut shutdown => break,
+        };
+        tokio::spawn(serve_connection(
+            stream,
+            app.clone(),
+            limits,
+            stop_rx.clone(),
+            permit,
+        ));
+    }
+    drop(stop_tx);
+    // Every connection task holds a permit until it ends: all back means all closed.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = permits.acquire_many(all).await;
+}
+
+/// One connection, from accept to close; `_permit` frees its slot when this returns.
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    limits: HttpLimits,
+    mut stop: watch::Receiver<()>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+    tokio::pin!(conn);
+    let deadline = tokio::time::sleep(limits.max_connection_age);
+    tokio::pin!(deadline);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!("HTTP connection ended: {e}");
+                }
+                return;
+            }
+            _ = &mut deadline => {
+                if closing {
+                    // The request in progress did not finish in time (its client may have
+                    // stopped reading): dropping the connection closes the socket.
+                    return;
+                }
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+                deadline.as_mut().reset(tokio::time::Instant::now() + limits.request_timeout);
+            }
+            _ = stop.changed(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+                deadline.as_mut().reset(tokio::time::Instant::now() + limits.request_timeout);
+            }
+        }
+    }
+}
+
+/// Answers 408 for a request (body included) not answered within the limit.
+async fn answer_within(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request not complete within {} ms", limit.as_millis()),
+        ),
+    }
 }
 
 fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {

@@ -11,6 +11,7 @@ pub mod dialer;
 pub mod driver;
 pub mod http;
 pub mod lines;
+pub mod listener;
 pub mod metrics;
 pub mod store;
 

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use rantai_core::{Params, RelayPolicy};
+use rantai_node::http;
 use rantai_node::lines::{Line, LineReader};
 use rantai_node::{NodeClient, NodeOptions};
 use std::io::Write;
@@ -72,6 +73,19 @@ struct NodeArgs {
     /// How blocks travel: `push` (whole block at once) or `announce` (hash, then fetched).
     #[arg(long, default_value = "push", value_parser = parse_relay)]
     relay: RelayPolicy,
+    /// Most HTTP API connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = http::MAX_API_CONNECTIONS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    http_max_connections: u32,
+    #[arg(long, hide = true, default_value_t = http::HEADER_READ_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_header_timeout_ms: u64,
+    #[arg(long, hide = true, default_value_t = http::REQUEST_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_request_timeout_ms: u64,
+    #[arg(long, hide = true, default_value_t = http::MAX_CONNECTION_AGE.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_max_age_ms: u64,
     #[arg(long, hide = true, default_value_t = 10_000)]
     handshake_timeout_ms: u64,
     /// Keepalive period; pings also carry our tip, which settles equal-work forks. 0 disables.
@@ -209,7 +223,13 @@ async fn node(a: NodeArgs) -> Result<()> {
             }
             tracing::info!("HTTP API on http://{addr}/status");
             let client = handle.client().clone();
-            Some(tokio::spawn(rantai_node::http::serve(l, client, async {
+            let limits = http::HttpLimits {
+                max_connections: a.http_max_connections as usize,
+                header_read_timeout: ms(a.http_header_timeout_ms),
+                request_timeout: ms(a.http_request_timeout_ms),
+                max_connection_age: ms(a.http_max_age_ms),
+            };
+            Some(tokio::spawn(http::serve(l, client, limits, async {
                 let _ = http_stopped.await;
             })))
         }

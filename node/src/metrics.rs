@@ -20,6 +20,7 @@ pub struct Metrics {
     pub malformed_in: AtomicU64,
     pub connections_accepted: AtomicU64,
     pub connections_refused: AtomicU64,
+    pub connections_evicted: AtomicU64,
     pub peers_dropped_slow: AtomicU64,
     pub disconnects_misbehaviour: AtomicU64,
     pub items_submitted: AtomicU64,
@@ -107,6 +108,11 @@ impl Metrics {
             "connections_refused_total",
             "Inbound connections refused at the limit.",
             &self.connections_refused,
+        );
+        counter(
+            "connections_evicted_total",
+            "Inbound connections still in their handshake closed at the limit for a newcomer.",
+            &self.connections_evicted,
         );
         counter(
             "peers_dropped_slow_total",

@@ -391,3 +391,103 @@ async fn ten_thousand_blocks_in_memory() {
 async fn ten_thousand_blocks_with_data_dir() {
     block_throughput(true).await;
 }
+
+/// RSS of a `rantai-node` process holding 1,000 blocks of about 1 MB each, received from a raw
+/// peer (in memory, then with a data directory and after a restart from it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn rss_with_1000_blocks_of_1_mb() {
+    let n_blocks = 1000;
+    let text_bytes = 1_000_000;
+    let dir = TempDir::new("rss-1mb");
+    let data = dir.path().join("data");
+    let t0 = Instant::now();
+    let params = Params::main();
+    let now = rantai_node::unix_now();
+    let mut prev = params.genesis().clone();
+    let mut frames = Vec::with_capacity(n_blocks);
+    for i in 0..n_blocks {
+        let mut text = format!("block {i} ");
+        text.extend(std::iter::repeat_n('x', text_bytes - text.len()));
+        let items = vec![rantai_core::Item {
+            nonce: i as u64,
+            text,
+        }];
+        let block = rantai_core::Template::new(
+            prev.header(),
+            prev.hash(),
+            params.min_difficulty,
+            now,
+            items,
+        )
+        .solve(&std::sync::atomic::AtomicBool::new(false))
+        .expect("an uncancelled search finds a nonce");
+        prev = Arc::new(block);
+        frames.push(
+            Message::Block {
+                block: prev.clone(),
+            }
+            .to_frame(),
+        );
+    }
+    drop(prev);
+    println!(
+        "mined {n_blocks} blocks of {text_bytes} bytes of data in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let rss = |n: &NodeProc| {
+        let s =
+            std::fs::read_to_string(format!("/proc/{}/status", n.child.id())).expect("proc status");
+        let kib = |key: &str| -> u64 {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (kib("VmRSS:") / 1024, kib("VmHWM:") / 1024)
+    };
+    let wait_height = |n: &NodeProc| {
+        wait_until(Duration::from_secs(300), "all blocks accepted", || {
+            n.status().is_some_and(|s| {
+                s.height == n_blocks as u64 && s.stored_blocks.unwrap_or(s.height) >= s.height
+            })
+        })
+    };
+    let data_arg = data.to_string_lossy().to_string();
+    for (what, extra) in [
+        ("in memory", vec![]),
+        ("with --data-dir", vec!["--data-dir", data_arg.as_str()]),
+    ] {
+        let mut args = vec!["--port", "0", "--pow-bits", "8"];
+        args.extend(extra.iter().copied());
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let mut n = NodeProc::start("rss-1mb", &args, dir.path());
+        let mut p = raw_peer(n.addr).await;
+        let t1 = Instant::now();
+        for f in &frames {
+            p.write_all(f).await.expect("send");
+        }
+        let addr_n = &n;
+        tokio::task::block_in_place(|| wait_height(addr_n));
+        let (now_mib, peak_mib) = rss(&n);
+        println!(
+            "{what}: {n_blocks} blocks of ~1 MB received in {:.1} s; VmRSS {now_mib} MiB, peak VmHWM {peak_mib} MiB",
+            t1.elapsed().as_secs_f64()
+        );
+        drop(p);
+        n.kill9();
+    }
+    let t2 = Instant::now();
+    let args: Vec<String> = ["--port", "0", "--pow-bits", "8", "--data-dir", &data_arg]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut n = NodeProc::start("rss-1mb-reload", &args, dir.path());
+    tokio::task::block_in_place(|| wait_height(&n));
+    let (now_mib, peak_mib) = rss(&n);
+    println!(
+        "restarted from its data dir: height {n_blocks} in {:.1} s; VmRSS {now_mib} MiB, peak VmHWM {peak_mib} MiB",
+        t2.elapsed().as_secs_f64()
+    );
+    n.kill9();
+}
