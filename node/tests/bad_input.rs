@@ -1094,3 +1094,45 @@ async fn a_peer_announcing_a_block_it_never_serves_causes_no_storm() {
         );
     }
 }
+
+/// One valid line used to cut a node off: 700,000 control characters fit the 1 MiB data limit
+/// but take 4.2 MB as JSON, over the 4 MiB frame limit, so no peer could receive the block and
+/// each dropped the sender, again and again. Now the node refuses the line, and the largest
+/// line of control characters it accepts still reaches its peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_too_large_as_json_is_refused_and_the_largest_accepted_one_relays() {
+    let (a, b) = pair().await;
+    let refused = a
+        .client()
+        .submit("\u{1}".repeat(700_000))
+        .await
+        .expect("running");
+    assert!(
+        matches!(
+            refused,
+            Err(rantai_core::SubmitError::TooLargeOnWire { .. })
+        ),
+        "{refused:?}"
+    );
+    // 6 bytes each as JSON: about 690,000 of them fit a frame.
+    let max =
+        (rantai_core::block::MAX_BLOCK_WIRE_BYTES - rantai_core::block::ITEM_WIRE_OVERHEAD) / 6;
+    let text = "\u{1}".repeat(max);
+    a.client()
+        .submit(text.clone())
+        .await
+        .expect("running")
+        .expect("accepted");
+    let cb = b.client().clone();
+    wait_async(WAIT, "b holds the block with the largest line", || {
+        let (cb, text) = (cb.clone(), text.clone());
+        async move {
+            cb.best_chain().await.is_ok_and(|c| {
+                c.iter()
+                    .any(|blk| blk.items().iter().any(|it| it.text == text))
+            })
+        }
+    })
+    .await;
+    assert_in_sync(&a, &b, "after the large line").await;
+}
