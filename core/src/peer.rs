@@ -232,6 +232,9 @@ impl DisconnectReason {
     }
 }
 
+/// Unanswered loss probes double the wait for the next one up to `2 << 2` = 8 probe delays.
+const MAX_PROBE_BACKOFF_SHIFT: u32 = 2;
+
 /// Unanswered pings in a row after which a connection is considered dead.
 pub const MAX_MISSED_PONGS: u32 = 3;
 
@@ -723,7 +726,8 @@ impl Peer {
                 let nonce = self.rng.gen();
                 c.probe = Some((nonce, c.sent_seq, now));
                 c.sent_seq += 1;
-                let backoff = 2u64 << c.probe_misses.min(16);
+                // At most 8 probe delays apart: on a lossy link most misses are plain loss.
+                let backoff = 2u64 << c.probe_misses.min(MAX_PROBE_BACKOFF_SHIFT);
                 let wait = Self::probe_delay(&self.config, c).0.saturating_mul(backoff);
                 c.probe_at = Some(now.add(Millis(wait.min(self.config.request_timeout.0))));
                 let tip = self.tip();
@@ -1005,6 +1009,7 @@ impl Peer {
                 if let Some((n, deadline)) = c.ping {
                     if n == nonce {
                         c.ping = None;
+                        c.probe_misses = 0;
                         let sent = Millis(deadline.0.saturating_sub(self.config.pong_timeout.0));
                         Self::sample_rtt(c, now.since(sent));
                         answered = Some(c.ping_seq);

@@ -156,3 +156,36 @@ fn lossy_line_propagates_much_faster_than_a_request_timeout_per_hop() {
     let per_hop = t100 / 29;
     assert!(per_hop < 30_000, "{per_hop} ms per hop");
 }
+
+/// Every seed the campaign failed on while its bugs were being fixed (seeds 0..10,000), each
+/// a different mix: stars whose hub's uplink saturates (catch-up timeouts, probe pile-ups,
+/// reconnect loops), items lost in side branches at a restart, lossy links where probes backed
+/// off too far.
+const ONCE_FAILED: [u64; 13] = [
+    163, 323, 502, 668, 797, 932, 1730, 2143, 2354, 2664, 4122, 8485, 9361,
+];
+
+#[test]
+fn seeds_that_once_failed_pass() {
+    let results: Vec<vopr::Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = ONCE_FAILED
+            .chunks(ONCE_FAILED.len().div_ceil(2))
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|&seed| vopr::run(seed))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("no panic"))
+            .collect()
+    });
+    for o in &results {
+        assert!(o.ok(), "{}: {:?}", o.replay(), o.failures);
+        assert!(o.live_after_ms.is_some());
+    }
+}
