@@ -216,7 +216,8 @@ pub struct Sim {
     pub(crate) timed_out: bool,
     /// Upload slots `(start, end)` in µs booked per (link, sender) and not yet finished, so a
     /// closing connection can hand its unsent share of the uplink back.
-    uploads: BTreeMap<(u32, u32), Vec<(u64, u64)>>,
+    /// Indexed by `2 * link + (sender is the acceptor)`; empty (no allocation) when idle.
+    uploads: Vec<Vec<(u64, u64)>>,
     /// Liveness phase: after the target, miners keep mining while they hold pending items
     /// or a pure tie needs breaking (see [`Sim::set_liveness_mining`]).
     liveness_mining: bool,
@@ -325,7 +326,7 @@ impl Sim {
             submissions: Vec::new(),
             timed_out: false,
             liveness_mining: false,
-            uploads: BTreeMap::new(),
+            uploads: Vec::new(),
             cfg,
         };
         for l in 0..sim.links.len() as u32 {
@@ -939,7 +940,8 @@ impl Sim {
         // other connections already booked after it keep their times.)
         let now_us = self.now.0 * 1000;
         for from in [a, b] {
-            let Some(q) = self.uploads.remove(&(link, from)) else {
+            let slot = 2 * link as usize + usize::from(from == b);
+            let Some(q) = self.uploads.get_mut(slot).map(std::mem::take) else {
                 continue;
             };
             let unsent: u64 = q
@@ -1224,7 +1226,11 @@ impl Sim {
             let up_done = up_start + net::transfer_us(bytes, s.up_bps);
             if s.up_bps.is_some() {
                 s.up_free_us = up_done;
-                let q = self.uploads.entry((link, from)).or_default();
+                let slot = 2 * link as usize + usize::from(from != self.links[link as usize].a);
+                if self.uploads.len() <= slot {
+                    self.uploads.resize_with(2 * self.links.len(), Vec::new);
+                }
+                let q = &mut self.uploads[slot];
                 q.retain(|&(_, end)| end > now_us);
                 q.push((up_start, up_done));
             }
