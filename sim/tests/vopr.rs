@@ -5,9 +5,9 @@ use rantai_sim::config::SimConfig;
 use rantai_sim::vopr;
 use rantai_sim::{Report, Sim};
 
-/// Seeds CI runs: about a minute on the 2-core CI machine in the test profile. The full
+/// Seeds CI runs: about 1.5 minutes on the 2-core CI machine in the test profile. The full
 /// campaign (10,000 seeds) is one command in sim/README.md.
-const CI_SEEDS: std::ops::Range<u64> = 0..500;
+const CI_SEEDS: std::ops::Range<u64> = 0..1500;
 
 fn run_flags(flags: &[(&str, &str)]) -> Report {
     let mut cfg = SimConfig::default();
