@@ -222,3 +222,43 @@ fn restart_requeues_items_of_blocks_that_lost_a_fork_race() {
         "the item is mined again, not lost"
     );
 }
+
+#[test]
+fn items_of_a_side_branch_block_join_the_pool_when_items_are_gossiped() {
+    let mut net = Net::new(2, |_| {
+        let mut c = config();
+        c.relay_items = true;
+        c
+    });
+    net.connect(0, 1);
+    net.run_for(500);
+    let genesis = net.peers[0].chain().tip().clone();
+    net.mine(1);
+    net.mine(1);
+    net.run_for(500);
+    assert_eq!(net.tip_height(0), 2);
+    // A block that lost the race, carrying an item no pool holds (its miner was wiped).
+    let item = Item {
+        nonce: 9,
+        text: "only in a stale block".into(),
+    };
+    let stale = Template::new(
+        genesis.header(),
+        genesis.hash(),
+        0,
+        net.now,
+        vec![item.clone()],
+    )
+    .into_block(1);
+    let conn = net.conn_of(0, 1).expect("connected");
+    net.inject(
+        0,
+        conn,
+        rantai_core::Message::Block {
+            block: Arc::new(stale),
+        },
+    );
+    assert!(net.peers[0].pending_items().any(|i| i.id() == item.id()));
+    net.mine(0);
+    assert!(net.run_until(2_000, |n| n.peers[1].chain().contains_item(&item.id())));
+}

@@ -1654,6 +1654,33 @@ impl Peer {
                     .push_back(Output::Event(Event::ItemsRequeued { count: requeued }));
             }
         }
+        if self.config.relay_items {
+            self.adopt_side_branch_items(&acc.connected);
+        }
+    }
+
+    /// With item gossip, items of side-branch blocks that neither the best chain nor the pool
+    /// holds join the pool (as remote items, within their half of it): the block's miner may
+    /// be gone (a wiped restart), and no one else would mine them again.
+    fn adopt_side_branch_items(&mut self, blocks: &[Arc<Block>]) {
+        for block in blocks {
+            if self.chain.in_best_chain(&block.hash()) {
+                continue;
+            }
+            for it in block.items() {
+                let id = it.id();
+                if self.chain.contains_item(&id) || self.pending_ids.contains_key(&id) {
+                    continue;
+                }
+                let remote = self.pending.len() - self.pending_local;
+                if remote >= self.config.max_pending_items / 2
+                    || self.pending_bytes + it.encoded_len() > self.config.max_pending_bytes / 2
+                {
+                    return;
+                }
+                self.add_pending(it.clone(), false);
+            }
+        }
     }
 
     fn relay_block(&mut self, block: &Arc<Block>, from: Option<PeerId>, push_ok: bool) {

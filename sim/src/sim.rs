@@ -137,6 +137,14 @@ fn is_keepalive(msg: &Message) -> bool {
     )
 }
 
+/// Whether a ready neighbour of `p` claims more work than `p`'s tip.
+fn neighbour_ahead(p: &Peer) -> bool {
+    let ours = p.chain().tip_work();
+    p.peers()
+        .iter()
+        .any(|c| c.ready && c.tip.is_some_and(|t| t.work > ours))
+}
+
 /// Queue hint of events that concern no single peer.
 const NO_HINT: u32 = u32::MAX;
 
@@ -779,14 +787,16 @@ impl Sim {
                     self.metrics.cancelled_events += 1;
                     return;
                 }
-                // Only while no sync message is in flight: mining into a busy network would
-                // add forks and load faster than a slow path can drain them.
+                // Only while no sync message is in flight, and only by a miner that knows of
+                // no heavier chain: mining into a busy network, or on a tip a neighbour has
+                // already passed (its pool still holding items mined there), would add forks
+                // faster than a slow path can drain them.
                 let holds_items = self.liveness_mining
                     && self.sync_in_flight() == 0
                     && self.nodes[node as usize]
                         .peer
                         .as_ref()
-                        .is_some_and(|p| p.pending_len() > 0);
+                        .is_some_and(|p| p.pending_len() > 0 && !neighbour_ahead(p));
                 if self.mined < self.cfg.blocks || holds_items {
                     self.mine_block(node);
                 } else if self.tiebreak_needed() {

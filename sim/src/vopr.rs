@@ -216,14 +216,31 @@ pub fn diameter(n: u32, edges: &[(u32, u32)]) -> Option<u32> {
 
 /// How long the healed network may take to converge with every surviving item mined, on top of
 /// what [`run`] adds for bandwidth (the longest upload backlog at the heal and
-/// [`catch_up_upload`]): a fixed
-/// allowance for re-dials, a keepalive round and mining the last items (10 minutes plus four
-/// block intervals), plus, per hop of the diameter, two keepalive intervals (an announcement
-/// lost, then learned from the next ping) and one request timeout (a peer stalling once).
-pub fn liveness_bound(cfg: &SimConfig, diameter: u32) -> Millis {
+/// [`catch_up_upload`]):
+/// - a fixed allowance for re-dials, a keepalive round and mining the last items: 10 minutes
+///   plus four block intervals;
+/// - per hop of the diameter, two keepalive intervals (an announcement lost, then learned from
+///   the next ping) and one request timeout (a peer stalling once);
+/// - [`fanout_rounds`] keepalive intervals, so the last block reaches every neighbour of the
+///   best-connected peer over lossy links.
+pub fn liveness_bound(cfg: &SimConfig, diameter: u32, max_degree: u32) -> Millis {
     let ping = cfg.ping_interval().unwrap_or(Millis::from_secs(30)).0;
     let per_hop = 2 * ping + cfg.request_timeout.0;
-    Millis(600_000 + 4 * cfg.block_interval().0 + u64::from(diameter) * per_hop)
+    let fanout = fanout_rounds(cfg.loss, max_degree) * ping;
+    Millis(600_000 + 4 * cfg.block_interval().0 + u64::from(diameter) * per_hop + fanout)
+}
+
+/// Keepalive rounds after which each of `degree` neighbours has, with probability 999 in
+/// 1,000 for all of them together, completed a round trip that loses each message with
+/// probability `loss`: `ln(degree * 1000) / -ln(1 - (1 - loss)^2)`, rounded up. (A neighbour
+/// that missed a block learns of it from a keepalive and fetches it.) Zero without loss.
+pub fn fanout_rounds(loss: f64, degree: u32) -> u64 {
+    let fail = 1.0 - (1.0 - loss).powi(2);
+    if fail <= 0.0 {
+        return 0;
+    }
+    let rounds = (f64::from(degree.max(1)) * 1000.0).ln() / -fail.ln();
+    rounds.ceil().clamp(0.0, 1000.0) as u64
 }
 
 /// Time the busiest uplink needs to send every block mined so far to each of its neighbours
@@ -324,7 +341,15 @@ pub fn run(seed: u64) -> Outcome {
         .map(|i| sim.upload_backlog(i))
         .max()
         .unwrap_or(Millis::ZERO);
-    let bound = liveness_bound(&cfg, diam.unwrap_or(n))
+    let max_degree = {
+        let mut deg = vec![0u32; n as usize];
+        for &(a, b) in sim.edges() {
+            deg[a as usize] += 1;
+            deg[b as usize] += 1;
+        }
+        deg.into_iter().max().unwrap_or(0)
+    };
+    let bound = liveness_bound(&cfg, diam.unwrap_or(n), max_degree)
         .add(backlog)
         .add(catch_up_upload(&sim));
     let mut live_after = None;
