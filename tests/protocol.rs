@@ -190,8 +190,8 @@ fn nothing_lost_when_a_block_loses_the_fork_race() {
     for p in &net.peers {
         let mut count: BTreeMap<_, usize> = BTreeMap::new();
         for b in p.chain().best_chain() {
-            for it in b.items() {
-                *count.entry(it.id()).or_default() += 1;
+            for id in b.item_ids() {
+                *count.entry(id).or_default() += 1;
             }
         }
         for id in &ids {

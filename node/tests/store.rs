@@ -28,7 +28,7 @@ async fn corrupt_entry_stops_loading_there_and_is_removed() {
     }
     let now = rantai_node::unix_now();
     let (h, loaded) =
-        store::open(dir.path(), &params, Arc::new(Metrics::default()), now).expect("opens");
+        store::open(dir.path(), &params, Arc::new(Metrics::default()), now, None).expect("opens");
     assert_eq!(loaded.blocks, 6, "entries 0..6 load");
     assert_eq!(loaded.chain.height(), 6);
     assert!(
@@ -41,7 +41,7 @@ async fn corrupt_entry_stops_loading_there_and_is_removed() {
     );
     h.close().await;
     let (h, again) =
-        store::open(dir.path(), &params, Arc::new(Metrics::default()), now).expect("opens");
+        store::open(dir.path(), &params, Arc::new(Metrics::default()), now, None).expect("opens");
     assert_eq!(again.blocks, 6);
     assert!(again.stopped.is_none(), "the bad tail was removed");
     h.close().await;
@@ -58,6 +58,7 @@ async fn a_store_of_another_network_is_refused() {
         &other,
         Arc::new(Metrics::default()),
         rantai_node::unix_now(),
+        None,
     );
     assert!(matches!(r, Err(store::StoreError::WrongNetwork { .. })));
 }
