@@ -557,3 +557,58 @@ fn items_of_evicted_blocks_return_to_the_pool_after_a_deep_reorg() {
     net.mine(0);
     assert!(ids.iter().all(|id| net.peers[0].chain().contains_item(id)));
 }
+
+#[test]
+fn a_peer_resuming_with_evicted_side_blocks_loads_them_to_requeue_their_items() {
+    use rantai_core::{Chain, Input, Millis, Output, Peer};
+    use std::sync::Arc;
+    let cfg = || {
+        let mut c = config();
+        c.body_cache_blocks = Some(2);
+        c
+    };
+    // A side branch of one block with an item, then a best chain six blocks long.
+    let mut side = Peer::new(cfg(), 1);
+    let id = side
+        .submit(Millis(1_000), "on the side".into())
+        .expect("queued");
+    let lost = side
+        .block_template(Millis(1_000))
+        .solve(&Default::default())
+        .expect("solvable");
+    let mut chain = Chain::new(Arc::new(Params::dev()));
+    chain.set_body_cache(Some(2));
+    let mut tip = chain.genesis().clone();
+    for k in 0..6u64 {
+        let b = rantai_core::Template::new(tip.header(), tip.hash(), 0, Millis(1_000 + k), vec![])
+            .solve(&Default::default())
+            .expect("solvable");
+        tip = Arc::new(b);
+        chain.insert(tip.clone(), Millis(2_000)).expect("valid");
+    }
+    chain
+        .insert(Arc::new(lost.clone()), Millis(2_000))
+        .expect("valid");
+    assert!(chain.body(&lost.hash()).is_none(), "evicted on arrival");
+    let mut peer = Peer::with_chain(cfg(), 2, chain);
+    let mut asked = Vec::new();
+    while let Some(out) = peer.poll() {
+        if let Output::LoadBlocks { hashes, purpose } = out {
+            asked.push((hashes, purpose));
+        }
+    }
+    assert_eq!(asked, vec![(vec![lost.hash()], LoadPurpose::Requeue)]);
+    assert_eq!(peer.pending_len(), 0);
+    peer.handle(
+        Millis(2_000),
+        Input::BlocksLoaded {
+            purpose: LoadPurpose::Requeue,
+            blocks: vec![Arc::new(lost)],
+            missing: vec![],
+        },
+    );
+    assert_eq!(
+        peer.pending_items().map(|it| it.id()).collect::<Vec<_>>(),
+        vec![id]
+    );
+}

@@ -40,6 +40,11 @@ impl EvictedBlock {
             item_ids: block.items().iter().map(|it| it.id()).collect(),
         }
     }
+
+    /// Heap bytes of this form behind its `Arc` (two counters, the struct, the id list).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        16 + std::mem::size_of::<EvictedBlock>() + std::mem::size_of_val(&*self.item_ids)
+    }
 }
 
 impl ChainBlock {

@@ -132,6 +132,8 @@ struct BodyCache {
     depth: u64,
     /// (height, entry) of every entry holding a body, genesis excepted.
     held: BTreeSet<(u64, u32)>,
+    /// Heap bytes of the header-only forms made so far.
+    evicted_bytes: usize,
 }
 
 /// Entries remembered by [`Chain`]'s recent-lookup cache.
@@ -192,8 +194,10 @@ impl Chain {
     /// Evicts at once, then after every insert. Turning the cache off does not bring evicted
     /// bodies back.
     pub fn set_body_cache(&mut self, depth: Option<u64>) {
+        let evicted_bytes = self.bodies.as_ref().map_or(0, |b| b.evicted_bytes);
         self.bodies = depth.map(|d| BodyCache {
             depth: d.max(1),
+            evicted_bytes,
             held: self
                 .entries
                 .iter()
@@ -225,7 +229,9 @@ impl Chain {
             cache.held.pop_first();
             let e = &mut self.entries[i as usize];
             if let ChainBlock::Full(b) = &e.block {
-                e.block = ChainBlock::Evicted(Arc::new(EvictedBlock::of(b)));
+                let evicted = EvictedBlock::of(b);
+                cache.evicted_bytes += evicted.heap_bytes();
+                e.block = ChainBlock::Evicted(Arc::new(evicted));
             }
         }
     }
@@ -650,8 +656,8 @@ impl Chain {
             .collect()
     }
 
-    /// Approximate heap bytes of the tree's bookkeeping (not the shared block bodies, nor the
-    /// header-only forms of evicted ones).
+    /// Approximate heap bytes of the tree's bookkeeping (not the shared block bodies; the
+    /// header-only forms of evicted ones are counted).
     pub fn bookkeeping_bytes(&self) -> usize {
         let slot = std::mem::size_of::<u32>() + 1;
         // B-tree leaves run about two-thirds full.
@@ -661,7 +667,10 @@ impl Chain {
             + self.best.capacity() * 4
             + self.items.len() * item_slot
             + self.orphans.bytes
-            + self.bodies.as_ref().map_or(0, |b| b.held.len() * 32)
+            + self
+                .bodies
+                .as_ref()
+                .map_or(0, |b| b.held.len() * 32 + b.evicted_bytes)
     }
 }
 
