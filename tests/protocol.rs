@@ -4,7 +4,7 @@
 mod harness;
 
 use harness::{config, Net};
-use rantai_core::{DisconnectReason, Event, Message, Params, RelayPolicy};
+use rantai_core::{DisconnectReason, Event, LoadPurpose, Message, Params, RelayPolicy};
 use std::collections::BTreeMap;
 
 fn line(n: usize, relay: RelayPolicy) -> Net {
@@ -190,8 +190,8 @@ fn nothing_lost_when_a_block_loses_the_fork_race() {
     for p in &net.peers {
         let mut count: BTreeMap<_, usize> = BTreeMap::new();
         for b in p.chain().best_chain() {
-            for it in b.items() {
-                *count.entry(it.id()).or_default() += 1;
+            for id in b.item_ids() {
+                *count.entry(id).or_default() += 1;
             }
         }
         for id in &ids {
@@ -436,4 +436,179 @@ fn reusing_a_live_connection_id_leaves_one_timer() {
     connect(&mut p, 5_000);
     assert_eq!(p.connection_count(), 1);
     assert_eq!(p.poll_timeout(), Some(Millis(15_000)));
+}
+
+#[test]
+fn a_peer_catching_up_from_a_node_with_evicted_bodies_gets_every_block() {
+    let mut net = Net::new(2, |i| {
+        let mut c = config();
+        c.body_cache_blocks = (i == 0).then_some(4);
+        c
+    });
+    for k in 0..30 {
+        net.submit(0, &format!("line {k}"));
+        net.mine(0);
+    }
+    let evicted = net.peers[0]
+        .chain()
+        .best_chain()
+        .filter(|b| b.body().is_none())
+        .count();
+    assert_eq!(
+        evicted, 26,
+        "heights 1..=26 evicted, 27..=30 and genesis kept"
+    );
+    net.connect(1, 0);
+    assert!(net.run_until(10_000, |n| n.tip_height(1) == 30));
+    // Every block arrived whole (a body-less block would have failed its data hash).
+    let texts: Vec<String> = net.peers[1]
+        .chain()
+        .best_chain()
+        .skip(1)
+        .flat_map(|b| b.body().expect("no cache, all bodies").items().to_vec())
+        .map(|it| it.text)
+        .collect();
+    assert_eq!(
+        texts,
+        (0..30).map(|k| format!("line {k}")).collect::<Vec<_>>()
+    );
+    let served: usize = net
+        .loads
+        .iter()
+        .filter(|(n, p, _)| *n == 0 && matches!(p, LoadPurpose::Serve(_)))
+        .map(|(_, _, k)| k)
+        .sum();
+    assert_eq!(served, 26, "each evicted block read once");
+    assert!(net.disconnects.is_empty());
+}
+
+#[test]
+fn a_get_blocks_for_evicted_blocks_is_answered_after_the_load_and_unknown_ones_not_found() {
+    let mut net = Net::new(2, |i| {
+        let mut c = config();
+        c.body_cache_blocks = (i == 0).then_some(2);
+        c
+    });
+    net.connect(1, 0);
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1));
+    let blocks: Vec<_> = (0..5).map(|_| net.mine(0)).collect();
+    assert!(net.run_until(2_000, |n| n.tip_height(1) == 5));
+    let conn = net.conn_of(0, 1).expect("linked");
+    let sent_before = net.sent.get("block").copied().unwrap_or(0);
+    let unknown = rantai_core::BlockHash::ZERO;
+    net.inject(
+        0,
+        conn,
+        Message::GetBlocks {
+            hashes: [blocks[0].hash(), blocks[4].hash(), unknown]
+                .into_iter()
+                .collect(),
+        },
+    );
+    // The held tip goes at once; the evicted block after the store read.
+    assert_eq!(net.sent.get("block").copied().unwrap_or(0), sent_before + 1);
+    assert_eq!(
+        net.loads.last(),
+        Some(&(0, LoadPurpose::Serve(conn), 1)),
+        "one read, for the evicted block only"
+    );
+    net.run_for(5);
+    assert_eq!(net.sent.get("block").copied().unwrap_or(0), sent_before + 2);
+    assert!(net.sent.get("not_found").copied().unwrap_or(0) >= 1);
+}
+
+#[test]
+fn items_of_evicted_blocks_return_to_the_pool_after_a_deep_reorg() {
+    let mut net = Net::new(2, |i| {
+        let mut c = config();
+        c.body_cache_blocks = (i == 0).then_some(2);
+        c
+    });
+    let mut ids = Vec::new();
+    for k in 0..5 {
+        ids.push(net.submit(0, &format!("mine {k}")));
+        net.mine(0);
+    }
+    for _ in 0..8 {
+        net.mine(1);
+    }
+    net.connect(0, 1);
+    assert!(net.run_until(10_000, |n| n.same_tip(&[0, 1]) && n.tip_height(0) == 8));
+    net.run_for(10); // the store read
+    let requeue_reads = net
+        .loads
+        .iter()
+        .filter(|(n, p, _)| *n == 0 && *p == LoadPurpose::Requeue)
+        .map(|(_, _, k)| k)
+        .sum::<usize>();
+    assert_eq!(
+        requeue_reads, 3,
+        "heights 1..=3 were evicted when they left"
+    );
+    assert_eq!(
+        net.peers[0].pending_len(),
+        5,
+        "all five items back in the pool"
+    );
+    let pending: Vec<_> = net.peers[0].pending_items().map(|it| it.id()).collect();
+    for id in &ids {
+        assert!(pending.contains(id));
+    }
+    net.mine(0);
+    assert!(ids.iter().all(|id| net.peers[0].chain().contains_item(id)));
+}
+
+#[test]
+fn a_peer_resuming_with_evicted_side_blocks_loads_them_to_requeue_their_items() {
+    use rantai_core::{Chain, Input, Millis, Output, Peer};
+    use std::sync::Arc;
+    let cfg = || {
+        let mut c = config();
+        c.body_cache_blocks = Some(2);
+        c
+    };
+    // A side branch of one block with an item, then a best chain six blocks long.
+    let mut side = Peer::new(cfg(), 1);
+    let id = side
+        .submit(Millis(1_000), "on the side".into())
+        .expect("queued");
+    let lost = side
+        .block_template(Millis(1_000))
+        .solve(&Default::default())
+        .expect("solvable");
+    let mut chain = Chain::new(Arc::new(Params::dev()));
+    chain.set_body_cache(Some(2));
+    let mut tip = chain.genesis().clone();
+    for k in 0..6u64 {
+        let b = rantai_core::Template::new(tip.header(), tip.hash(), 0, Millis(1_000 + k), vec![])
+            .solve(&Default::default())
+            .expect("solvable");
+        tip = Arc::new(b);
+        chain.insert(tip.clone(), Millis(2_000)).expect("valid");
+    }
+    chain
+        .insert(Arc::new(lost.clone()), Millis(2_000))
+        .expect("valid");
+    assert!(chain.body(&lost.hash()).is_none(), "evicted on arrival");
+    let mut peer = Peer::with_chain(cfg(), 2, chain);
+    let mut asked = Vec::new();
+    while let Some(out) = peer.poll() {
+        if let Output::LoadBlocks { hashes, purpose } = out {
+            asked.push((hashes, purpose));
+        }
+    }
+    assert_eq!(asked, vec![(vec![lost.hash()], LoadPurpose::Requeue)]);
+    assert_eq!(peer.pending_len(), 0);
+    peer.handle(
+        Millis(2_000),
+        Input::BlocksLoaded {
+            purpose: LoadPurpose::Requeue,
+            blocks: vec![Arc::new(lost)],
+            missing: vec![],
+        },
+    );
+    assert_eq!(
+        peer.pending_items().map(|it| it.id()).collect::<Vec<_>>(),
+        vec![id]
+    );
 }

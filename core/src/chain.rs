@@ -4,14 +4,20 @@
 //! work; ties keep the block seen first. A block whose parent is unknown waits in a bounded
 //! orphan pool and connects when the parent arrives. Items (user data) may appear at most once
 //! in a chain; that contextual rule is checked when a block joins the best chain.
+//!
+//! With a body cache ([`Chain::set_body_cache`]) only blocks within that many heights of the
+//! tip keep their items in memory; older ones become [`ChainBlock::Evicted`] (header, work and
+//! item ids), and whoever needs their items loads them from the driver's store. Without one
+//! (the default) every body stays. The tip and genesis always keep theirs.
 
 use crate::block::{
     data_len, items_wire_len, Block, ItemId, HEADER_VERSION, MAX_BLOCK_WIRE_BYTES, MAX_DIFFICULTY,
 };
+use crate::body::{ChainBlock, EvictedBlock};
 use crate::params::Params;
 use crate::types::{BlockHash, Millis, Work};
 use hashbrown::HashTable;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// Why a block was rejected. Every validation rule has its own variant.
@@ -87,19 +93,21 @@ pub struct Accepted {
 }
 
 /// A move of the best tip. `left` is empty for a plain extension; otherwise it is a reorg.
+/// Blocks deeper than the body cache come without their bodies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TipChange {
     /// Blocks that left the best chain, old tip first.
-    pub left: Vec<Arc<Block>>,
+    pub left: Vec<ChainBlock>,
     /// Blocks that joined the best chain, lowest first.
-    pub joined: Vec<Arc<Block>>,
+    pub joined: Vec<ChainBlock>,
 }
 
 const NONE: u32 = u32::MAX;
 
-/// 16 bytes: the cumulative work lives in the shared block ([`Block::chain_work`]).
+/// 24 bytes: the cumulative work lives in the shared block ([`Block::chain_work`]) or in the
+/// evicted form.
 struct Entry {
-    block: Arc<Block>,
+    block: ChainBlock,
     parent: u32,
     invalid: bool,
 }
@@ -108,6 +116,24 @@ impl Entry {
     fn work(&self) -> Work {
         self.block.chain_work()
     }
+
+    fn hash(&self) -> BlockHash {
+        self.block.hash()
+    }
+
+    fn height(&self) -> u64 {
+        self.block.height()
+    }
+}
+
+/// Which entries still hold a body, oldest height first, for a chain that evicts.
+struct BodyCache {
+    /// Bodies are kept for blocks less than this many heights below the tip (at least 1).
+    depth: u64,
+    /// (height, entry) of every entry holding a body, genesis excepted.
+    held: BTreeSet<(u64, u32)>,
+    /// Heap bytes of the header-only forms made so far.
+    evicted_bytes: usize,
 }
 
 /// Entries remembered by [`Chain`]'s recent-lookup cache.
@@ -128,6 +154,7 @@ pub struct Chain {
     /// Items of the best chain: attacker-chosen ids, so an ordered map (no hash flooding).
     items: BTreeMap<ItemId, u64>,
     orphans: Orphans,
+    bodies: Option<BodyCache>,
 }
 
 impl Chain {
@@ -147,7 +174,7 @@ impl Chain {
         }
         Chain {
             entries: vec![Entry {
-                block: genesis,
+                block: ChainBlock::Full(genesis),
                 parent: NONE,
                 invalid: false,
             }],
@@ -157,7 +184,55 @@ impl Chain {
             best: vec![0],
             items,
             orphans: Orphans::new(limits),
+            bodies: None,
             params,
+        }
+    }
+
+    /// Keeps bodies only for blocks less than `depth` heights below the tip (a depth of 0
+    /// counts as 1: the tip always keeps its body); `None` keeps every body (the default).
+    /// Evicts at once, then after every insert. Turning the cache off does not bring evicted
+    /// bodies back.
+    pub fn set_body_cache(&mut self, depth: Option<u64>) {
+        let evicted_bytes = self.bodies.as_ref().map_or(0, |b| b.evicted_bytes);
+        self.bodies = depth.map(|d| BodyCache {
+            depth: d.max(1),
+            evicted_bytes,
+            held: self
+                .entries
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(_, e)| !e.block.is_evicted())
+                .map(|(i, e)| (e.height(), i as u32))
+                .collect(),
+        });
+        self.evict_bodies();
+    }
+
+    /// The body cache depth, if bodies are evicted.
+    pub fn body_cache(&self) -> Option<u64> {
+        self.bodies.as_ref().map(|b| b.depth)
+    }
+
+    /// Replaces the bodies of blocks at or below `tip height - depth` by their header-only form.
+    fn evict_bodies(&mut self) {
+        let tip_height = self.height();
+        let Some(cache) = &mut self.bodies else {
+            return;
+        };
+        // Each step removes one entry from `held`, so this is bounded by its size.
+        while let Some(&(h, i)) = cache.held.first() {
+            if h.saturating_add(cache.depth) > tip_height {
+                break;
+            }
+            cache.held.pop_first();
+            let e = &mut self.entries[i as usize];
+            if let ChainBlock::Full(b) = &e.block {
+                let evicted = EvictedBlock::of(b);
+                cache.evicted_bytes += evicted.heap_bytes();
+                e.block = ChainBlock::Evicted(Arc::new(evicted));
+            }
         }
     }
 
@@ -179,7 +254,7 @@ impl Chain {
         self.best.reserve_exact(want(self.best.len()));
         let entries = &self.entries;
         self.index
-            .reserve(additional, |&i| entries[i as usize].block.hash().key_u64());
+            .reserve(additional, |&i| entries[i as usize].hash().key_u64());
     }
 
     pub fn params(&self) -> &Arc<Params> {
@@ -252,17 +327,16 @@ impl Chain {
             return Ok(Insert::Orphan);
         };
         let mut acc = Accepted::default();
-        let first = self.attach(parent, block)?;
-        acc.connected
-            .push(self.entries[first as usize].block.clone());
+        let first = self.attach(parent, block.clone())?;
+        acc.connected.push(block);
         let mut queue = vec![first];
         while let Some(p) = queue.pop() {
-            let phash = self.entries[p as usize].block.hash();
+            let phash = self.entries[p as usize].hash();
             for child in self.orphans.take_children(&phash) {
                 let chash = child.hash();
-                match self.attach(p, child) {
+                match self.attach(p, child.clone()) {
                     Ok(idx) => {
-                        acc.connected.push(self.entries[idx as usize].block.clone());
+                        acc.connected.push(child);
                         queue.push(idx);
                     }
                     Err(e) => acc.rejected.push((chash, e)),
@@ -270,6 +344,7 @@ impl Chain {
             }
         }
         self.choose_best(&mut acc);
+        self.evict_bodies();
         Ok(Insert::Accepted(acc))
     }
 
@@ -278,7 +353,7 @@ impl Chain {
         if p.invalid {
             return Err(BlockError::InvalidParent);
         }
-        let ph = p.block.height();
+        let ph = p.height();
         if block.height() != ph + 1 {
             return Err(BlockError::Height {
                 got: block.height(),
@@ -290,11 +365,14 @@ impl Chain {
         let entries = &self.entries;
         let key = block.hash().key_u64();
         self.index
-            .insert_unique(key, idx, |&i| entries[i as usize].block.hash().key_u64());
+            .insert_unique(key, idx, |&i| entries[i as usize].hash().key_u64());
         self.recent[self.recent_next] = (key, idx);
         self.recent_next = (self.recent_next + 1) % RECENT;
+        if let Some(cache) = &mut self.bodies {
+            cache.held.insert((block.height(), idx));
+        }
         self.entries.push(Entry {
-            block,
+            block: ChainBlock::Full(block),
             parent,
             invalid: false,
         });
@@ -324,8 +402,7 @@ impl Chain {
                     return;
                 }
                 Err((bad, err)) => {
-                    acc.rejected
-                        .push((self.entries[bad as usize].block.hash(), err));
+                    acc.rejected.push((self.entries[bad as usize].hash(), err));
                     candidate = self.best_valid_candidate();
                 }
             }
@@ -362,17 +439,17 @@ impl Chain {
     fn lookup(&self, hash: &BlockHash) -> Option<u32> {
         let key = hash.key_u64();
         for &(k, i) in &self.recent {
-            if k == key && self.entries[i as usize].block.hash() == *hash {
+            if k == key && self.entries[i as usize].hash() == *hash {
                 return Some(i);
             }
         }
         self.index
-            .find(key, |&i| self.entries[i as usize].block.hash() == *hash)
+            .find(key, |&i| self.entries[i as usize].hash() == *hash)
             .copied()
     }
 
     fn is_best(&self, idx: u32) -> bool {
-        let h = self.entries[idx as usize].block.height() as usize;
+        let h = self.entries[idx as usize].height() as usize;
         self.best.get(h) == Some(&idx)
     }
 
@@ -391,7 +468,7 @@ impl Chain {
             path.push(cur);
             cur = self.entries[cur as usize].parent;
         }
-        let fork_height = self.entries[cur as usize].block.height() as usize;
+        let fork_height = self.entries[cur as usize].height() as usize;
         let left: Vec<u32> = self.best[fork_height + 1..].iter().rev().copied().collect();
         for &i in &left {
             self.unindex_items(i);
@@ -416,7 +493,7 @@ impl Chain {
             }
             self.best.push(i);
         }
-        let blocks = |v: &mut dyn Iterator<Item = &u32>| -> Vec<Arc<Block>> {
+        let blocks = |v: &mut dyn Iterator<Item = &u32>| -> Vec<ChainBlock> {
             v.map(|&i| self.entries[i as usize].block.clone()).collect()
         };
         Ok(TipChange {
@@ -426,30 +503,35 @@ impl Chain {
     }
 
     fn index_items(&mut self, idx: u32) -> Result<(), BlockError> {
-        let block = self.entries[idx as usize].block.clone();
-        for (n, it) in block.items().iter().enumerate() {
-            let id = it.id();
+        let block = &self.entries[idx as usize].block;
+        let height = block.height();
+        let ids = block.item_ids();
+        for (n, &id) in ids.iter().enumerate() {
             if self.items.contains_key(&id) {
-                for earlier in &block.items()[..n] {
-                    self.items.remove(&earlier.id());
+                for earlier in &ids[..n] {
+                    self.items.remove(earlier);
                 }
                 return Err(BlockError::DuplicateItem(id));
             }
-            self.items.insert(id, block.height());
+            self.items.insert(id, height);
         }
         Ok(())
     }
 
     fn unindex_items(&mut self, idx: u32) {
-        let block = self.entries[idx as usize].block.clone();
-        for it in block.items() {
-            self.items.remove(&it.id());
+        for id in self.entries[idx as usize].block.item_ids() {
+            self.items.remove(&id);
         }
     }
 
-    /// The best tip.
+    /// The best tip, always with its body: a block becomes the tip only when it is freshly
+    /// connected, and the body cache keeps at least the tip's height.
     pub fn tip(&self) -> &Arc<Block> {
-        &self.entries[*self.best.last().expect("genesis is always there") as usize].block
+        let i = *self.best.last().expect("genesis is always there");
+        self.entries[i as usize]
+            .block
+            .body()
+            .expect("the tip keeps its body")
     }
 
     pub fn height(&self) -> u64 {
@@ -461,13 +543,21 @@ impl Chain {
     }
 
     pub fn genesis(&self) -> &Arc<Block> {
-        &self.entries[0].block
+        self.entries[0]
+            .block
+            .body()
+            .expect("genesis is never evicted")
     }
 
-    /// Any valid block in the tree (best chain or side branch).
-    pub fn get(&self, hash: &BlockHash) -> Option<&Arc<Block>> {
+    /// Any valid block in the tree (best chain or side branch), with or without its body.
+    pub fn get(&self, hash: &BlockHash) -> Option<&ChainBlock> {
         let e = &self.entries[self.lookup(hash)? as usize];
         (!e.invalid).then_some(&e.block)
+    }
+
+    /// The whole block, if it is a valid block of the tree whose body is held in memory.
+    pub fn body(&self, hash: &BlockHash) -> Option<&Arc<Block>> {
+        self.get(hash)?.body()
     }
 
     /// Cumulative work up to and including `hash`.
@@ -489,7 +579,7 @@ impl Chain {
     }
 
     /// The best-chain block at `height`.
-    pub fn at_height(&self, height: u64) -> Option<&Arc<Block>> {
+    pub fn at_height(&self, height: u64) -> Option<&ChainBlock> {
         let i = *self.best.get(usize::try_from(height).ok()?)?;
         Some(&self.entries[i as usize].block)
     }
@@ -497,12 +587,12 @@ impl Chain {
     /// The best chain from genesis to tip.
     pub fn best_chain(
         &self,
-    ) -> impl DoubleEndedIterator<Item = &Arc<Block>> + ExactSizeIterator + '_ {
+    ) -> impl DoubleEndedIterator<Item = &ChainBlock> + ExactSizeIterator + '_ {
         self.best.iter().map(|&i| &self.entries[i as usize].block)
     }
 
-    /// Every block in the tree in the order it was accepted (parents before children).
-    pub fn blocks(&self) -> impl Iterator<Item = &Arc<Block>> + '_ {
+    /// Every valid block in the tree in the order it was accepted (parents before children).
+    pub fn blocks(&self) -> impl Iterator<Item = &ChainBlock> + '_ {
         self.entries.iter().filter(|e| !e.invalid).map(|e| &e.block)
     }
 
@@ -537,7 +627,7 @@ impl Chain {
         let mut h = self.height() as i64;
         let mut step = 1i64;
         while h > 0 {
-            out.push(self.entries[self.best[h as usize] as usize].block.hash());
+            out.push(self.entries[self.best[h as usize] as usize].hash());
             if out.len() >= 10 {
                 step *= 2;
             }
@@ -552,7 +642,7 @@ impl Chain {
         locator
             .iter()
             .find_map(|h| self.lookup(h).filter(|&i| self.is_best(i)))
-            .map(|i| self.entries[i as usize].block.height())
+            .map(|i| self.entries[i as usize].height())
             .unwrap_or(0)
     }
 
@@ -562,11 +652,12 @@ impl Chain {
         let end = start.saturating_add(limit).min(self.best.len());
         self.best[start..end]
             .iter()
-            .map(|&i| self.entries[i as usize].block.hash())
+            .map(|&i| self.entries[i as usize].hash())
             .collect()
     }
 
-    /// Approximate heap bytes of the tree's bookkeeping (not the shared block bodies).
+    /// Approximate heap bytes of the tree's bookkeeping (not the shared block bodies; the
+    /// header-only forms of evicted ones are counted).
     pub fn bookkeeping_bytes(&self) -> usize {
         let slot = std::mem::size_of::<u32>() + 1;
         // B-tree leaves run about two-thirds full.
@@ -576,6 +667,10 @@ impl Chain {
             + self.best.capacity() * 4
             + self.items.len() * item_slot
             + self.orphans.bytes
+            + self
+                .bodies
+                .as_ref()
+                .map_or(0, |b| b.held.len() * 32 + b.evicted_bytes)
     }
 }
 

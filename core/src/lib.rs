@@ -45,6 +45,7 @@
 //! ```
 
 pub mod block;
+pub mod body;
 pub mod chain;
 pub mod hint;
 pub mod message;
@@ -55,11 +56,13 @@ pub mod pow;
 pub mod types;
 
 pub use block::{Block, Header, Item, ItemId, Template};
+pub use body::{ChainBlock, EvictedBlock};
 pub use chain::{BlockError, Chain, Insert, TipChange};
 pub use message::{DecodeError, FrameDecoder, Hashes, Message, Tip};
 pub use params::Params;
 pub use peer::{
-    Config, Direction, DisconnectReason, Event, Input, Output, Peer, RelayPolicy, SubmitError,
+    Config, Direction, DisconnectReason, Event, Input, LoadPurpose, Output, Peer, RelayPolicy,
+    SubmitError,
 };
 pub use types::{BlockHash, Hash32, Millis, PeerId, Work};
 

@@ -75,6 +75,12 @@ pub struct Config {
     /// Misbehaviour score at which a peer is disconnected.
     pub ban_score: u32,
     pub orphan_limits: OrphanLimits,
+    /// Keep block bodies in memory only for blocks less than this many heights below the tip
+    /// ([`Chain::set_body_cache`]); older bodies are asked of the driver with
+    /// [`Output::LoadBlocks`]. `None` (the default) keeps every body: a driver without a
+    /// store (in memory, the simulator, test harnesses) must leave it so, and then never sees
+    /// `LoadBlocks`.
+    pub body_cache_blocks: Option<u64>,
 }
 
 impl Config {
@@ -102,6 +108,7 @@ impl Config {
             max_addrs: 1000,
             ban_score: 100,
             orphan_limits: OrphanLimits::default(),
+            body_cache_blocks: None,
         }
     }
 }
@@ -130,6 +137,23 @@ pub enum Input {
     },
     /// A block the driver mined from a [`Template`].
     Mined(Block),
+    /// The answer to an [`Output::LoadBlocks`]: the blocks found in the store, and the hashes
+    /// that were not (a block that does not match a hash asked for counts as not found).
+    BlocksLoaded {
+        purpose: LoadPurpose,
+        blocks: Vec<Arc<Block>>,
+        missing: Vec<BlockHash>,
+    },
+}
+
+/// Why the peer wants evicted bodies back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadPurpose {
+    /// To answer this connection's `get_blocks`.
+    Serve(PeerId),
+    /// Their items may need to go back to the pending pool (they left the best chain, or sit
+    /// on a side branch at start).
+    Requeue,
 }
 
 /// Something the peer asks the driver to do.
@@ -146,6 +170,13 @@ pub enum Output {
     },
     /// Start mining this template, replacing any current job; `None` stops mining.
     Mine(Option<Template>),
+    /// Read these blocks (evicted from memory, see [`Config::body_cache_blocks`]) from the
+    /// store and answer with [`Input::BlocksLoaded`] carrying `purpose`. Only a peer with a
+    /// body cache asks; at most [`MAX_GET_BLOCKS`] hashes for `Serve`.
+    LoadBlocks {
+        hashes: Vec<BlockHash>,
+        purpose: LoadPurpose,
+    },
     Event(Event),
 }
 
@@ -406,19 +437,33 @@ impl Peer {
     /// of side-branch blocks that the best chain lacks go back to the pending pool (as local
     /// items, up to the pool's limits): the pool of the previous run is gone, and without this
     /// an item whose block lost a fork race just before a crash would be lost.
-    pub fn with_chain(config: Config, seed: u64, chain: Chain) -> Peer {
+    ///
+    /// With a body cache, side-branch blocks whose bodies were evicted are asked of the driver
+    /// ([`Output::LoadBlocks`] with [`LoadPurpose::Requeue`]) and requeued when they arrive.
+    pub fn with_chain(config: Config, seed: u64, mut chain: Chain) -> Peer {
+        chain.set_body_cache(config.body_cache_blocks);
         let mut peer = Peer::bare(config, seed, chain);
         let mut stale = Vec::new();
+        let mut load = Vec::new();
         for b in peer.chain.blocks() {
             if peer.chain.in_best_chain(&b.hash()) {
                 continue;
             }
-            for it in b.items() {
-                if !peer.chain.contains_item(&it.id()) {
-                    stale.push(it.clone());
+            match b.body() {
+                Some(body) => stale.extend(
+                    body.items()
+                        .iter()
+                        .filter(|it| !peer.chain.contains_item(&it.id()))
+                        .cloned(),
+                ),
+                None => {
+                    if b.item_ids().iter().any(|id| !peer.chain.contains_item(id)) {
+                        load.push(b.hash());
+                    }
                 }
             }
         }
+        peer.load_for_requeue(load);
         for it in stale {
             if peer.pending.len() >= peer.config.max_pending_items
                 || peer.pending_bytes + it.encoded_len() > peer.config.max_pending_bytes
@@ -464,6 +509,77 @@ impl Peer {
 
     pub fn chain(&self) -> &Chain {
         &self.chain
+    }
+
+    /// Asks the driver for evicted blocks whose items may go back to the pending pool.
+    fn load_for_requeue(&mut self, hashes: Vec<BlockHash>) {
+        for chunk in hashes.chunks(MAX_GET_BLOCKS) {
+            self.out.push_back(Output::LoadBlocks {
+                hashes: chunk.to_vec(),
+                purpose: LoadPurpose::Requeue,
+            });
+        }
+    }
+
+    fn on_blocks_loaded(
+        &mut self,
+        purpose: LoadPurpose,
+        blocks: Vec<Arc<Block>>,
+        mut missing: Vec<BlockHash>,
+    ) {
+        // Bytes from disk: only a block of our tree with intact data counts.
+        let mut good = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            if self.chain.contains(&b.hash()) && b.data_hash_matches() {
+                good.push(b);
+            } else {
+                missing.push(b.hash());
+            }
+        }
+        match purpose {
+            LoadPurpose::Serve(peer) => {
+                let Some(c) = self.conns.get_mut(&peer) else {
+                    return;
+                };
+                for b in &good {
+                    c.known.insert(&b.hash());
+                }
+                for block in good {
+                    self.send(peer, Message::Block { block });
+                }
+                if !missing.is_empty() {
+                    missing.truncate(MAX_GET_BLOCKS);
+                    self.send(
+                        peer,
+                        Message::NotFound {
+                            hashes: missing.into_iter().collect(),
+                        },
+                    );
+                }
+            }
+            LoadPurpose::Requeue => {
+                let items: Vec<Item> = good.iter().flat_map(|b| b.items()).cloned().collect();
+                self.requeue(items);
+            }
+        }
+    }
+
+    /// Puts items of blocks that left the best chain back in the pending pool, unless the
+    /// chain or the pool already has them; reports the count.
+    fn requeue(&mut self, items: Vec<Item>) {
+        let mut requeued = 0;
+        for it in items {
+            let id = it.id();
+            if !self.chain.contains_item(&id) && !self.pending_ids.contains_key(&id) {
+                let local = self.own_items.contains(&id);
+                self.add_pending(it, local);
+                requeued += 1;
+            }
+        }
+        if requeued > 0 {
+            self.out
+                .push_back(Output::Event(Event::ItemsRequeued { count: requeued }));
+        }
     }
 
     /// Gives up the peer, keeping its chain (a crash that keeps the data directory).
@@ -659,6 +775,11 @@ impl Peer {
                 self.disconnect(peer, DisconnectReason::Malformed(error))
             }
             Input::Mined(block) => self.process_block(Arc::new(block), None, true),
+            Input::BlocksLoaded {
+                purpose,
+                blocks,
+                missing,
+            } => self.on_blocks_loaded(purpose, blocks, missing),
         }
         self.finish();
     }
@@ -1329,20 +1450,28 @@ impl Peer {
             return self.misbehaved(peer, 20);
         }
         let mut missing = Hashes::new();
+        let mut load = Vec::new();
         for h in hashes {
-            match self.chain.get(&h) {
-                Some(b) => {
+            match self.chain.get(&h).map(|b| b.body()) {
+                Some(Some(b)) => {
                     let block = b.clone();
                     if let Some(c) = self.conns.get_mut(&peer) {
                         c.known.insert(&h);
                     }
                     self.send(peer, Message::Block { block });
                 }
+                Some(None) => load.push(h),
                 None => missing.push(h),
             }
         }
         if !missing.is_empty() {
             self.send(peer, Message::NotFound { hashes: missing });
+        }
+        if !load.is_empty() {
+            self.out.push_back(Output::LoadBlocks {
+                hashes: load,
+                purpose: LoadPurpose::Serve(peer),
+            });
         }
     }
 
@@ -1622,20 +1751,17 @@ impl Peer {
             }
         }
         if let Some(change) = acc.tip_change {
-            let mut requeued = 0;
+            let mut left_items = Vec::new();
+            let mut load = Vec::new();
             for b in &change.left {
-                for it in b.items() {
-                    let id = it.id();
-                    if !self.chain.contains_item(&id) && !self.pending_ids.contains_key(&id) {
-                        let local = self.own_items.contains(&id);
-                        self.add_pending(it.clone(), local);
-                        requeued += 1;
-                    }
+                match b.body() {
+                    Some(body) => left_items.extend(body.items().iter().cloned()),
+                    None => load.push(b.hash()),
                 }
             }
             for b in &change.joined {
-                for it in b.items() {
-                    self.remove_pending(&it.id());
+                for id in b.item_ids() {
+                    self.remove_pending(&id);
                 }
             }
             let tip = self.chain.tip().clone();
@@ -1649,10 +1775,8 @@ impl Peer {
                 hash: tip.hash(),
                 height: tip.height(),
             }));
-            if requeued > 0 {
-                self.out
-                    .push_back(Output::Event(Event::ItemsRequeued { count: requeued }));
-            }
+            self.requeue(left_items);
+            self.load_for_requeue(load);
         }
         if self.config.relay_items {
             self.adopt_side_branch_items(&acc.connected);

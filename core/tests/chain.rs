@@ -386,3 +386,98 @@ fn chains_sharing_blocks_agree_on_cumulative_work() {
     let fresh = Block::new(*main[0].header(), main[0].items().to_vec());
     assert_eq!(fresh, *main[0]);
 }
+
+#[test]
+fn a_body_cache_keeps_bodies_near_the_tip_and_item_rules_intact() {
+    let mut c = Chain::new(params(0));
+    c.set_body_cache(Some(3));
+    let g = c.genesis().as_ref().clone();
+    let a = build(&g, 10, 0, 1);
+    for b in &a {
+        insert(&mut c, b).unwrap();
+    }
+    // Heights 8, 9, 10 keep their bodies; 1..=7 are header-only; genesis always stays.
+    for (i, b) in a.iter().enumerate() {
+        let held = c.get(&b.hash()).expect("in the tree");
+        assert_eq!(held.body().is_some(), i + 1 >= 8, "height {}", i + 1);
+        assert_eq!(held.hash(), b.hash());
+        assert_eq!(held.height(), b.height());
+        assert_eq!(held.size(), b.size());
+        assert_eq!(held.item_ids(), vec![b.items()[0].id()]);
+        assert_eq!(c.body(&b.hash()).is_some(), i + 1 >= 8);
+    }
+    assert!(c.genesis().items().len() == g.items().len());
+    assert_eq!(c.tip().hash(), a[9].hash());
+    // The item index still knows the items of evicted blocks...
+    assert_eq!(c.item_height(&a[0].items()[0].id()), Some(1));
+    // ... so a block repeating one is refused when it would join the best chain.
+    let dup = child(&a[9], 0, vec![a[0].items()[0].clone()], 99);
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &dup) else {
+        panic!("connects, then fails the item rule")
+    };
+    assert!(matches!(acc.rejected[..], [(h, BlockError::DuplicateItem(_))] if h == dup.hash()));
+    assert_eq!(c.tip().hash(), a[9].hash());
+}
+
+#[test]
+fn a_deep_reorg_over_evicted_blocks_reports_them_without_bodies() {
+    let mut c = Chain::new(params(0));
+    c.set_body_cache(Some(2));
+    let g = c.genesis().as_ref().clone();
+    let a = build(&g, 6, 0, 1);
+    for b in &a {
+        insert(&mut c, b).unwrap();
+    }
+    // A heavier branch from genesis: its early blocks are evicted as soon as they attach.
+    let b = build(&g, 7, 0, 2);
+    let mut change = None;
+    for x in &b {
+        if let Insert::Accepted(acc) = insert(&mut c, x).unwrap() {
+            change = acc.tip_change.or(change);
+        }
+    }
+    let change = change.expect("reorg");
+    assert_eq!(c.tip().hash(), b[6].hash());
+    assert_eq!(change.left.len(), 6);
+    assert_eq!(change.joined.len(), 7);
+    // Deep blocks that left come without bodies but with their item ids.
+    let left_a1 = change
+        .left
+        .iter()
+        .find(|x| x.hash() == a[0].hash())
+        .unwrap();
+    assert!(left_a1.body().is_none());
+    assert_eq!(left_a1.item_ids(), vec![a[0].items()[0].id()]);
+    assert!(change.joined.iter().any(|x| x.body().is_none()));
+    // The item index followed the reorg.
+    assert!(!c.contains_item(&a[0].items()[0].id()));
+    assert!(c.contains_item(&b[0].items()[0].id()));
+    for (i, x) in b.iter().enumerate() {
+        assert_eq!(c.body(&x.hash()).is_some(), i + 1 >= 6, "height {}", i + 1);
+    }
+    // Back again: a[] gets two more blocks and wins; its evicted blocks rejoin by header.
+    let a7 = child(&a[5], 0, vec![item(77)], 70);
+    let a8 = child(&a7, 0, vec![item(78)], 71);
+    insert(&mut c, &a7).unwrap();
+    insert(&mut c, &a8).unwrap();
+    assert_eq!(c.tip().hash(), a8.hash());
+    assert!(c.contains_item(&a[0].items()[0].id()));
+    assert!(!c.contains_item(&b[0].items()[0].id()));
+    let best: Vec<_> = c.best_chain().map(|x| x.hash()).collect();
+    assert_eq!(best.len(), 9);
+    assert_eq!(best[1], a[0].hash());
+}
+
+#[test]
+fn without_a_body_cache_every_body_stays() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    for b in build(&g, 200, 0, 1) {
+        insert(&mut c, &b).unwrap();
+    }
+    assert!(c.blocks().all(|b| b.body().is_some()));
+    assert_eq!(c.body_cache(), None);
+    // Turning it on later evicts at once.
+    c.set_body_cache(Some(10));
+    assert_eq!(c.blocks().filter(|b| b.body().is_some()).count(), 11);
+}

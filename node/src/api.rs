@@ -2,7 +2,8 @@
 //! all go through [`NodeClient`]: a bounded channel plus a oneshot reply, never a lock.
 
 use crate::metrics::{Gauges, Metrics};
-use rantai_core::{Block, BlockHash, Direction, ItemId, SubmitError};
+use crate::store::StoreLoader;
+use rantai_core::{Block, BlockHash, ChainBlock, Direction, ItemId, SubmitError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -28,18 +29,18 @@ pub enum Request {
     Blocks {
         from: u64,
         limit: usize,
-        reply: oneshot::Sender<(u64, Vec<Arc<Block>>)>,
+        reply: oneshot::Sender<(u64, Vec<ChainBlock>)>,
     },
     /// A block of the tree and whether it is on the best chain.
     Block {
         hash: BlockHash,
-        reply: oneshot::Sender<Option<(Arc<Block>, bool)>>,
+        reply: oneshot::Sender<Option<(ChainBlock, bool)>>,
     },
     Gauges {
         reply: oneshot::Sender<Gauges>,
     },
     BestChain {
-        reply: oneshot::Sender<Vec<Arc<Block>>>,
+        reply: oneshot::Sender<Vec<ChainBlock>>,
     },
 }
 
@@ -147,6 +148,8 @@ impl BlockView {
 pub struct NodeClient {
     pub(crate) tx: mpsc::Sender<Request>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Reads bodies the chain evicted (only with a data directory).
+    pub(crate) store: Option<StoreLoader>,
 }
 
 impl NodeClient {
@@ -154,6 +157,35 @@ impl NodeClient {
         let (reply, rx) = oneshot::channel();
         self.tx.send(make(reply)).await.map_err(|_| Stopped)?;
         rx.await.map_err(|_| Stopped)
+    }
+
+    /// Whole blocks for `blocks`, in order: evicted bodies are read from the store (never on
+    /// the driver task). A body the store lacks (a failed write, logged then) is left out.
+    async fn bodies(&self, blocks: Vec<ChainBlock>) -> Result<Vec<Arc<Block>>, Stopped> {
+        let evicted: Vec<BlockHash> = blocks
+            .iter()
+            .filter(|b| b.is_evicted())
+            .map(|b| b.hash())
+            .collect();
+        let mut loaded = std::collections::BTreeMap::new();
+        if !evicted.is_empty() {
+            let store = self.store.as_ref().ok_or(Stopped)?;
+            let found = store.load(evicted).await.map_err(|_| Stopped)?;
+            for h in &found.missing {
+                tracing::warn!(
+                    "block {} is evicted from memory and not in the store",
+                    h.short()
+                );
+            }
+            loaded.extend(found.blocks.into_iter().map(|b| (b.hash(), b)));
+        }
+        Ok(blocks
+            .into_iter()
+            .filter_map(|b| match b {
+                ChainBlock::Full(b) => Some(b),
+                evicted => loaded.remove(&evicted.hash()),
+            })
+            .collect())
     }
 
     /// Submits a data item (a typed line); answers with its id once queued for mining.
@@ -172,6 +204,7 @@ impl NodeClient {
         let (height, blocks) = self
             .ask(|reply| Request::Blocks { from, limit, reply })
             .await?;
+        let blocks = self.bodies(blocks).await?;
         Ok(BlockPage {
             height,
             blocks: blocks.iter().map(|b| BlockView::new(b, true)).collect(),
@@ -180,8 +213,11 @@ impl NodeClient {
 
     /// One block of the tree (best chain or side branch), if known.
     pub async fn block(&self, hash: BlockHash) -> Result<Option<BlockView>, Stopped> {
-        let found = self.ask(|reply| Request::Block { hash, reply }).await?;
-        Ok(found.map(|(b, best)| BlockView::new(&b, best)))
+        let Some((b, best)) = self.ask(|reply| Request::Block { hash, reply }).await? else {
+            return Ok(None);
+        };
+        let found = self.bodies(vec![b]).await?;
+        Ok(found.first().map(|b| BlockView::new(b, best)))
     }
 
     /// Prometheus text of all counters and gauges.
@@ -192,7 +228,8 @@ impl NodeClient {
 
     /// The whole best chain, genesis first (shared blocks; for tests and tools).
     pub async fn best_chain(&self) -> Result<Vec<Arc<Block>>, Stopped> {
-        self.ask(|reply| Request::BestChain { reply }).await
+        let chain = self.ask(|reply| Request::BestChain { reply }).await?;
+        self.bodies(chain).await
     }
 
     /// Counters, readable without asking the driver.

@@ -9,13 +9,13 @@ use crate::conn::{self, ConnEvent};
 use crate::dialer::Dialer;
 use crate::listener::Acceptor;
 use crate::metrics::{Gauges, Metrics};
-use crate::store::{self, StoreEntry, StoreError, StoreHandle};
+use crate::store::{self, LoadedBlocks, StoreEntry, StoreError, StoreHandle};
 use rantai_core::pow::Miner;
 use rantai_core::{
-    Block, BlockHash, Config, Direction, DisconnectReason, Event, Input, Message, Millis, Output,
-    Params, Peer, PeerId, RelayPolicy, Template,
+    Block, BlockHash, Config, Direction, DisconnectReason, Event, Input, LoadPurpose, Message,
+    Millis, Output, Params, Peer, PeerId, RelayPolicy, Template,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +56,10 @@ pub struct NodeOptions {
     pub retry_max: Duration,
     /// Messages queued per connection before the peer counts as too slow and is dropped.
     pub send_queue: usize,
+    /// With a data directory, block bodies stay in memory only for blocks less than this many
+    /// heights below the tip; older ones are read from the store when a peer or the API asks.
+    /// Without a data directory every body stays in memory (there is nowhere else to keep it).
+    pub body_cache_blocks: u64,
 }
 
 impl Default for NodeOptions {
@@ -78,6 +82,7 @@ impl Default for NodeOptions {
             retry_base: Duration::from_millis(250),
             retry_max: Duration::from_secs(30),
             send_queue: 4096,
+            body_cache_blocks: 64,
         }
     }
 }
@@ -150,13 +155,14 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
     let metrics = Arc::new(Metrics::default());
     let params = Arc::new(opts.params.clone());
     let now = unix_now();
+    let body_cache = opts.data_dir.as_ref().map(|_| opts.body_cache_blocks);
     let (store, chain) = match &opts.data_dir {
         Some(dir) => {
             let dir = dir.clone();
             let p = params.clone();
             let m = metrics.clone();
             let (store, loaded) =
-                tokio::task::spawn_blocking(move || store::open(&dir, &p, m, now))
+                tokio::task::spawn_blocking(move || store::open(&dir, &p, m, now, body_cache))
                     .await
                     .map_err(|e| std::io::Error::other(e.to_string()))??;
             let path = opts
@@ -190,6 +196,7 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
     config.ping_interval = opts.ping_interval.map(ms);
     config.pong_timeout = ms(opts.pong_timeout);
     config.request_timeout = ms(opts.request_timeout);
+    config.body_cache_blocks = body_cache;
     let seed: u64 = rand::random();
     let peer = match chain {
         Some(c) => Peer::with_chain(config, seed, c),
@@ -208,6 +215,8 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
     let (dial_tx, dial_rx) = mpsc::channel(64);
     let (mined_tx, mined_rx) = mpsc::channel(8);
     let (api_tx, api_rx) = mpsc::channel(1024);
+    let (loaded_tx, loaded_rx) = mpsc::channel(MAX_LOADS_IN_FLIGHT);
+    let store_loader = store.as_ref().map(StoreHandle::loader);
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let accept_task = tokio::spawn(accept_loop(listener, accept_tx));
     let now_i = Instant::now();
@@ -225,6 +234,9 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
         dialer,
         store,
         store_batch: Vec::new(),
+        loads_waiting: VecDeque::new(),
+        loads_in_flight: 0,
+        loaded_tx,
         metrics: metrics.clone(),
         mining: None,
         job: 0,
@@ -240,6 +252,7 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
         dial_rx,
         mined_rx,
         api_rx,
+        loaded_rx,
         shutdown_rx,
         accept_task,
     ));
@@ -247,6 +260,7 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
         client: NodeClient {
             tx: api_tx,
             metrics,
+            store: store_loader,
         },
         local_addr,
         shutdown: Some(shutdown_tx),
@@ -312,6 +326,12 @@ struct Driver {
     dialer: Dialer,
     store: Option<StoreHandle>,
     store_batch: Vec<StoreEntry>,
+    /// Reads of evicted bodies the peer asked for, not yet sent to the store thread.
+    loads_waiting: VecDeque<(Vec<BlockHash>, LoadPurpose)>,
+    /// Reads sent to the store thread and not yet answered (at most [`MAX_LOADS_IN_FLIGHT`],
+    /// so the store thread's answers always fit in `loaded_tx` and it never waits on us).
+    loads_in_flight: usize,
+    loaded_tx: mpsc::Sender<(LoadPurpose, LoadedBlocks)>,
     metrics: Arc<Metrics>,
     mining: Option<(u64, Arc<AtomicBool>)>,
     job: u64,
@@ -324,6 +344,12 @@ struct Driver {
 
 type DialResult = (String, std::io::Result<TcpStream>);
 
+/// Store reads of evicted bodies outstanding at once.
+const MAX_LOADS_IN_FLIGHT: usize = 16;
+/// Reads to serve peers' `get_blocks` that may wait for the store; beyond that a request for
+/// evicted blocks is answered `not_found` (the asker fetches them elsewhere or later).
+const MAX_SERVE_LOADS_WAITING: usize = 64;
+
 impl Driver {
     #[allow(clippy::too_many_arguments)]
     async fn run(
@@ -333,6 +359,7 @@ impl Driver {
         mut dials: mpsc::Receiver<DialResult>,
         mut mined: mpsc::Receiver<(u64, Block)>,
         mut api: mpsc::Receiver<Request>,
+        mut loaded: mpsc::Receiver<(LoadPurpose, LoadedBlocks)>,
         mut shutdown: oneshot::Receiver<()>,
         accept_task: JoinHandle<()>,
     ) {
@@ -344,6 +371,7 @@ impl Driver {
                     store.append(std::mem::take(&mut self.store_batch)).await;
                 }
             }
+            self.send_loads().await;
             let wake = self.next_wake();
             tokio::select! {
                 Some(ev) = events.recv() => {
@@ -360,6 +388,14 @@ impl Driver {
                 Some((target, res)) = dials.recv() => self.on_dialed(target, res),
                 Some((job, block)) = mined.recv() => self.on_mined(job, block),
                 Some(req) = api.recv() => self.on_request(req),
+                Some((purpose, found)) = loaded.recv() => {
+                    self.loads_in_flight -= 1;
+                    self.peer.handle(unix_now(), Input::BlocksLoaded {
+                        purpose,
+                        blocks: found.blocks,
+                        missing: found.missing,
+                    });
+                }
                 _ = tokio::time::sleep_until(wake) => {
                     self.last_timeout_call = Some(Instant::now());
                     self.peer.handle_timeout(unix_now());
@@ -384,6 +420,53 @@ impl Driver {
             store.close().await;
             tracing::info!("store flushed and closed");
         }
+    }
+
+    /// Hands waiting reads of evicted bodies to the store thread, up to the in-flight bound.
+    async fn send_loads(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        while self.loads_in_flight < MAX_LOADS_IN_FLIGHT {
+            let Some((hashes, purpose)) = self.loads_waiting.pop_front() else {
+                return;
+            };
+            self.loads_in_flight += 1;
+            let tx = self.loaded_tx.clone();
+            // Capacity MAX_LOADS_IN_FLIGHT: this never finds the channel full.
+            let reply = Box::new(move |found| {
+                let _ = tx.try_send((purpose, found));
+            });
+            store.load(hashes, reply).await;
+        }
+    }
+
+    /// Queues a read of evicted bodies. Only a peer with a body cache asks, and it has one only
+    /// with a store; reads for serving beyond the bound are answered as not found at once.
+    fn on_load(&mut self, hashes: Vec<BlockHash>, purpose: LoadPurpose) {
+        let waiting_serves = self
+            .loads_waiting
+            .iter()
+            .filter(|(_, p)| matches!(p, LoadPurpose::Serve(_)))
+            .count();
+        let refuse = self.store.is_none()
+            || (matches!(purpose, LoadPurpose::Serve(_))
+                && waiting_serves >= MAX_SERVE_LOADS_WAITING);
+        if refuse {
+            if self.store.is_none() {
+                tracing::error!("evicted blocks asked for without a store");
+            }
+            self.peer.handle(
+                unix_now(),
+                Input::BlocksLoaded {
+                    purpose,
+                    blocks: Vec::new(),
+                    missing: hashes,
+                },
+            );
+            return;
+        }
+        self.loads_waiting.push_back((hashes, purpose));
     }
 
     fn next_wake(&self) -> Instant {
@@ -411,6 +494,7 @@ impl Driver {
                 Output::Disconnect { peer, reason } => self.on_disconnect(peer, reason),
                 Output::Mine(Some(t)) => self.start_mining(t),
                 Output::Mine(None) => self.stop_mining(),
+                Output::LoadBlocks { hashes, purpose } => self.on_load(hashes, purpose),
                 Output::Event(ev) => self.on_event(ev),
             }
         }
@@ -823,6 +907,7 @@ impl Driver {
                     }
                     blocks.push(b.clone());
                 }
+                // Evicted bodies are read from the store by the client, off this task.
                 let _ = reply.send((chain.height(), blocks));
             }
             Request::Block { hash, reply } => {

@@ -8,11 +8,17 @@
 //!
 //! Loading replays the table into a fresh [`Chain`], validating every block again. The first
 //! entry that fails to decode or to connect ends the load with a logged error; it and every later
-//! entry are removed, and the node fetches what is missing from its peers.
+//! entry are removed, and the node fetches what is missing from its peers. With a body cache the
+//! chain drops old bodies while it loads, so a restart never holds every body at once.
+//!
+//! A second table maps block hashes to sequence numbers, so the same thread answers reads of
+//! bodies the chain evicted ([`StoreHandle::load`], [`StoreLoader`]) in order with the writes:
+//! a read queued after a block's write finds it. Stores written before that table existed get
+//! it built at open.
 
 use crate::metrics::Metrics;
 use rantai_core::block::{encode_items, HEADER_LEN};
-use rantai_core::{Block, Chain, Header, Insert, Item, Millis, Params};
+use rantai_core::{Block, BlockHash, Chain, Header, Insert, Item, Millis, Params};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -21,12 +27,16 @@ use tokio::sync::mpsc;
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Block hash -> sequence number in `BLOCKS`.
+const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("hashes");
 const GENESIS_KEY: &str = "genesis";
+/// Meta key: how many `BLOCKS` entries (from sequence 0) `HASHES` covers, little-endian u64.
+const INDEXED_KEY: &str = "hashes_indexed";
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "chain.redb";
 /// redb page cache.
 const CACHE_BYTES: usize = 4 << 20;
-/// Batches queued for the writer before the driver waits (backpressure on a slow disk).
+/// Commands queued for the store thread before the driver waits (backpressure on a slow disk).
 const WRITE_QUEUE_BATCHES: usize = 256;
 
 /// Why the store could not be opened or written.
@@ -138,19 +148,68 @@ pub struct StoreEntry {
     pub from: String,
 }
 
-/// The driver's side of the store: queue batches, then [`StoreHandle::close`] to flush.
+/// What a read of stored blocks found.
+#[derive(Debug, Default)]
+pub struct LoadedBlocks {
+    pub blocks: Vec<Arc<Block>>,
+    /// Hashes not in the store, or whose entry could not be read (logged).
+    pub missing: Vec<BlockHash>,
+}
+
+/// Where the answer of a read goes; called on the store thread, so it must not block.
+pub type LoadReply = Box<dyn FnOnce(LoadedBlocks) + Send>;
+
+enum StoreCmd {
+    Append(Vec<StoreEntry>),
+    Load {
+        hashes: Vec<BlockHash>,
+        reply: LoadReply,
+    },
+}
+
+/// The driver's side of the store: queue batches and reads, then [`StoreHandle::close`] to
+/// flush.
 pub struct StoreHandle {
-    tx: mpsc::Sender<Vec<StoreEntry>>,
+    tx: mpsc::Sender<StoreCmd>,
     thread: std::thread::JoinHandle<()>,
 }
 
-/// Opens (or creates) the store in `dir`, replays it into a chain for `params`, and starts the
-/// writer thread.
+/// Reads stored blocks from outside the driver (the HTTP API) without keeping the store open:
+/// after [`StoreHandle::close`] every read fails.
+#[derive(Clone, Debug)]
+pub struct StoreLoader {
+    tx: mpsc::WeakSender<StoreCmd>,
+}
+
+/// The store is closed.
+#[derive(Debug, thiserror::Error)]
+#[error("the store is closed")]
+pub struct StoreClosed;
+
+impl StoreLoader {
+    /// Reads `hashes` on the store thread.
+    pub async fn load(&self, hashes: Vec<BlockHash>) -> Result<LoadedBlocks, StoreClosed> {
+        let tx = self.tx.upgrade().ok_or(StoreClosed)?;
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let reply: LoadReply = Box::new(move |r| {
+            let _ = reply.send(r);
+        });
+        tx.send(StoreCmd::Load { hashes, reply })
+            .await
+            .map_err(|_| StoreClosed)?;
+        drop(tx);
+        rx.await.map_err(|_| StoreClosed)
+    }
+}
+
+/// Opens (or creates) the store in `dir`, replays it into a chain for `params` that keeps
+/// bodies as [`Chain::set_body_cache`] with `body_cache` says, and starts the store thread.
 pub fn open(
     dir: &Path,
     params: &Arc<Params>,
     metrics: Arc<Metrics>,
     now: Millis,
+    body_cache: Option<u64>,
 ) -> Result<(StoreHandle, Loaded), StoreError> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
         path: dir.to_path_buf(),
@@ -162,7 +221,8 @@ pub fn open(
         .set_cache_size(CACHE_BYTES)
         .create(dir.join(DB_FILE))?;
     check_network(&db, params)?;
-    let (loaded, next_seq) = load(&db, params, now)?;
+    let (loaded, next_seq) = load(&db, params, now, body_cache)?;
+    index_hashes(&db, next_seq)?;
     metrics
         .blocks_stored
         .store(loaded.blocks, Ordering::Relaxed);
@@ -197,13 +257,57 @@ fn check_network(db: &Database, params: &Params) -> Result<(), StoreError> {
             }
         }
         txn.open_table(BLOCKS)?;
+        txn.open_table(HASHES)?;
     }
     txn.commit()?;
     Ok(())
 }
 
-fn load(db: &Database, params: &Arc<Params>, now: Millis) -> Result<(Loaded, u64), StoreError> {
+fn indexed(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StoreError> {
+    let v = meta.get(INDEXED_KEY)?;
+    let n = v
+        .and_then(|g| <[u8; 8]>::try_from(g.value()).ok())
+        .map_or(0, u64::from_le_bytes);
+    Ok(n)
+}
+
+/// Makes `HASHES` cover exactly the entries below `next_seq`: drops entries of removed blocks
+/// and indexes blocks written before the table existed (reading only their headers).
+fn index_hashes(db: &Database, next_seq: u64) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let done = indexed(&meta)?;
+        if done == next_seq {
+            return Ok(());
+        }
+        let mut hashes = txn.open_table(HASHES)?;
+        if done > next_seq {
+            hashes.retain(|_, seq| seq < next_seq)?;
+        } else {
+            tracing::info!("store: indexing {} blocks by hash", next_seq - done);
+            let blocks = txn.open_table(BLOCKS)?;
+            for entry in blocks.range(done..next_seq)? {
+                let (k, v) = entry?;
+                if let Some(head) = v.value().first_chunk::<HEADER_LEN>() {
+                    hashes.insert(&Header::decode(head).hash().0[..], k.value())?;
+                }
+            }
+        }
+        meta.insert(INDEXED_KEY, &next_seq.to_le_bytes()[..])?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn load(
+    db: &Database,
+    params: &Arc<Params>,
+    now: Millis,
+    body_cache: Option<u64>,
+) -> Result<(Loaded, u64), StoreError> {
     let mut chain = Chain::new(params.clone());
+    chain.set_body_cache(body_cache);
     let mut blocks = 0u64;
     let mut next_seq = 0u64;
     let mut stopped: Option<(u64, String)> = None;
@@ -253,6 +357,12 @@ fn load(db: &Database, params: &Arc<Params>, now: Millis) -> Result<(Loaded, u64
             {
                 let mut table = txn.open_table(BLOCKS)?;
                 table.retain_in(seq.., |_, _| false)?;
+                let mut hashes = txn.open_table(HASHES)?;
+                hashes.retain(|_, s| s < seq)?;
+                let mut meta = txn.open_table(META)?;
+                if indexed(&meta)? > seq {
+                    meta.insert(INDEXED_KEY, &seq.to_le_bytes()[..])?;
+                }
             }
             txn.commit()?;
             Some(why)
@@ -270,17 +380,30 @@ fn load(db: &Database, params: &Arc<Params>, now: Millis) -> Result<(Loaded, u64
 
 fn writer(
     db: Database,
-    mut rx: mpsc::Receiver<Vec<StoreEntry>>,
+    mut rx: mpsc::Receiver<StoreCmd>,
     mut next_seq: u64,
     metrics: Arc<Metrics>,
 ) {
     // Bounded group: at most this many blocks per transaction.
     const MAX_GROUP: usize = 4096;
-    while let Some(first) = rx.blocking_recv() {
-        let mut group = first;
+    let mut next = rx.blocking_recv();
+    while let Some(cmd) = next.take() {
+        let mut group = match cmd {
+            StoreCmd::Load { hashes, reply } => {
+                reply(read_blocks(&db, hashes));
+                next = rx.blocking_recv();
+                continue;
+            }
+            StoreCmd::Append(first) => first,
+        };
+        // A read queued behind these writes waits for them, so it finds what they hold.
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(more) => group.extend(more),
+                Ok(StoreCmd::Append(more)) => group.extend(more),
+                Ok(load) => {
+                    next = Some(load);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -303,6 +426,9 @@ fn writer(
                 );
             }
         }
+        if next.is_none() {
+            next = rx.blocking_recv();
+        }
     }
     drop(db);
     tracing::debug!("store closed");
@@ -312,19 +438,84 @@ fn write_group(db: &Database, first_seq: u64, group: &[StoreEntry]) -> Result<()
     let txn = db.begin_write()?;
     {
         let mut table = txn.open_table(BLOCKS)?;
+        let mut hashes = txn.open_table(HASHES)?;
+        let mut meta = txn.open_table(META)?;
+        let indexed_before = indexed(&meta)? == first_seq;
         for (i, e) in group.iter().enumerate() {
-            table.insert(first_seq + i as u64, encode_block(&e.block).as_slice())?;
+            let seq = first_seq + i as u64;
+            table.insert(seq, encode_block(&e.block).as_slice())?;
+            hashes.insert(&e.block.hash().0[..], seq)?;
+        }
+        if indexed_before {
+            let end = first_seq + group.len() as u64;
+            meta.insert(INDEXED_KEY, &end.to_le_bytes()[..])?;
         }
     }
     txn.commit()?;
     Ok(())
 }
 
+/// Reads blocks by hash; a block that cannot be read is logged and reported missing.
+fn read_blocks(db: &Database, hashes: Vec<BlockHash>) -> LoadedBlocks {
+    let mut out = LoadedBlocks::default();
+    let read = |out: &mut LoadedBlocks| -> Result<(), StoreError> {
+        let txn = db.begin_read()?;
+        let by_hash = txn.open_table(HASHES)?;
+        let blocks = txn.open_table(BLOCKS)?;
+        for h in &hashes {
+            let Some(seq) = by_hash.get(&h.0[..])?.map(|g| g.value()) else {
+                out.missing.push(*h);
+                continue;
+            };
+            let entry = blocks.get(seq)?;
+            match entry.map(|g| decode_block(g.value())) {
+                Some(Ok(b)) if b.hash() == *h => out.blocks.push(Arc::new(b)),
+                Some(Err(e)) => {
+                    tracing::error!("store: entry {seq} (block {}) is corrupt: {e}", h.short());
+                    out.missing.push(*h);
+                }
+                _ => out.missing.push(*h),
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = read(&mut out) {
+        tracing::error!("store: reading {} blocks failed: {e}", hashes.len());
+        let found: std::collections::BTreeSet<BlockHash> =
+            out.blocks.iter().map(|b| b.hash()).collect();
+        out.missing = hashes.into_iter().filter(|h| !found.contains(h)).collect();
+    }
+    out
+}
+
 impl StoreHandle {
     /// Queues blocks for the next commit; waits only when the writer is far behind.
     pub async fn append(&self, batch: Vec<StoreEntry>) {
-        if self.tx.send(batch).await.is_err() {
+        if self.tx.send(StoreCmd::Append(batch)).await.is_err() {
             tracing::error!("store writer is gone; blocks are no longer persisted");
+        }
+    }
+
+    /// Queues a read of `hashes` behind the queued writes; `reply` gets the answer on the
+    /// store thread. If the store thread is gone, `reply` gets every hash as missing at once.
+    pub async fn load(&self, hashes: Vec<BlockHash>, reply: LoadReply) {
+        if let Err(mpsc::error::SendError(cmd)) =
+            self.tx.send(StoreCmd::Load { hashes, reply }).await
+        {
+            tracing::error!("store thread is gone; cannot read stored blocks");
+            if let StoreCmd::Load { hashes, reply } = cmd {
+                reply(LoadedBlocks {
+                    blocks: Vec::new(),
+                    missing: hashes,
+                });
+            }
+        }
+    }
+
+    /// A reader for the HTTP API that does not keep the store open.
+    pub fn loader(&self) -> StoreLoader {
+        StoreLoader {
+            tx: self.tx.downgrade(),
         }
     }
 

@@ -241,8 +241,8 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
     let mut counts: BTreeMap<ItemId, u32> = m.items_submitted.iter().map(|id| (*id, 0)).collect();
     if let Some(c) = ref_chain {
         for b in c.best_chain() {
-            for it in b.items() {
-                if let Some(x) = counts.get_mut(&it.id()) {
+            for id in b.item_ids() {
+                if let Some(x) = counts.get_mut(&id) {
                     *x += 1;
                 }
             }

@@ -1347,6 +1347,9 @@ impl Sim {
     fn execute(&mut self, n: u32, out: Output) {
         match out {
             Output::Send { to, msg } => self.send(n, to, msg),
+            Output::LoadBlocks { .. } => {
+                unreachable!("simulated peers keep every body (body_cache_blocks is None)")
+            }
             Output::Disconnect { peer, reason } => {
                 let (link, epoch) = unpid(peer);
                 let open = self

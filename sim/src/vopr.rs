@@ -483,7 +483,7 @@ fn surviving_items(sim: &Sim, submitted: &BTreeSet<ItemId>) -> BTreeSet<ItemId> 
         let Some(p) = sim.peer(i) else { continue };
         held.extend(p.pending_items().map(|it| it.id()));
         for b in p.chain().blocks() {
-            held.extend(b.items().iter().map(|it| it.id()));
+            held.extend(b.item_ids());
         }
     }
     held.intersection(submitted).copied().collect()
@@ -494,8 +494,8 @@ fn duplicated_items(sim: &Sim) -> Option<usize> {
     let chain = sim.chain(0)?;
     let mut seen: BTreeMap<ItemId, u32> = BTreeMap::new();
     for b in chain.best_chain() {
-        for it in b.items() {
-            *seen.entry(it.id()).or_default() += 1;
+        for id in b.item_ids() {
+            *seen.entry(id).or_default() += 1;
         }
     }
     let dups = seen.values().filter(|&&c| c > 1).count();

@@ -7,11 +7,13 @@
 #![allow(dead_code)]
 
 use rantai_core::{
-    Block, Config, Direction, Event, Input, Message, Millis, Output, Params, Peer, PeerId, Template,
+    Block, BlockHash, Config, Direction, Event, Input, LoadPurpose, Message, Millis, Output,
+    Params, Peer, PeerId, Template,
 };
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 enum Delivery {
     Msg {
@@ -27,6 +29,12 @@ enum Delivery {
         node: usize,
         block: Block,
         job: u64,
+    },
+    /// A store read asked for with `Output::LoadBlocks`, answered from the node's disk.
+    Load {
+        node: usize,
+        hashes: Vec<BlockHash>,
+        purpose: LoadPurpose,
     },
 }
 
@@ -54,6 +62,10 @@ pub struct Net {
     /// `(from node, message kind, how many)`: the next messages of that kind the node sends
     /// are lost (counted in `sent`, never delivered).
     pub lose: Vec<(usize, &'static str, u32)>,
+    /// Every block accepted by a node that has a body cache: its store.
+    pub disks: Vec<BTreeMap<BlockHash, Arc<Block>>>,
+    /// Store reads asked for: (node, purpose, number of blocks).
+    pub loads: Vec<(usize, LoadPurpose, usize)>,
 }
 
 /// Test configuration on the zero-difficulty dev network with short timeouts.
@@ -84,6 +96,8 @@ impl Net {
             sent: BTreeMap::new(),
             disconnects: Vec::new(),
             lose: Vec::new(),
+            disks: vec![BTreeMap::new(); n],
+            loads: Vec::new(),
         }
     }
 
@@ -252,7 +266,26 @@ impl Net {
                         );
                     }
                 }
-                Output::Event(e) => self.events[node].push((self.now, e)),
+                Output::LoadBlocks { hashes, purpose } => {
+                    self.loads.push((node, purpose, hashes.len()));
+                    let at = self.now.add(Millis(1));
+                    self.schedule(
+                        at,
+                        Delivery::Load {
+                            node,
+                            hashes,
+                            purpose,
+                        },
+                    );
+                }
+                Output::Event(e) => {
+                    if let Event::BlockAccepted { block, .. } = &e {
+                        if self.peers[node].config().body_cache_blocks.is_some() {
+                            self.disks[node].insert(block.hash(), block.clone());
+                        }
+                    }
+                    self.events[node].push((self.now, e))
+                }
             }
         }
     }
@@ -295,6 +328,25 @@ impl Net {
                         self.peers[node].handle(now, Input::Message { peer: conn, msg });
                         self.drain(node);
                     }
+                }
+                Delivery::Load {
+                    node,
+                    hashes,
+                    purpose,
+                } => {
+                    let (found, missing): (Vec<_>, Vec<_>) = hashes
+                        .into_iter()
+                        .partition(|h| self.disks[node].contains_key(h));
+                    let blocks = found.iter().map(|h| self.disks[node][h].clone()).collect();
+                    self.peers[node].handle(
+                        now,
+                        Input::BlocksLoaded {
+                            purpose,
+                            blocks,
+                            missing,
+                        },
+                    );
+                    self.drain(node);
                 }
                 Delivery::Closed { node, conn } => {
                     self.peers[node].handle(now, Input::Disconnected { peer: conn });
