@@ -147,7 +147,23 @@ fn parse_relay(s: &str) -> Result<RelayPolicy, String> {
     }
 }
 
+/// Allocations of this size or more get their own mappings (glibc's `M_MMAP_THRESHOLD`).
+/// Block bodies (up to 1 MiB) are evicted by the body cache once stored; glibc's default
+/// threshold rises to 32 MiB as such blocks are freed, after which it keeps the freed memory
+/// and the process stays near the size of data it no longer holds.
+const MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
+
+/// Pins the mmap threshold, so a freed block body goes back to the system at once.
+fn release_large_frees() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called once, before other threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+    }
+}
+
 fn main() -> Result<()> {
+    release_large_frees();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
