@@ -1796,10 +1796,7 @@ impl Peer {
                 if self.chain.contains_item(&id) || self.pending_ids.contains_key(&id) {
                     continue;
                 }
-                let remote = self.pending.len() - self.pending_local;
-                if remote >= self.config.max_pending_items / 2
-                    || self.pending_bytes + it.encoded_len() > self.config.max_pending_bytes / 2
-                {
+                if self.remote_share_full(it) {
                     return;
                 }
                 self.add_pending(it.clone(), false);
@@ -1849,17 +1846,21 @@ impl Peer {
         if self.chain.contains_item(&id) || self.pending_ids.contains_key(&id) {
             return;
         }
-        // Remote items may fill only half the pool, so local submissions always fit.
-        let remote = self.pending.len() - self.pending_local;
-        if remote >= self.config.max_pending_items / 2
-            || self.pending_bytes + item.encoded_len() > self.config.max_pending_bytes / 2
-        {
+        if self.remote_share_full(&item) {
             return;
         }
         self.add_pending(item.clone(), false);
         if self.config.relay_items {
             self.relay_item(&item, Some(peer));
         }
+    }
+
+    /// Whether `item` would overfill the half of the pool open to items that are not ours:
+    /// remote items may fill only half of it, so local submissions always fit.
+    fn remote_share_full(&self, item: &Item) -> bool {
+        let remote = self.pending.len() - self.pending_local;
+        remote >= self.config.max_pending_items / 2
+            || self.pending_bytes + item.encoded_len() > self.config.max_pending_bytes / 2
     }
 
     fn relay_item(&mut self, item: &Item, from: Option<PeerId>) {
