@@ -133,3 +133,55 @@ fn check_determinism_flag_runs_twice_and_passes() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("determinism check passed"));
 }
+
+#[test]
+fn vopr_runs_seeds_reports_json_and_refuses_bad_flags() {
+    let out = bin()
+        .args(["vopr", "--seeds", "3..5", "--json", "--jobs", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["runs"], 2);
+    assert_eq!(v["passed"], 2);
+    assert_eq!(
+        (v["seeds_from"].clone(), v["seeds_to"].clone()),
+        (3.into(), 5.into())
+    );
+    assert!(v["events"].as_u64().unwrap() > 0);
+    // A spent budget starts no seed; the summary says which seeds ran (none).
+    let out = bin()
+        .args(["vopr", "--seeds", "0..5", "--budget", "0s", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["runs"].clone(), v["budget_exhausted"].clone()),
+        (0.into(), true.into())
+    );
+    // One seed, described in full, with its replay command's scenario.
+    let out = bin().args(["vopr", "--seed", "3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("scenario   cargo run --release -p rantai-sim -- --seed 3 "),
+        "{text}"
+    );
+    assert!(text.contains("liveness   bound"), "{text}");
+    for bad in [
+        vec!["vopr", "--seeds", "5..3"],
+        vec!["vopr", "--seeds", "x"],
+        vec!["vopr", "--budget", "soon"],
+        vec!["vopr", "--jobs", "0"],
+        vec!["vopr", "--seed", "1", "--seeds", "0..2"],
+    ] {
+        let out = bin().args(&bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}
