@@ -402,35 +402,14 @@ async fn rss_with_1000_blocks_of_1_mb() {
     let dir = TempDir::new("rss-1mb");
     let data = dir.path().join("data");
     let t0 = Instant::now();
-    let params = Params::main();
-    let now = rantai_node::unix_now();
-    let mut prev = params.genesis().clone();
-    let mut frames = Vec::with_capacity(n_blocks);
-    for i in 0..n_blocks {
+    let frames: Vec<Vec<u8>> = mined_chain_of(n_blocks, |i| {
         let mut text = format!("block {i} ");
         text.extend(std::iter::repeat_n('x', text_bytes - text.len()));
-        let items = vec![rantai_core::Item {
-            nonce: i as u64,
-            text,
-        }];
-        let block = rantai_core::Template::new(
-            prev.header(),
-            prev.hash(),
-            params.min_difficulty,
-            now,
-            items,
-        )
-        .solve(&std::sync::atomic::AtomicBool::new(false))
-        .expect("an uncancelled search finds a nonce");
-        prev = Arc::new(block);
-        frames.push(
-            Message::Block {
-                block: prev.clone(),
-            }
-            .to_frame(),
-        );
-    }
-    drop(prev);
+        text
+    })
+    .into_iter()
+    .map(|block| Message::Block { block }.to_frame())
+    .collect();
     println!(
         "mined {n_blocks} blocks of {text_bytes} bytes of data in {:.1} s",
         t0.elapsed().as_secs_f64()

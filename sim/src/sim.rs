@@ -130,7 +130,7 @@ struct ActivePartition {
 
 /// Background traffic that never ends while peers run: keepalives (and loss probes) and the
 /// periodic re-sending of pending items. "Quiet" ignores it.
-fn is_keepalive(msg: &Message) -> bool {
+fn is_background(msg: &Message) -> bool {
     matches!(
         msg,
         Message::Ping { .. } | Message::Pong { .. } | Message::Items { .. }
@@ -210,7 +210,7 @@ pub struct Sim {
     in_flight: u64,
     /// Of `in_flight`, background messages (ping, pong, items): they never end, so "quiet"
     /// ignores them.
-    in_flight_keepalive: u64,
+    in_flight_background: u64,
     /// Scheduled faults and submissions not yet fired.
     pending_scheduled: u64,
     pub(crate) last_fault_at: Millis,
@@ -324,7 +324,7 @@ impl Sim {
             tiebreak_blocks: 0,
             mining_done_at: None,
             in_flight: 0,
-            in_flight_keepalive: 0,
+            in_flight_background: 0,
             pending_scheduled: 0,
             last_fault_at: Millis::ZERO,
             last_heal_at: None,
@@ -726,9 +726,9 @@ impl Sim {
             && self.converged()
     }
 
-    /// Messages in flight other than keepalives: with pings on, a network never has none.
+    /// Messages in flight other than background traffic: with pings on, a network never has none.
     fn sync_in_flight(&self) -> u64 {
-        self.in_flight - self.in_flight_keepalive
+        self.in_flight - self.in_flight_background
     }
 
     fn mining_complete(&self) -> bool {
@@ -1113,8 +1113,8 @@ impl Sim {
         let l = &self.links[link as usize];
         let from = l.other(to);
         let kind = kind_index(&msg);
-        if is_keepalive(&msg) {
-            self.in_flight_keepalive -= 1;
+        if is_background(&msg) {
+            self.in_flight_background -= 1;
         }
         if !l.open || l.epoch != epoch {
             self.metrics.faults.closed_drops += 1;
@@ -1280,7 +1280,7 @@ impl Sim {
                 &mut self.nodes[from as usize].lat_rng,
             );
             self.in_flight += 1;
-            self.in_flight_keepalive += u64::from(is_keepalive(&msg));
+            self.in_flight_background += u64::from(is_background(&msg));
             self.push(
                 Millis(arrival + extra),
                 Ev::Deliver {
@@ -1292,7 +1292,7 @@ impl Sim {
             );
         }
         self.in_flight += 1;
-        self.in_flight_keepalive += u64::from(is_keepalive(&msg));
+        self.in_flight_background += u64::from(is_background(&msg));
         self.push(
             Millis(arrival),
             Ev::Deliver {
@@ -1475,10 +1475,10 @@ impl Sim {
     }
 
     /// Turns the liveness phase's mining on or off. When on, once the block target is reached
-    /// a miner still mines (at its usual rate, at moments when no message other than a
-    /// keepalive is in flight) while its pending pool holds items, and tie
-    /// breaks are not capped: every item submitted must end up mined, and a tie that only a new
-    /// block can break must be broken. Miners whose clocks stopped are restarted.
+    /// a miner still mines (at its usual rate, when only background traffic is in flight and
+    /// no neighbour claims a heavier chain) while its pending pool holds items, and tie breaks
+    /// are not capped: every item submitted must end up mined, and a tie that only a new block
+    /// can break must be broken. Miners whose clocks stopped are restarted.
     pub fn set_liveness_mining(&mut self, on: bool) {
         let was = self.liveness_mining;
         self.liveness_mining = on;
@@ -1507,7 +1507,7 @@ impl Sim {
         self.pending_scheduled
     }
 
-    /// Messages in flight (sent, not yet delivered or dropped), keepalives included.
+    /// Messages in flight (sent, not yet delivered or dropped), background traffic included.
     pub fn in_flight(&self) -> u64 {
         self.in_flight
     }

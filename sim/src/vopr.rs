@@ -186,6 +186,16 @@ pub fn scenario(seed: u64) -> SimConfig {
     cfg
 }
 
+/// Links per peer, peers `0..n`.
+fn degrees(n: u32, edges: &[(u32, u32)]) -> Vec<u32> {
+    let mut deg = vec![0u32; n as usize];
+    for &(a, b) in edges {
+        deg[a as usize] += 1;
+        deg[b as usize] += 1;
+    }
+    deg
+}
+
 /// Longest shortest path over `edges` between peers `0..n`; `None` if the graph is not connected.
 pub fn diameter(n: u32, edges: &[(u32, u32)]) -> Option<u32> {
     let n = n as usize;
@@ -247,16 +257,13 @@ pub fn fanout_rounds(loss: f64, degree: u32) -> u64 {
 /// once: after a long partition a hub may have to do exactly that, and no protocol converges
 /// faster than its uplinks can carry the blocks.
 pub fn catch_up_upload(sim: &Sim) -> Millis {
-    let mut degree = vec![0u64; sim.peer_count() as usize];
-    for &(a, b) in sim.edges() {
-        degree[a as usize] += 1;
-        degree[b as usize] += 1;
-    }
+    let degree = degrees(sim.peer_count(), sim.edges());
     let bits = sim.mined() * sim.config().block_size_bytes() * 8;
     let worst_ms = (0..sim.peer_count())
         .filter_map(|i| {
             let bps = sim.upload_bps(i)?;
-            Some(bits.saturating_mul(degree[i as usize]).saturating_mul(1000) / bps.max(1))
+            let d = u64::from(degree[i as usize]);
+            Some(bits.saturating_mul(d).saturating_mul(1000) / bps.max(1))
         })
         .max()
         .unwrap_or(0);
@@ -341,14 +348,7 @@ pub fn run(seed: u64) -> Outcome {
         .map(|i| sim.upload_backlog(i))
         .max()
         .unwrap_or(Millis::ZERO);
-    let max_degree = {
-        let mut deg = vec![0u32; n as usize];
-        for &(a, b) in sim.edges() {
-            deg[a as usize] += 1;
-            deg[b as usize] += 1;
-        }
-        deg.into_iter().max().unwrap_or(0)
-    };
+    let max_degree = degrees(n, sim.edges()).into_iter().max().unwrap_or(0);
     let bound = liveness_bound(&cfg, diam.unwrap_or(n), max_degree)
         .add(backlog)
         .add(catch_up_upload(&sim));

@@ -401,6 +401,14 @@ pub fn converge<C: ?Sized>(
 /// `n` chained blocks on the main network's genesis, one item `"{tag} {i}"` each, mined at
 /// the network minimum with the current time.
 pub fn mined_chain(n: usize, tag: &str) -> Vec<std::sync::Arc<rantai_core::Block>> {
+    mined_chain_of(n, |i| format!("{tag} {i}"))
+}
+
+/// [`mined_chain`] with block `i`'s item text given by `text(i)`.
+pub fn mined_chain_of(
+    n: usize,
+    text: impl Fn(usize) -> String,
+) -> Vec<std::sync::Arc<rantai_core::Block>> {
     let params = rantai_core::Params::main();
     let now = rantai_node::unix_now();
     let mut prev = params.genesis().clone();
@@ -408,7 +416,7 @@ pub fn mined_chain(n: usize, tag: &str) -> Vec<std::sync::Arc<rantai_core::Block
     for i in 0..n {
         let items = vec![rantai_core::Item {
             nonce: i as u64,
-            text: format!("{tag} {i}"),
+            text: text(i),
         }];
         let block = rantai_core::Template::new(
             prev.header(),
