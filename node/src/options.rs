@@ -14,6 +14,7 @@ pub struct NodeOptions {
     /// The protocol: network parameters, relay policy, difficulty of blocks mined here
     /// (`mine_difficulty`, raised to the network minimum) and timers. Pings carry each side's
     /// tip, which is how the core settles equal-work ties, so keep `ping_interval` short.
+    /// `auto_mine` must stay on for submitted items to be mined here.
     /// [`crate::spawn`] sets `listen_addr` (from [`NodeOptions::advertise`]) and
     /// `body_cache_blocks` (from [`NodeOptions::body_cache_blocks`]) itself.
     pub config: Config,
