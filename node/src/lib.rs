@@ -5,15 +5,24 @@
 //! `127.0.0.1:0`. One driver task owns the peer; connection tasks, the store thread, the miner
 //! and the HTTP handlers talk to it over bounded channels.
 
+mod answer;
 pub mod api;
+mod clock;
 pub mod conn;
+mod conns;
 pub mod dialer;
-pub mod driver;
+mod driver;
 pub mod http;
 pub mod lines;
 pub mod listener;
+mod loads;
 pub mod metrics;
+mod mining;
+mod options;
+mod server;
 pub mod store;
 
 pub use api::{BlockPage, BlockView, NodeClient, PeerStatus, Status, Stopped};
-pub use driver::{run, spawn, unix_now, NodeError, NodeHandle, NodeOptions};
+pub use clock::unix_now;
+pub use options::NodeOptions;
+pub use server::{run, spawn, NodeError, NodeHandle};

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use rantai_core::{Params, RelayPolicy};
+use rantai_core::{Millis, Params, RelayPolicy};
 use rantai_node::http;
 use rantai_node::lines::{Line, LineReader};
 use rantai_node::{NodeClient, NodeOptions};
@@ -59,19 +59,21 @@ struct NodeArgs {
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_socket_addr)]
     http: Option<String>,
     /// Difficulty in leading zero bits of blocks mined here (network minimum 8).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(8..=48))]
+    #[arg(long, default_value_t = defaults().config.mine_difficulty, value_parser = clap::value_parser!(u32).range(8..=48))]
     pow_bits: u32,
     /// Most inbound peer connections.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = defaults().max_peers as u32,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_peers: u32,
     /// Most outbound connections to addresses learned from peers (configured --peer are extra).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    #[arg(long, default_value_t = defaults().max_outbound as u32,
+          value_parser = clap::value_parser!(u32).range(0..=1_000))]
     max_outbound: u32,
     /// Address to advertise to peers (default: the listen address, unless it is a wildcard).
     #[arg(long, value_name = "ADDR:PORT")]
     advertise: Option<String>,
     /// How blocks travel: `push` (whole block at once) or `announce` (hash, then fetched).
-    #[arg(long, default_value = "push", value_parser = parse_relay)]
+    #[arg(long, default_value = relay_name(defaults().config.relay), value_parser = parse_relay)]
     relay: RelayPolicy,
     /// Most HTTP API connections served at once; more wait to be accepted.
     #[arg(long, default_value_t = http::MAX_API_CONNECTIONS as u32,
@@ -86,22 +88,22 @@ struct NodeArgs {
     #[arg(long, hide = true, default_value_t = http::MAX_CONNECTION_AGE.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     http_max_age_ms: u64,
-    #[arg(long, hide = true, default_value_t = 10_000)]
+    #[arg(long, hide = true, default_value_t = defaults().config.handshake_timeout.0)]
     handshake_timeout_ms: u64,
     /// Keepalive period; pings also carry our tip, which settles equal-work forks. 0 disables.
-    #[arg(long, hide = true, default_value_t = 5_000)]
+    #[arg(long, hide = true, default_value_t = defaults().config.ping_interval.map_or(0, |t| t.0))]
     ping_interval_ms: u64,
-    #[arg(long, hide = true, default_value_t = 10_000)]
+    #[arg(long, hide = true, default_value_t = defaults().config.pong_timeout.0)]
     pong_timeout_ms: u64,
-    #[arg(long, hide = true, default_value_t = 10_000)]
+    #[arg(long, hide = true, default_value_t = defaults().config.request_timeout.0)]
     request_timeout_ms: u64,
-    #[arg(long, hide = true, default_value_t = 20_000)]
+    #[arg(long, hide = true, default_value_t = defaults().write_timeout.as_millis() as u64)]
     write_timeout_ms: u64,
-    #[arg(long, hide = true, default_value_t = 250)]
+    #[arg(long, hide = true, default_value_t = defaults().retry_base.as_millis() as u64)]
     retry_base_ms: u64,
-    #[arg(long, hide = true, default_value_t = 30_000)]
+    #[arg(long, hide = true, default_value_t = defaults().retry_max.as_millis() as u64)]
     retry_max_ms: u64,
-    #[arg(long, hide = true, default_value_t = 4096)]
+    #[arg(long, hide = true, default_value_t = defaults().send_queue)]
     send_queue: usize,
 }
 
@@ -120,8 +122,13 @@ struct LocalnetArgs {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Difficulty of mined blocks.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(8..=48))]
+    #[arg(long, default_value_t = defaults().config.mine_difficulty, value_parser = clap::value_parser!(u32).range(8..=48))]
     pow_bits: u32,
+}
+
+/// The node's defaults ([`NodeOptions::default`]), which the flags' defaults show.
+fn defaults() -> NodeOptions {
+    NodeOptions::default()
 }
 
 /// `HOST:PORT` with a numeric port (the host may be a name, resolved when dialling).
@@ -137,6 +144,13 @@ fn parse_socket_addr(s: &str) -> Result<String, String> {
     s.parse::<std::net::SocketAddr>()
         .map(|_| s.to_string())
         .map_err(|e| format!("expected IP:PORT, got `{s}`: {e}"))
+}
+
+fn relay_name(relay: RelayPolicy) -> &'static str {
+    match relay {
+        RelayPolicy::Push => "push",
+        RelayPolicy::Announce => "announce",
+    }
 }
 
 fn parse_relay(s: &str) -> Result<RelayPolicy, String> {
@@ -200,25 +214,25 @@ async fn node(a: NodeArgs) -> Result<()> {
         None => None,
     };
     let ms = Duration::from_millis;
-    let opts = NodeOptions {
-        params: Params::main(),
-        pow_bits: a.pow_bits,
+    let mut opts = NodeOptions {
         peers: a.peers.clone(),
         max_peers: a.max_peers as usize,
         max_outbound: a.max_outbound as usize,
         data_dir: a.data_dir.clone(),
         advertise: a.advertise.clone(),
-        relay: a.relay,
-        handshake_timeout: ms(a.handshake_timeout_ms),
-        ping_interval: (a.ping_interval_ms > 0).then(|| ms(a.ping_interval_ms)),
-        pong_timeout: ms(a.pong_timeout_ms),
-        request_timeout: ms(a.request_timeout_ms),
         write_timeout: ms(a.write_timeout_ms),
         retry_base: ms(a.retry_base_ms),
         retry_max: ms(a.retry_max_ms),
         send_queue: a.send_queue.max(16),
         ..NodeOptions::default()
     };
+    let config = &mut opts.config;
+    config.mine_difficulty = a.pow_bits;
+    config.relay = a.relay;
+    config.handshake_timeout = Millis(a.handshake_timeout_ms);
+    config.ping_interval = (a.ping_interval_ms > 0).then_some(Millis(a.ping_interval_ms));
+    config.pong_timeout = Millis(a.pong_timeout_ms);
+    config.request_timeout = Millis(a.request_timeout_ms);
     let handle = rantai_node::spawn(listener, opts)
         .await
         .context("cannot start the node")?;

@@ -132,6 +132,17 @@ fn take_u32(rest: &mut &[u8]) -> Result<u32, EntryError> {
     Ok(u32::from_le_bytes(*b))
 }
 
+/// The `accepted block` log line. With a store it is written only once the block's commit
+/// returned (the durability guarantee); without one, as soon as the core accepts the block.
+pub fn log_accepted(block: &Block, from: &str) {
+    tracing::info!(
+        "accepted block {} {}… from {}",
+        block.height(),
+        block.hash().short(),
+        from
+    );
+}
+
 /// What loading a data directory found.
 pub struct Loaded {
     pub chain: Chain,
@@ -415,7 +426,7 @@ fn writer(
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
                 metrics.store_commits.fetch_add(1, Ordering::Relaxed);
                 for e in &group {
-                    crate::driver::log_accepted(&e.block, &e.from);
+                    log_accepted(&e.block, &e.from);
                 }
             }
             Err(e) => {

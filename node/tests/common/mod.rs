@@ -297,17 +297,18 @@ pub fn item_texts(chain: &[BlockView]) -> Vec<String> {
 
 /// Options for an in-process node with the fast test settings.
 pub fn fast_options() -> NodeOptions {
-    NodeOptions {
-        pow_bits: 10,
-        handshake_timeout: Duration::from_millis(1000),
-        ping_interval: Some(Duration::from_millis(1000)),
-        pong_timeout: Duration::from_millis(3000),
-        request_timeout: Duration::from_millis(2000),
+    let mut o = NodeOptions {
         retry_base: Duration::from_millis(50),
         retry_max: Duration::from_millis(500),
         write_timeout: Duration::from_secs(5),
         ..NodeOptions::default()
-    }
+    };
+    o.config.mine_difficulty = 10;
+    o.config.handshake_timeout = rantai_core::Millis(1000);
+    o.config.ping_interval = Some(rantai_core::Millis(1000));
+    o.config.pong_timeout = rantai_core::Millis(3000);
+    o.config.request_timeout = rantai_core::Millis(2000);
+    o
 }
 
 /// Starts an in-process node on 127.0.0.1:0.

@@ -1,0 +1,142 @@
+//! The registry of open connections: for each [`PeerId`] the queue to its writer task, its
+//! tasks, and what the node shows about it (log label, direction, handshake state).
+//!
+//! The core holds the protocol state of a connection; this holds only what moving its bytes
+//! and naming it in logs need. Ids are handed out in increasing order and never reused, so the
+//! smallest id is the oldest connection.
+
+use rantai_core::{Direction, Message, PeerId};
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+/// One open connection.
+pub(crate) struct Conn {
+    /// The writer task's bounded queue.
+    pub(crate) tx: mpsc::Sender<Message>,
+    /// How logs name the peer: the socket or dialled address, then the address it listens on.
+    pub(crate) label: String,
+    pub(crate) direction: Direction,
+    /// The dial target this outbound connection serves.
+    pub(crate) target: Option<String>,
+    /// The address the remote advertised in its handshake.
+    pub(crate) listen: Option<String>,
+    pub(crate) ready: bool,
+    /// Highest block received from this peer (its claimed tip is only refreshed by pings).
+    pub(crate) best_seen: u64,
+    /// Reader and writer tasks, stopped when the connection is forgotten.
+    pub(crate) tasks: [AbortHandle; 2],
+}
+
+impl Conn {
+    /// A connection just opened, before its handshake.
+    pub(crate) fn new(
+        tx: mpsc::Sender<Message>,
+        label: String,
+        direction: Direction,
+        target: Option<String>,
+        tasks: [AbortHandle; 2],
+    ) -> Conn {
+        Conn {
+            tx,
+            label,
+            direction,
+            target,
+            listen: None,
+            ready: false,
+            best_seen: 0,
+            tasks,
+        }
+    }
+
+    fn abort(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Open connections by id.
+#[derive(Default)]
+pub(crate) struct Conns {
+    map: HashMap<PeerId, Conn>,
+    last_id: u64,
+}
+
+impl Conns {
+    /// A fresh id for a new connection.
+    pub(crate) fn next_id(&mut self) -> PeerId {
+        self.last_id += 1;
+        PeerId(self.last_id)
+    }
+
+    pub(crate) fn insert(&mut self, id: PeerId, conn: Conn) {
+        self.map.insert(id, conn);
+    }
+
+    /// Forgets a connection and stops its tasks.
+    pub(crate) fn remove(&mut self, id: PeerId) -> Option<Conn> {
+        let c = self.map.remove(&id)?;
+        c.abort();
+        Some(c)
+    }
+
+    /// Stops every connection's tasks and forgets them all (at shutdown).
+    pub(crate) fn clear(&mut self) {
+        for (_, c) in self.map.drain() {
+            c.abort();
+        }
+    }
+
+    pub(crate) fn get(&self, id: PeerId) -> Option<&Conn> {
+        self.map.get(&id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: PeerId) -> Option<&mut Conn> {
+        self.map.get_mut(&id)
+    }
+
+    pub(crate) fn contains(&self, id: PeerId) -> bool {
+        self.map.contains_key(&id)
+    }
+
+    /// How logs name `id`: its label, or the bare id once it is gone.
+    pub(crate) fn label(&self, id: PeerId) -> String {
+        self.map
+            .get(&id)
+            .map_or_else(|| id.to_string(), |c| c.label.clone())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn count(&self, direction: Direction) -> usize {
+        self.map
+            .values()
+            .filter(|c| c.direction == direction)
+            .count()
+    }
+
+    pub(crate) fn ready_count(&self) -> usize {
+        self.map.values().filter(|c| c.ready).count()
+    }
+
+    /// The oldest inbound connection still in its handshake: the one to evict for a newcomer
+    /// at the inbound limit, so idle sockets cannot lock honest peers out.
+    pub(crate) fn oldest_handshaking_inbound(&self) -> Option<PeerId> {
+        self.map
+            .iter()
+            .filter(|(_, c)| c.direction == Direction::Inbound && !c.ready)
+            .map(|(id, _)| *id)
+            .min()
+    }
+
+    /// Whether a connection past its handshake already reaches the node listening on `addr`
+    /// (it dialled us), so dialling `addr` would only make a duplicate.
+    pub(crate) fn reaches(&self, addr: &str) -> bool {
+        self.map
+            .values()
+            .any(|c| c.ready && c.listen.as_deref() == Some(addr))
+    }
+}
