@@ -24,7 +24,7 @@ pub struct RunError {
 pub enum RunFailure {
     /// The simulation could not be built from its configuration.
     #[error("{0}")]
-    Build(ConfigError),
+    Build(Box<ConfigError>),
     /// The caller's `prepare` refused the run (its message).
     #[error("{0}")]
     Prepare(String),
@@ -64,7 +64,8 @@ pub fn run_all(
             command: run.cfg.command_line(),
         };
         let one = || {
-            let mut sim = Sim::new(run.cfg.clone()).map_err(|e| err(RunFailure::Build(e)))?;
+            let mut sim =
+                Sim::new(run.cfg.clone()).map_err(|e| err(RunFailure::Build(Box::new(e))))?;
             prepare(i, &mut sim).map_err(|e| err(RunFailure::Prepare(e)))?;
             let mut report = sim.run();
             report.wall.peak_rss_bytes = None;
