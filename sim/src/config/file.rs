@@ -3,9 +3,9 @@
 //! [`ArrayForm`] names (a list, or `[[partition]]` and `[[crash]]` tables).
 
 use super::error::{ConfigError, ValueError};
-use super::keys::{self, ArrayForm};
+use super::keys::{self, ArrayForm, Key};
 use super::model::{CrashSpec, Groups, PartitionSpec};
-use super::SimConfig;
+use super::scenario::SimConfig;
 use crate::units::{parse_duration, parse_probability};
 use rantai_core::Millis;
 use std::path::Path;
@@ -22,40 +22,44 @@ pub(super) fn apply_toml(cfg: &mut SimConfig, text: &str, path: &Path) -> Result
     let base = path.parent();
     for (name, value) in &table {
         let key = keys::find(name);
-        match (key.and_then(|k| k.toml_array), value) {
-            (Some(ArrayForm::Partitions), toml::Value::Array(list)) => {
+        match (key.and_then(|k| k.toml_array.map(|form| (k, form))), value) {
+            (Some((_, ArrayForm::Partitions)), toml::Value::Array(list)) => {
                 for (i, entry) in list.iter().enumerate() {
                     cfg.partitions
                         .push(partition(entry, &format!("partition[{i}]"))?);
                 }
             }
-            (Some(ArrayForm::Crashes), toml::Value::Array(list)) => {
+            (Some((_, ArrayForm::Crashes)), toml::Value::Array(list)) => {
                 for (i, entry) in list.iter().enumerate() {
                     cfg.crashes.push(crash(entry, &format!("crash[{i}]"))?);
                 }
             }
-            (Some(ArrayForm::List), toml::Value::Array(list)) => {
+            (Some((key, ArrayForm::List)), toml::Value::Array(list)) => {
                 let parts = list
                     .iter()
                     .map(|v| scalar(v).ok_or(ValueError::NotNumbers))
                     .collect::<Result<Vec<String>, _>>()
                     .map_err(|e| ConfigError::invalid(name.as_str(), e))?;
-                cfg.apply(name, &parts.join(","), base)?;
+                set(cfg, key, &parts.join(","), base)?;
             }
             _ => {
                 let s = scalar(value)
                     .ok_or_else(|| ConfigError::invalid(name.as_str(), ValueError::NotAScalar))?;
-                if key.is_none() {
-                    return Err(ConfigError::UnknownKey {
-                        key: name.clone(),
-                        known: keys::known(),
-                    });
-                }
-                cfg.apply(name, &s, base)?;
+                let key = key.ok_or_else(|| ConfigError::UnknownKey {
+                    key: name.clone(),
+                    known: keys::known(),
+                })?;
+                set(cfg, key, &s, base)?;
             }
         }
     }
     Ok(())
+}
+
+/// Sets `key` from its text, as a flag would.
+fn set(cfg: &mut SimConfig, key: &Key, text: &str, base: Option<&Path>) -> Result<(), ConfigError> {
+    key.set(cfg, text.trim(), base)
+        .map_err(|reason| ConfigError::invalid(key.name, reason))
 }
 
 /// A scalar's text as a flag would give it.

@@ -7,7 +7,7 @@
 
 use super::error::{ValueError, MAX_ITEM_BYTES};
 use super::model::{CrashSpec, Latency, PartitionSpec, Topology};
-use super::{PingInterval, SimConfig};
+use super::scenario::{PingInterval, SimConfig};
 use crate::presets;
 use crate::units::{parse_duration, parse_probability, parse_size};
 use rantai_core::RelayPolicy;
