@@ -100,18 +100,22 @@ pub fn known() -> String {
     KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
 }
 
+/// A plain number; `what` names it in the refusal ("a number of peers").
 fn count<T: std::str::FromStr>(v: &str, what: &'static str) -> Result<T, ValueError> {
     v.parse().map_err(|_| ValueError::expected(what, v))
 }
 
+/// A duration where a bare number is seconds (`600`, `2s`, `10m`).
 fn duration_s(v: &str) -> Result<rantai_core::Millis, ValueError> {
     Ok(parse_duration(v, 1000.0)?)
 }
 
+/// A duration as the replay command writes it, in exact milliseconds.
 fn ms(m: rantai_core::Millis) -> Vec<String> {
     vec![format!("{}ms", m.0)]
 }
 
+/// A single shown value.
 fn one(v: impl ToString) -> Vec<String> {
     vec![v.to_string()]
 }
@@ -532,3 +536,37 @@ pub static KEYS: &[Key] = &[
         show: |c| ms(c.redial_delay),
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_listed_once_and_spelled_as_in_files() {
+        for (i, k) in KEYS.iter().enumerate() {
+            assert!(!k.name.contains('-'), "{}", k.name);
+            assert!(KEYS[..i].iter().all(|o| o.name != k.name), "{}", k.name);
+            assert_eq!(find(k.name).map(|f| f.name), Some(k.name));
+        }
+        assert_eq!(
+            find("block_interval").map(Key::flag).as_deref(),
+            Some("block-interval")
+        );
+    }
+
+    #[test]
+    fn lists_and_the_seed_are_not_sweepable() {
+        let fixed: Vec<&str> = KEYS
+            .iter()
+            .filter(|k| !k.sweepable)
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(fixed, ["seed", "hashpower", "partition", "crash"]);
+        let repeatable: Vec<&str> = KEYS
+            .iter()
+            .filter(|k| k.repeatable())
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(repeatable, ["partition", "crash"]);
+    }
+}
