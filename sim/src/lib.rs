@@ -15,6 +15,7 @@
 //! ```
 
 pub mod alloc;
+mod chart;
 pub mod config;
 pub mod metrics;
 pub mod net;
@@ -159,7 +160,7 @@ impl Builder {
 
     /// Peer keepalive period (`None` disables pings).
     pub fn ping_interval(mut self, p: Option<Millis>) -> Self {
-        self.cfg.ping_interval = Some(p);
+        self.cfg.ping_interval = p.into();
         self
     }
 

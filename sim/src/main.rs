@@ -4,7 +4,8 @@
 //! blocks, announce relay). Flags override keys of a `--scenario` file; see sim/README.md.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Arg, ArgAction, Parser};
+use rantai_sim::config::keys::{Key, KEYS};
 use rantai_sim::config::SimConfig;
 use rantai_sim::{sweep, Progress, Sim};
 use std::io::{IsTerminal, Write};
@@ -23,81 +24,9 @@ struct Cli {
     /// Scenario file (TOML); flags override its keys.
     #[arg(long, value_name = "FILE.toml")]
     scenario: Option<PathBuf>,
-    /// Master seed of every random stream [default: 1].
-    #[arg(long)]
-    seed: Option<String>,
-    /// Number of peers [default: 1000].
-    #[arg(long)]
-    peers: Option<String>,
-    /// Stop mining after this many blocks [default: 100].
-    #[arg(long)]
-    blocks: Option<String>,
-    /// Mean time between blocks; a bare number is seconds [default: preset's, else 10s].
-    #[arg(long, value_name = "DURATION")]
-    block_interval: Option<String>,
-    /// Virtual size of mined blocks, e.g. 535kB [default: preset's, else 0].
-    #[arg(long, value_name = "SIZE")]
-    block_size: Option<String>,
-    /// Number of mining peers, equal hash power unless --hashpower [default: min(peers, 100)].
-    #[arg(long)]
-    miners: Option<String>,
-    /// Comma-separated hash-power shares, one per miner.
-    #[arg(long, value_name = "S1,S2,..")]
-    hashpower: Option<String>,
-    /// random[:K] | mesh | ring | line | star | small-world:K:P | file:PATH [default: random].
-    #[arg(long)]
-    topology: Option<String>,
-    /// Cap on inbound links per peer for random topologies, or `unlimited`.
-    #[arg(long)]
-    max_inbound: Option<String>,
-    /// const:D | uniform:LO..HI | normal:MEAN:SD | lognormal:MEDIAN:SIGMA | region.
-    #[arg(long)]
-    latency: Option<String>,
-    /// RATE (both ways), DOWN/UP (e.g. 50Mbps/10Mbps), `unlimited` or `region`.
-    #[arg(long)]
-    bandwidth: Option<String>,
-    /// bitcoin-2015 | bitcoin-2019 | none [default: bitcoin-2019].
-    #[arg(long)]
-    preset: Option<String>,
-    /// Probability that a message is lost (0.2 or 20%).
-    #[arg(long)]
-    loss: Option<String>,
-    /// Probability that a message is delivered twice.
-    #[arg(long)]
-    duplicate: Option<String>,
-    /// Probability that a message is held back (and overtaken) by up to --reorder-delay.
-    #[arg(long)]
-    reorder: Option<String>,
-    /// Longest extra delay of a held-back message [default: 1s].
-    #[arg(long, value_name = "DURATION")]
-    reorder_delay: Option<String>,
-    /// announce | push [default: announce].
-    #[arg(long)]
-    relay: Option<String>,
-    /// START..END[:FRACTION][:oneway], repeatable, e.g. 10m..30m:0.5.
-    #[arg(long, value_name = "SPEC")]
-    partition: Vec<String>,
-    /// PEER@START[..END][:wipe], repeatable, e.g. 3@10m..20m.
-    #[arg(long, value_name = "SPEC")]
-    crash: Vec<String>,
-    /// Data items submitted at random peers during the first half of the mining phase.
-    #[arg(long)]
-    items: Option<String>,
-    /// Size of each submitted item's text [default: 64].
-    #[arg(long, value_name = "SIZE")]
-    item_size: Option<String>,
-    /// Longest time to run on after the last block and fault [default: 10m].
-    #[arg(long, value_name = "DURATION")]
-    settle: Option<String>,
-    /// Peer keepalive period or `off` [default: 30s with faults, else off].
-    #[arg(long, value_name = "DURATION")]
-    ping_interval: Option<String>,
-    /// How long a peer waits for a requested block [default: 60s].
-    #[arg(long, value_name = "DURATION")]
-    request_timeout: Option<String>,
-    /// Base delay before re-dialling a closed link [default: 5s].
-    #[arg(long, value_name = "DURATION")]
-    redial_delay: Option<String>,
+    /// The scenario keys given as flags (`--block-interval` for `block_interval`, ...).
+    #[command(flatten)]
+    keys: KeyFlags,
     /// Print the report as one JSON object on stdout instead of the summary.
     #[arg(long)]
     json: bool,
@@ -125,35 +54,50 @@ struct Cli {
     jobs: Option<usize>,
 }
 
-impl Cli {
-    fn scalar_flags(&self) -> Vec<(&'static str, &Option<String>)> {
-        vec![
-            ("seed", &self.seed),
-            ("peers", &self.peers),
-            ("blocks", &self.blocks),
-            ("block_interval", &self.block_interval),
-            ("block_size", &self.block_size),
-            ("miners", &self.miners),
-            ("hashpower", &self.hashpower),
-            ("topology", &self.topology),
-            ("max_inbound", &self.max_inbound),
-            ("latency", &self.latency),
-            ("bandwidth", &self.bandwidth),
-            ("preset", &self.preset),
-            ("loss", &self.loss),
-            ("duplicate", &self.duplicate),
-            ("reorder", &self.reorder),
-            ("reorder_delay", &self.reorder_delay),
-            ("relay", &self.relay),
-            ("items", &self.items),
-            ("item_size", &self.item_size),
-            ("settle", &self.settle),
-            ("ping_interval", &self.ping_interval),
-            ("request_timeout", &self.request_timeout),
-            ("redial_delay", &self.redial_delay),
-        ]
+/// The scenario keys given on the command line: one flag per entry of [`KEYS`], with the
+/// entry's value name and help; repeatable keys collect every use.
+#[derive(Debug, Clone, Default)]
+struct KeyFlags(Vec<(&'static Key, Vec<String>)>);
+
+impl clap::FromArgMatches for KeyFlags {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let given = KEYS.iter().filter_map(|k| {
+            let values = m.get_many::<String>(k.name)?;
+            Some((k, values.cloned().collect()))
+        });
+        Ok(KeyFlags(given.collect()))
     }
 
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = KeyFlags::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for KeyFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        KEYS.iter().fold(cmd, |cmd, k| {
+            let action = if k.repeatable() {
+                ArgAction::Append
+            } else {
+                ArgAction::Set
+            };
+            cmd.arg(
+                Arg::new(k.name)
+                    .long(k.flag())
+                    .value_name(k.value_name)
+                    .help(k.help)
+                    .action(action),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        KeyFlags::augment_args(cmd)
+    }
+}
+
+impl Cli {
     /// The scenario: defaults, then the file, then the flags.
     fn config(&self) -> Result<SimConfig, String> {
         let mut cfg = SimConfig::default();
@@ -161,24 +105,14 @@ impl Cli {
             cfg.apply_file(path)
                 .map_err(|e| format!("scenario {}: {e}", path.display()))?;
         }
-        for (key, value) in self.scalar_flags() {
-            if let Some(v) = value {
-                cfg.apply(key, v, None)
-                    .map_err(|e| format!("--{}: {e}", key.replace('_', "-")))?;
-            }
-        }
-        if !self.partition.is_empty() {
-            cfg.partitions.clear();
-            for p in &self.partition {
-                cfg.apply("partition", p, None)
-                    .map_err(|e| format!("--partition: {e}"))?;
-            }
-        }
-        if !self.crash.is_empty() {
-            cfg.crashes.clear();
-            for c in &self.crash {
-                cfg.apply("crash", c, None)
-                    .map_err(|e| format!("--crash: {e}"))?;
+        // Single values first, then the lists, each list replacing the file's.
+        let (lists, singles): (Vec<_>, Vec<_>) =
+            self.keys.0.iter().partition(|(k, _)| k.repeatable());
+        for (key, values) in singles.into_iter().chain(lists) {
+            key.clear(&mut cfg);
+            for v in values {
+                cfg.apply(key.name, v, None)
+                    .map_err(|e| format!("--{}: {e}", key.flag()))?;
             }
         }
         cfg.validate().map_err(|e| e.to_string())?;

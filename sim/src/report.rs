@@ -604,6 +604,7 @@ impl Report {
 
     /// An SVG chart of the CDF across blocks of the time to reach 50%, 90% and 100% of peers.
     pub fn propagation_svg(&self) -> String {
+        use crate::chart::{Stroke, Svg};
         let (w, h, ml, mb, mt, mr) = (720.0, 420.0, 60.0, 50.0, 30.0, 150.0);
         let series: [(&str, &str, Vec<u64>); 3] = [
             (
@@ -634,56 +635,26 @@ impl Report {
         let ph = h - mt - mb;
         let px = |ms: f64| ml + ms / xmax * pw;
         let py = |f: f64| mt + (1.0 - f) * ph;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
-        );
-        let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="18" text-anchor="middle" font-size="14">Block propagation delay (CDF, {} blocks, seed {})</text>"#,
+        let mut svg = Svg::new(w, h);
+        svg.title(
             ml + pw / 2.0,
-            self.per_block.len(),
-            self.seed
+            18,
+            &format!(
+                "Block propagation delay (CDF, {} blocks, seed {})",
+                self.per_block.len(),
+                self.seed
+            ),
         );
-        // Axes and grid.
         for i in 0..=5 {
             let f = i as f64 / 5.0;
-            let y = py(f);
-            let _ = writeln!(
-                s,
-                r##"<line x1="{ml}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{:.0}%</text>"##,
-                ml + pw,
-                ml - 6.0,
-                y + 4.0,
-                f * 100.0
-            );
+            svg.hgrid(ml, ml + pw, py(f), format_args!("{:.0}%", f * 100.0));
             let xv = xmax * f;
-            let x = px(xv);
-            let _ = writeln!(
-                s,
-                r##"<line x1="{x:.1}" y1="{mt}" x2="{x:.1}" y2="{:.1}" stroke="#eee"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{:.1}s</text>"##,
-                mt + ph,
-                mt + ph + 16.0,
-                xv / 1000.0
-            );
+            svg.vgrid(px(xv), mt, mt + ph, format_args!("{:.1}s", xv / 1000.0));
         }
-        let _ = writeln!(
-            s,
-            r#"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">delay after mining</text>"#,
-            ml + pw / 2.0,
-            h - 10.0
-        );
-        let _ = writeln!(
-            s,
-            r#"<text transform="translate(16,{:.1}) rotate(-90)" text-anchor="middle">fraction of blocks</text>"#,
-            mt + ph / 2.0
-        );
+        svg.frame(ml, mt, pw, ph);
+        svg.text_middle(ml + pw / 2.0, h - 10.0, "delay after mining");
+        svg.ylabel(16, mt + ph / 2.0, "fraction of blocks");
+        let (lx, len) = (ml + pw + 12.0, 20.0);
         for (k, (label, color, mut v)) in series.into_iter().enumerate() {
             v.sort_unstable();
             let mut pts = format!("{:.1},{:.1}", px(0.0), py(0.0));
@@ -697,22 +668,18 @@ impl Report {
                 );
             }
             let _ = write!(pts, " {:.1},{:.1}", px(xmax), py(v.len() as f64 / n));
-            let _ = writeln!(
-                s,
-                r#"<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>"#
-            );
-            let ly = mt + 20.0 + 20.0 * k as f64;
-            let lx = ml + pw + 12.0;
-            let _ = writeln!(
-                s,
-                r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{}" y="{}">{label}</text>"#,
-                lx + 20.0,
-                lx + 26.0,
-                ly + 4.0
-            );
+            let stroke = Stroke {
+                color,
+                dashed: false,
+            };
+            svg.polyline(&pts, stroke);
+            svg.legend(lx, mt + 20.0 + 20.0 * k as f64, len, stroke, label, None);
         }
         if !self.all_cdf.is_empty() {
-            let color = "#756bb1";
+            let stroke = Stroke {
+                color: "#756bb1",
+                dashed: true,
+            };
             let mut pts = format!("{:.1},{:.1}", px(0.0), py(0.0));
             let mut prev = 0.0;
             for &(d, f) in &self.all_cdf {
@@ -720,23 +687,10 @@ impl Report {
                 let _ = write!(pts, " {x:.1},{:.1} {x:.1},{:.1}", py(prev), py(f));
                 prev = f;
             }
-            let _ = writeln!(
-                s,
-                r#"<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2" stroke-dasharray="5,3"/>"#
-            );
-            let ly = mt + 80.0;
-            let lx = ml + pw + 12.0;
-            let _ = writeln!(
-                s,
-                r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2" stroke-dasharray="5,3"/><text x="{}" y="{}">each peer</text><text x="{}" y="{}" font-size="10">(fraction of pairs)</text>"#,
-                lx + 20.0,
-                lx + 26.0,
-                ly + 4.0,
-                lx + 26.0,
-                ly + 18.0
-            );
+            svg.polyline(&pts, stroke);
+            let note = Some("(fraction of pairs)");
+            svg.legend(lx, mt + 80.0, len, stroke, "each peer", note);
         }
-        s.push_str("</svg>\n");
-        s
+        svg.finish()
     }
 }

@@ -2,6 +2,7 @@
 
 mod common;
 
+use rantai_sim::config::PingInterval;
 use rantai_sim::{Builder, Millis, SimConfig};
 
 #[test]
@@ -34,7 +35,7 @@ fn fork_storm_with_loss_and_fast_pings_converges_and_ends() {
         peers: 100,
         blocks: 60,
         block_interval: Some(Millis::from_secs(2)),
-        ping_interval: Some(Some(Millis::from_secs(5))),
+        ping_interval: PingInterval::Every(Millis::from_secs(5)),
         request_timeout: Millis::from_secs(3),
         loss: 0.2,
         ..SimConfig::default()
