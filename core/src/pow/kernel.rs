@@ -13,8 +13,8 @@
 //! sse4.1 features at run time, and each `unsafe` call is either made through a `ShaNi` or from
 //! a function compiled with those same features. Memory accesses are unaligned loads and stores
 //! of 16 bytes within fixed-size arrays (`[u32; 8]`, `[u32; 16]`, the 64-entry `K`), at offsets
-//! the types bound. This is the only module of the crate's protocol and mining code allowed
-//! `unsafe` (the crate denies it elsewhere).
+//! the types bound. The crate denies `unsafe` everywhere else, except for one prefetch
+//! intrinsic in `hint`.
 #![allow(unsafe_code)]
 
 use sha2::digest::generic_array::GenericArray;
