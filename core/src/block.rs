@@ -3,6 +3,10 @@
 //! The header has a fixed 96-byte little-endian layout, so a block hash never depends on a
 //! serializer: `hash = SHA-256(SHA-256(header))`. The nonce sits in the last eight bytes, so the
 //! first 64 bytes (one SHA-256 block) stay fixed while mining and their midstate is computed once.
+//!
+//! This module knows nothing of mining or of the wire codec: [`crate::pow`] and
+//! [`crate::message`] depend on it, never the reverse.
+#![forbid(unsafe_code)]
 
 use crate::types::{sha256, sha256d, BlockHash, Hash32, Millis, Work};
 use serde::{Deserialize, Serialize};
@@ -21,15 +25,19 @@ pub(crate) const NONCE_OFFSET: usize = 88;
 /// Block header: everything that is hashed and proven by work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
+    /// Header format, [`HEADER_VERSION`] for every valid block.
     pub version: u32,
     /// Required leading zero bits of the block hash.
     pub difficulty: u32,
+    /// Distance from genesis (height 0).
     pub height: u64,
     /// Supplied by the caller (the miner's `now`), never read from a clock here.
     pub timestamp_ms: u64,
+    /// Hash of the parent block.
     pub prev: BlockHash,
     /// SHA-256 of the canonical encoding of the block's items.
     pub data_hash: Hash32,
+    /// The value the miner varies until the hash meets the difficulty.
     pub nonce: u64,
 }
 
@@ -76,6 +84,7 @@ impl Header {
         sha256d(&self.encode())
     }
 
+    /// Proof of work this header claims: `2^difficulty` expected tries.
     pub fn work(&self) -> Work {
         Work::of_difficulty(self.difficulty)
     }
@@ -88,11 +97,14 @@ pub type ItemId = Hash32;
 /// distinct items, so "exactly once in the chain" is well defined.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
+    /// Chosen by the submitter so equal texts make distinct items.
     pub nonce: u64,
+    /// The user's line.
     pub text: String,
 }
 
 impl Item {
+    /// The item's identity: SHA-256 of its canonical encoding.
     pub fn id(&self) -> ItemId {
         let mut buf = Vec::with_capacity(12 + self.text.len());
         self.encode_into(&mut buf);
@@ -142,8 +154,9 @@ pub const ITEM_WIRE_OVERHEAD: usize = 48;
 pub const BLOCK_WIRE_OVERHEAD: usize = 4096;
 
 /// Most bytes a block's items may take in JSON: a valid block always fits in one frame, so
-/// every block a peer accepts can be relayed.
-pub const MAX_BLOCK_WIRE_BYTES: usize = crate::message::MAX_FRAME_BYTES - BLOCK_WIRE_OVERHEAD;
+/// every block a peer accepts can be relayed. The frame limit,
+/// [`crate::message::MAX_FRAME_BYTES`] (4 MiB), is this plus [`BLOCK_WIRE_OVERHEAD`].
+pub const MAX_BLOCK_WIRE_BYTES: usize = (4 << 20) - BLOCK_WIRE_OVERHEAD;
 
 /// Length of `s` as serde_json writes it inside quotes: `"` and `\\` and the short escapes
 /// (`\n` ...) take 2 bytes, other control characters 6 (`\u001f`), everything else itself.
@@ -244,14 +257,17 @@ impl Block {
         }
     }
 
+    /// The header, which the hash commits to.
     pub fn header(&self) -> &Header {
         &self.header
     }
 
+    /// The data items, in block order.
     pub fn items(&self) -> &[Item] {
         &self.items
     }
 
+    /// The block hash, computed once at construction.
     pub fn hash(&self) -> BlockHash {
         self.hash
     }
@@ -277,14 +293,17 @@ impl Block {
         self.chain_work.get().copied().unwrap_or_default()
     }
 
+    /// The header's height.
     pub fn height(&self) -> u64 {
         self.header.height
     }
 
+    /// The parent's hash.
     pub fn prev(&self) -> BlockHash {
         self.header.prev
     }
 
+    /// The header's timestamp, as the miner's `now`.
     pub fn timestamp(&self) -> Millis {
         Millis(self.header.timestamp_ms)
     }
@@ -295,10 +314,13 @@ impl Block {
     }
 }
 
-/// A block waiting for a nonce: what a driver mines.
+/// A block waiting for a nonce: what a driver mines ([`Template::solve`], or a
+/// [`crate::pow::Miner`] on the header), then turns into a block with [`Template::into_block`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
+    /// The header to mine; only its nonce changes.
     pub header: Header,
+    /// The items the header's `data_hash` commits to.
     pub items: Vec<Item>,
 }
 
@@ -321,12 +343,6 @@ impl Template {
             nonce: 0,
         };
         Template { header, items }
-    }
-
-    /// Searches nonces from 0 until the proof of work is met or `cancel` is set.
-    pub fn solve(self, cancel: &std::sync::atomic::AtomicBool) -> Option<Block> {
-        let nonce = crate::pow::Miner::new(&self.header).search(0..u64::MAX, cancel)?;
-        Some(self.into_block(nonce))
     }
 
     /// The block with `nonce` filled in.

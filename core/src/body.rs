@@ -4,6 +4,7 @@
 //!
 //! A [`ChainBlock`] never passes for a complete block: code that needs the items asks
 //! [`ChainBlock::body`] and handles `None` (a driver with a store loads the body from disk).
+#![forbid(unsafe_code)]
 
 use crate::block::{Block, Header, ItemId};
 use crate::types::{BlockHash, Work};
@@ -56,10 +57,12 @@ impl ChainBlock {
         }
     }
 
+    /// Whether the body was dropped from memory.
     pub fn is_evicted(&self) -> bool {
         matches!(self, ChainBlock::Evicted(_))
     }
 
+    /// The header, held in both forms.
     pub fn header(&self) -> &Header {
         match self {
             ChainBlock::Full(b) => b.header(),
@@ -67,6 +70,7 @@ impl ChainBlock {
         }
     }
 
+    /// The block hash.
     pub fn hash(&self) -> BlockHash {
         match self {
             ChainBlock::Full(b) => b.hash(),
@@ -74,10 +78,12 @@ impl ChainBlock {
         }
     }
 
+    /// The header's height.
     pub fn height(&self) -> u64 {
         self.header().height
     }
 
+    /// The parent's hash.
     pub fn prev(&self) -> BlockHash {
         self.header().prev
     }

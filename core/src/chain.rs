@@ -9,6 +9,7 @@
 //! tip keep their items in memory; older ones become [`ChainBlock::Evicted`] (header, work and
 //! item ids), and whoever needs their items loads them from the driver's store. Without one
 //! (the default) every body stays. The tip and genesis always keep theirs.
+#![forbid(unsafe_code)]
 
 use crate::block::{
     data_len, items_wire_len, Block, ItemId, HEADER_VERSION, MAX_BLOCK_WIRE_BYTES, MAX_DIFFICULTY,
@@ -23,33 +24,72 @@ use std::sync::Arc;
 /// Why a block was rejected. Every validation rule has its own variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlockError {
+    /// The header's version is not [`HEADER_VERSION`].
     #[error("unsupported header version {0}")]
     Version(u32),
+    /// The canonical data encoding is over the network's `max_block_data_bytes`.
     #[error("block data is {size} bytes, limit is {max}")]
-    TooLarge { size: usize, max: usize },
+    TooLarge {
+        /// Canonical data bytes of the block.
+        size: usize,
+        /// The network's limit.
+        max: usize,
+    },
     /// Its items would not fit in one frame as JSON, so no peer could relay it.
     #[error("block items take {size} bytes as JSON, limit is {max}")]
-    TooLargeOnWire { size: usize, max: usize },
+    TooLargeOnWire {
+        /// Upper bound of the items' JSON bytes.
+        size: usize,
+        /// [`MAX_BLOCK_WIRE_BYTES`].
+        max: usize,
+    },
+    /// The header's `data_hash` does not commit to the block's items.
     #[error("data hash does not match the block's items")]
     DataHash,
+    /// The header asks for less work than the network requires.
     #[error("difficulty {got} is below the network minimum {min}")]
-    DifficultyBelowMinimum { got: u32, min: u32 },
+    DifficultyBelowMinimum {
+        /// The header's difficulty.
+        got: u32,
+        /// The network's minimum.
+        min: u32,
+    },
+    /// The header's difficulty is over [`MAX_DIFFICULTY`].
     #[error("difficulty {0} is above the maximum {MAX_DIFFICULTY}")]
     DifficultyTooHigh(u32),
+    /// The hash does not meet the header's own difficulty.
     #[error("hash has {got} leading zero bits, difficulty requires {need}")]
-    ProofOfWork { got: u32, need: u32 },
+    ProofOfWork {
+        /// Leading zero bits of the block hash.
+        got: u32,
+        /// The header's difficulty.
+        need: u32,
+    },
+    /// The timestamp is further ahead of the validator's `now` than the network allows.
     #[error("timestamp {timestamp_ms} is more than {max_future_ms}ms ahead of now ({now_ms})")]
     FromFuture {
+        /// The header's timestamp.
         timestamp_ms: u64,
+        /// The validator's clock.
         now_ms: u64,
+        /// The network's bound.
         max_future_ms: u64,
     },
+    /// The height is not the parent's plus one.
     #[error("height {got} does not follow parent height {parent}")]
-    Height { got: u64, parent: u64 },
+    Height {
+        /// The header's height.
+        got: u64,
+        /// The parent's height.
+        parent: u64,
+    },
+    /// A height-0 block other than the network's genesis.
     #[error("a block at height 0 that is not this network's genesis")]
     FakeGenesis,
+    /// An ancestor was found invalid, so this block can never join the best chain.
     #[error("parent block is invalid")]
     InvalidParent,
+    /// An item the chain already holds, or one the block holds twice.
     #[error("item {0} is already in the chain or twice in the block")]
     DuplicateItem(ItemId),
 }
@@ -57,7 +97,9 @@ pub enum BlockError {
 /// Limits of the orphan pool.
 #[derive(Clone, Copy, Debug)]
 pub struct OrphanLimits {
+    /// Most blocks waiting for their parent.
     pub max_blocks: usize,
+    /// Most bytes ([`Block::size`]) of those blocks together.
     pub max_bytes: usize,
 }
 
@@ -104,8 +146,8 @@ pub struct TipChange {
 
 const NONE: u32 = u32::MAX;
 
-/// 24 bytes: the cumulative work lives in the shared block ([`Block::chain_work`]) or in the
-/// evicted form.
+/// One block of the tree. Its cumulative work lives in the shared block
+/// ([`Block::chain_work`]) or in the evicted form, which keeps an entry at 24 bytes.
 struct Entry {
     block: ChainBlock,
     parent: u32,
@@ -158,10 +200,12 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// A chain holding only the network's genesis, with the default orphan limits.
     pub fn new(params: Arc<Params>) -> Chain {
         Chain::with_orphan_limits(params, OrphanLimits::default())
     }
 
+    /// A chain holding only the network's genesis, with an orphan pool bounded by `limits`.
     pub fn with_orphan_limits(params: Arc<Params>, limits: OrphanLimits) -> Chain {
         let genesis = params.genesis().clone();
         genesis.record_chain_work(genesis.header().work());
@@ -257,6 +301,7 @@ impl Chain {
             .reserve(additional, |&i| entries[i as usize].hash().key_u64());
     }
 
+    /// The network parameters blocks are validated against.
     pub fn params(&self) -> &Arc<Params> {
         &self.params
     }
@@ -534,14 +579,17 @@ impl Chain {
             .expect("the tip keeps its body")
     }
 
+    /// Height of the best tip.
     pub fn height(&self) -> u64 {
         (self.best.len() - 1) as u64
     }
 
+    /// Cumulative work of the best chain.
     pub fn tip_work(&self) -> Work {
         self.entries[*self.best.last().expect("genesis") as usize].work()
     }
 
+    /// The network's genesis block, the root of the tree.
     pub fn genesis(&self) -> &Arc<Block> {
         self.entries[0]
             .block
@@ -570,10 +618,12 @@ impl Chain {
         self.lookup(hash).is_some() || self.orphans.contains(hash)
     }
 
+    /// Whether the block is in the tree, valid or later found invalid (not the orphan pool).
     pub fn contains(&self, hash: &BlockHash) -> bool {
         self.lookup(hash).is_some()
     }
 
+    /// Whether the block is on the best chain.
     pub fn in_best_chain(&self, hash: &BlockHash) -> bool {
         self.lookup(hash).is_some_and(|i| self.is_best(i))
     }
@@ -601,6 +651,7 @@ impl Chain {
         self.entries.len()
     }
 
+    /// Blocks waiting in the orphan pool for their parent.
     pub fn orphan_count(&self) -> usize {
         self.orphans.len()
     }

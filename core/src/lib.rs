@@ -1,8 +1,25 @@
 //! rantai-core: blocks, canonical hashing, proof of work, fork choice and the sans-IO peer
 //! protocol shared by the real node (`rantai-node`) and the simulator (`rantai-sim`).
 //!
-//! Nothing here performs IO, reads a clock or uses a global RNG: time arrives as
-//! [`Millis`] arguments, randomness from a driver-seeded RNG, and messages as [`Input`]s.
+//! # The sans-IO contract
+//!
+//! Nothing here touches the network or the disk, reads a clock or uses a global RNG. Everything
+//! arrives as an input: time as [`Millis`] arguments (`now`), randomness from the seed a driver
+//! gives each [`Peer`], and bytes as decoded [`Message`]s inside [`Input`]s. Everything leaves
+//! as an [`Output`] the driver drains with [`Peer::poll`]. So the same calls give the same
+//! outputs in the TCP node and in the simulator, and a simulated run replays from its seed.
+//! The one exception is mining ([`pow`]), which a driver runs on threads of its choosing.
+//!
+//! # Layout
+//!
+//! - [`types`]: identity and quantity newtypes ([`BlockHash`], [`Millis`], [`Work`]).
+//! - [`block`]: the canonical header, items, [`Block`] and [`Template`]; [`body`]: a block as
+//!   the chain holds it, with or without its items.
+//! - [`pow`]: the nonce search (the crate's only `unsafe`, the SHA-extension kernel, is there).
+//! - [`chain`]: validation, fork choice, reorgs, the orphan pool; [`params`]: network constants
+//!   and genesis.
+//! - [`message`]: wire messages and the frame codec.
+//! - [`peer`]: the protocol state machine, [`Peer`].
 //!
 //! ```
 //! use rantai_core::{Config, Direction, Input, Millis, Output, Params, Peer, PeerId};
@@ -44,12 +61,18 @@
 //! assert_eq!(b.chain().tip().items()[0].text, "hello");
 //! ```
 
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod block;
 pub mod body;
 pub mod chain;
+#[allow(unsafe_code)] // a prefetch intrinsic; hint.rs states why it is sound
 pub mod hint;
 pub mod message;
+#[allow(missing_docs)] // one item, `Params::genesis`, is left to params.rs's owner
 pub mod params;
+#[allow(missing_docs)] // documented in the peer split
 pub mod peer;
 mod peer_table;
 pub mod pow;

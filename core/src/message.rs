@@ -2,31 +2,36 @@
 //!
 //! A frame is a 4-byte big-endian length followed by that many bytes of JSON. The length is
 //! checked against [`MAX_FRAME_BYTES`] before anything is allocated.
+#![forbid(unsafe_code)]
 
-use crate::block::{Block, Item};
+use crate::block::{Block, Item, BLOCK_WIRE_OVERHEAD, MAX_BLOCK_WIRE_BYTES};
 use crate::types::{BlockHash, Work};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Protocol version spoken by this implementation.
 pub const PROTOCOL_VERSION: u32 = 1;
-/// Largest frame payload accepted: a maximal block encoded as JSON plus headroom.
-pub const MAX_FRAME_BYTES: usize = 4 << 20;
+/// Largest frame payload accepted (4 MiB): a maximal block encoded as JSON plus headroom.
+pub const MAX_FRAME_BYTES: usize = MAX_BLOCK_WIRE_BYTES + BLOCK_WIRE_OVERHEAD;
 /// Most hashes in one `Inv`, `GetBlocks`, `NotFound` or `ChainHashes`.
 pub const MAX_HASHES: usize = 1000;
 /// Most entries in a locator.
 pub const MAX_LOCATOR: usize = 64;
 /// Most items in one `Items` message.
 pub const MAX_ITEMS_PER_MSG: usize = 256;
-/// Most addresses in one `Addr`, and the longest address string.
+/// Most addresses in one `Addr`.
 pub const MAX_ADDRS: usize = 256;
+/// Longest address string, in an `Addr` or a `Hello`'s listen address.
 pub const MAX_ADDR_LEN: usize = 64;
 
 /// A peer's best chain as it claims it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tip {
+    /// Height of the tip block.
     pub height: u64,
+    /// Hash of the tip block.
     pub hash: BlockHash,
+    /// Cumulative work of the chain ending there: what fork choice compares.
     pub work: Work,
 }
 
@@ -37,11 +42,13 @@ pub type Hashes = smallvec::SmallVec<[BlockHash; 1]>;
 /// The handshake, first message on every connection in both directions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
+    /// The sender's [`PROTOCOL_VERSION`].
     pub version: u32,
     /// Genesis hash: the network id.
     pub genesis: BlockHash,
     /// Random per-process id, to detect self and duplicate connections.
     pub node_id: u64,
+    /// The sender's best chain.
     pub tip: Tip,
     /// Address the sender accepts connections on, if any.
     pub listen: Option<String>,
@@ -54,44 +61,62 @@ pub enum Message {
     /// Boxed: the largest message and sent once per connection, so every other message (and
     /// every queue holding messages) stays small. Encoded flat, like the other variants.
     Hello(Box<Hello>),
+    /// Keepalive and loss probe; answered with a `Pong` carrying the same nonce.
     Ping {
+        /// Echoed in the `Pong`.
         nonce: u64,
+        /// The sender's best chain, so a peer that missed an announcement learns of it.
         tip: Tip,
     },
+    /// Answer to a `Ping`.
     Pong {
+        /// The `Ping`'s nonce.
         nonce: u64,
+        /// The sender's best chain.
         tip: Tip,
     },
     /// "I have these blocks" (announce relay).
     Inv {
+        /// The announced blocks.
         hashes: Hashes,
     },
     /// Request full blocks by hash.
     GetBlocks {
+        /// The wanted blocks.
         hashes: Hashes,
     },
+    /// One whole block: an answer to `GetBlocks`, or pushed by the push relay policy.
     Block {
+        /// The block; its hash is recomputed on decoding, never read from the wire.
         block: Arc<Block>,
     },
     /// Answer to `GetBlocks` for hashes the sender does not have.
     NotFound {
+        /// The requested blocks the sender lacks.
         hashes: Hashes,
     },
     /// Catch-up request: the sender's locator; answered with `ChainHashes`.
     GetChain {
+        /// Best-chain hashes at exponentially spaced heights, tip first.
         locator: Vec<BlockHash>,
     },
     /// Best-chain hashes following the fork point, lowest first (empty: nothing to add).
     ChainHashes {
+        /// At most [`MAX_HASHES`] hashes, lowest first.
         hashes: Vec<BlockHash>,
+        /// The sender's best chain, so the requester knows whether to ask again.
         tip: Tip,
     },
     /// Pending data items for miners.
     Items {
+        /// At most [`MAX_ITEMS_PER_MSG`] items.
         items: Vec<Item>,
     },
+    /// Asks for addresses of other nodes; answered with `Addr`.
     GetAddr,
+    /// Addresses the sender knows nodes listen on.
     Addr {
+        /// At most [`MAX_ADDRS`] addresses of [`MAX_ADDR_LEN`] bytes each.
         addrs: Vec<String>,
     },
 }
@@ -181,14 +206,25 @@ impl Message {
 /// Why bytes from a peer are not a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// The length prefix (or payload) is over [`MAX_FRAME_BYTES`].
     #[error("frame of {len} bytes exceeds the {max}-byte limit")]
-    FrameTooLarge { len: usize, max: usize },
+    FrameTooLarge {
+        /// The announced length.
+        len: usize,
+        /// The limit it exceeds.
+        max: usize,
+    },
+    /// The payload is not the JSON of a message (serde's error text).
     #[error("invalid message JSON: {0}")]
     Json(String),
+    /// A list in the message is longer than its limit.
     #[error("{what}: {n} entries exceed the limit of {max}")]
     Limit {
+        /// Which list.
         what: &'static str,
+        /// Its length.
         n: usize,
+        /// Its limit.
         max: usize,
     },
 }
@@ -203,6 +239,7 @@ pub struct FrameDecoder {
 }
 
 impl FrameDecoder {
+    /// An empty decoder, at the start of a stream.
     pub fn new() -> FrameDecoder {
         FrameDecoder::default()
     }
@@ -378,6 +415,11 @@ mod tests {
                 m.kind()
             );
         }
+    }
+
+    #[test]
+    fn a_maximal_block_message_fills_a_4_mib_frame() {
+        assert_eq!(MAX_FRAME_BYTES, 4 << 20);
     }
 
     #[test]

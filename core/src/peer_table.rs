@@ -4,6 +4,7 @@
 //! Both sit on the path of every message a peer handles, so they are laid out for the cache:
 //! the ids are one sorted array stored inline up to [`INLINE_IDS`] (a lookup reads the peer's
 //! own memory), and a filter query reads one cache line instead of scanning a window.
+#![forbid(unsafe_code)]
 
 use crate::types::{Hash32, PeerId};
 use smallvec::SmallVec;

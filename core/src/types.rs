@@ -1,4 +1,5 @@
 //! Identity and quantity newtypes shared by every module: hashes, time, work, peer ids.
+#![forbid(unsafe_code)]
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -11,6 +12,7 @@ use std::fmt;
 pub struct Millis(pub u64);
 
 impl Millis {
+    /// The driver clock's origin.
     pub const ZERO: Millis = Millis(0);
 
     /// Adds a duration, saturating instead of wrapping (also available as `+`).
@@ -24,6 +26,7 @@ impl Millis {
         Millis(self.0.saturating_sub(earlier.0))
     }
 
+    /// `s` seconds, saturating.
     pub fn from_secs(s: u64) -> Millis {
         Millis(s.saturating_mul(1000))
     }
@@ -81,6 +84,7 @@ impl Work {
         Work(1u128.checked_shl(difficulty).unwrap_or(u128::MAX))
     }
 
+    /// The sum, capped at `u128::MAX` (a chain of maximal difficulty reaches it).
     pub fn saturating_add(self, other: Work) -> Work {
         Work(self.0.saturating_add(other.0))
     }
@@ -116,6 +120,7 @@ impl PartialOrd for Hash32 {
 pub type BlockHash = Hash32;
 
 impl Hash32 {
+    /// All zero bytes: the genesis block's `prev`.
     pub const ZERO: Hash32 = Hash32([0; 32]);
 
     /// Number of leading zero bits, the quantity proof of work is measured in.
@@ -176,8 +181,10 @@ fn hex_val(c: u8) -> Option<u8> {
 /// Why a hex string is not a hash.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HexError {
+    /// Not 64 characters long (the length found).
     #[error("expected 64 hex digits, got {0} characters")]
     Length(usize),
+    /// A character that is not a hex digit.
     #[error("invalid hex digit")]
     Digit,
 }
