@@ -161,6 +161,7 @@ impl Metrics {
     /// Counts what a message delivered to `node` brings that `node` already has: a full block
     /// it accepted, or announced hashes of blocks it accepted. Judged from our own acceptance
     /// bitsets, independent of how the peer indexes its chain.
+    #[inline]
     pub fn count_redundant(&mut self, msg: &Message, node: u32) {
         match msg {
             Message::Block { block } if self.has_accepted(&block.hash(), node) == Some(true) => {

@@ -52,6 +52,7 @@ impl Node {
     }
 
     /// A timer event of generation `gen` fired: whether it is still due (then it is consumed).
+    #[inline]
     pub(crate) fn fire_timer(&mut self, gen: u32) -> bool {
         if self.timer_gen != gen || self.peer.is_none() {
             return false;
@@ -63,6 +64,7 @@ impl Node {
     /// After a call into the peer: if its deadline moved, the new timer event to schedule
     /// (time and generation). A deadline already due fires on the next millisecond, so time
     /// always advances.
+    #[inline]
     pub(crate) fn rearm_timer(&mut self, now: SimTime) -> Option<(SimTime, u32)> {
         let peer = self.peer.as_ref()?;
         let t = peer.poll_timeout().map(SimTime::from_peer);
@@ -107,6 +109,7 @@ impl Node {
 }
 
 /// Mutable access to two different nodes at once (a message's sender and receiver).
+#[inline]
 pub(crate) fn two_mut(nodes: &mut [Node], a: u32, b: u32) -> (&mut Node, &mut Node) {
     let (a, b) = (a as usize, b as usize);
     assert_ne!(a, b, "a link joins two different peers");

@@ -83,6 +83,7 @@ impl<E: Targeted> Scheduler<E> {
     }
 
     /// Time of the next event, if any.
+    #[inline]
     pub(crate) fn next_time(&mut self) -> Option<SimTime> {
         self.queue
             .peek_time()
@@ -90,6 +91,7 @@ impl<E: Targeted> Scheduler<E> {
     }
 
     /// Removes the next event and moves the clock to its time.
+    #[inline]
     pub(crate) fn pop(&mut self) -> Option<E> {
         let (time, slot) = self.queue.pop()?;
         self.now = SimTime::from_millis(rantai_core::Millis(time));
@@ -99,6 +101,7 @@ impl<E: Targeted> Scheduler<E> {
     }
 
     /// Moves the clock forward to `t` without an event (a deadline with nothing due before it).
+    #[inline]
     pub(crate) fn advance_to(&mut self, t: SimTime) {
         self.now = self.now.max(t);
     }
@@ -130,7 +133,7 @@ struct Item {
 }
 
 /// A monotone priority queue of event slots keyed by `(time, seq)`.
-pub(crate) struct EventQueue {
+struct EventQueue {
     /// Time of the last popped event: nothing earlier can be pushed.
     floor: u64,
     /// Reference time of the buckets: the time of the events in `current`, once a pop or a
@@ -145,7 +148,7 @@ pub(crate) struct EventQueue {
 }
 
 impl EventQueue {
-    pub(crate) fn new() -> EventQueue {
+    fn new() -> EventQueue {
         EventQueue {
             floor: 0,
             last: 0,
@@ -158,7 +161,7 @@ impl EventQueue {
 
     /// Schedules `slot` at `(time, seq)`: `time` must not precede the last popped time, and
     /// `seq` must exceed every sequence pushed before.
-    pub(crate) fn push(&mut self, time: u64, seq: u64, slot: u32, hint: u32) {
+    fn push(&mut self, time: u64, seq: u64, slot: u32, hint: u32) {
         assert!(
             time >= self.floor,
             "event scheduled before the last popped one"
@@ -213,12 +216,14 @@ impl EventQueue {
     }
 
     /// Time of the earliest event.
-    pub(crate) fn peek_time(&mut self) -> Option<u64> {
+    #[inline]
+    fn peek_time(&mut self) -> Option<u64> {
         self.settle().then_some(self.last)
     }
 
     /// Removes the earliest event: its time and slot.
-    pub(crate) fn pop(&mut self) -> Option<(u64, u32)> {
+    #[inline]
+    fn pop(&mut self) -> Option<(u64, u32)> {
         if !self.settle() {
             return None;
         }
@@ -257,7 +262,8 @@ impl EventQueue {
 
     /// Slot and hint of the `k`-th next event, if it is already known to be due at the
     /// current time (no reordering work is done to find out).
-    pub(crate) fn ahead(&self, k: usize) -> Option<(u32, u32)> {
+    #[inline]
+    fn ahead(&self, k: usize) -> Option<(u32, u32)> {
         self.current.get(k).map(|&(_, slot, hint)| (slot, hint))
     }
 

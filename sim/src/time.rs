@@ -20,48 +20,57 @@ impl SimTime {
     pub const ZERO: SimTime = SimTime(0);
 
     /// The time `t` after the start of the run.
+    #[inline]
     pub const fn from_millis(t: Millis) -> SimTime {
         SimTime(t.0)
     }
 
     /// Time since the start of the run, the unit of reports, traces and the public API.
+    #[inline]
     pub const fn as_millis(self) -> Millis {
         Millis(self.0)
     }
 
     /// The same instant on the peers' clock.
+    #[inline]
     pub const fn to_peer(self) -> Millis {
         Millis(self.0 + PEER_EPOCH_MS)
     }
 
     /// A peer's clock reading as simulated time (a reading before the start is the start).
+    #[inline]
     pub const fn from_peer(t: Millis) -> SimTime {
         SimTime(t.0.saturating_sub(PEER_EPOCH_MS))
     }
 
     /// Microseconds since the start, the unit of bandwidth bookkeeping.
+    #[inline]
     pub const fn as_micros(self) -> u64 {
         self.0 * 1000
     }
 
     /// The first millisecond at or after `us` microseconds since the start.
+    #[inline]
     pub const fn from_micros_ceil(us: u64) -> SimTime {
         SimTime(us.div_ceil(1000))
     }
 
     /// `d` later, saturating.
+    #[inline]
     pub const fn add(self, d: Millis) -> SimTime {
         SimTime(self.0.saturating_add(d.0))
     }
 }
 
 impl From<Millis> for SimTime {
+    #[inline]
     fn from(t: Millis) -> SimTime {
         SimTime::from_millis(t)
     }
 }
 
 impl From<SimTime> for Millis {
+    #[inline]
     fn from(t: SimTime) -> Millis {
         t.as_millis()
     }

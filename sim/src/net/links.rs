@@ -36,6 +36,7 @@ pub(crate) struct Link {
 }
 
 impl Link {
+    #[inline]
     fn other(&self, n: u32) -> u32 {
         if n == self.a {
             self.b
@@ -106,12 +107,14 @@ impl Links {
     }
 
     /// The link's `(dialer, acceptor)`.
+    #[inline]
     pub(crate) fn ends(&self, link: u32) -> (u32, u32) {
         let l = &self.links[link as usize];
         (l.a, l.b)
     }
 
     /// The peer at the other end of `link` from `n`.
+    #[inline]
     pub(crate) fn other(&self, link: u32, n: u32) -> u32 {
         self.links[link as usize].other(n)
     }
@@ -213,6 +216,7 @@ impl Links {
     }
 
     /// Records that `from` booked its uplink for `(start, end)` µs on `link`.
+    #[inline]
     pub(crate) fn book_upload(&mut self, link: u32, from: u32, now_us: u64, slot: (u64, u64)) {
         let i = self.upload_slot(link, from);
         if self.uploads.len() <= i {

@@ -43,6 +43,7 @@ pub const KIND_NAMES: [&str; 12] = [
 ];
 
 /// Index of a message's kind in [`KIND_NAMES`].
+#[inline]
 pub fn kind_index(msg: &Message) -> usize {
     match msg {
         Message::Hello(_) => 0,
@@ -62,6 +63,7 @@ pub fn kind_index(msg: &Message) -> usize {
 
 /// Estimated wire size of a message, without serializing it: a 24-byte envelope plus 32 bytes
 /// per hash, and for blocks the virtual `block_size_bytes` plus the real header and items.
+#[inline]
 pub fn wire_size(msg: &Message, block_size_bytes: u64) -> u64 {
     const ENV: u64 = 24;
     const TIP: u64 = 56;
@@ -82,6 +84,7 @@ pub fn wire_size(msg: &Message, block_size_bytes: u64) -> u64 {
 
 /// Background traffic that never ends while peers run: keepalives (and loss probes) and the
 /// periodic re-sending of pending items. "Quiet" ignores it.
+#[inline]
 pub fn is_background(msg: &Message) -> bool {
     matches!(
         msg,
@@ -102,6 +105,7 @@ pub(crate) enum DropReason {
 
 impl DropReason {
     /// The trace label.
+    #[inline]
     pub(crate) fn label(self) -> &'static str {
         match self {
             DropReason::Partition => "partition",
@@ -126,18 +130,21 @@ pub(crate) struct InFlight {
 }
 
 impl InFlight {
+    #[inline]
     fn sent(&mut self, background: bool, copies: u64) {
         self.all += copies;
         self.background += copies * u64::from(background);
     }
 
     /// Every message in flight.
+    #[inline]
     pub(crate) fn all(&self) -> u64 {
         self.all
     }
 
     /// Messages in flight other than background traffic: with pings on, a network never has
     /// none of those.
+    #[inline]
     pub(crate) fn sync(&self) -> u64 {
         self.all - self.background
     }
@@ -166,6 +173,7 @@ impl Network {
     }
 
     /// Messages in flight.
+    #[inline]
     pub(crate) fn in_flight(&self) -> InFlight {
         self.in_flight
     }
@@ -174,6 +182,7 @@ impl Network {
     /// model (`ports`: the sender's and the receiver's); a delivered message (and its duplicate) counts as in flight until [`arrived`].
     ///
     /// [`arrived`]: Network::arrived
+    #[inline]
     pub(crate) fn transmit(
         &mut self,
         from: u32,
@@ -209,6 +218,7 @@ impl Network {
 
     /// A message of connection `(link, epoch)` reached its time: whether that connection is
     /// still the current one (else the message is dropped).
+    #[inline]
     pub(crate) fn arrived(&mut self, link: u32, epoch: u32, background: bool) -> bool {
         self.in_flight.all -= 1;
         if background {

@@ -155,6 +155,7 @@ impl Model {
     }
 
     /// The fate of a `bytes`-byte message sent on `path` at `now`.
+    #[inline]
     pub(crate) fn transmit(&self, bytes: u64, now: SimTime, path: Path<'_>) -> Fate {
         let (mut dup, mut delay) = (false, 0u64);
         if self.faults_on {
@@ -208,6 +209,7 @@ impl Model {
         })
     }
 
+    #[inline]
     fn latency_ms(&self, from_region: u8, to_region: u8, sender: &mut Port) -> u64 {
         sample_latency(
             &self.latency,

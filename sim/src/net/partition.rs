@@ -79,6 +79,7 @@ impl Partitions {
     }
 
     /// Whether a message from `from` to `to` is dropped.
+    #[inline]
     pub(crate) fn blocked(&self, from: u32, to: u32) -> bool {
         self.active.iter().any(|p| {
             let (gf, gt) = (p.group[from as usize], p.group[to as usize]);
