@@ -2,12 +2,12 @@
 //!
 //! Continuous checks, as events happen: every block a peer accepts must be one a simulated
 //! miner produced (and that passed `Chain::check_block` when mined), and the accepting peer
-//! must hold its parent. End-of-run checks ([`check_end`], once a run stops): the online
+//! must hold its parent. End-of-run checks (`check_end`, once a run stops): the online
 //! peers converge when convergence is expected (no partition left open, the online peers
 //! connected), and every submitted item is in the final best chain exactly once. Violations
 //! are recorded in [`Metrics`]; the report only reads them.
 //!
-//! The [`Checker`] also keeps how many online peers sit on each tip, which answers
+//! The `Checker` also keeps how many online peers sit on each tip, which answers
 //! "converged?" in O(1) after every tip change.
 
 use crate::metrics::Metrics;

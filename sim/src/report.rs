@@ -227,7 +227,9 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// What a report reads of a finished run. [`Sim::run`](crate::Sim::run) fills it in after the
 /// end-of-run checks ([`crate::checker`]); the report only reads it.
 pub struct RunView<'a> {
+    /// The configuration the run ran.
     pub cfg: &'a SimConfig,
+    /// Everything measured while running, invariant violations included.
     pub metrics: &'a Metrics,
     /// The best chain of the majority tip's holder, if any peer is online.
     pub best_chain: Option<&'a Chain>,
@@ -235,13 +237,17 @@ pub struct RunView<'a> {
     pub end: EndState,
     /// Number of links.
     pub links: usize,
+    /// Online peers at the end.
     pub online: u32,
     /// Virtual time at the end.
     pub now: Millis,
+    /// Blocks mined past the target to break a tie between equal-work tips.
     pub tiebreak_blocks: u64,
+    /// When the last partition healed.
     pub last_heal_at: Option<Millis>,
     /// First moment after the last heal when all online peers shared one tip.
     pub agreed_after_heal: Option<Millis>,
+    /// Hash of the event trace.
     pub trace_hash: String,
     /// The run hit its deadline before the network went quiet.
     pub timed_out: bool,

@@ -7,21 +7,22 @@
 //! seed (see [`crate::rng`]).
 //!
 //! The engine owns the run's parts and passes data between them; each part keeps its own
-//! invariants: the scheduler ([`crate::sched`]), the nodes ([`crate::node`]), the network
+//! invariants: the scheduler (`sched`), the nodes (`node`), the network
 //! ([`crate::net`]), mining, scheduled faults, the workload and the checker
-//! ([`crate::checker`]). The scripting and inspection API is in [`script`](self).
+//! ([`crate::checker`]). Link and peer churn (dials, closes, crashes, restarts, partitions)
+//! is in `lifecycle`, the scripting and inspection API in `script`.
 
+mod lifecycle;
 mod script;
 
 use crate::checker::{self, Checker, EndState};
-use crate::config::{ConfigError, Groups, SimConfig};
+use crate::config::{ConfigError, SimConfig};
 use crate::event::Ev;
 use crate::faults::{self, FaultClock};
 use crate::metrics::{reason_label, Metrics};
 use crate::mining::{hash_shares, neighbour_ahead, MineReason, Miner, Mining};
 use crate::net::links::{pid, unpid, Links};
 use crate::net::model::{FaultRates, Model, Port};
-use crate::net::partition::assign_groups;
 use crate::net::{self, is_background, kind_index, wire_size, DropReason, Network, Transit};
 use crate::node::{two_mut, Node};
 use crate::prefetch;
@@ -32,8 +33,8 @@ use crate::time::SimTime;
 use crate::trace::{Trace, TraceEv};
 use crate::workload;
 use rantai_core::{
-    BlockHash, Chain, Config, Direction, Event, Input, Message, Millis, Output, Params, Peer,
-    PeerId, SubmitError,
+    BlockHash, Chain, Config, Event, Input, Message, Millis, Output, Params, Peer, PeerId,
+    SubmitError,
 };
 
 pub use crate::mining::MAX_TIEBREAK_BLOCKS;
@@ -112,7 +113,7 @@ impl Sim {
         let n = cfg.peers as usize;
         let genesis = core.params.genesis_hash();
         // Every peer ends up holding about every mined block: sizing the chains up front saves
-        // regrowing them, which caused most of a run's page faults. No margin for stale blocks:
+        // regrowing them, which would cause most of a run's page faults. No margin for stale blocks:
         // it could push a list or the index past a size that growing would not reach. Capped,
         // so a huge --blocks reserves no more than a 4,095-block run would use.
         let expected_blocks = cfg.blocks.min(MAX_RESERVED_BLOCKS) as usize;
@@ -454,136 +455,6 @@ impl Sim {
         }
         self.after_call(node);
         Some(hash)
-    }
-
-    // ----- links -----
-
-    fn schedule_dial(&mut self, link: u32, delay: Millis) {
-        let gen = self.net.links.next_dial(link);
-        let at = self.sched.now().add(delay);
-        self.sched.schedule(at, Ev::Dial { link, gen });
-    }
-
-    fn dial(&mut self, link: u32, gen: u32) {
-        if !self.net.links.dial_due(link, gen) {
-            self.metrics.cancelled_events += 1;
-            return;
-        }
-        let now = self.sched.now();
-        let (a, b) = self.net.links.ends(link);
-        let up = self.nodes[a as usize].is_up() && self.nodes[b as usize].is_up();
-        let p = &self.net.partitions;
-        let ok = up && !p.blocked(a, b) && !p.blocked(b, a);
-        self.trace.rec(now, TraceEv::Dial { link, a, b, ok });
-        if !ok {
-            self.metrics.faults.dials_failed += 1;
-            self.net.links.dial_failed(link);
-            let d = self.net.links.redial_delay(link);
-            self.schedule_dial(link, d);
-            return;
-        }
-        self.metrics.faults.dials_ok += 1;
-        let id = self.net.links.open(link, now);
-        for (node, direction, other) in [(a, Direction::Outbound, b), (b, Direction::Inbound, a)] {
-            if let Some(p) = self.nodes[node as usize].peer.as_mut() {
-                let addr = Some(format!("sim:{other}"));
-                let input = Input::Connected {
-                    peer: id,
-                    direction,
-                    addr,
-                };
-                p.handle(now.to_peer(), input);
-            }
-            self.after_call(node);
-        }
-    }
-
-    /// Closes a link from `closer`'s side: the other side learns of it now, the dialer re-dials.
-    fn close_link(&mut self, link: u32, closer: u32, reason: &'static str) {
-        let Some((epoch, other)) = self.net.links.close(link, closer) else {
-            return;
-        };
-        let now = self.sched.now();
-        let now_us = now.as_micros();
-        let (a, b) = self.net.links.ends(link);
-        for from in [a, b] {
-            if let Some(unsent) = self.net.links.take_unsent(link, from, now_us) {
-                self.nodes[from as usize].port.refund_upload(unsent, now_us);
-            }
-        }
-        let node = closer;
-        self.trace.rec(now, TraceEv::Close { link, node, reason });
-        let node = other;
-        self.sched.schedule(now, Ev::Close { link, epoch, node });
-        let d = self.net.links.redial_delay(link);
-        self.schedule_dial(link, d);
-    }
-
-    // ----- faults -----
-
-    fn do_crash(&mut self, i: u32, keep_chain: bool) {
-        self.metrics.faults.crashes += 1;
-        self.fault_fired("crash", i);
-        let Some(tip) = self.nodes[i as usize].crash(keep_chain) else {
-            return;
-        };
-        self.checker.peer_down(tip);
-        self.online -= 1;
-        let links = self.nodes[i as usize].links.clone();
-        for l in links {
-            self.close_link(l, i, "crash");
-        }
-    }
-
-    fn do_restart(&mut self, i: u32) {
-        self.metrics.faults.restarts += 1;
-        self.fault_fired("restart", i);
-        let tip = self.nodes[i as usize].restart(&self.core, self.cfg.seed, i);
-        self.checker.peer_up(tip);
-        self.online += 1;
-        let links = self.nodes[i as usize].links.clone();
-        for l in links {
-            if self.net.links.reset_if_closed(l) {
-                self.schedule_dial(l, Millis::ZERO);
-            }
-        }
-        self.schedule_mine(i);
-    }
-
-    fn start_partition_with_id(&mut self, id: u32, groups: Groups, oneway: bool) {
-        let group = assign_groups(groups, self.nodes.len(), self.cfg.seed, id);
-        self.metrics.faults.partitions += 1;
-        self.fault_fired("partition", id);
-        self.net.partitions.start(id, group, oneway);
-    }
-
-    fn end_partition(&mut self, id: u32) {
-        if self.net.partitions.end(id) {
-            self.metrics.faults.heals += 1;
-            self.checker.healed(self.sched.now());
-            self.fault_fired("heal", id);
-        }
-    }
-
-    /// A fault took effect now: it moves the settle horizon and goes into the trace.
-    fn fault_fired(&mut self, what: &'static str, id: u32) {
-        let now = self.sched.now();
-        self.faults.took_effect(now);
-        let id = u64::from(id);
-        self.trace.rec(now, TraceEv::Fault { what, id });
-    }
-
-    fn scheduled_submit(&mut self, idx: u32, node: u32) {
-        let n = self.nodes.len() as u32;
-        let Some(target) = workload::pick_online(node, n, |i| self.nodes[i as usize].is_up())
-        else {
-            return;
-        };
-        let text = workload::item_text(idx, self.cfg.item_size_bytes);
-        self.submissions.push((self.now(), target));
-        if self.submit(target, &text).is_err() {
-            self.metrics.items_refused += 1;
-        }
     }
 
     // ----- messages -----

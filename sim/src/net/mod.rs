@@ -1,9 +1,9 @@
-//! The simulated network: links and their connections ([`links`]), partitions
-//! ([`partition`]), the per-message model of loss, duplication, reordering, latency,
+//! The simulated network: links and their connections (`links`), partitions
+//! (`partition`), the per-message model of loss, duplication, reordering, latency,
 //! bandwidth and FIFO order ([`model`], [`latency`]), the topology ([`topology`]) and message
 //! wire sizes.
 //!
-//! [`Network`] holds the run's network state and decides each message's fate; it reads no
+//! `Network` holds the run's network state and decides each message's fate; it reads no
 //! peer state and schedules nothing: the engine counts, traces and schedules what it returns.
 
 pub mod latency;
@@ -117,7 +117,9 @@ impl DropReason {
 
 /// The outcome of sending one message on an open connection.
 pub(crate) enum Transit {
+    /// Dropped at send time.
     Dropped(DropReason),
+    /// On its way; the engine schedules its delivery (and its duplicate's).
     Sent(Delivery),
 }
 
@@ -179,9 +181,8 @@ impl Network {
     }
 
     /// Sends a `bytes`-byte message from `from` on `conn` at `now`, through partitions and the
-    /// model (`ports`: the sender's and the receiver's); a delivered message (and its duplicate) counts as in flight until [`arrived`].
-    ///
-    /// [`arrived`]: Network::arrived
+    /// model (`ports`: the sender's and the receiver's). A delivered message, and its
+    /// duplicate, count as in flight until [`Network::arrived`].
     #[inline]
     pub(crate) fn transmit(
         &mut self,

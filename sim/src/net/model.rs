@@ -1,8 +1,8 @@
 //! The per-message network model: given a message's size, the path it takes and the time it
 //! is sent, whether it is lost and when it (and possibly a duplicate) arrives.
 //!
-//! [`Model::transmit`] is a function of its inputs only: the fault rates, the latency model,
-//! the two endpoints' [`Port`]s (access rates, when their uplink and downlink are next free,
+//! `Model::transmit` is a function of its inputs only: the fault rates, the latency model,
+//! the two endpoints' `Port`s (access rates, when their uplink and downlink are next free,
 //! the sender's random streams) and the connection's FIFO mark, all passed in. Random draws
 //! happen in a fixed order (loss, duplicate, reorder from the sender's `faults` stream; then
 //! latency, and the duplicate's extra latency, from its `latency` stream), which the traces pin.
