@@ -13,7 +13,7 @@ pub(crate) mod partition;
 pub mod topology;
 
 pub use latency::sample_latency;
-pub use model::transfer_us;
+pub use model::{transfer_us, BANDWIDTH_THRESHOLD_BYTES};
 pub use topology::{build_topology, connected, place, Placement};
 
 use crate::time::SimTime;
@@ -21,10 +21,6 @@ use links::{Conn, Links};
 use model::{Delivery, Fate, Model, Path, Port};
 use partition::Partitions;
 use rantai_core::Message;
-
-/// Messages smaller than this cost latency only; larger ones also occupy the sender's upload
-/// and the receiver's download for `size / rate`.
-pub const BANDWIDTH_THRESHOLD_BYTES: u64 = 1024;
 
 /// Names of the message kinds, indexed by [`kind_index`] (the same strings as `Message::kind`).
 pub const KIND_NAMES: [&str; 12] = [

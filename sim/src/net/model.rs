@@ -16,13 +16,16 @@
 //! message back.
 
 use super::latency::sample_latency;
-use super::BANDWIDTH_THRESHOLD_BYTES;
 use crate::config::Latency;
 use crate::presets::Preset;
 use crate::time::SimTime;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rantai_core::Millis;
+
+/// Messages smaller than this cost latency only; larger ones also occupy the sender's upload
+/// and the receiver's download for `size / rate`.
+pub const BANDWIDTH_THRESHOLD_BYTES: u64 = 1024;
 
 /// Microseconds needed to move `bytes` at `bps` (0 for unlimited).
 pub fn transfer_us(bytes: u64, bps: Option<u64>) -> u64 {
