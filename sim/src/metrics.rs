@@ -1,7 +1,7 @@
 //! Counters and per-block propagation records collected while the simulation runs.
 
 use crate::net::KIND_NAMES;
-use rantai_core::{BlockError, BlockHash, DisconnectReason, ItemId, Millis};
+use rantai_core::{BlockError, BlockHash, DisconnectReason, ItemId, Message, Millis};
 use std::collections::{BTreeMap, HashMap};
 
 /// Most invariant violations kept verbatim (all are counted).
@@ -156,6 +156,26 @@ impl Metrics {
             return Some(true);
         }
         Some(r.seen[node as usize / 64] & (1u64 << (node % 64)) != 0)
+    }
+
+    /// Counts what a message delivered to `node` brings that `node` already has: a full block
+    /// it accepted, or announced hashes of blocks it accepted. Judged from our own acceptance
+    /// bitsets, independent of how the peer indexes its chain.
+    #[inline]
+    pub fn count_redundant(&mut self, msg: &Message, node: u32) {
+        match msg {
+            Message::Block { block } if self.has_accepted(&block.hash(), node) == Some(true) => {
+                self.dup_block_deliveries += 1;
+            }
+            Message::Inv { hashes } => {
+                let known = hashes
+                    .iter()
+                    .filter(|h| self.has_accepted(h, node) == Some(true))
+                    .count();
+                self.redundant_inv_hashes += known as u64;
+            }
+            _ => {}
+        }
     }
 
     /// Counts one disconnect by a short reason label.

@@ -1,14 +1,16 @@
 //! The run report: a serde struct with stable keys (see sim/README.md), a human summary and
 //! an SVG chart of the block propagation CDF.
 //!
-//! Everything except the `wall` object is a pure function of the scenario and seed.
+//! Contract: the report is a pure read of a finished run ([`RunView`]); it changes nothing
+//! and checks nothing (the end-of-run invariants are [`crate::checker`]'s). Everything except
+//! the `wall` object is a pure function of the scenario and seed.
 
-use crate::config::{bandwidth_str, latency_str, topology_str};
-use crate::metrics::{quantile, FaultCounts};
+use crate::checker::EndState;
+use crate::config::{bandwidth_str, latency_str, topology_str, SimConfig};
+use crate::metrics::{quantile, FaultCounts, Metrics};
 use crate::net::KIND_NAMES;
-use crate::sim::Sim;
 use crate::units::{fmt_bytes, fmt_ms};
-use rantai_core::{ItemId, RelayPolicy};
+use rantai_core::{Chain, Millis, RelayPolicy};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -222,34 +224,47 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Builds the report of `sim` in its current state, also running the end-of-run invariant checks.
-pub fn build(sim: &mut Sim, wall: Duration) -> Report {
-    let cfg = sim.config().clone();
-    let now = sim.now();
-    let majority = sim.majority_tip();
-    let ref_chain = majority.and_then(|(_, node)| sim.chain(node));
+/// What a report reads of a finished run. [`Sim::run`](crate::Sim::run) fills it in after the
+/// end-of-run checks ([`crate::checker`]); the report only reads it.
+pub struct RunView<'a> {
+    /// The configuration the run ran.
+    pub cfg: &'a SimConfig,
+    /// Everything measured while running, invariant violations included.
+    pub metrics: &'a Metrics,
+    /// The best chain of the majority tip's holder, if any peer is online.
+    pub best_chain: Option<&'a Chain>,
+    /// The state the end-of-run checks judged.
+    pub end: EndState,
+    /// Number of links.
+    pub links: usize,
+    /// Online peers at the end.
+    pub online: u32,
+    /// Virtual time at the end.
+    pub now: Millis,
+    /// Blocks mined past the target to break a tie between equal-work tips.
+    pub tiebreak_blocks: u64,
+    /// When the last partition healed.
+    pub last_heal_at: Option<Millis>,
+    /// First moment after the last heal when all online peers shared one tip.
+    pub agreed_after_heal: Option<Millis>,
+    /// Hash of the event trace.
+    pub trace_hash: String,
+    /// The run hit its deadline before the network went quiet.
+    pub timed_out: bool,
+}
+
+/// The report of a finished run; `wall` is the wall-clock time it took.
+pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
+    let cfg = run.cfg;
+    let m = run.metrics;
+    let ref_chain = run.best_chain;
 
     // Blocks and staleness against the majority chain.
-    let m = sim.metrics();
     let mined = m.blocks.len() as u64;
     let in_best = ref_chain.map_or(0, |c| {
         m.blocks.iter().filter(|b| c.in_best_chain(&b.hash)).count() as u64
     });
     let final_height = ref_chain.map_or(0, |c| c.height());
-
-    // Items: exactly once in the final best chain.
-    let mut counts: BTreeMap<ItemId, u32> = m.items_submitted.iter().map(|id| (*id, 0)).collect();
-    if let Some(c) = ref_chain {
-        for b in c.best_chain() {
-            for id in b.item_ids() {
-                if let Some(x) = counts.get_mut(&id) {
-                    *x += 1;
-                }
-            }
-        }
-    }
-    let missing = counts.values().filter(|&&c| c == 0).count() as u64;
-    let duplicated = counts.values().filter(|&&c| c > 1).count() as u64;
 
     let per_block: Vec<Marks> = m.blocks.iter().map(|b| (b.t50, b.t90, b.t100)).collect();
     let col =
@@ -280,77 +295,16 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
         }
     };
 
-    let converged = sim.converged();
-    let expected = sim.active_partitions() == 0 && sim.online_connected();
+    let EndState {
+        converged,
+        expected,
+        distinct_tips,
+        items: tally,
+    } = run.end;
     let last_block = m.blocks.last().map(|b| b.mined_at.0);
     let agreed_at = converged.then_some(m.last_tip_change.0);
-    let last_heal = sim.last_heal_at.map(|t| t.0);
-
-    let faults = m.faults.clone();
-    let items = ItemsReport {
-        submitted: m.items_submitted.len() as u64,
-        refused: m.items_refused,
-        in_chain: counts.values().filter(|&&c| c > 0).count() as u64,
-        missing,
-        duplicated,
-    };
+    let last_heal = run.last_heal_at.map(|t| t.0);
     let events = m.events;
-    let blocks = BlocksReport {
-        mined,
-        in_best_chain: in_best,
-        stale: mined - in_best,
-        stale_rate: if mined > 0 {
-            (mined - in_best) as f64 / mined as f64
-        } else {
-            0.0
-        },
-        final_height,
-        tiebreak: sim.tiebreak_blocks,
-        rejected: m.rejected_blocks.clone(),
-    };
-    let messages = MessagesReport {
-        total: total_msgs,
-        bytes: total_bytes,
-        per_block: per(total_msgs),
-        bytes_per_block: per(total_bytes),
-        by_kind,
-    };
-    let redundancy = RedundancyReport {
-        duplicate_block_deliveries: m.dup_block_deliveries,
-        redundant_inv_hashes: m.redundant_inv_hashes,
-    };
-    let reorgs = ReorgReport {
-        count: m.reorgs,
-        deepest: m.deepest_reorg,
-    };
-    let blocks_measured = m.blocks.len();
-
-    // End-of-run invariants (continuous ones were recorded while running).
-    if expected && !converged {
-        let tips = sim.tips().len();
-        sim.metrics.violation(
-            now,
-            format!("online peers did not converge: {tips} distinct tips at the end"),
-        );
-    }
-    if missing > 0 {
-        sim.metrics.violation(
-            now,
-            format!("{missing} submitted items are missing from the final best chain"),
-        );
-    }
-    if duplicated > 0 {
-        sim.metrics.violation(
-            now,
-            format!("{duplicated} submitted items appear more than once in the final best chain"),
-        );
-    }
-    let m = sim.metrics();
-    let invariants = InvariantsReport {
-        ok: m.violation_count == 0,
-        violations_total: m.violation_count,
-        violations: m.violations.clone(),
-    };
     let wall_ms = wall.as_millis() as u64;
     Report {
         report_version: REPORT_VERSION,
@@ -358,7 +312,7 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
         command: cfg.command_line(),
         scenario: ScenarioSummary {
             peers: cfg.peers,
-            links: sim.edges().len(),
+            links: run.links,
             miners: cfg.miners(),
             blocks_target: cfg.blocks,
             block_interval_ms: cfg.block_interval().0,
@@ -381,9 +335,21 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
             items: cfg.items,
             ping_interval_ms: cfg.ping_interval().map(|p| p.0),
         },
-        blocks,
+        blocks: BlocksReport {
+            mined,
+            in_best_chain: in_best,
+            stale: mined - in_best,
+            stale_rate: if mined > 0 {
+                (mined - in_best) as f64 / mined as f64
+            } else {
+                0.0
+            },
+            final_height,
+            tiebreak: run.tiebreak_blocks,
+            rejected: m.rejected_blocks.clone(),
+        },
         propagation_ms: PropagationReport {
-            blocks_measured,
+            blocks_measured: m.blocks.len(),
             reached_50: t50.len(),
             reached_90: t90.len(),
             reached_100: t100.len(),
@@ -398,32 +364,54 @@ pub fn build(sim: &mut Sim, wall: Duration) -> Report {
             },
             all_peers_samples: m.delays.count(),
         },
-        reorgs,
-        messages,
-        redundancy,
-        faults,
-        items,
+        reorgs: ReorgReport {
+            count: m.reorgs,
+            deepest: m.deepest_reorg,
+        },
+        messages: MessagesReport {
+            total: total_msgs,
+            bytes: total_bytes,
+            per_block: per(total_msgs),
+            bytes_per_block: per(total_bytes),
+            by_kind,
+        },
+        redundancy: RedundancyReport {
+            duplicate_block_deliveries: m.dup_block_deliveries,
+            redundant_inv_hashes: m.redundant_inv_hashes,
+        },
+        faults: m.faults.clone(),
+        items: ItemsReport {
+            submitted: m.items_submitted.len() as u64,
+            refused: m.items_refused,
+            in_chain: tally.in_chain,
+            missing: tally.missing,
+            duplicated: tally.duplicated,
+        },
         convergence: ConvergenceReport {
             converged,
             expected,
-            distinct_tips: sim.tips().len(),
-            online_peers: sim.online(),
+            distinct_tips,
+            online_peers: run.online,
             last_block_ms: last_block,
             last_heal_ms: last_heal,
             agreed_at_ms: agreed_at,
             after_last_block_ms: agreed_at.zip(last_block).map(|(a, b)| a.saturating_sub(b)),
-            after_last_heal_ms: sim
+            after_last_heal_ms: run
                 .agreed_after_heal
                 .zip(last_heal)
                 .map(|(a, b)| a.0.saturating_sub(b)),
         },
-        invariants,
+        invariants: InvariantsReport {
+            ok: m.violation_count == 0,
+            violations_total: m.violation_count,
+            violations: m.violations.clone(),
+        },
         engine: EngineReport {
             events,
-            cancelled_events: sim.metrics().cancelled_events,
-            sim_time_ms: now.0,
-            trace_hash: sim.trace_hash(),
-            timed_out: sim.timed_out,
+            cancelled_events: m.cancelled_events,
+            sim_time_ms: run.now.0,
+            trace_hash: run.trace_hash.clone(),
+            timed_out: run.timed_out,
         },
         wall: WallReport {
             wall_time_ms: wall_ms,

@@ -3,7 +3,8 @@
 
 use crate::net::KIND_NAMES;
 use crate::rng::TraceHash;
-use rantai_core::{BlockHash, Millis};
+use crate::time::SimTime;
+use rantai_core::BlockHash;
 use std::io::Write;
 
 /// One traced event. Fields are plain integers so hashing them costs a few multiplications.
@@ -113,9 +114,9 @@ impl Trace {
 
     /// Records one event at `t`.
     #[inline]
-    pub fn rec(&mut self, t: Millis, ev: TraceEv) {
+    pub fn rec(&mut self, t: SimTime, ev: TraceEv) {
         let h = &mut self.hash;
-        h.add(t.0);
+        h.add(t.as_millis().0);
         match ev {
             TraceEv::Deliver {
                 from,
@@ -184,8 +185,8 @@ impl Trace {
         }
     }
 
-    fn write_line(&mut self, t: Millis, ev: TraceEv) {
-        let t = t.0;
+    fn write_line(&mut self, t: SimTime, ev: TraceEv) {
+        let t = t.as_millis().0;
         let line = match ev {
             TraceEv::Deliver {
                 from,

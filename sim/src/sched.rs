@@ -1,12 +1,122 @@
-//! The event queue: a radix heap over event times, ties popped in insertion order.
+//! The scheduler: the simulated clock and the events waiting for their time.
 //!
-//! A discrete-event simulation only ever schedules at or after the current time, which is what
-//! a radix heap needs: an event sits in the bucket named by the highest bit in which its time
-//! differs from the last popped time, a push is O(1), and a pop only redistributes the lowest
-//! non-empty bucket. Events at the current time wait in a FIFO sorted by sequence number; a new
-//! event at the current time has the largest sequence yet, so it simply goes to the back.
+//! Contract: events pop in `(time, insertion sequence)` order, so ties never depend on hashes
+//! or addresses; nothing can be scheduled before the current time (an earlier request is
+//! moved up to now); the clock only moves forward, to the next event or to a deadline.
+//!
+//! The rest of the engine talks to the scheduler only through [`Scheduler`]'s methods:
+//! `now`, `schedule`, `next_time`, `pop`, `advance_to` and `upcoming` (a cache hint). Each
+//! event names the peer it is for ([`Targeted`]), so a sharded scheduler (one queue per
+//! worker, peers partitioned among workers, conservative time windows as in Shadow) could
+//! replace this single queue behind the same methods.
+//!
+//! The queue is a radix heap over event times: a discrete-event simulation only schedules at
+//! or after the current time, which is what a radix heap needs. An event sits in the bucket
+//! named by the highest bit in which its time differs from the last popped time, a push is
+//! O(1), and a pop only redistributes the lowest non-empty bucket. Events at the current time
+//! wait in a FIFO sorted by sequence number; a new event at the current time has the largest
+//! sequence yet, so it simply goes to the back. Events themselves sit in a slot table, so the
+//! queue moves 24-byte entries, never messages.
 
+use crate::time::SimTime;
 use std::collections::VecDeque;
+
+/// An event that may concern one peer: the scheduler's routing key and cache hint.
+pub(crate) trait Targeted {
+    /// The peer whose state handling this event touches, if one.
+    fn target(&self) -> Option<u32>;
+}
+
+/// Queue hint of events that concern no single peer.
+const NO_TARGET: u32 = u32::MAX;
+
+/// An event due soon, for cache hints: where it is stored and the peer it is for.
+pub(crate) struct Upcoming<'a, E> {
+    /// The event's storage (prefetching it costs no load).
+    pub cell: &'a Option<E>,
+    /// The peer it is for.
+    pub target: Option<u32>,
+}
+
+/// The simulated clock and the pending events.
+pub(crate) struct Scheduler<E> {
+    now: SimTime,
+    seq: u64,
+    queue: EventQueue,
+    slots: Vec<Option<E>>,
+    free: Vec<u32>,
+}
+
+impl<E: Targeted> Scheduler<E> {
+    pub(crate) fn new() -> Self {
+        Scheduler {
+            now: SimTime::ZERO,
+            seq: 0,
+            queue: EventQueue::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// The current simulated time.
+    #[inline]
+    pub(crate) fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// Schedules `ev` at `at`, or now if `at` has passed.
+    pub(crate) fn schedule(&mut self, at: SimTime, ev: E) {
+        let at = at.max(self.now);
+        let target = ev.target().unwrap_or(NO_TARGET);
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(ev);
+                s
+            }
+            None => {
+                self.slots.push(Some(ev));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.seq += 1;
+        self.queue.push(at.as_millis().0, self.seq, slot, target);
+    }
+
+    /// Time of the next event, if any.
+    #[inline]
+    pub(crate) fn next_time(&mut self) -> Option<SimTime> {
+        self.queue
+            .peek_time()
+            .map(|t| SimTime::from_millis(rantai_core::Millis(t)))
+    }
+
+    /// Removes the next event and moves the clock to its time.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<E> {
+        let (time, slot) = self.queue.pop()?;
+        self.now = SimTime::from_millis(rantai_core::Millis(time));
+        let ev = self.slots[slot as usize].take();
+        self.free.push(slot);
+        ev
+    }
+
+    /// Moves the clock forward to `t` without an event (a deadline with nothing due before it).
+    #[inline]
+    pub(crate) fn advance_to(&mut self, t: SimTime) {
+        self.now = self.now.max(t);
+    }
+
+    /// The `k`-th next event, if it is already known to be due at the current time (finding
+    /// out costs no queue work).
+    #[inline]
+    pub(crate) fn upcoming(&self, k: usize) -> Option<Upcoming<'_, E>> {
+        let (slot, target) = self.queue.ahead(k)?;
+        Some(Upcoming {
+            cell: self.slots.get(slot as usize)?,
+            target: (target != NO_TARGET).then_some(target),
+        })
+    }
+}
 
 /// Bucket count for 64-bit times: bucket `b` holds times whose highest bit differing from
 /// the last popped time is `b - 1`; times equal to it wait in `current`.
@@ -23,7 +133,7 @@ struct Item {
 }
 
 /// A monotone priority queue of event slots keyed by `(time, seq)`.
-pub(crate) struct EventQueue {
+struct EventQueue {
     /// Time of the last popped event: nothing earlier can be pushed.
     floor: u64,
     /// Reference time of the buckets: the time of the events in `current`, once a pop or a
@@ -38,7 +148,7 @@ pub(crate) struct EventQueue {
 }
 
 impl EventQueue {
-    pub(crate) fn new() -> EventQueue {
+    fn new() -> EventQueue {
         EventQueue {
             floor: 0,
             last: 0,
@@ -51,7 +161,7 @@ impl EventQueue {
 
     /// Schedules `slot` at `(time, seq)`: `time` must not precede the last popped time, and
     /// `seq` must exceed every sequence pushed before.
-    pub(crate) fn push(&mut self, time: u64, seq: u64, slot: u32, hint: u32) {
+    fn push(&mut self, time: u64, seq: u64, slot: u32, hint: u32) {
         assert!(
             time >= self.floor,
             "event scheduled before the last popped one"
@@ -106,12 +216,14 @@ impl EventQueue {
     }
 
     /// Time of the earliest event.
-    pub(crate) fn peek_time(&mut self) -> Option<u64> {
+    #[inline]
+    fn peek_time(&mut self) -> Option<u64> {
         self.settle().then_some(self.last)
     }
 
     /// Removes the earliest event: its time and slot.
-    pub(crate) fn pop(&mut self) -> Option<(u64, u32)> {
+    #[inline]
+    fn pop(&mut self) -> Option<(u64, u32)> {
         if !self.settle() {
             return None;
         }
@@ -150,7 +262,8 @@ impl EventQueue {
 
     /// Slot and hint of the `k`-th next event, if it is already known to be due at the
     /// current time (no reordering work is done to find out).
-    pub(crate) fn ahead(&self, k: usize) -> Option<(u32, u32)> {
+    #[inline]
+    fn ahead(&self, k: usize) -> Option<(u32, u32)> {
         self.current.get(k).map(|&(_, slot, hint)| (slot, hint))
     }
 

@@ -1,72 +1,12 @@
-//! The network model: topology generation, per-message latency, per-peer bandwidth and
-//! message wire sizes. Everything here is a pure function of the configuration and the
-//! RNG streams it is handed.
+//! Where peers sit and how they are linked: region placement, access rates and the link
+//! graph. Each is a pure function of the configuration and its seeded streams (`region`/i,
+//! `topology`/i), so adding a peer never reshuffles another's draws.
 
-use crate::config::{Bandwidth, Latency, SimConfig, Topology};
+use crate::config::{Bandwidth, SimConfig, Topology};
 use crate::presets::Preset;
 use crate::rng::stream;
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
-use rantai_core::Message;
 use std::collections::BTreeSet;
-
-/// Messages smaller than this cost latency only; larger ones also occupy the sender's upload
-/// and the receiver's download for `size / rate`.
-pub const BANDWIDTH_THRESHOLD_BYTES: u64 = 1024;
-
-/// Names of the message kinds, indexed by [`kind_index`] (the same strings as `Message::kind`).
-pub const KIND_NAMES: [&str; 12] = [
-    "hello",
-    "ping",
-    "pong",
-    "inv",
-    "get_blocks",
-    "block",
-    "not_found",
-    "get_chain",
-    "chain_hashes",
-    "items",
-    "get_addr",
-    "addr",
-];
-
-/// Index of a message's kind in [`KIND_NAMES`].
-pub fn kind_index(msg: &Message) -> usize {
-    match msg {
-        Message::Hello(_) => 0,
-        Message::Ping { .. } => 1,
-        Message::Pong { .. } => 2,
-        Message::Inv { .. } => 3,
-        Message::GetBlocks { .. } => 4,
-        Message::Block { .. } => 5,
-        Message::NotFound { .. } => 6,
-        Message::GetChain { .. } => 7,
-        Message::ChainHashes { .. } => 8,
-        Message::Items { .. } => 9,
-        Message::GetAddr => 10,
-        Message::Addr { .. } => 11,
-    }
-}
-
-/// Estimated wire size of a message, without serializing it: a 24-byte envelope plus 32 bytes
-/// per hash, and for blocks the virtual `block_size_bytes` plus the real header and items.
-pub fn wire_size(msg: &Message, block_size_bytes: u64) -> u64 {
-    const ENV: u64 = 24;
-    const TIP: u64 = 56;
-    match msg {
-        Message::Hello(h) => ENV + 44 + TIP + h.listen.as_ref().map_or(0, |l| l.len() as u64),
-        Message::Ping { .. } | Message::Pong { .. } => ENV + 8 + TIP,
-        Message::Inv { hashes } | Message::GetBlocks { hashes } | Message::NotFound { hashes } => {
-            ENV + 32 * hashes.len() as u64
-        }
-        Message::Block { block } => ENV + block.size() as u64 + block_size_bytes,
-        Message::GetChain { locator } => ENV + 32 * locator.len() as u64,
-        Message::ChainHashes { hashes, .. } => ENV + TIP + 32 * hashes.len() as u64,
-        Message::Items { items } => ENV + items.iter().map(|i| i.encoded_len() as u64).sum::<u64>(),
-        Message::GetAddr => ENV,
-        Message::Addr { addrs } => ENV + addrs.iter().map(|a| a.len() as u64 + 4).sum::<u64>(),
-    }
-}
 
 /// Per-peer placement and access rates.
 #[derive(Debug, Clone)]
@@ -257,66 +197,9 @@ pub fn connected(n: usize, edges: &[(u32, u32)], alive: &[bool]) -> bool {
     (0..n).all(|i| !alive[i] || seen[i])
 }
 
-/// Draws one message's one-way latency in milliseconds.
-pub fn sample_latency(
-    model: &Latency,
-    preset: Option<&Preset>,
-    from_region: u8,
-    to_region: u8,
-    rng: &mut ChaCha8Rng,
-) -> u64 {
-    match *model {
-        Latency::Const(m) => m.0,
-        Latency::Uniform(lo, hi) => {
-            if lo == hi {
-                lo.0
-            } else {
-                rng.gen_range(lo.0..=hi.0)
-            }
-        }
-        Latency::Normal { mean, sd } => {
-            let z = std_normal(rng);
-            (mean.0 as f64 + z * sd.0 as f64).max(1.0).round() as u64
-        }
-        Latency::LogNormal { median, sigma } => {
-            let z = std_normal(rng);
-            (median.0 as f64 * (sigma * z).exp())
-                .clamp(1.0, 1e9)
-                .round() as u64
-        }
-        Latency::Region => {
-            let mean = preset.map_or(100, |p| {
-                p.latency_ms[from_region as usize][to_region as usize]
-            }) as f64;
-            // SimBlock's model: Pareto with shape 0.2 * mean and scale mean - 5, whose mean is
-            // the measured mean; clamped so that tiny means stay well defined.
-            let shape = (0.2 * mean).max(1.1);
-            let scale = (mean - 5.0).max(1.0);
-            let u: f64 = 1.0 - rng.gen::<f64>(); // in (0, 1]
-            (scale / u.powf(1.0 / shape)).clamp(1.0, 1e7).round() as u64
-        }
-    }
-}
-
-fn std_normal(rng: &mut ChaCha8Rng) -> f64 {
-    // Box-Muller.
-    let u1: f64 = 1.0 - rng.gen::<f64>();
-    let u2: f64 = rng.gen();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
-/// Microseconds needed to move `bytes` at `bps` (0 for unlimited).
-pub fn transfer_us(bytes: u64, bps: Option<u64>) -> u64 {
-    match bps {
-        None => 0,
-        Some(r) => ((bytes as u128 * 8 * 1_000_000).div_ceil(r.max(1) as u128)) as u64,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn random_topology_has_no_duplicates_and_is_stable() {
@@ -373,23 +256,5 @@ mod tests {
         let mean = e.len() as f64 / 2000.0;
         // Mean of the measured outbound-degree CDF is about 8.6 links.
         assert!((7.5..9.5).contains(&mean), "mean outbound degree {mean}");
-    }
-
-    #[test]
-    fn region_latency_mean_is_close_to_measured() {
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let p = &crate::presets::BITCOIN_2019;
-        let n = 20_000;
-        let sum: u64 = (0..n)
-            .map(|_| sample_latency(&Latency::Region, Some(p), 0, 1, &mut rng))
-            .sum();
-        let mean = sum as f64 / n as f64;
-        assert!((mean - 124.0).abs() < 6.0, "mean {mean}");
-    }
-
-    #[test]
-    fn transfer_time() {
-        assert_eq!(transfer_us(535_000, Some(20_000_000)), 214_000);
-        assert_eq!(transfer_us(535_000, None), 0);
     }
 }

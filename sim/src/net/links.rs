@@ -1,0 +1,241 @@
+//! Links and their connections. A link is an edge of the topology between a dialer `a` and
+//! an acceptor `b`; each successful dial opens a new connection on it, numbered by the link's
+//! epoch, and the two sides know it as `PeerId = (link << 32) | epoch`.
+//!
+//! Contract: a message is delivered only on the connection it was sent on (a later epoch
+//! drops it); per direction, a connection is a FIFO stream (`fifo_*` is the arrival time of
+//! the last in-order message); a failed dial backs off by doubling up to 8x `redial_delay`;
+//! upload time booked on a connection that closes goes back to its sender.
+
+use crate::time::SimTime;
+use rantai_core::{Millis, PeerId};
+
+/// The connection id peers see for epoch `epoch` of link `link`.
+#[inline]
+pub(crate) fn pid(link: u32, epoch: u32) -> PeerId {
+    PeerId((u64::from(link) << 32) | u64::from(epoch))
+}
+
+/// The `(link, epoch)` of a connection id.
+#[inline]
+pub(crate) fn unpid(p: PeerId) -> (u32, u32) {
+    ((p.0 >> 32) as u32, p.0 as u32)
+}
+
+/// One link of the topology and its current connection.
+pub(crate) struct Link {
+    /// The dialer.
+    a: u32,
+    b: u32,
+    epoch: u32,
+    open: bool,
+    fifo_to_b: SimTime,
+    fifo_to_a: SimTime,
+    failures: u32,
+    dial_gen: u32,
+}
+
+impl Link {
+    #[inline]
+    fn other(&self, n: u32) -> u32 {
+        if n == self.a {
+            self.b
+        } else {
+            self.a
+        }
+    }
+}
+
+/// An open connection seen from its sender.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Conn {
+    pub link: u32,
+    pub epoch: u32,
+    /// The receiving peer.
+    pub to: u32,
+}
+
+/// Every link of the topology, in edge order.
+pub(crate) struct Links {
+    links: Vec<Link>,
+    edges: Vec<(u32, u32)>,
+    redial_base: Millis,
+    /// Upload slots `(start, end)` in µs booked per (link, sender) and not yet finished, so a
+    /// closing connection can hand its unsent share of the uplink back. Indexed by
+    /// `2 * link + (sender is the acceptor)`; empty (no allocation) until the first booking.
+    uploads: Vec<Vec<(u64, u64)>>,
+}
+
+impl Links {
+    /// The links of `edges` (`(dialer, acceptor)` pairs), all closed.
+    pub(crate) fn new(edges: Vec<(u32, u32)>, redial_base: Millis) -> Links {
+        let links = edges
+            .iter()
+            .map(|&(a, b)| Link {
+                a,
+                b,
+                epoch: 0,
+                open: false,
+                fifo_to_b: SimTime::ZERO,
+                fifo_to_a: SimTime::ZERO,
+                failures: 0,
+                dial_gen: 0,
+            })
+            .collect();
+        Links {
+            links,
+            edges,
+            redial_base,
+            uploads: Vec::new(),
+        }
+    }
+
+    /// Number of links.
+    pub(crate) fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// The links as `(dialer, acceptor)` pairs.
+    pub(crate) fn edges(&self) -> &[(u32, u32)] {
+        &self.edges
+    }
+
+    /// The link's storage, for cache hints.
+    #[inline]
+    pub(crate) fn get(&self, link: u32) -> Option<&Link> {
+        self.links.get(link as usize)
+    }
+
+    /// The link's `(dialer, acceptor)`.
+    #[inline]
+    pub(crate) fn ends(&self, link: u32) -> (u32, u32) {
+        let l = &self.links[link as usize];
+        (l.a, l.b)
+    }
+
+    /// The peer at the other end of `link` from `n`.
+    #[inline]
+    pub(crate) fn other(&self, link: u32, n: u32) -> u32 {
+        self.links[link as usize].other(n)
+    }
+
+    /// Whether connection `(link, epoch)` is the link's current, open one.
+    #[inline]
+    pub(crate) fn is_current(&self, link: u32, epoch: u32) -> bool {
+        self.links
+            .get(link as usize)
+            .is_some_and(|l| l.open && l.epoch == epoch)
+    }
+
+    /// The open connection `from` knows as `id`, if it is still current.
+    #[inline]
+    pub(crate) fn connection(&self, from: u32, id: PeerId) -> Option<Conn> {
+        let (link, epoch) = unpid(id);
+        let l = self.links.get(link as usize)?;
+        (l.open && l.epoch == epoch).then(|| Conn {
+            link,
+            epoch,
+            to: l.other(from),
+        })
+    }
+
+    /// Arrival time of the last in-order message towards `conn.to`.
+    #[inline]
+    pub(crate) fn fifo_mut(&mut self, conn: &Conn) -> &mut SimTime {
+        let l = &mut self.links[conn.link as usize];
+        if conn.to == l.b {
+            &mut l.fifo_to_b
+        } else {
+            &mut l.fifo_to_a
+        }
+    }
+
+    /// Supersedes any pending dial of `link`: returns the generation of the next one.
+    pub(crate) fn next_dial(&mut self, link: u32) -> u32 {
+        let l = &mut self.links[link as usize];
+        l.dial_gen = l.dial_gen.wrapping_add(1);
+        l.dial_gen
+    }
+
+    /// Whether a dial of generation `gen` should still happen (current, link closed).
+    pub(crate) fn dial_due(&self, link: u32, gen: u32) -> bool {
+        let l = &self.links[link as usize];
+        l.dial_gen == gen && !l.open
+    }
+
+    /// Counts a failed dial (it lengthens the next back-off).
+    pub(crate) fn dial_failed(&mut self, link: u32) {
+        self.links[link as usize].failures += 1;
+    }
+
+    /// Opens a new connection on `link` now: its id.
+    pub(crate) fn open(&mut self, link: u32, now: SimTime) -> PeerId {
+        let l = &mut self.links[link as usize];
+        l.epoch = l.epoch.wrapping_add(1);
+        l.open = true;
+        l.fifo_to_a = now;
+        l.fifo_to_b = now;
+        pid(link, l.epoch)
+    }
+
+    /// Closes `link`'s connection from `closer`'s side: its epoch and the other side, or
+    /// `None` if it was not open.
+    pub(crate) fn close(&mut self, link: u32, closer: u32) -> Option<(u32, u32)> {
+        let l = &mut self.links[link as usize];
+        if !l.open {
+            return None;
+        }
+        l.open = false;
+        Some((l.epoch, l.other(closer)))
+    }
+
+    /// A restarted peer re-dials its closed links at once: clears the back-off and says
+    /// whether `link` needs a dial.
+    pub(crate) fn reset_if_closed(&mut self, link: u32) -> bool {
+        let l = &mut self.links[link as usize];
+        if l.open {
+            return false;
+        }
+        l.failures = 0;
+        true
+    }
+
+    /// Delay before re-dialling `link`: the base, doubled per failed attempt, at most 8x.
+    pub(crate) fn redial_delay(&self, link: u32) -> Millis {
+        let f = self.links[link as usize].failures.min(3);
+        Millis(self.redial_base.0.saturating_mul(1 << f).max(1))
+    }
+
+    /// Number of links with an open connection.
+    pub(crate) fn open_count(&self) -> usize {
+        self.links.iter().filter(|l| l.open).count()
+    }
+
+    fn upload_slot(&self, link: u32, from: u32) -> usize {
+        2 * link as usize + usize::from(from != self.links[link as usize].a)
+    }
+
+    /// Records that `from` booked its uplink for `(start, end)` µs on `link`.
+    #[inline]
+    pub(crate) fn book_upload(&mut self, link: u32, from: u32, now_us: u64, slot: (u64, u64)) {
+        let i = self.upload_slot(link, from);
+        if self.uploads.len() <= i {
+            self.uploads.resize_with(2 * self.links.len(), Vec::new);
+        }
+        let q = &mut self.uploads[i];
+        q.retain(|&(_, end)| end > now_us);
+        q.push(slot);
+    }
+
+    /// Forgets `from`'s bookings on `link`: the µs of them still unsent at `now_us`, or `None`
+    /// if nothing was ever booked on any link.
+    pub(crate) fn take_unsent(&mut self, link: u32, from: u32, now_us: u64) -> Option<u64> {
+        let i = self.upload_slot(link, from);
+        let q = self.uploads.get_mut(i).map(std::mem::take)?;
+        Some(
+            q.iter()
+                .map(|&(start, end)| end.saturating_sub(start.max(now_us)))
+                .sum(),
+        )
+    }
+}

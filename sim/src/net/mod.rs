@@ -1,0 +1,226 @@
+//! The simulated network: links and their connections (`links`), partitions
+//! (`partition`), the per-message model of loss, duplication, reordering, latency,
+//! bandwidth and FIFO order ([`model`], [`latency`]), the topology ([`topology`]) and message
+//! wire sizes.
+//!
+//! `Network` holds the run's network state and decides each message's fate; it reads no
+//! peer state and schedules nothing: the engine counts, traces and schedules what it returns.
+
+pub mod latency;
+pub(crate) mod links;
+pub mod model;
+pub(crate) mod partition;
+pub mod topology;
+
+pub use latency::sample_latency;
+pub use model::{transfer_us, BANDWIDTH_THRESHOLD_BYTES};
+pub use topology::{build_topology, connected, place, Placement};
+
+use crate::time::SimTime;
+use links::{Conn, Links};
+use model::{Delivery, Fate, Model, Path, Port};
+use partition::Partitions;
+use rantai_core::Message;
+
+/// Names of the message kinds, indexed by [`kind_index`] (the same strings as `Message::kind`).
+pub const KIND_NAMES: [&str; 12] = [
+    "hello",
+    "ping",
+    "pong",
+    "inv",
+    "get_blocks",
+    "block",
+    "not_found",
+    "get_chain",
+    "chain_hashes",
+    "items",
+    "get_addr",
+    "addr",
+];
+
+/// Index of a message's kind in [`KIND_NAMES`].
+#[inline]
+pub fn kind_index(msg: &Message) -> usize {
+    match msg {
+        Message::Hello(_) => 0,
+        Message::Ping { .. } => 1,
+        Message::Pong { .. } => 2,
+        Message::Inv { .. } => 3,
+        Message::GetBlocks { .. } => 4,
+        Message::Block { .. } => 5,
+        Message::NotFound { .. } => 6,
+        Message::GetChain { .. } => 7,
+        Message::ChainHashes { .. } => 8,
+        Message::Items { .. } => 9,
+        Message::GetAddr => 10,
+        Message::Addr { .. } => 11,
+    }
+}
+
+/// Estimated wire size of a message, without serializing it: a 24-byte envelope plus 32 bytes
+/// per hash, and for blocks the virtual `block_size_bytes` plus the real header and items.
+#[inline]
+pub fn wire_size(msg: &Message, block_size_bytes: u64) -> u64 {
+    const ENV: u64 = 24;
+    const TIP: u64 = 56;
+    match msg {
+        Message::Hello(h) => ENV + 44 + TIP + h.listen.as_ref().map_or(0, |l| l.len() as u64),
+        Message::Ping { .. } | Message::Pong { .. } => ENV + 8 + TIP,
+        Message::Inv { hashes } | Message::GetBlocks { hashes } | Message::NotFound { hashes } => {
+            ENV + 32 * hashes.len() as u64
+        }
+        Message::Block { block } => ENV + block.size() as u64 + block_size_bytes,
+        Message::GetChain { locator } => ENV + 32 * locator.len() as u64,
+        Message::ChainHashes { hashes, .. } => ENV + TIP + 32 * hashes.len() as u64,
+        Message::Items { items } => ENV + items.iter().map(|i| i.encoded_len() as u64).sum::<u64>(),
+        Message::GetAddr => ENV,
+        Message::Addr { addrs } => ENV + addrs.iter().map(|a| a.len() as u64 + 4).sum::<u64>(),
+    }
+}
+
+/// Background traffic that never ends while peers run: keepalives (and loss probes) and the
+/// periodic re-sending of pending items. "Quiet" ignores it.
+#[inline]
+pub fn is_background(msg: &Message) -> bool {
+    matches!(
+        msg,
+        Message::Ping { .. } | Message::Pong { .. } | Message::Items { .. }
+    )
+}
+
+/// Why a message was dropped; the label goes into the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DropReason {
+    /// Sender and receiver are on different sides of a partition.
+    Partition,
+    /// Lost by the loss fault.
+    Loss,
+    /// Its connection closed before it arrived.
+    Closed,
+}
+
+impl DropReason {
+    /// The trace label.
+    #[inline]
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            DropReason::Partition => "partition",
+            DropReason::Loss => "loss",
+            DropReason::Closed => "closed",
+        }
+    }
+}
+
+/// The outcome of sending one message on an open connection.
+pub(crate) enum Transit {
+    /// Dropped at send time.
+    Dropped(DropReason),
+    /// On its way; the engine schedules its delivery (and its duplicate's).
+    Sent(Delivery),
+}
+
+/// Messages sent and not yet delivered or dropped.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct InFlight {
+    all: u64,
+    /// Of `all`, background messages (see [`is_background`]).
+    background: u64,
+}
+
+impl InFlight {
+    #[inline]
+    fn sent(&mut self, background: bool, copies: u64) {
+        self.all += copies;
+        self.background += copies * u64::from(background);
+    }
+
+    /// Every message in flight.
+    #[inline]
+    pub(crate) fn all(&self) -> u64 {
+        self.all
+    }
+
+    /// Messages in flight other than background traffic: with pings on, a network never has
+    /// none of those.
+    #[inline]
+    pub(crate) fn sync(&self) -> u64 {
+        self.all - self.background
+    }
+}
+
+/// The network state of a run.
+pub(crate) struct Network {
+    pub links: Links,
+    pub partitions: Partitions,
+    /// Each peer's region, apart from the peers' nodes: every send reads the receiver's, and
+    /// a node is kilobytes, so this keeps a cold node off the send path.
+    pub regions: Vec<u8>,
+    pub model: Model,
+    in_flight: InFlight,
+}
+
+impl Network {
+    pub(crate) fn new(links: Links, regions: Vec<u8>, model: Model) -> Network {
+        Network {
+            links,
+            partitions: Partitions::default(),
+            regions,
+            model,
+            in_flight: InFlight::default(),
+        }
+    }
+
+    /// Messages in flight.
+    #[inline]
+    pub(crate) fn in_flight(&self) -> InFlight {
+        self.in_flight
+    }
+
+    /// Sends a `bytes`-byte message from `from` on `conn` at `now`, through partitions and the
+    /// model (`ports`: the sender's and the receiver's). A delivered message, and its
+    /// duplicate, count as in flight until [`Network::arrived`].
+    #[inline]
+    pub(crate) fn transmit(
+        &mut self,
+        from: u32,
+        conn: &Conn,
+        bytes: u64,
+        background: bool,
+        now: SimTime,
+        (sender, receiver): (&mut Port, &mut Port),
+    ) -> Transit {
+        if !self.partitions.is_empty() && self.partitions.blocked(from, conn.to) {
+            return Transit::Dropped(DropReason::Partition);
+        }
+        let path = Path {
+            from_region: self.regions[from as usize],
+            to_region: self.regions[conn.to as usize],
+            sender,
+            receiver,
+            fifo: self.links.fifo_mut(conn),
+        };
+        match self.model.transmit(bytes, now, path) {
+            Fate::Lost => Transit::Dropped(DropReason::Loss),
+            Fate::Deliver(d) => {
+                if let Some(slot) = d.upload {
+                    self.links
+                        .book_upload(conn.link, from, now.as_micros(), slot);
+                }
+                let copies = 1 + u64::from(d.duplicate_at.is_some());
+                self.in_flight.sent(background, copies);
+                Transit::Sent(d)
+            }
+        }
+    }
+
+    /// A message of connection `(link, epoch)` reached its time: whether that connection is
+    /// still the current one (else the message is dropped).
+    #[inline]
+    pub(crate) fn arrived(&mut self, link: u32, epoch: u32, background: bool) -> bool {
+        self.in_flight.all -= 1;
+        if background {
+            self.in_flight.background -= 1;
+        }
+        self.links.is_current(link, epoch)
+    }
+}

@@ -1,0 +1,286 @@
+//! The per-message network model: given a message's size, the path it takes and the time it
+//! is sent, whether it is lost and when it (and possibly a duplicate) arrives.
+//!
+//! `Model::transmit` is a function of its inputs only: the fault rates, the latency model,
+//! the two endpoints' `Port`s (access rates, when their uplink and downlink are next free,
+//! the sender's random streams) and the connection's FIFO mark, all passed in. Random draws
+//! happen in a fixed order (loss, duplicate, reorder from the sender's `faults` stream; then
+//! latency, and the duplicate's extra latency, from its `latency` stream), which the traces pin.
+//!
+//! Bandwidth: messages of [`BANDWIDTH_THRESHOLD_BYTES`] or more occupy the sender's uplink for
+//! `size / upload_rate` (uploads queue) and the receiver's downlink for
+//! `size / download_rate`. Transfers are cut-through, as over TCP: the receiver downloads
+//! while the sender uploads, so an idle path moves a message in
+//! `latency + size / min(up, down)`; a busy uplink or downlink delays it. Smaller control
+//! messages cost latency only. A connection is a FIFO stream unless reordering holds a
+//! message back.
+
+use super::latency::sample_latency;
+use crate::config::Latency;
+use crate::presets::Preset;
+use crate::time::SimTime;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rantai_core::Millis;
+
+/// Messages smaller than this cost latency only; larger ones also occupy the sender's upload
+/// and the receiver's download for `size / rate`.
+pub const BANDWIDTH_THRESHOLD_BYTES: u64 = 1024;
+
+/// Microseconds needed to move `bytes` at `bps` (0 for unlimited).
+pub fn transfer_us(bytes: u64, bps: Option<u64>) -> u64 {
+    match bps {
+        None => 0,
+        Some(r) => ((bytes as u128 * 8 * 1_000_000).div_ceil(r.max(1) as u128)) as u64,
+    }
+}
+
+/// A peer's attachment to the network: its access rates, when its uplink and downlink are
+/// next free, and the random streams of the messages it sends.
+pub(crate) struct Port {
+    up_bps: Option<u64>,
+    down_bps: Option<u64>,
+    up_free_us: u64,
+    down_free_us: u64,
+    lat_rng: ChaCha8Rng,
+    fault_rng: ChaCha8Rng,
+}
+
+impl Port {
+    /// An idle port with the given rates (`None`: unlimited) and streams.
+    pub(crate) fn new(
+        up_bps: Option<u64>,
+        down_bps: Option<u64>,
+        lat_rng: ChaCha8Rng,
+        fault_rng: ChaCha8Rng,
+    ) -> Port {
+        Port {
+            up_bps,
+            down_bps,
+            up_free_us: 0,
+            down_free_us: 0,
+            lat_rng,
+            fault_rng,
+        }
+    }
+
+    /// Upload rate in bits per second (`None`: unlimited).
+    pub(crate) fn up_bps(&self) -> Option<u64> {
+        self.up_bps
+    }
+
+    /// How far past `now` the uplink is booked.
+    pub(crate) fn upload_backlog(&self, now: SimTime) -> Millis {
+        Millis((self.up_free_us / 1000).saturating_sub(now.as_millis().0))
+    }
+
+    /// A crash drops whatever was queued on either side.
+    pub(crate) fn clear_queues(&mut self) {
+        self.up_free_us = 0;
+        self.down_free_us = 0;
+    }
+
+    /// Hands back `unsent_us` of booked uplink time (its connection closed): a TCP close
+    /// discards the send buffer. Bookings of other connections keep their times.
+    pub(crate) fn refund_upload(&mut self, unsent_us: u64, now_us: u64) {
+        self.up_free_us = self.up_free_us.saturating_sub(unsent_us).max(now_us);
+    }
+}
+
+/// Probabilities of the per-message faults.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FaultRates {
+    pub loss: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+    /// Longest hold-back of a reordered message.
+    pub reorder_delay: Millis,
+}
+
+impl FaultRates {
+    fn any(&self) -> bool {
+        self.loss > 0.0 || self.duplicate > 0.0 || self.reorder > 0.0
+    }
+}
+
+/// The path of one message: both ends' regions and ports, and its connection's FIFO mark.
+pub(crate) struct Path<'a> {
+    pub from_region: u8,
+    pub to_region: u8,
+    pub sender: &'a mut Port,
+    pub receiver: &'a mut Port,
+    /// Arrival time of the connection's last in-order message in this direction.
+    pub fifo: &'a mut SimTime,
+}
+
+/// What happens to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Lost on the way.
+    Lost,
+    /// Delivered.
+    Deliver(Delivery),
+}
+
+/// When a message arrives, and what it booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Delivery {
+    pub at: SimTime,
+    /// Arrival of a duplicate copy, if the message is duplicated.
+    pub duplicate_at: Option<SimTime>,
+    /// Held back by reordering (it may be overtaken).
+    pub held_back: bool,
+    /// The sender's uplink slot `(start, end)` in µs, when a limited uplink was booked.
+    pub upload: Option<(u64, u64)>,
+}
+
+/// Latency, bandwidth and per-message faults of a run.
+pub(crate) struct Model {
+    latency: Latency,
+    preset: Option<&'static Preset>,
+    faults: FaultRates,
+    /// Any fault rate above zero: without one, no fault draw is made.
+    faults_on: bool,
+}
+
+impl Model {
+    pub(crate) fn new(
+        latency: Latency,
+        preset: Option<&'static Preset>,
+        faults: FaultRates,
+    ) -> Model {
+        Model {
+            latency,
+            preset,
+            faults_on: faults.any(),
+            faults,
+        }
+    }
+
+    /// The fate of a `bytes`-byte message sent on `path` at `now`.
+    #[inline]
+    pub(crate) fn transmit(&self, bytes: u64, now: SimTime, path: Path<'_>) -> Fate {
+        let (mut dup, mut delay) = (false, 0u64);
+        if self.faults_on {
+            let f = &self.faults;
+            let r = &mut path.sender.fault_rng;
+            if f.loss > 0.0 && r.gen::<f64>() < f.loss {
+                return Fate::Lost;
+            }
+            dup = f.duplicate > 0.0 && r.gen::<f64>() < f.duplicate;
+            if f.reorder > 0.0 && r.gen::<f64>() < f.reorder {
+                delay = r.gen_range(0..=f.reorder_delay.0.max(1));
+            }
+        }
+        let lat = self.latency_ms(path.from_region, path.to_region, path.sender);
+        let now_us = now.as_micros();
+        let mut upload = None;
+        let arrival_us = if bytes >= BANDWIDTH_THRESHOLD_BYTES {
+            let s = &mut *path.sender;
+            let up_start = s.up_free_us.max(now_us);
+            let up_done = up_start + transfer_us(bytes, s.up_bps);
+            if s.up_bps.is_some() {
+                s.up_free_us = up_done;
+                upload = Some((up_start, up_done));
+            }
+            let r = &mut *path.receiver;
+            let down_start = r.down_free_us.max(up_start + lat * 1000);
+            let down_done = (down_start + transfer_us(bytes, r.down_bps)).max(up_done + lat * 1000);
+            if r.down_bps.is_some() {
+                r.down_free_us = down_done;
+            }
+            down_done
+        } else {
+            now_us + lat * 1000
+        };
+        let mut at = SimTime::from_micros_ceil(arrival_us);
+        if delay > 0 {
+            at = at.add(Millis(delay));
+        } else {
+            at = at.max(*path.fifo);
+            *path.fifo = at;
+        }
+        let duplicate_at = dup.then(|| {
+            let extra = self.latency_ms(path.from_region, path.to_region, path.sender);
+            at.add(Millis(extra))
+        });
+        Fate::Deliver(Delivery {
+            at,
+            duplicate_at,
+            held_back: delay > 0,
+            upload,
+        })
+    }
+
+    #[inline]
+    fn latency_ms(&self, from_region: u8, to_region: u8, sender: &mut Port) -> u64 {
+        sample_latency(
+            &self.latency,
+            self.preset,
+            from_region,
+            to_region,
+            &mut sender.lat_rng,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn transfer_time() {
+        assert_eq!(transfer_us(535_000, Some(20_000_000)), 214_000);
+        assert_eq!(transfer_us(535_000, None), 0);
+    }
+
+    fn port(up: Option<u64>, down: Option<u64>) -> Port {
+        let rng = || ChaCha8Rng::seed_from_u64(1);
+        Port::new(up, down, rng(), rng())
+    }
+
+    fn lossless(latency_ms: u64) -> Model {
+        let faults = FaultRates {
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_delay: Millis(0),
+        };
+        Model::new(Latency::Const(Millis(latency_ms)), None, faults)
+    }
+
+    /// Cut-through: an idle path moves a big message in latency + size / min(up, down); a
+    /// second one queues behind the first on the uplink; small ones cost latency only.
+    #[test]
+    fn bandwidth_is_cut_through_and_uploads_queue() {
+        let m = lossless(50);
+        let (mut s, mut r) = (port(Some(8_000_000), Some(16_000_000)), port(None, None));
+        let mut fifo = SimTime::ZERO;
+        let send = |bytes, s: &mut Port, r: &mut Port, fifo: &mut SimTime| {
+            let path = Path {
+                from_region: 0,
+                to_region: 0,
+                sender: s,
+                receiver: r,
+                fifo,
+            };
+            match m.transmit(bytes, SimTime::ZERO, path) {
+                Fate::Deliver(d) => d,
+                Fate::Lost => unreachable!(),
+            }
+        };
+        let first = send(1_000_000, &mut s, &mut r, &mut fifo);
+        assert_eq!(first.at, SimTime::from_millis(Millis(1050)));
+        assert_eq!(first.upload, Some((0, 1_000_000)));
+        let second = send(1_000_000, &mut s, &mut r, &mut fifo);
+        assert_eq!(second.at, SimTime::from_millis(Millis(2050)));
+        assert_eq!(s.upload_backlog(SimTime::ZERO), Millis(2000));
+        // A small message is not slowed by the uplink, but may not overtake on its connection.
+        let small = send(100, &mut s, &mut r, &mut fifo);
+        assert_eq!(small.at, SimTime::from_millis(Millis(2050)));
+        let mut other_fifo = SimTime::ZERO;
+        let small = send(100, &mut s, &mut r, &mut other_fifo);
+        assert_eq!(small.at, SimTime::from_millis(Millis(50)));
+    }
+}

@@ -1,0 +1,148 @@
+//! Churn of links and peers: dials and re-dials, connection closes, crashes and restarts,
+//! partitions and heals, and scheduled submissions. Each change is counted in the fault
+//! counts, traced, and followed by the events it implies (the other side's `Close`, re-dials,
+//! a restarted miner's race).
+
+use super::Sim;
+use crate::config::Groups;
+use crate::event::Ev;
+use crate::net::partition::assign_groups;
+use crate::trace::TraceEv;
+use crate::workload;
+use rantai_core::{Direction, Input, Millis};
+
+impl Sim {
+    /// Dials `link` after `delay`, superseding any dial already pending on it.
+    pub(super) fn schedule_dial(&mut self, link: u32, delay: Millis) {
+        let gen = self.net.links.next_dial(link);
+        let at = self.sched.now().add(delay);
+        self.sched.schedule(at, Ev::Dial { link, gen });
+    }
+
+    /// A dial fired: opens the connection, or fails (a side down, or a partition between
+    /// them) and backs off.
+    pub(super) fn dial(&mut self, link: u32, gen: u32) {
+        if !self.net.links.dial_due(link, gen) {
+            self.metrics.cancelled_events += 1;
+            return;
+        }
+        let now = self.sched.now();
+        let (a, b) = self.net.links.ends(link);
+        let up = self.nodes[a as usize].is_up() && self.nodes[b as usize].is_up();
+        let p = &self.net.partitions;
+        let ok = up && !p.blocked(a, b) && !p.blocked(b, a);
+        self.trace.rec(now, TraceEv::Dial { link, a, b, ok });
+        if !ok {
+            self.metrics.faults.dials_failed += 1;
+            self.net.links.dial_failed(link);
+            let d = self.net.links.redial_delay(link);
+            self.schedule_dial(link, d);
+            return;
+        }
+        self.metrics.faults.dials_ok += 1;
+        let id = self.net.links.open(link, now);
+        for (node, direction, other) in [(a, Direction::Outbound, b), (b, Direction::Inbound, a)] {
+            if let Some(p) = self.nodes[node as usize].peer.as_mut() {
+                let addr = Some(format!("sim:{other}"));
+                let input = Input::Connected {
+                    peer: id,
+                    direction,
+                    addr,
+                };
+                p.handle(now.to_peer(), input);
+            }
+            self.after_call(node);
+        }
+    }
+
+    /// Closes a link from `closer`'s side: the other side learns of it now, the dialer re-dials.
+    pub(super) fn close_link(&mut self, link: u32, closer: u32, reason: &'static str) {
+        let Some((epoch, other)) = self.net.links.close(link, closer) else {
+            return;
+        };
+        let now = self.sched.now();
+        let now_us = now.as_micros();
+        let (a, b) = self.net.links.ends(link);
+        for from in [a, b] {
+            if let Some(unsent) = self.net.links.take_unsent(link, from, now_us) {
+                self.nodes[from as usize].port.refund_upload(unsent, now_us);
+            }
+        }
+        let node = closer;
+        self.trace.rec(now, TraceEv::Close { link, node, reason });
+        let node = other;
+        self.sched.schedule(now, Ev::Close { link, epoch, node });
+        let d = self.net.links.redial_delay(link);
+        self.schedule_dial(link, d);
+    }
+
+    /// Crashes peer `i`: its connections close at once, the other sides see `Disconnected`.
+    pub(super) fn do_crash(&mut self, i: u32, keep_chain: bool) {
+        self.metrics.faults.crashes += 1;
+        self.fault_fired("crash", i);
+        let Some(tip) = self.nodes[i as usize].crash(keep_chain) else {
+            return;
+        };
+        self.checker.peer_down(tip);
+        self.online -= 1;
+        let links = self.nodes[i as usize].links.clone();
+        for l in links {
+            self.close_link(l, i, "crash");
+        }
+    }
+
+    /// Restarts peer `i`, re-dials its closed links at once and restarts its mining race.
+    pub(super) fn do_restart(&mut self, i: u32) {
+        self.metrics.faults.restarts += 1;
+        self.fault_fired("restart", i);
+        let tip = self.nodes[i as usize].restart(&self.core, self.cfg.seed, i);
+        self.checker.peer_up(tip);
+        self.online += 1;
+        let links = self.nodes[i as usize].links.clone();
+        for l in links {
+            if self.net.links.reset_if_closed(l) {
+                self.schedule_dial(l, Millis::ZERO);
+            }
+        }
+        self.schedule_mine(i);
+    }
+
+    /// Puts partition `id` in force now.
+    pub(super) fn start_partition_with_id(&mut self, id: u32, groups: Groups, oneway: bool) {
+        let group = assign_groups(groups, self.nodes.len(), self.cfg.seed, id);
+        self.metrics.faults.partitions += 1;
+        self.fault_fired("partition", id);
+        self.net.partitions.start(id, group, oneway);
+    }
+
+    /// Lifts partition `id` now, if it is in force.
+    pub(super) fn end_partition(&mut self, id: u32) {
+        if self.net.partitions.end(id) {
+            self.metrics.faults.heals += 1;
+            self.checker.healed(self.sched.now());
+            self.fault_fired("heal", id);
+        }
+    }
+
+    /// A fault took effect now: it moves the settle horizon and goes into the trace.
+    pub(super) fn fault_fired(&mut self, what: &'static str, id: u32) {
+        let now = self.sched.now();
+        self.faults.took_effect(now);
+        let id = u64::from(id);
+        self.trace.rec(now, TraceEv::Fault { what, id });
+    }
+
+    /// A planned submission fired: item `idx` goes to `node` or the next online peer.
+    pub(super) fn scheduled_submit(&mut self, idx: u32, node: u32) {
+        let n = self.nodes.len() as u32;
+        let Some(target) = workload::pick_online(node, n, |i| self.nodes[i as usize].is_up())
+        else {
+            return;
+        };
+        let text = workload::item_text(idx, self.cfg.item_size_bytes);
+        self.submissions.push((self.now(), target));
+        if self.submit(target, &text).is_err() {
+            self.metrics.items_refused += 1;
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The scripting and inspection API of [`Sim`]: what tests, the VOPR and Rust scenarios call
+//! between steps. Controls act at the current virtual time and go through the same paths as
+//! scheduled events.
+
+use super::{Sim, SimError};
+use crate::config::{Groups, SimConfig};
+use crate::metrics::Metrics;
+use crate::net;
+use crate::trace::TraceEv;
+use rantai_core::{BlockHash, Chain, ItemId, Millis, Peer};
+use std::collections::BTreeMap;
+
+impl Sim {
+    /// Current virtual time.
+    pub fn now(&self) -> Millis {
+        self.sched.now().as_millis()
+    }
+
+    /// The configuration this simulation runs.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// Number of peers (online or not).
+    pub fn peer_count(&self) -> u32 {
+        self.nodes.len() as u32
+    }
+
+    /// The links as `(dialer, acceptor)` pairs.
+    pub fn edges(&self) -> &[(u32, u32)] {
+        self.net.links.edges()
+    }
+
+    /// Peer `i`'s state machine, `None` while it is crashed.
+    pub fn peer(&self, i: u32) -> Option<&Peer> {
+        self.nodes.get(i as usize)?.peer.as_ref()
+    }
+
+    /// Peer `i`'s chain, `None` while it is crashed.
+    pub fn chain(&self, i: u32) -> Option<&Chain> {
+        self.peer(i).map(Peer::chain)
+    }
+
+    /// Blocks mined so far.
+    pub fn mined(&self) -> u64 {
+        self.mining.mined()
+    }
+
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.metrics.events
+    }
+
+    /// Online peers.
+    pub fn online(&self) -> u32 {
+        self.online
+    }
+
+    /// Whether every online peer has the same best tip.
+    pub fn converged(&self) -> bool {
+        self.checker.converged()
+    }
+
+    /// Distinct best tips of online peers with how many peers hold each, sorted by hash.
+    pub fn tips(&self) -> BTreeMap<BlockHash, u32> {
+        self.checker.tips().clone()
+    }
+
+    /// The measurements collected so far.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Ids of every item submitted so far.
+    pub fn submitted_items(&self) -> &[ItemId] {
+        &self.metrics.items_submitted
+    }
+
+    /// Attaches a JSON-lines trace writer.
+    pub fn set_trace_writer(&mut self, w: Box<dyn std::io::Write>) {
+        self.trace.set_writer(w);
+    }
+
+    /// First error writing the trace, if any.
+    pub fn trace_error(&self) -> Option<&str> {
+        self.trace.error()
+    }
+
+    /// Hash of the event trace so far.
+    pub fn trace_hash(&self) -> String {
+        self.trace.hash_hex()
+    }
+
+    /// Splits the network now: messages between different groups are dropped, and links
+    /// across the split cannot be re-dialled. Peers not listed form one more group.
+    pub fn partition(&mut self, groups: Vec<Vec<u32>>) -> u32 {
+        self.start_partition(Groups::Explicit(groups), false)
+    }
+
+    /// One-way split now: messages from `from` to everyone else are dropped, the reverse
+    /// direction still flows.
+    pub fn partition_oneway(&mut self, from: Vec<u32>) -> u32 {
+        self.start_partition(Groups::Explicit(vec![from]), true)
+    }
+
+    /// A scripted partition's id: past the configured ones, unique within the run.
+    fn start_partition(&mut self, groups: Groups, oneway: bool) -> u32 {
+        let id =
+            self.cfg.partitions.len() as u32 + 1_000_000 + self.metrics.faults.partitions as u32;
+        self.start_partition_with_id(id, groups, oneway);
+        id
+    }
+
+    /// Heals every active partition now.
+    pub fn heal(&mut self) {
+        for id in self.net.partitions.ids() {
+            self.end_partition(id);
+        }
+    }
+
+    /// Crashes peer `i` now. With `keep_chain` its chain survives for [`Sim::restart`].
+    pub fn crash(&mut self, i: u32, keep_chain: bool) -> Result<(), SimError> {
+        match self.nodes.get(i as usize) {
+            None => Err(SimError::NoSuchPeer(i)),
+            Some(n) if !n.is_up() => Err(SimError::PeerDown(i)),
+            Some(_) => {
+                self.do_crash(i, keep_chain);
+                Ok(())
+            }
+        }
+    }
+
+    /// Restarts a crashed peer now (with its kept chain, if any) and re-dials its links.
+    pub fn restart(&mut self, i: u32) -> Result<(), SimError> {
+        match self.nodes.get(i as usize) {
+            None => Err(SimError::NoSuchPeer(i)),
+            Some(n) if n.is_up() => Err(SimError::PeerUp(i)),
+            Some(_) => {
+                self.do_restart(i);
+                Ok(())
+            }
+        }
+    }
+
+    /// Submits a data item at peer `i` now.
+    pub fn submit(&mut self, i: u32, text: &str) -> Result<ItemId, SimError> {
+        let now = self.sched.now();
+        let node = self
+            .nodes
+            .get_mut(i as usize)
+            .ok_or(SimError::NoSuchPeer(i))?;
+        let peer = node.peer.as_mut().ok_or(SimError::PeerDown(i))?;
+        let r = peer.submit(now.to_peer(), text.to_string());
+        let ok = r.is_ok();
+        self.trace.rec(now, TraceEv::Submit { node: i, ok });
+        self.after_call(i);
+        let id = r?;
+        self.metrics.items_submitted.push(id);
+        Ok(id)
+    }
+
+    /// Makes peer `i` mine a block on its tip now (outside the Poisson schedule).
+    pub fn mine(&mut self, i: u32) -> Result<BlockHash, SimError> {
+        if i as usize >= self.nodes.len() {
+            return Err(SimError::NoSuchPeer(i));
+        }
+        self.mine_block(i).ok_or(SimError::PeerDown(i))
+    }
+
+    /// Final best tip held by the most online peers (ties: greater height, then smaller hash),
+    /// and one online peer holding it.
+    pub fn majority_tip(&self) -> Option<(BlockHash, u32)> {
+        let holder = |h: &BlockHash| self.nodes.iter().position(|n| n.is_up() && n.tip == *h);
+        let mut best: Option<(u32, u64, BlockHash)> = None;
+        for (h, &c) in self.checker.tips() {
+            let node = holder(h)?;
+            let height = self.nodes[node]
+                .peer
+                .as_ref()
+                .map_or(0, |p| p.chain().height());
+            if best.is_none_or(|(bc, bh, _)| (c, height) > (bc, bh)) {
+                best = Some((c, height, *h));
+            }
+        }
+        let (_, _, h) = best?;
+        Some((h, holder(&h)? as u32))
+    }
+
+    /// Whether the online peers form one connected graph over the topology's links.
+    pub fn online_connected(&self) -> bool {
+        let alive: Vec<bool> = self.nodes.iter().map(|n| n.is_up()).collect();
+        net::connected(self.nodes.len(), self.net.links.edges(), &alive)
+    }
+
+    /// Partitions currently in force.
+    pub fn active_partitions(&self) -> usize {
+        self.net.partitions.len()
+    }
+
+    /// Number of links currently open.
+    pub fn open_links(&self) -> usize {
+        self.net.links.open_count()
+    }
+
+    /// Turns the liveness phase's mining on or off. When on, once the block target is reached
+    /// a miner still mines (at its usual rate, when only background traffic is in flight and
+    /// no neighbour claims a heavier chain) while its pending pool holds items, and tie breaks
+    /// are not capped: every item submitted must end up mined, and a tie that only a new block
+    /// can break must be broken. Miners whose clocks stopped are restarted.
+    pub fn set_liveness_mining(&mut self, on: bool) {
+        if self.mining.set_liveness(on) {
+            for i in 0..self.nodes.len() as u32 {
+                self.schedule_mine(i);
+            }
+        }
+    }
+
+    /// How far into the future peer `i`'s upload link is already booked (zero when idle or
+    /// unlimited): messages of 1 kB or more it sends now wait that long before they start.
+    pub fn upload_backlog(&self, i: u32) -> Millis {
+        let now = self.sched.now();
+        self.nodes
+            .get(i as usize)
+            .map_or(Millis::ZERO, |n| n.port.upload_backlog(now))
+    }
+
+    /// Peer `i`'s upload rate in bits per second (`None`: unlimited).
+    pub fn upload_bps(&self, i: u32) -> Option<u64> {
+        self.nodes.get(i as usize).and_then(|n| n.port.up_bps())
+    }
+
+    /// Scheduled faults and submissions that have not fired yet.
+    pub fn scheduled_pending(&self) -> u64 {
+        self.faults.pending()
+    }
+
+    /// Messages in flight (sent, not yet delivered or dropped), background traffic included.
+    pub fn in_flight(&self) -> u64 {
+        self.net.in_flight().all()
+    }
+
+    /// Times and peers of the scheduled submissions that ran.
+    pub fn submissions(&self) -> &[(Millis, u32)] {
+        &self.submissions
+    }
+}
