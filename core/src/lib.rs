@@ -51,7 +51,6 @@ pub mod hint;
 pub mod message;
 pub mod params;
 pub mod peer;
-mod peer_table;
 pub mod pow;
 pub mod types;
 
@@ -62,7 +61,7 @@ pub use message::{DecodeError, FrameDecoder, Hashes, Message, Tip};
 pub use params::Params;
 pub use peer::{
     Config, Direction, DisconnectReason, Event, Input, LoadPurpose, Output, Peer, RelayPolicy,
-    SubmitError,
+    SubmitError, Violation,
 };
 pub use types::{BlockHash, Hash32, Millis, PeerId, Work};
 
