@@ -11,8 +11,9 @@ use smallvec::SmallVec;
 
 /// One connection's protocol state. `repr(C)` fixes the field order so the fields on the
 /// per-message paths share cache lines: relaying a block to a neighbour touches the first
-/// two lines and one line of `known`; handling an announcement, the second and third lines
-/// and one line of `known`. The rest is read on handshakes, timers and catch-up.
+/// two lines and one line of `known`; handling an announcement of a block already requested
+/// or held, the second line and one line of `known`. The rest is read on requests,
+/// handshakes, timers and catch-up.
 #[repr(C, align(64))]
 pub(super) struct Conn {
     // Line 0: what a relay queues and `finish` flushes.
@@ -29,15 +30,12 @@ pub(super) struct Conn {
     pub(super) asked_addr: bool,
     /// Requests in a row that stalled; a delivered block resets it.
     pub(super) strikes: u32,
-    // Line 2.
-    /// Announced hashes to request, oldest first.
+    /// Announced hashes to request, oldest first (its length lies in line 1).
     pub(super) to_fetch: SmallVec<[BlockHash; 1]>,
     /// When the connection opened.
     pub(super) since: Millis,
-    // Line 3.
     /// Blocks requested from this peer, in request order.
     pub(super) in_flight: SmallVec<[Req; 1]>,
-    // Lines 4 to 7.
     pub(super) known: KnownSet,
     // Cold.
     pub(super) timers: TimerTable,
