@@ -34,14 +34,16 @@ pub(super) struct Conn {
     pub(super) to_fetch: SmallVec<[BlockHash; 1]>,
     /// When the connection opened.
     pub(super) since: Millis,
-    /// Blocks requested from this peer, in request order.
-    pub(super) in_flight: SmallVec<[Req; 1]>,
+    /// Blocks requested from this peer, in request order. Private: every change goes
+    /// through [`Conn::edit_requests`], which keeps [`Timer::Requests`] in step.
+    in_flight: SmallVec<[Req; 1]>,
     pub(super) known: KnownSet,
     // Cold.
     pub(super) timers: TimerTable,
     pub(super) tip: Option<Tip>,
-    /// Nonce of the outstanding keepalive ping (its deadline is [`Timer::Pong`]).
-    pub(super) ping_nonce: Option<u64>,
+    /// Nonce of the outstanding keepalive ping. Private: set and cleared together with
+    /// [`Timer::Pong`] by [`Conn::ping_sent`] and [`Conn::ping_ended`].
+    ping_nonce: Option<u64>,
     pub(super) addr: Option<String>,
     /// Last hash of the peer's most recent catch-up batch, to resume from.
     pub(super) sync_cursor: Option<BlockHash>,
@@ -132,16 +134,56 @@ impl Conn {
         self.remote.is_some()
     }
 
+    /// Nonce of the outstanding keepalive ping.
+    #[inline]
+    pub(super) fn outstanding_ping(&self) -> Option<u64> {
+        self.ping_nonce
+    }
+
+    /// Records a keepalive ping sent with `nonce` that must be answered by `pong_by`.
+    pub(super) fn ping_sent(
+        &mut self,
+        id: PeerId,
+        timers: &mut TimerIndex,
+        nonce: u64,
+        pong_by: Millis,
+    ) {
+        self.ping_nonce = Some(nonce);
+        timers.set(id, &mut self.timers, Timer::Pong, Some(pong_by));
+    }
+
+    /// Ends the outstanding keepalive ping (answered or missed); returns its pong deadline.
+    pub(super) fn ping_ended(&mut self, id: PeerId, timers: &mut TimerIndex) -> Option<Millis> {
+        self.ping_nonce = None;
+        let pong_by = self.timers.get(Timer::Pong);
+        timers.set(id, &mut self.timers, Timer::Pong, None);
+        pong_by
+    }
+
     /// Whether a `get_chain` is outstanding.
     #[inline]
     pub(super) fn chain_requested(&self) -> bool {
         self.timers.is_set(Timer::Chain)
     }
 
-    /// Restarts the [`Timer::Requests`] timer from `in_flight`; call after changing it.
-    pub(super) fn requests_changed(&mut self, id: PeerId, timers: &mut TimerIndex) {
+    /// Blocks requested from this connection (`id`), in request order.
+    #[inline]
+    pub(super) fn requests(&self) -> &[Req] {
+        &self.in_flight
+    }
+
+    /// Changes the blocks requested from this connection (`id`), then restarts its
+    /// [`Timer::Requests`] from the first request's deadline.
+    pub(super) fn edit_requests<R>(
+        &mut self,
+        id: PeerId,
+        timers: &mut TimerIndex,
+        edit: impl FnOnce(&mut SmallVec<[Req; 1]>) -> R,
+    ) -> R {
+        let result = edit(&mut self.in_flight);
         let first = self.in_flight.first().map(|r| r.deadline);
         timers.set(id, &mut self.timers, Timer::Requests, first);
+        result
     }
 
     /// How long a request may be unanswered before probing: `configured`, or twice the

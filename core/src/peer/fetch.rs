@@ -53,11 +53,12 @@ impl Peer {
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
+        let room = max.saturating_sub(c.requests().len());
         let mut batch = Hashes::new();
         let mut taken = 0;
         let seq = c.sent_seq;
         for &hash in &c.to_fetch {
-            if c.in_flight.len() >= max {
+            if batch.len() >= room {
                 break;
             }
             taken += 1;
@@ -65,17 +66,17 @@ impl Peer {
                 continue;
             }
             self.requested.insert(hash, peer);
-            c.in_flight.push(Req {
+            batch.push(hash);
+        }
+        c.to_fetch.drain(..taken);
+        if !batch.is_empty() {
+            let reqs = batch.iter().map(|&hash| Req {
                 hash,
                 deadline,
                 seq,
                 retries: 0,
             });
-            batch.push(hash);
-        }
-        c.to_fetch.drain(..taken);
-        if !batch.is_empty() {
-            c.requests_changed(peer, &mut self.timers);
+            c.edit_requests(peer, &mut self.timers, |r| r.extend(reqs));
             c.sent_seq += 1;
             self.arm_probe(peer);
             self.send(peer, Message::GetBlocks { hashes: batch });
@@ -118,10 +119,11 @@ impl Peer {
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
-        let before = c.in_flight.len();
-        c.in_flight.retain(|r| !hashes.contains(&r.hash));
-        let was_requested = c.in_flight.len() < before;
-        c.requests_changed(peer, &mut self.timers);
+        let was_requested = c.edit_requests(peer, &mut self.timers, |reqs| {
+            let before = reqs.len();
+            reqs.retain(|r| !hashes.contains(&r.hash));
+            reqs.len() < before
+        });
         self.release_requests(peer, hashes);
         let points = if was_requested {
             penalty::NOT_FOUND_REQUESTED
@@ -137,20 +139,24 @@ impl Peer {
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
-        let before = c.in_flight.len();
-        c.in_flight.retain(|r| r.hash != h);
-        let solicited = c.in_flight.len() < before;
+        let deadline = self.now.add(self.config.request_timeout);
+        let solicited = c.edit_requests(peer, &mut self.timers, |reqs| {
+            let before = reqs.len();
+            reqs.retain(|r| r.hash != h);
+            let solicited = reqs.len() < before;
+            if solicited {
+                // The peer is serving, only slowly (a busy uplink answers in order): the rest
+                // of the batch gets a full timeout from now, so a long queue is not taken for
+                // a stall and re-requested, which would only lengthen it.
+                for r in reqs.iter_mut() {
+                    r.deadline = r.deadline.max(deadline);
+                }
+            }
+            solicited
+        });
         c.known.insert(&h);
         if solicited {
             c.strikes = 0;
-            // The peer is serving, only slowly (a busy uplink answers in order): the rest of
-            // the batch gets a full timeout from now, so a long queue is not taken for a stall
-            // and re-requested, which would only lengthen it.
-            let deadline = self.now.add(self.config.request_timeout);
-            for r in c.in_flight.iter_mut() {
-                r.deadline = r.deadline.max(deadline);
-            }
-            c.requests_changed(peer, &mut self.timers);
         }
         self.release_requests(peer, &[h]);
         let known = self.chain.knows(&h) || self.rejected.contains(&h);

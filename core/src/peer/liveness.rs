@@ -25,8 +25,7 @@ impl Peer {
             if c.timers.is_due(Timer::Pong, now) {
                 // Several unanswered pings with no other traffic in between, so one lost
                 // message on a lossy path does not cost the connection.
-                c.ping_nonce = None;
-                self.timers.set(id, &mut c.timers, Timer::Pong, None);
+                c.ping_ended(id, &mut self.timers);
                 c.missed_pongs += 1;
                 if c.missed_pongs >= MAX_MISSED_PONGS {
                     self.disconnect(id, DisconnectReason::PingTimeout);
@@ -36,10 +35,8 @@ impl Peer {
         } else if let Some(interval) = self.config.ping_interval {
             if c.timers.is_due(Timer::Ping, now) {
                 let nonce = self.rng.gen();
-                c.ping_nonce = Some(nonce);
                 let pong_by = now.add(self.config.pong_timeout);
-                self.timers
-                    .set(id, &mut c.timers, Timer::Pong, Some(pong_by));
+                c.ping_sent(id, &mut self.timers, nonce, pong_by);
                 c.ping_seq = c.sent_seq;
                 c.sent_seq += 1;
                 self.timers
@@ -59,7 +56,7 @@ impl Peer {
                 // probes never pile up behind the very queue they wait for.
                 c.probe_misses = c.probe_misses.saturating_add(1);
             }
-            if !c.in_flight.is_empty() || c.chain_requested() {
+            if !c.requests().is_empty() || c.chain_requested() {
                 let nonce = self.rng.gen();
                 c.probe = Some(Probe {
                     nonce,
@@ -83,7 +80,7 @@ impl Peer {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        let stalled_blocks = c.in_flight.first().is_some_and(|r| now >= r.deadline);
+        let stalled_blocks = c.requests().first().is_some_and(|r| now >= r.deadline);
         let stalled_chain = c.timers.is_due(Timer::Chain, now);
         if stalled_blocks || stalled_chain {
             self.stall(id);
@@ -98,8 +95,9 @@ impl Peer {
         };
         c.strikes += 1;
         self.timers.set(id, &mut c.timers, Timer::Chain, None);
-        let dropped: Vec<BlockHash> = c.in_flight.drain(..).map(|r| r.hash).collect();
-        c.requests_changed(id, &mut self.timers);
+        let dropped: Vec<BlockHash> = c.edit_requests(id, &mut self.timers, |reqs| {
+            reqs.drain(..).map(|r| r.hash).collect()
+        });
         c.to_fetch.clear();
         let strikes = c.strikes;
         self.release_requests(id, &dropped);
@@ -140,10 +138,8 @@ impl Peer {
         };
         let now = self.now;
         let mut answered = None;
-        if c.ping_nonce == Some(nonce) {
-            let pong_by = c.timers.get(Timer::Pong).unwrap_or(Millis::ZERO);
-            c.ping_nonce = None;
-            self.timers.set(peer, &mut c.timers, Timer::Pong, None);
+        if c.outstanding_ping() == Some(nonce) {
+            let pong_by = c.ping_ended(peer, &mut self.timers).unwrap_or(Millis::ZERO);
             c.probe_misses = 0;
             let sent = Millis(pong_by.0.saturating_sub(self.config.pong_timeout.0));
             c.sample_rtt(now.since(sent));
@@ -175,15 +171,17 @@ impl Peer {
         let resend_seq = c.sent_seq;
         let mut resend = Hashes::new();
         let mut exhausted = false;
-        for r in c.in_flight.iter_mut().filter(|r| r.seq < seq) {
-            if r.retries >= max {
-                exhausted = true;
-            } else {
-                r.retries += 1;
-                r.seq = resend_seq;
-                resend.push(r.hash);
+        c.edit_requests(peer, &mut self.timers, |reqs| {
+            for r in reqs.iter_mut().filter(|r| r.seq < seq) {
+                if r.retries >= max {
+                    exhausted = true;
+                } else {
+                    r.retries += 1;
+                    r.seq = resend_seq;
+                    resend.push(r.hash);
+                }
             }
-        }
+        });
         let chain_lost = c.chain_requested() && c.chain_seq < seq;
         if chain_lost && c.chain_retries >= max {
             exhausted = true;

@@ -398,7 +398,7 @@ impl Peer {
             return;
         };
         self.timers.remove(peer, &c.timers);
-        let dropped: Vec<BlockHash> = c.in_flight.into_iter().map(|r| r.hash).collect();
+        let dropped: Vec<BlockHash> = c.requests().iter().map(|r| r.hash).collect();
         self.release_requests(peer, &dropped);
         self.refetch(&dropped, None);
         self.sync_all();

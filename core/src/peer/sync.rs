@@ -58,8 +58,10 @@ impl Peer {
             return;
         };
         let Some(tip) = c.tip else { return };
-        let idle =
-            c.is_ready() && !c.chain_requested() && c.in_flight.is_empty() && c.to_fetch.is_empty();
+        let idle = c.is_ready()
+            && !c.chain_requested()
+            && c.requests().is_empty()
+            && c.to_fetch.is_empty();
         if !idle
             || tip.work <= our_work
             || c.synced_to == Some(tip.hash)
