@@ -154,8 +154,9 @@ pub(super) const MAX_REJECTED: usize = 1024;
 pub(super) const STALE_MARGIN_BLOCKS: u128 = 6;
 
 /// Items submitted here are remembered as ours until buried this many blocks deep in the best
-/// chain. Ownership matters only when a reorg puts an item back in the pool, and a reorg this
-/// deep means the network was split for far longer than any item is worth mining again first.
+/// chain. Ownership matters only when a reorg puts an item back in the pool: an item forgotten
+/// here still goes back after a deeper reorg, only as a neighbour's item (mined, but it no
+/// longer starts `auto_mine` by itself, and it counts against the remote half of the pool).
 pub(super) const OWN_ITEM_DEPTH_BLOCKS: u64 = 1000;
 
 /// The remembered own items are swept for buried ones once they reach this count (and then
@@ -201,4 +202,21 @@ pub mod penalty {
     pub const OVERSIZED_ITEM: u32 = 20;
     /// Taken off the score for each block the peer delivers that we accept.
     pub const GOOD_BLOCK_CREDIT: u32 = 5;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_policy_names_round_trip() {
+        for p in [RelayPolicy::Announce, RelayPolicy::Push] {
+            assert_eq!(p.to_string().parse::<RelayPolicy>(), Ok(p));
+        }
+        let err = "gossip".parse::<RelayPolicy>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expected `announce` or `push`, got `gossip`"
+        );
+    }
 }

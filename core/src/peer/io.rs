@@ -281,3 +281,25 @@ pub struct PeerSummary {
     /// The remote's best tip as last reported.
     pub tip: Option<Tip>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_print_the_protocol_reasons_drivers_log() {
+        let text = |v| DisconnectReason::Protocol(v).to_string();
+        assert_eq!(
+            text(Violation::SecondHello),
+            "protocol violation: second hello"
+        );
+        assert_eq!(
+            text(Violation::MessageBeforeHello),
+            "protocol violation: message before hello"
+        );
+        assert_eq!(
+            text(Violation::GetBlocksOverLimit),
+            "protocol violation: get_blocks over the limit"
+        );
+    }
+}

@@ -27,7 +27,7 @@ mod pool;
 mod rejected;
 mod relay;
 mod sync;
-pub(crate) mod table;
+mod table;
 mod timers;
 
 pub use config::{

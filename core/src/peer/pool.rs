@@ -160,3 +160,56 @@ impl OwnItems {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::Template;
+    use crate::params::Params;
+    use crate::types::Hash32;
+    use std::sync::Arc;
+
+    /// Extends the best chain by one block carrying `items`.
+    fn mine(chain: &mut Chain, items: Vec<Item>) {
+        let tip = chain.tip().clone();
+        let now = Millis(tip.header().timestamp_ms + 1);
+        let block = Template::new(tip.header(), tip.hash(), 0, now, items).into_block(0);
+        chain.insert(Arc::new(block), now).expect("valid block");
+    }
+
+    #[test]
+    fn own_items_are_forgotten_only_once_buried_deep() {
+        let mut chain = Chain::new(Arc::new(Params::dev()));
+        let buried = Item {
+            nonce: 1,
+            text: "buried".into(),
+        };
+        let recent = Item {
+            nonce: 2,
+            text: "recent".into(),
+        };
+        mine(&mut chain, vec![buried.clone()]);
+        for _ in 1..OWN_ITEM_DEPTH_BLOCKS {
+            mine(&mut chain, Vec::new());
+        }
+        mine(&mut chain, vec![recent.clone()]);
+        let mut pool = Pool::default();
+        pool.claim(buried.id(), &chain);
+        pool.claim(recent.id(), &chain);
+        // Items in no block yet (pending, or awaiting a requeue) are never forgotten.
+        for n in 0..OWN_ITEMS_SWEEP_MIN as u64 {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&n.to_le_bytes());
+            pool.claim(Hash32(id), &chain);
+        }
+        assert!(
+            !pool.is_own(&buried.id()),
+            "buried {OWN_ITEM_DEPTH_BLOCKS} deep"
+        );
+        assert!(pool.is_own(&recent.id()));
+        assert_eq!(pool.own.ids.len(), OWN_ITEMS_SWEEP_MIN + 1);
+        // The sweep ran at the claim that made the count reach the minimum and left one fewer;
+        // the next runs at twice that.
+        assert_eq!(pool.own.sweep_at, 2 * (OWN_ITEMS_SWEEP_MIN - 1));
+    }
+}
