@@ -4,7 +4,7 @@
 mod harness;
 
 use harness::{config, Net};
-use rantai_core::{DisconnectReason, Event, LoadPurpose, Message, Params, RelayPolicy};
+use rantai_core::{DisconnectReason, Event, LoadPurpose, Message, Params, RelayPolicy, Violation};
 use std::collections::BTreeMap;
 
 fn line(n: usize, relay: RelayPolicy) -> Net {
@@ -268,7 +268,7 @@ fn silent_peer_times_out_and_message_before_hello_is_a_violation() {
     assert!(net
         .disconnects
         .iter()
-        .any(|(_, r)| *r == DisconnectReason::Protocol("message before hello")));
+        .any(|(_, r)| *r == DisconnectReason::Protocol(Violation::MessageBeforeHello)));
 }
 
 #[test]
@@ -411,7 +411,7 @@ fn oversized_or_repeated_get_blocks_is_refused() {
     assert!(net
         .disconnects
         .iter()
-        .any(|(_, r)| *r == DisconnectReason::Protocol("get_blocks over the limit")));
+        .any(|(_, r)| *r == DisconnectReason::Protocol(Violation::GetBlocksOverLimit)));
 }
 
 /// A driver that reuses a live connection id replaces the connection; the old one's timer

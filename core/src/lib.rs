@@ -74,7 +74,6 @@ pub mod message;
 pub mod params;
 #[allow(missing_docs)] // documented in the peer split
 pub mod peer;
-mod peer_table;
 pub mod pow;
 pub mod types;
 
@@ -84,8 +83,8 @@ pub use chain::{BlockError, Chain, Insert, TipChange};
 pub use message::{DecodeError, FrameDecoder, Hashes, Message, Tip};
 pub use params::Params;
 pub use peer::{
-    Config, Direction, DisconnectReason, Event, Input, LoadPurpose, Output, Peer, RelayPolicy,
-    SubmitError,
+    Config, Direction, DisconnectReason, Event, Input, LoadPurpose, Output, ParseRelayPolicyError,
+    Peer, RelayPolicy, SubmitError, Violation,
 };
 pub use types::{BlockHash, Hash32, Millis, PeerId, Work};
 

@@ -1,0 +1,222 @@
+//! Tunables of the peer protocol ([`Config`], [`RelayPolicy`]), its fixed limits and the
+//! misbehaviour scores in [`penalty`]. Consensus rules live in [`Params`], not here.
+
+use crate::chain::OrphanLimits;
+use crate::params::Params;
+use crate::types::Millis;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// How new blocks travel to neighbours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayPolicy {
+    /// Send the hash; the neighbour requests the block if it lacks it (Bitcoin's inv/getdata).
+    Announce,
+    /// Send the whole block at once: lower latency, redundant bytes.
+    Push,
+}
+
+impl RelayPolicy {
+    /// The name used in configuration files and on command lines (`announce`, `push`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayPolicy::Announce => "announce",
+            RelayPolicy::Push => "push",
+        }
+    }
+}
+
+impl fmt::Display for RelayPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A relay policy name that is neither `announce` nor `push`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected `announce` or `push`, got `{0}`")]
+pub struct ParseRelayPolicyError(pub String);
+
+impl FromStr for RelayPolicy {
+    type Err = ParseRelayPolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "announce" => Ok(RelayPolicy::Announce),
+            "push" => Ok(RelayPolicy::Push),
+            _ => Err(ParseRelayPolicyError(s.to_string())),
+        }
+    }
+}
+
+/// Tunables of the peer protocol. Consensus rules live in [`Params`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The network's consensus rules (genesis, minimum difficulty, block size).
+    pub params: Arc<Params>,
+    /// How new blocks travel to neighbours.
+    pub relay: RelayPolicy,
+    /// Difficulty of blocks this peer mines (raised to the network minimum if below).
+    pub mine_difficulty: u32,
+    /// Ask the driver to mine (via [`Output::Mine`](super::Output::Mine)) whenever locally
+    /// submitted items are pending.
+    pub auto_mine: bool,
+    /// Gossip pending items to neighbours so any miner can include them.
+    pub relay_items: bool,
+    /// Address advertised in `Hello` so others can dial back.
+    pub listen_addr: Option<String>,
+    /// How long a new connection may take to complete the handshake.
+    pub handshake_timeout: Millis,
+    /// Keepalive period; `None` disables pings.
+    pub ping_interval: Option<Millis>,
+    /// How long a keepalive ping may go unanswered before it counts as missed.
+    pub pong_timeout: Millis,
+    /// How long a requested block or chain batch may take before the peer counts as stalling.
+    pub request_timeout: Millis,
+    /// Consecutive stalls after which a peer is disconnected.
+    pub max_strikes: u32,
+    /// How long a request may go unanswered before a ping checks whether it was lost (with
+    /// keepalive pings on). Raised to twice the connection's measured round trip.
+    pub probe_delay: Millis,
+    /// Times a request proven lost is re-sent before the peer counts as stalling.
+    pub max_request_retries: u32,
+    /// Blocks requested from one connection at a time.
+    pub max_in_flight_per_peer: usize,
+    /// Announced hashes queued for request per connection.
+    pub max_fetch_queue: usize,
+    /// Hashes per catch-up batch.
+    pub sync_batch: usize,
+    /// Items in the pending pool (half of it is open to items from neighbours).
+    pub max_pending_items: usize,
+    /// Encoded bytes of the items in the pending pool (half of it open to neighbours' items).
+    pub max_pending_bytes: usize,
+    /// Dialable addresses remembered.
+    pub max_addrs: usize,
+    /// Misbehaviour score at which a peer is disconnected (see [`penalty`]).
+    pub ban_score: u32,
+    /// Bounds of the chain's pool of blocks with unknown parents.
+    pub orphan_limits: OrphanLimits,
+    /// Keep block bodies in memory only for blocks less than this many heights below the tip
+    /// ([`Chain::set_body_cache`](crate::Chain::set_body_cache)); older bodies are asked of
+    /// the driver with [`Output::LoadBlocks`](super::Output::LoadBlocks). `None` (the
+    /// default) keeps every body: a driver without a store (in memory, the simulator, test
+    /// harnesses) must leave it so, and then never sees `LoadBlocks`.
+    pub body_cache_blocks: Option<u64>,
+}
+
+impl Config {
+    /// Defaults suited to a real node on `params`' network.
+    pub fn new(params: Params) -> Config {
+        Config {
+            mine_difficulty: params.min_difficulty,
+            params: Arc::new(params),
+            relay: RelayPolicy::Announce,
+            auto_mine: false,
+            relay_items: false,
+            listen_addr: None,
+            handshake_timeout: Millis::from_secs(10),
+            ping_interval: Some(Millis::from_secs(30)),
+            pong_timeout: Millis::from_secs(20),
+            request_timeout: Millis::from_secs(10),
+            max_strikes: 3,
+            probe_delay: Millis::from_secs(1),
+            max_request_retries: 3,
+            max_in_flight_per_peer: 64,
+            max_fetch_queue: 2000,
+            sync_batch: 500,
+            max_pending_items: 20_000,
+            max_pending_bytes: 64 << 20,
+            max_addrs: 1000,
+            ban_score: 100,
+            orphan_limits: OrphanLimits::default(),
+            body_cache_blocks: None,
+        }
+    }
+}
+
+/// Unanswered pings in a row after which a connection is considered dead.
+pub const MAX_MISSED_PONGS: u32 = 3;
+
+/// Most hashes one `get_blocks` may ask for; honest peers ask for at most their in-flight limit.
+pub const MAX_GET_BLOCKS: usize = 128;
+
+/// Unanswered loss probes double the wait for the next one up to `2 << 2` = 8 probe delays.
+pub(super) const MAX_PROBE_BACKOFF_SHIFT: u32 = 2;
+
+/// How many rejected block hashes are remembered.
+pub(super) const MAX_REJECTED: usize = 1024;
+
+/// Unrequested blocks this many minimum-difficulty blocks' worth of work below our tip are
+/// dropped unstored: cheap side branches must not fill memory. Catch-up (requested) is exempt.
+pub(super) const STALE_MARGIN_BLOCKS: u128 = 6;
+
+/// Items submitted here are remembered as ours until buried this many blocks deep in the best
+/// chain. Ownership matters only when a reorg puts an item back in the pool: an item forgotten
+/// here still goes back after a deeper reorg, only as a neighbour's item (mined, but it no
+/// longer starts `auto_mine` by itself, and it counts against the remote half of the pool).
+pub(super) const OWN_ITEM_DEPTH_BLOCKS: u64 = 1000;
+
+/// The remembered own items are swept for buried ones once they reach this count (and then
+/// again each time their count doubles), so the sweep costs O(1) per submission.
+pub(super) const OWN_ITEMS_SWEEP_MIN: usize = 1024;
+
+/// Misbehaviour points per offence. A connection whose score reaches [`Config::ban_score`] is
+/// disconnected; every block it delivers that we accept takes [`GOOD_BLOCK_CREDIT`] off.
+///
+/// [`GOOD_BLOCK_CREDIT`]: penalty::GOOD_BLOCK_CREDIT
+pub mod penalty {
+    /// `not_found` for a block we requested from that peer: announcing and then not serving
+    /// wastes our requests.
+    pub const NOT_FOUND_REQUESTED: u32 = 10;
+    /// `not_found` for blocks we never asked that peer for.
+    pub const NOT_FOUND_UNREQUESTED: u32 = 20;
+    /// More announced hashes than the fetch queue holds.
+    pub const FETCH_QUEUE_OVERFLOW: u32 = 5;
+    /// One `get_blocks` naming a block twice: it only multiplies our upload.
+    pub const DUPLICATE_REQUEST: u32 = 20;
+    /// A second `get_addr` on one connection.
+    pub const REPEATED_GET_ADDR: u32 = 20;
+    /// An `addr` we did not ask for: unsolicited lists could fill the book with junk.
+    pub const UNSOLICITED_ADDR: u32 = 10;
+    /// `chain_hashes` with no catch-up request outstanding.
+    pub const UNSOLICITED_CHAIN_HASHES: u32 = 2;
+    /// An unrequested block we already hold (announce relay): usually a block re-requested
+    /// elsewhere after a timeout, arriving late.
+    pub const REDUNDANT_BLOCK: u32 = 2;
+    /// An unrequested block well below our tip's work: a cheap side branch.
+    pub const STALE_BLOCK: u32 = 2;
+    /// A block timestamped too far ahead: clock skew, not malice.
+    pub const FUTURE_BLOCK: u32 = 5;
+    /// A block on an invalid parent: the sender may not have seen what made it invalid.
+    pub const INVALID_PARENT: u32 = 20;
+    /// With announce relay, an unrequested block that does not extend our best chain: honest
+    /// announce peers never send one.
+    pub const UNREQUESTED_SIDE_BLOCK: u32 = 10;
+    /// With push relay, a pushed block that does not extend our best chain: honest push peers
+    /// send one only in a fork race.
+    pub const PUSHED_SIDE_BLOCK: u32 = 1;
+    /// An item too large for any block.
+    pub const OVERSIZED_ITEM: u32 = 20;
+    /// Taken off the score for each block the peer delivers that we accept.
+    pub const GOOD_BLOCK_CREDIT: u32 = 5;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_policy_names_round_trip() {
+        for p in [RelayPolicy::Announce, RelayPolicy::Push] {
+            assert_eq!(p.to_string().parse::<RelayPolicy>(), Ok(p));
+        }
+        let err = "gossip".parse::<RelayPolicy>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expected `announce` or `push`, got `gossip`"
+        );
+    }
+}

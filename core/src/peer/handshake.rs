@@ -1,0 +1,189 @@
+//! Opening a connection: our `hello`, checking theirs (network, version, self, duplicates),
+//! what a fresh neighbour is told, and the address book (`get_addr` / `addr`).
+
+use super::conn::{Conn, Remote};
+use super::penalty;
+use super::timers::Timer;
+use super::{Direction, DisconnectReason, Event, Peer};
+use crate::message::{Hello, Message, MAX_ADDRS, MAX_ADDR_LEN, PROTOCOL_VERSION};
+use crate::types::PeerId;
+
+impl Peer {
+    pub(super) fn on_connected(
+        &mut self,
+        peer: PeerId,
+        direction: Direction,
+        addr: Option<String>,
+    ) {
+        // A driver reusing a live id: drop the old connection's state (and its timer entry)
+        // rather than leave a deadline behind that no connection owns.
+        self.forget(peer);
+        self.conns
+            .insert(peer, Conn::new(direction, addr, self.now));
+        if let Some(c) = self.conns.get_mut(&peer) {
+            let by = self.now.add(self.config.handshake_timeout);
+            self.timers
+                .set(peer, &mut c.timers, Timer::Handshake, Some(by));
+        }
+        let hello = Message::Hello(Box::new(Hello {
+            version: PROTOCOL_VERSION,
+            genesis: self.config.params.genesis_hash(),
+            node_id: self.node_id,
+            tip: self.tip(),
+            listen: self.config.listen_addr.clone(),
+        }));
+        self.send(peer, hello);
+    }
+
+    pub(super) fn on_hello(&mut self, peer: PeerId, hello: Hello) {
+        let Hello {
+            version,
+            genesis,
+            node_id,
+            tip,
+            listen,
+        } = hello;
+        if version != PROTOCOL_VERSION {
+            return self.disconnect(peer, DisconnectReason::Version(version));
+        }
+        let ours = self.config.params.genesis_hash();
+        if genesis != ours {
+            return self.disconnect(
+                peer,
+                DisconnectReason::WrongNetwork {
+                    ours,
+                    theirs: genesis,
+                },
+            );
+        }
+        if node_id == self.node_id {
+            return self.disconnect(peer, DisconnectReason::SelfConnection);
+        }
+        if !self.resolve_duplicate(peer, node_id) {
+            return;
+        }
+        let now = self.now;
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
+        c.remote = Some(Remote {
+            node_id,
+            listen: listen.clone(),
+        });
+        c.tip = Some(tip);
+        c.known.insert(&tip.hash);
+        let outbound = c.direction == Direction::Outbound;
+        c.asked_addr = outbound;
+        self.timers.set(peer, &mut c.timers, Timer::Handshake, None);
+        if let Some(interval) = self.config.ping_interval {
+            self.timers
+                .set(peer, &mut c.timers, Timer::Ping, Some(now.add(interval)));
+        }
+        if let Some(l) = &listen {
+            self.learn_addr(l.clone());
+        }
+        if outbound {
+            self.send(peer, Message::GetAddr);
+        }
+        self.event(Event::PeerReady {
+            peer,
+            node_id,
+            tip,
+            listen,
+        });
+        if self.chain.tip_work() > tip.work {
+            // Blocks found while the handshake was in flight were never announced here.
+            let ours = self.chain.tip().hash();
+            if let Some(c) = self.conns.get_mut(&peer) {
+                c.known.insert(&ours);
+            }
+            self.send(
+                peer,
+                Message::Inv {
+                    hashes: smallvec::smallvec![ours],
+                },
+            );
+        }
+        if self.config.relay_items && !self.pool.is_empty() {
+            self.send_pool(peer);
+        }
+        self.maybe_sync(peer);
+    }
+
+    /// Settles a second connection to node `node_id` (on `peer`); false if `peer` was closed.
+    fn resolve_duplicate(&mut self, peer: PeerId, node_id: u64) -> bool {
+        let existing = self
+            .conns
+            .iter()
+            .find(|(&id, c)| id != peer && c.remote.as_ref().is_some_and(|r| r.node_id == node_id))
+            .map(|(&id, c)| (id, c.direction, c.since));
+        let Some((other, other_dir, other_since)) = existing else {
+            return true;
+        };
+        let Some(this_dir) = self.conns.get(&peer).map(|c| c.direction) else {
+            return false;
+        };
+        if this_dir == other_dir {
+            // One side dialled twice: only the dialler closes the newer one, so both ends
+            // agree without a race; the listener keeps both until then.
+            if this_dir == Direction::Outbound {
+                self.disconnect(peer, DisconnectReason::Duplicate(node_id));
+                return false;
+            }
+        } else {
+            // Simultaneous dials: both ends keep the connection dialled by the smaller id.
+            // An established connection is never evicted by a newcomer claiming its id.
+            let young = self.now.since(other_since) < self.config.handshake_timeout;
+            let new_dialer = if this_dir == Direction::Outbound {
+                self.node_id
+            } else {
+                node_id
+            };
+            if young && new_dialer == self.node_id.min(node_id) {
+                self.disconnect(other, DisconnectReason::Duplicate(node_id));
+            } else {
+                self.disconnect(peer, DisconnectReason::Duplicate(node_id));
+                return false;
+            }
+        }
+        true
+    }
+
+    pub(super) fn on_get_addr(&mut self, peer: PeerId) {
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
+        if c.answered_getaddr {
+            return self.misbehaved(peer, penalty::REPEATED_GET_ADDR);
+        }
+        c.answered_getaddr = true;
+        let addrs: Vec<String> = self.addrs.iter().take(MAX_ADDRS).cloned().collect();
+        self.send(peer, Message::Addr { addrs });
+    }
+
+    pub(super) fn on_addr(&mut self, peer: PeerId, addrs: Vec<String>) {
+        let Some(c) = self.conns.get_mut(&peer) else {
+            return;
+        };
+        if !std::mem::take(&mut c.asked_addr) {
+            return self.misbehaved(peer, penalty::UNSOLICITED_ADDR);
+        }
+        for a in addrs {
+            self.learn_addr(a);
+        }
+    }
+
+    fn learn_addr(&mut self, addr: String) {
+        if addr.is_empty()
+            || addr.len() > MAX_ADDR_LEN
+            || self.config.listen_addr.as_ref() == Some(&addr)
+        {
+            return;
+        }
+        if self.addrs.len() >= self.config.max_addrs || self.addrs.contains(&addr) {
+            return;
+        }
+        self.addrs.insert(addr.clone());
+        self.event(Event::AddrLearned { addr });
+    }
+}

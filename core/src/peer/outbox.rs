@@ -1,0 +1,95 @@
+//! Relay batching: announcements and items queued per connection while one input is handled,
+//! flushed as few messages as possible when it is done.
+//!
+//! A connection is listed in [`FlushQueue`] exactly when its [`Batch`] went from empty to
+//! non-empty, so a flush visits only connections with something to send.
+
+use crate::block::{Item, MAX_BLOCK_WIRE_BYTES};
+use crate::message::MAX_ITEMS_PER_MSG;
+use crate::types::{BlockHash, PeerId};
+use smallvec::SmallVec;
+
+/// One connection's queued announcements and items.
+#[derive(Debug, Default)]
+pub(super) struct Batch {
+    pub(super) announce: SmallVec<[BlockHash; 1]>,
+    pub(super) items: Vec<Item>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.announce.is_empty() && self.items.is_empty()
+    }
+
+    /// Heap bytes of a spilled announcement list.
+    pub(super) fn spilled_bytes(&self) -> usize {
+        spilled_bytes(&self.announce)
+    }
+}
+
+/// Connections with a non-empty [`Batch`], in the order they were first queued.
+#[derive(Debug, Default)]
+pub(super) struct FlushQueue {
+    ids: Vec<PeerId>,
+}
+
+impl FlushQueue {
+    /// Queues an announcement of `hash` on connection `id`.
+    #[inline]
+    pub(super) fn announce(&mut self, id: PeerId, batch: &mut Batch, hash: BlockHash) {
+        if batch.is_empty() {
+            self.ids.push(id);
+        }
+        batch.announce.push(hash);
+    }
+
+    /// Queues `item` on connection `id`.
+    pub(super) fn item(&mut self, id: PeerId, batch: &mut Batch, item: Item) {
+        if batch.is_empty() {
+            self.ids.push(id);
+        }
+        batch.items.push(item);
+    }
+
+    /// Takes the queued connections; hand the emptied vector back with [`FlushQueue::restore`]
+    /// so its buffer is reused.
+    pub(super) fn take(&mut self) -> Vec<PeerId> {
+        std::mem::take(&mut self.ids)
+    }
+
+    /// Returns the buffer taken by [`FlushQueue::take`], emptied.
+    pub(super) fn restore(&mut self, mut ids: Vec<PeerId>) {
+        ids.clear();
+        self.ids = ids;
+    }
+}
+
+/// Splits items into `items` messages that each fit in a frame: at most
+/// [`MAX_ITEMS_PER_MSG`] items and [`MAX_BLOCK_WIRE_BYTES`] of JSON (one item always fits).
+pub(super) fn item_batches(items: &[Item]) -> Vec<Vec<Item>> {
+    let mut out: Vec<Vec<Item>> = Vec::new();
+    let mut wire = 0;
+    for it in items {
+        let fits = out.last().is_some_and(|b| {
+            b.len() < MAX_ITEMS_PER_MSG && wire + it.wire_len() <= MAX_BLOCK_WIRE_BYTES
+        });
+        if !fits {
+            out.push(Vec::new());
+            wire = 0;
+        }
+        wire += it.wire_len();
+        if let Some(b) = out.last_mut() {
+            b.push(it.clone());
+        }
+    }
+    out
+}
+
+/// Heap bytes of a `SmallVec` that outgrew its inline storage.
+pub(super) fn spilled_bytes<A: smallvec::Array>(v: &SmallVec<A>) -> usize {
+    if v.spilled() {
+        v.capacity() * std::mem::size_of::<A::Item>()
+    } else {
+        0
+    }
+}
