@@ -70,9 +70,7 @@ pub mod chain;
 #[allow(unsafe_code)] // a prefetch intrinsic; hint.rs states why it is sound
 pub mod hint;
 pub mod message;
-#[allow(missing_docs)] // one item, `Params::genesis`, is left to params.rs's owner
 pub mod params;
-#[allow(missing_docs)] // documented in the peer split
 pub mod peer;
 pub mod pow;
 pub mod types;

@@ -1,5 +1,7 @@
 //! Network parameters and the deterministic genesis block.
 
+#![forbid(unsafe_code)]
+
 use crate::block::{data_hash, Block, Header, Item, HEADER_VERSION};
 use crate::types::BlockHash;
 use std::sync::Arc;
@@ -56,6 +58,8 @@ impl Params {
         Params::new("rantai-dev", 0)
     }
 
+    /// The network's genesis block, derived from its name: every chain of this network starts
+    /// from it.
     pub fn genesis(&self) -> &Arc<Block> {
         &self.genesis
     }

@@ -13,7 +13,7 @@
 //! `fetch` (announce, request, serve), `sync` (locator catch-up), `accept` (validation
 //! outcomes, reorg requeue, side-branch items) and `relay` (blocks and items onwards).
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod accept;
 mod config;
