@@ -11,6 +11,13 @@
 //! (the default) every body stays. The tip and genesis always keep theirs.
 #![forbid(unsafe_code)]
 
+mod error;
+mod orphans;
+
+pub use error::BlockError;
+pub use orphans::OrphanLimits;
+use orphans::Orphans;
+
 use crate::block::{
     data_len, items_wire_len, Block, ItemId, HEADER_VERSION, MAX_BLOCK_WIRE_BYTES, MAX_DIFFICULTY,
 };
@@ -18,99 +25,8 @@ use crate::body::{ChainBlock, EvictedBlock};
 use crate::params::Params;
 use crate::types::{BlockHash, Millis, Work};
 use hashbrown::HashTable;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-
-/// Why a block was rejected. Every validation rule has its own variant.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BlockError {
-    /// The header's version is not [`HEADER_VERSION`].
-    #[error("unsupported header version {0}")]
-    Version(u32),
-    /// The canonical data encoding is over the network's `max_block_data_bytes`.
-    #[error("block data is {size} bytes, limit is {max}")]
-    TooLarge {
-        /// Canonical data bytes of the block.
-        size: usize,
-        /// The network's limit.
-        max: usize,
-    },
-    /// Its items would not fit in one frame as JSON, so no peer could relay it.
-    #[error("block items take {size} bytes as JSON, limit is {max}")]
-    TooLargeOnWire {
-        /// Upper bound of the items' JSON bytes.
-        size: usize,
-        /// [`MAX_BLOCK_WIRE_BYTES`].
-        max: usize,
-    },
-    /// The header's `data_hash` does not commit to the block's items.
-    #[error("data hash does not match the block's items")]
-    DataHash,
-    /// The header asks for less work than the network requires.
-    #[error("difficulty {got} is below the network minimum {min}")]
-    DifficultyBelowMinimum {
-        /// The header's difficulty.
-        got: u32,
-        /// The network's minimum.
-        min: u32,
-    },
-    /// The header's difficulty is over [`MAX_DIFFICULTY`].
-    #[error("difficulty {0} is above the maximum {MAX_DIFFICULTY}")]
-    DifficultyTooHigh(u32),
-    /// The hash does not meet the header's own difficulty.
-    #[error("hash has {got} leading zero bits, difficulty requires {need}")]
-    ProofOfWork {
-        /// Leading zero bits of the block hash.
-        got: u32,
-        /// The header's difficulty.
-        need: u32,
-    },
-    /// The timestamp is further ahead of the validator's `now` than the network allows.
-    #[error("timestamp {timestamp_ms} is more than {max_future_ms}ms ahead of now ({now_ms})")]
-    FromFuture {
-        /// The header's timestamp.
-        timestamp_ms: u64,
-        /// The validator's clock.
-        now_ms: u64,
-        /// The network's bound.
-        max_future_ms: u64,
-    },
-    /// The height is not the parent's plus one.
-    #[error("height {got} does not follow parent height {parent}")]
-    Height {
-        /// The header's height.
-        got: u64,
-        /// The parent's height.
-        parent: u64,
-    },
-    /// A height-0 block other than the network's genesis.
-    #[error("a block at height 0 that is not this network's genesis")]
-    FakeGenesis,
-    /// An ancestor was found invalid, so this block can never join the best chain.
-    #[error("parent block is invalid")]
-    InvalidParent,
-    /// An item the chain already holds, or one the block holds twice.
-    #[error("item {0} is already in the chain or twice in the block")]
-    DuplicateItem(ItemId),
-}
-
-/// Limits of the orphan pool.
-#[derive(Clone, Copy, Debug)]
-pub struct OrphanLimits {
-    /// Most blocks waiting for their parent.
-    pub max_blocks: usize,
-    /// Most bytes ([`Block::size`]) of those blocks together.
-    pub max_bytes: usize,
-}
-
-impl Default for OrphanLimits {
-    fn default() -> Self {
-        OrphanLimits {
-            max_blocks: 1024,
-            max_bytes: 32 << 20,
-        }
-    }
-}
 
 /// What inserting one block did.
 #[derive(Debug, PartialEq, Eq)]
@@ -742,91 +658,5 @@ fn merge_change(slot: &mut Option<TipChange>, change: TipChange) {
             joined.extend(change.joined);
             *slot = Some(TipChange { left, joined });
         }
-    }
-}
-
-/// Blocks with an unknown parent, bounded by count and bytes; the oldest is evicted first.
-struct Orphans {
-    by_parent: BTreeMap<BlockHash, Vec<Arc<Block>>>,
-    parent_of: BTreeMap<BlockHash, BlockHash>,
-    order: VecDeque<BlockHash>,
-    bytes: usize,
-    limits: OrphanLimits,
-}
-
-impl Orphans {
-    fn new(limits: OrphanLimits) -> Orphans {
-        Orphans {
-            by_parent: BTreeMap::new(),
-            parent_of: BTreeMap::new(),
-            order: VecDeque::new(),
-            bytes: 0,
-            limits,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.parent_of.len()
-    }
-
-    fn contains(&self, h: &BlockHash) -> bool {
-        self.parent_of.contains_key(h)
-    }
-
-    fn add(&mut self, block: Arc<Block>) {
-        let size = block.size();
-        if size > self.limits.max_bytes || self.limits.max_blocks == 0 {
-            return;
-        }
-        while self.len() >= self.limits.max_blocks || self.bytes + size > self.limits.max_bytes {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            self.remove(&old);
-        }
-        self.parent_of.insert(block.hash(), block.prev());
-        self.order.push_back(block.hash());
-        self.bytes += size;
-        self.by_parent.entry(block.prev()).or_default().push(block);
-    }
-
-    fn remove(&mut self, h: &BlockHash) {
-        let Some(parent) = self.parent_of.remove(h) else {
-            return;
-        };
-        if let Some(v) = self.by_parent.get_mut(&parent) {
-            if let Some(pos) = v.iter().position(|b| b.hash() == *h) {
-                self.bytes -= v[pos].size();
-                v.swap_remove(pos);
-            }
-            if v.is_empty() {
-                self.by_parent.remove(&parent);
-            }
-        }
-    }
-
-    fn take_children(&mut self, parent: &BlockHash) -> Vec<Arc<Block>> {
-        let children = self.by_parent.remove(parent).unwrap_or_default();
-        for c in &children {
-            self.parent_of.remove(&c.hash());
-            self.bytes -= c.size();
-        }
-        if !children.is_empty() && self.order.len() > 2 * self.limits.max_blocks {
-            let parent_of = &self.parent_of;
-            self.order.retain(|h| parent_of.contains_key(h));
-        }
-        children
-    }
-
-    fn root(&self, h: &BlockHash) -> Option<BlockHash> {
-        let mut cur = *self.parent_of.get(h)?;
-        // Bounded by the pool size: each step moves to a distinct pooled block.
-        for _ in 0..=self.len() {
-            match self.parent_of.get(&cur) {
-                Some(p) => cur = *p,
-                None => return Some(cur),
-            }
-        }
-        Some(cur)
     }
 }
