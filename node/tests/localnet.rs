@@ -113,6 +113,38 @@ fn localnet_starts_connected_nodes_and_routes_lines() {
         log.contains("[node1]") && log.contains("[node2]"),
         "prefixed logs:\n{log}"
     );
+    // Routed, not only relayed: each line was mined by the node it was sent to, which logged
+    // its block as from `local miner`, while the other node got it from its peer.
+    let page: rantai_node::BlockPage = http_get(api(0), "/blocks?from=0&limit=100")
+        .and_then(|(_, b)| serde_json::from_slice(&b).ok())
+        .expect("node 1's blocks");
+    for (text, miner, other) in [
+        ("typed at node one", "[node1]", "[node2]"),
+        ("typed at node two", "[node2]", "[node1]"),
+    ] {
+        let block = page
+            .blocks
+            .iter()
+            .find(|b| b.items.iter().any(|i| i.text == text))
+            .expect("the line's block");
+        let accepted = format!("accepted block {} {}", block.height, &block.hash[..8]);
+        let line_of = |node: &str| {
+            log.lines()
+                .find(|l| l.contains(node) && l.contains(&accepted))
+                .unwrap_or_else(|| panic!("{node} logged no {accepted:?}:\n{log}"))
+                .to_string()
+        };
+        assert!(
+            line_of(miner).contains("from local miner"),
+            "{text:?} was mined by {miner}: {}",
+            line_of(miner)
+        );
+        assert!(
+            !line_of(other).contains("from local miner"),
+            "{text:?} was not mined by {other}: {}",
+            line_of(other)
+        );
+    }
     drop(net);
     drop(log_on_panic);
     // Stopping localnet stopped its nodes: their ports are free again.

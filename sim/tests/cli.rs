@@ -7,17 +7,40 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rantai-sim"))
 }
 
-fn tmp(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("rantai-sim-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+/// A directory of its own under the temp dir for one test, removed when the test ends (kept,
+/// and named on stderr, if it fails).
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("rantai-sim-cli-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// Writes `text` to the file `name` in this directory.
+    fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 #[test]
 fn bad_scenario_key_is_named_and_exits_2() {
-    let p = tmp("bad_key.toml", "peers = 10\nblock_intervall = 5\n");
+    let scratch = Scratch::new("bad-key");
+    let p = scratch.file("bad_key.toml", "peers = 10\nblock_intervall = 5\n");
     let out = bin().arg("--scenario").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -26,16 +49,17 @@ fn bad_scenario_key_is_named_and_exits_2() {
 
 #[test]
 fn bad_scenario_value_is_named_and_exits_2() {
-    let p = tmp("bad_value.toml", "peers = 10\nlatency = \"uniform:50ms\"\n");
+    let scratch = Scratch::new("bad-value");
+    let p = scratch.file("bad_value.toml", "peers = 10\nlatency = \"uniform:50ms\"\n");
     let out = bin().arg("--scenario").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`latency`"), "{err}");
-    let p = tmp("bad_crash.toml", "[[crash]]\npeer = 1\nat = \"soon\"\n");
+    let p = scratch.file("bad_crash.toml", "[[crash]]\npeer = 1\nat = \"soon\"\n");
     let out = bin().arg("--scenario").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("crash[0].at"));
-    let p = tmp("bad_toml.toml", "peers = = 3\n");
+    let p = scratch.file("bad_toml.toml", "peers = = 3\n");
     let out = bin().arg("--scenario").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
@@ -57,11 +81,12 @@ fn bad_flags_exit_2() {
 
 #[test]
 fn small_run_prints_json_report_and_writes_outputs() {
-    let p = tmp(
+    let scratch = Scratch::new("small-run");
+    let p = scratch.file(
         "ok.toml",
         "peers = 30\nblocks = 5\npreset = \"none\"\nblock_interval = \"5s\"\nitems = 3\n",
     );
-    let dir = std::env::temp_dir().join(format!("rantai-sim-out-{}", std::process::id()));
+    let dir = scratch.0.join("out");
     // Flags override the file.
     let out = bin()
         .arg("--scenario")

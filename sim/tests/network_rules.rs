@@ -1,0 +1,165 @@
+//! The network model's two ordering rules, checked to the millisecond on tiny networks:
+//! a connection is a FIFO stream (a message never overtakes one sent before it on the same
+//! connection unless the `reorder` fault holds it back), and a busy downlink delays a message
+//! (the receiver's download slot is reserved when the message is sent).
+
+use rantai_sim::net::{transfer_us, wire_size};
+use rantai_sim::{Bandwidth, BlockHash, Builder, Latency, Millis, RelayPolicy, Sim, Topology};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// Steps until `cond` holds; the virtual time it first held. Bounded by `limit` of virtual time.
+fn first_time(sim: &mut Sim, limit: Millis, mut cond: impl FnMut(&Sim) -> bool) -> Option<Millis> {
+    loop {
+        if cond(sim) {
+            return Some(sim.now());
+        }
+        if sim.now() > limit || !sim.step() {
+            return None;
+        }
+    }
+}
+
+fn holds(sim: &Sim, peer: u32, block: &BlockHash) -> bool {
+    sim.chain(peer).is_some_and(|c| c.contains(block))
+}
+
+/// Wire size of the block message carrying `hash` in a run with `block_size` virtual bytes.
+fn block_message_bytes(sim: &Sim, miner: u32, hash: &BlockHash, block_size: u64) -> u64 {
+    let chain = sim.chain(miner).expect("miner online");
+    let block = chain.get(hash).and_then(|b| b.body()).expect("mined body");
+    wire_size(
+        &rantai_core::Message::Block {
+            block: Arc::clone(block),
+        },
+        block_size,
+    )
+}
+
+#[test]
+fn a_message_sent_after_a_block_arrives_after_it() {
+    // Peer 0 pushes a 1 MB block to peer 1 over 8 Mbps (about a second on the wire), then at
+    // the same millisecond gossips an item (64 bytes: latency only). The item must wait.
+    let mut sim = Builder::new(2)
+        .seed(3)
+        .relay(RelayPolicy::Push)
+        .topology(Topology::Line)
+        .latency(Latency::Const(Millis(100)))
+        .bandwidth(Bandwidth::Uniform {
+            download: Some(8_000_000),
+            upload: Some(8_000_000),
+        })
+        .block_size(1_000_000)
+        .build()
+        .unwrap();
+    sim.run_for(Millis::from_secs(2)); // handshakes
+    let sent_at = sim.now();
+    let block = sim.mine(0).unwrap();
+    let item = sim.submit(0, "sent after the block").unwrap();
+    let item_seen = first_time(&mut sim, Millis::from_secs(10), |s| {
+        s.peer(1)
+            .is_some_and(|p| p.pending_items().any(|it| it.id() == item))
+    })
+    .expect("the item reached peer 1");
+    assert!(
+        holds(&sim, 1, &block),
+        "the item arrived at {item_seen:?}, before the block sent ahead of it"
+    );
+    // The block took latency + its size at 8 Mbps; the item arrived in the same millisecond.
+    let bytes = block_message_bytes(&sim, 0, &block, 1_000_000);
+    let expect = sent_at.0 + (100_000 + transfer_us(bytes, Some(8_000_000))).div_ceil(1000);
+    assert_eq!(item_seen, Millis(expect));
+}
+
+#[test]
+fn messages_with_random_latencies_keep_their_order_on_every_connection() {
+    // Latency is drawn per message (20..200 ms), so without the FIFO rule a later message
+    // often overtakes an earlier one: a `get_addr` before the `hello` is a protocol violation
+    // that closes the connection, and handshakes then fail.
+    let mut sim = Builder::new(60)
+        .seed(11)
+        .topology(Topology::Random { k: Some(6) })
+        .latency(Latency::Uniform(Millis(20), Millis(200)))
+        .mining(20, Millis::from_secs(5))
+        .items(40)
+        .ping_interval(Some(Millis::from_secs(2)))
+        .build()
+        .unwrap();
+    let trace = SharedBuf::default();
+    sim.set_trace_writer(Box::new(trace.clone()));
+    let r = sim.run();
+    assert!(r.invariants.ok, "{:?}", r.invariants.violations);
+    assert!(r.convergence.converged);
+    assert!(r.messages.total > 5_000, "{} messages", r.messages.total);
+    let text = trace.text();
+    let closes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(r#""ev":"close""#))
+        .collect();
+    assert!(
+        closes.is_empty(),
+        "no connection closes without faults; {} did, e.g. {:?}",
+        closes.len(),
+        closes.first()
+    );
+}
+
+/// A trace writer the test can read back.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("trace buffer").clone()).expect("UTF-8 trace")
+    }
+}
+
+impl Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("trace buffer").extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Two leaves of a line 0 - 1 - 2 mine at the same millisecond and push their blocks to the
+/// middle peer, whose downlink (8 Mbps) is ten times slower than their uplinks (80 Mbps).
+fn downlink_race() -> (u64, u64, u64, Millis, Millis) {
+    let mut sim = Builder::new(3)
+        .seed(5)
+        .relay(RelayPolicy::Push)
+        .topology(Topology::Line)
+        .latency(Latency::Const(Millis(100)))
+        .bandwidth(Bandwidth::Uniform {
+            download: Some(8_000_000),
+            upload: Some(80_000_000),
+        })
+        .block_size(1_000_000)
+        .build()
+        .unwrap();
+    sim.run_for(Millis::from_secs(2)); // handshakes
+    let t0 = sim.now().0;
+    let a = sim.mine(0).unwrap();
+    let b = sim.mine(2).unwrap();
+    let bytes_a = block_message_bytes(&sim, 0, &a, 1_000_000);
+    let bytes_b = block_message_bytes(&sim, 2, &b, 1_000_000);
+    let got_a = first_time(&mut sim, Millis::from_secs(20), |s| holds(s, 1, &a)).expect("a at 1");
+    let got_b = first_time(&mut sim, Millis::from_secs(20), |s| holds(s, 1, &b)).expect("b at 1");
+    (t0, bytes_a, bytes_b, got_a, got_b)
+}
+
+#[test]
+fn a_busy_downlink_delays_the_second_block() {
+    let (t0, bytes_a, bytes_b, got_a, got_b) = downlink_race();
+    let down = |bytes| transfer_us(bytes, Some(8_000_000));
+    // The first block downloads at 8 Mbps after 100 ms of latency.
+    let a_done_us = t0 * 1000 + 100_000 + down(bytes_a);
+    assert_eq!(got_a, Millis(a_done_us.div_ceil(1000)), "first block");
+    // The second one waits for the downlink: it starts when the first has finished.
+    let b_done_us = a_done_us + down(bytes_b);
+    assert_eq!(got_b, Millis(b_done_us.div_ceil(1000)), "second block");
+    assert!(got_b.0 - got_a.0 >= 1000, "a full second apart");
+}

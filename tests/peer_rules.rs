@@ -1,0 +1,209 @@
+//! The peer's disconnect rules at their exact boundaries, on the in-memory harness: whom the
+//! handshake refuses (ourselves, another protocol version, a second connection to one node),
+//! the misbehaviour score that disconnects (100, not one offence later), and the stall count
+//! that disconnects (the third stall in a row, not the second or the fourth).
+
+mod harness;
+
+use harness::{config, Net};
+use rantai_core::message::{Hello, PROTOCOL_VERSION};
+use rantai_core::{Config, DisconnectReason, Message, Millis, PeerId, RelayPolicy, Tip};
+
+/// A hello for node 0's network from `node_id`, claiming the genesis tip.
+fn hello_to(net: &Net, node: usize, version: u32, node_id: u64) -> Message {
+    let genesis = net.peers[node].chain().tip().hash();
+    Message::Hello(Box::new(Hello {
+        version,
+        genesis,
+        node_id,
+        tip: Tip {
+            height: 0,
+            hash: genesis,
+            work: net.peers[node].chain().tip_work(),
+        },
+        listen: None,
+    }))
+}
+
+/// Node 1 dials node 0, but node 1's own messages never arrive: the test speaks for it.
+fn half_open() -> (Net, PeerId) {
+    let mut net = Net::new(2, |_| config());
+    net.cut_oneway(1, 0);
+    net.connect(1, 0);
+    let conn = net.conn_of(0, 1).expect("node 0's end of the link");
+    (net, conn)
+}
+
+fn disconnects_of(net: &Net, node: usize) -> Vec<DisconnectReason> {
+    net.disconnects
+        .iter()
+        .filter(|(n, _)| *n == node)
+        .map(|(_, r)| r.clone())
+        .collect()
+}
+
+#[test]
+fn a_hello_carrying_our_own_node_id_is_refused_as_a_self_connection() {
+    let (mut net, conn) = half_open();
+    let own = net.peers[0].node_id();
+    let hello = hello_to(&net, 0, PROTOCOL_VERSION, own);
+    net.inject(0, conn, hello);
+    assert_eq!(
+        disconnects_of(&net, 0),
+        vec![DisconnectReason::SelfConnection]
+    );
+    assert_eq!(net.peers[0].connection_count(), 0);
+    assert_eq!(net.ready(0), 0);
+}
+
+#[test]
+fn a_node_that_dials_itself_drops_the_connection_as_a_self_connection() {
+    let mut net = Net::new(1, |_| config());
+    net.connect(0, 0);
+    net.run_for(1_000);
+    let reasons = disconnects_of(&net, 0);
+    assert!(!reasons.is_empty(), "the self-connection was closed");
+    assert!(
+        reasons
+            .iter()
+            .all(|r| *r == DisconnectReason::SelfConnection),
+        "closed as a self-connection, not as a duplicate: {reasons:?}"
+    );
+    assert_eq!(net.peers[0].connection_count(), 0);
+}
+
+#[test]
+fn a_hello_of_another_protocol_version_is_refused() {
+    for version in [0, PROTOCOL_VERSION + 1, u32::MAX] {
+        let (mut net, conn) = half_open();
+        let hello = hello_to(&net, 0, version, 0x1234_5678);
+        net.inject(0, conn, hello);
+        assert_eq!(
+            disconnects_of(&net, 0),
+            vec![DisconnectReason::Version(version)],
+            "version {version}"
+        );
+        assert_eq!(net.peers[0].connection_count(), 0, "version {version}");
+    }
+    // The same hello with our version is accepted.
+    let (mut net, conn) = half_open();
+    let hello = hello_to(&net, 0, PROTOCOL_VERSION, 0x1234_5678);
+    net.inject(0, conn, hello);
+    assert!(disconnects_of(&net, 0).is_empty());
+    assert_eq!(net.ready(0), 1);
+}
+
+#[test]
+fn a_second_connection_to_the_same_node_is_closed_by_its_dialler() {
+    let mut net = Net::new(2, |_| config());
+    net.connect(0, 1);
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1 && n.ready(1) == 1));
+    let first = net.conn_of(0, 1).expect("first link");
+    net.connect(0, 1);
+    net.run_for(1_000);
+    let id1 = net.peers[1].node_id();
+    assert_eq!(
+        disconnects_of(&net, 0),
+        vec![DisconnectReason::Duplicate(id1)],
+        "the dialler closes the newer connection"
+    );
+    assert!(
+        disconnects_of(&net, 1).is_empty(),
+        "the listener closes none"
+    );
+    assert_eq!(net.peers[0].connection_count(), 1);
+    assert_eq!(net.peers[1].connection_count(), 1);
+    assert_eq!(net.conn_of(0, 1), Some(first), "the established one stays");
+    assert_eq!((net.ready(0), net.ready(1)), (1, 1));
+}
+
+#[test]
+fn simultaneous_dials_leave_one_connection_that_both_ends_agree_on() {
+    let mut net = Net::new(2, |_| config());
+    net.connect(0, 1);
+    net.connect(1, 0);
+    net.run_for(2_000);
+    // Both ends close the same one of the two (the harness forgets a link when either end
+    // closes it): had they picked different ones, neither connection would be left.
+    let (id0, id1) = (net.peers[0].node_id(), net.peers[1].node_id());
+    assert_eq!(
+        net.disconnects,
+        vec![
+            (0, DisconnectReason::Duplicate(id1)),
+            (1, DisconnectReason::Duplicate(id0))
+        ],
+        "each end closes one duplicate"
+    );
+    assert_eq!(net.peers[0].connection_count(), 1);
+    assert_eq!(net.peers[1].connection_count(), 1);
+    assert_eq!((net.ready(0), net.ready(1)), (1, 1));
+}
+
+#[test]
+fn misbehaviour_disconnects_at_a_score_of_exactly_100() {
+    assert_eq!(config().ban_score, 100);
+    let mut net = Net::new(2, |_| config());
+    net.connect(0, 1);
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1 && n.ready(1) == 1));
+    net.run_for(500);
+    // Node 0 dialled, so it asked node 1 for addresses once: every further `get_addr` on the
+    // connection costs 20 points.
+    assert!(net.sent.get("get_addr").copied().unwrap_or(0) >= 1);
+    let conn = net.conn_of(1, 0).expect("node 1's end");
+    for k in 1..=4 {
+        net.inject(1, conn, Message::GetAddr);
+        assert_eq!(
+            net.peers[1].connection_count(),
+            1,
+            "{} points after {k} repeated get_addr: still connected",
+            20 * k
+        );
+    }
+    assert!(disconnects_of(&net, 1).is_empty());
+    net.inject(1, conn, Message::GetAddr);
+    assert_eq!(
+        disconnects_of(&net, 1),
+        vec![DisconnectReason::Misbehaving(100)],
+        "the fifth repeat reaches 100 points"
+    );
+    assert_eq!(net.peers[1].connection_count(), 0);
+}
+
+/// No keepalive (so no loss probes) and a 2 s request timeout: only stalls can end a request.
+fn stall_config() -> Config {
+    let mut c = config();
+    c.relay = RelayPolicy::Announce;
+    c.ping_interval = None;
+    c.request_timeout = Millis::from_secs(2);
+    c
+}
+
+#[test]
+fn the_third_stall_in_a_row_disconnects_the_staller() {
+    assert_eq!(stall_config().max_strikes, 3);
+    let mut net = Net::new(2, |_| stall_config());
+    net.connect(0, 1);
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1 && n.ready(1) == 1));
+    // Node 0 announces blocks but every block it sends is lost: each of node 1's requests
+    // stalls after the 2 s request timeout.
+    net.lose.push((0, "block", u32::MAX));
+    for stall in 1..=3u32 {
+        net.mine(0);
+        net.run_for(3_000);
+        if stall < 3 {
+            assert!(
+                net.disconnects.is_empty(),
+                "still connected after {stall} stalls: {:?}",
+                net.disconnects
+            );
+            assert_eq!(net.peers[1].connection_count(), 1);
+        }
+    }
+    assert_eq!(
+        net.disconnects,
+        vec![(1, DisconnectReason::Stalled(3))],
+        "node 1 drops node 0 at its third stall"
+    );
+    assert_eq!(net.peers[1].connection_count(), 0);
+    assert_eq!(net.tip_height(1), 0);
+}
