@@ -211,12 +211,12 @@ fn freeze_while_writing(pid: u32, task: Option<&Path>, rng: &mut impl Rng) -> bo
 /// Hashes of the best chain a store holds, opened by an in-process node.
 fn chain_in_store(rt: &tokio::runtime::Runtime, dir: &Path) -> Vec<String> {
     rt.block_on(async {
-        let node = spawn_node(rantai_node::NodeOptions {
+        let mut opts = rantai_node::NodeOptions {
             data_dir: Some(dir.to_path_buf()),
-            ping_interval: None,
             ..fast_options()
-        })
-        .await;
+        };
+        opts.config.ping_interval = None;
+        let node = spawn_node(opts).await;
         let chain = node.client().best_chain().await.expect("running");
         node.shutdown().await;
         chain.iter().map(|b| b.hash().to_string()).collect()

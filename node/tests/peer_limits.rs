@@ -113,11 +113,9 @@ fn padded_ping_frame(len: usize) -> Vec<u8> {
 }
 
 async fn node() -> NodeHandle {
-    spawn_node(NodeOptions {
-        ping_interval: None,
-        ..fast_options()
-    })
-    .await
+    let mut opts = fast_options();
+    opts.config.ping_interval = None;
+    spawn_node(opts).await
 }
 
 async fn ready_peers(n: &NodeHandle) -> usize {
