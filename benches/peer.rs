@@ -7,7 +7,7 @@
 mod harness;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rantai_core::{Hash32, Input, Message, Output, PeerId};
+use rantai_core::{ConnId, Hash32, Input, Message, Output};
 use std::hint::black_box;
 
 /// One peer with 16 ready neighbours handles an announcement it does not act on, then drains
@@ -25,7 +25,7 @@ fn peer(c: &mut Criterion) {
     let block = net.mine(1);
     net.run_for(3_000);
     assert_eq!(net.tip_height(0), 1, "the block reached the measured peer");
-    let conns: Vec<PeerId> = (1..17)
+    let conns: Vec<ConnId> = (1..17)
         .map(|k| net.conn_of(0, k).expect("connected"))
         .collect();
     let now = net.now;

@@ -7,7 +7,7 @@ mod harness;
 
 use harness::{config, Net};
 use rantai_core::message::{Hello, PROTOCOL_VERSION};
-use rantai_core::{Config, DisconnectReason, Message, Millis, PeerId, RelayPolicy, Tip};
+use rantai_core::{Config, ConnId, DisconnectReason, Message, Millis, RelayPolicy, Tip};
 
 /// A hello for node 0's network from `node_id`, claiming the genesis tip.
 fn hello_to(net: &Net, node: usize, version: u32, node_id: u64) -> Message {
@@ -26,7 +26,7 @@ fn hello_to(net: &Net, node: usize, version: u32, node_id: u64) -> Message {
 }
 
 /// Node 1 dials node 0, but node 1's own messages never arrive: the test speaks for it.
-fn half_open() -> (Net, PeerId) {
+fn half_open() -> (Net, ConnId) {
     let mut net = Net::new(2, |_| config());
     net.cut_oneway(1, 0);
     net.connect(1, 0);
@@ -141,7 +141,7 @@ fn simultaneous_dials_leave_one_connection_that_both_ends_agree_on() {
 
 #[test]
 fn misbehaviour_disconnects_at_a_score_of_exactly_100() {
-    assert_eq!(config().ban_score, 100);
+    assert_eq!(config().disconnect_score, 100);
     let mut net = Net::new(2, |_| config());
     net.connect(0, 1);
     assert!(net.run_until(1_000, |n| n.ready(0) == 1 && n.ready(1) == 1));

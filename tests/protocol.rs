@@ -418,13 +418,13 @@ fn oversized_or_repeated_get_blocks_is_refused() {
 /// must go with it (a leftover deadline would ask for timeouts forever).
 #[test]
 fn reusing_a_live_connection_id_leaves_one_timer() {
-    use rantai_core::{Config, Direction, Input, Millis, Peer, PeerId};
+    use rantai_core::{Config, ConnId, Direction, Input, Millis, Peer};
     let mut p = Peer::new(Config::new(Params::dev()), 1);
     let connect = |p: &mut Peer, at: u64| {
         p.handle(
             Millis(at),
             Input::Connected {
-                peer: PeerId(7),
+                peer: ConnId(7),
                 direction: Direction::Outbound,
                 addr: None,
             },

@@ -22,14 +22,14 @@
 //! - [`peer`]: the protocol state machine, [`Peer`].
 //!
 //! ```
-//! use rantai_core::{Config, Direction, Input, Millis, Output, Params, Peer, PeerId};
+//! use rantai_core::{Config, Direction, Input, Millis, Output, Params, Peer, ConnId};
 //!
 //! // Two peers on the zero-difficulty dev network, wired back to back by hand.
 //! let mut a = Peer::new(Config::new(Params::dev()), 1);
 //! let mut b = Peer::new(Config::new(Params::dev()), 2);
 //! let now = Millis(0);
-//! a.handle(now, Input::Connected { peer: PeerId(1), direction: Direction::Outbound, addr: None });
-//! b.handle(now, Input::Connected { peer: PeerId(1), direction: Direction::Inbound, addr: None });
+//! a.handle(now, Input::Connected { peer: ConnId(1), direction: Direction::Outbound, addr: None });
+//! b.handle(now, Input::Connected { peer: ConnId(1), direction: Direction::Inbound, addr: None });
 //!
 //! // `a` mines a block carrying a submitted line.
 //! a.submit(now, "hello".into()).unwrap();
@@ -49,7 +49,7 @@
 //!         }
 //!         for msg in msgs {
 //!             moved = true;
-//!             dst.handle(now, Input::Message { peer: PeerId(1), msg });
+//!             dst.handle(now, Input::Message { peer: ConnId(1), msg });
 //!         }
 //!         let _ = to;
 //!     }
@@ -84,7 +84,7 @@ pub use peer::{
     Config, Direction, DisconnectReason, Event, Input, LoadPurpose, Output, ParseRelayPolicyError,
     Peer, RelayPolicy, SubmitError, Violation,
 };
-pub use types::{BlockHash, Hash32, Millis, PeerId, Work};
+pub use types::{BlockHash, ConnId, Hash32, Millis, Work};
 
 // A driver may move a peer or its chain to another thread, or share them behind a lock.
 const _: fn() = || {

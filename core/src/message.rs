@@ -20,7 +20,7 @@ pub const MAX_LOCATOR: usize = 64;
 /// Most items in one `Items` message.
 pub const MAX_ITEMS_PER_MSG: usize = 256;
 /// Most addresses in one `Addr`.
-pub const MAX_ADDRS: usize = 256;
+pub const MAX_ADDRS_PER_MSG: usize = 256;
 /// Longest address string, in an `Addr` or a `Hello`'s listen address.
 pub const MAX_ADDR_LEN: usize = 64;
 
@@ -116,7 +116,7 @@ pub enum Message {
     GetAddr,
     /// Addresses the sender knows nodes listen on.
     Addr {
-        /// At most [`MAX_ADDRS`] addresses of [`MAX_ADDR_LEN`] bytes each.
+        /// At most [`MAX_ADDRS_PER_MSG`] addresses of [`MAX_ADDR_LEN`] bytes each.
         addrs: Vec<String>,
     },
 }
@@ -162,7 +162,7 @@ impl Message {
             Message::GetChain { locator } => too_long(locator.len(), MAX_LOCATOR, "locator"),
             Message::Items { items } => too_long(items.len(), MAX_ITEMS_PER_MSG, "items"),
             Message::Addr { addrs } => {
-                too_long(addrs.len(), MAX_ADDRS, "addresses")?;
+                too_long(addrs.len(), MAX_ADDRS_PER_MSG, "addresses")?;
                 addrs
                     .iter()
                     .try_for_each(|a| too_long(a.len(), MAX_ADDR_LEN, "address"))

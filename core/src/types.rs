@@ -1,4 +1,4 @@
-//! Identity and quantity newtypes shared by every module: hashes, time, work, peer ids.
+//! Identity and quantity newtypes shared by every module: hashes, time, work, connection ids.
 #![forbid(unsafe_code)]
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -48,11 +48,11 @@ impl fmt::Display for Millis {
 /// Driver-chosen identifier of one connection (not of a remote node: a node reached twice has two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct PeerId(pub u64);
+pub struct ConnId(pub u64);
 
-impl fmt::Display for PeerId {
+impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "peer#{}", self.0)
+        write!(f, "conn#{}", self.0)
     }
 }
 

@@ -2,7 +2,7 @@
 //! that drains the connection's bounded send queue. Neither makes a protocol decision.
 
 use crate::metrics::Metrics;
-use rantai_core::{DecodeError, FrameDecoder, Message, PeerId};
+use rantai_core::{ConnId, DecodeError, FrameDecoder, Message};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,23 +26,23 @@ pub const KEEP_BUFFER_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub enum ConnEvent {
     Message {
-        id: PeerId,
+        id: ConnId,
         msg: Message,
     },
     Malformed {
-        id: PeerId,
+        id: ConnId,
         error: DecodeError,
     },
     /// The socket closed or failed; `why` is for the log.
     Closed {
-        id: PeerId,
+        id: ConnId,
         why: String,
     },
 }
 
 /// Reads frames until EOF, an error, or an undecodable frame (reported, then the task ends).
 pub async fn reader(
-    id: PeerId,
+    id: ConnId,
     mut rd: OwnedReadHalf,
     events: mpsc::Sender<ConnEvent>,
     metrics: Arc<Metrics>,
@@ -106,7 +106,7 @@ pub async fn reader(
 /// Writes queued messages, coalescing what is already queued into one write. A write that
 /// cannot complete within `write_timeout` ends the connection (the remote stopped reading).
 pub async fn writer(
-    id: PeerId,
+    id: ConnId,
     mut wr: OwnedWriteHalf,
     mut queue: mpsc::Receiver<Message>,
     events: mpsc::Sender<ConnEvent>,

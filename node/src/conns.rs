@@ -1,11 +1,11 @@
-//! The registry of open connections: for each [`PeerId`] the queue to its writer task, its
+//! The registry of open connections: for each [`ConnId`] the queue to its writer task, its
 //! tasks, and what the node shows about it (log label, direction, handshake state).
 //!
 //! The core holds the protocol state of a connection; this holds only what moving its bytes
 //! and naming it in logs need. Ids are handed out in increasing order and never reused, so the
 //! smallest id is the oldest connection.
 
-use rantai_core::{Direction, Message, PeerId};
+use rantai_core::{ConnId, Direction, Message};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -59,23 +59,23 @@ impl Conn {
 /// Open connections by id.
 #[derive(Default)]
 pub(crate) struct Conns {
-    map: HashMap<PeerId, Conn>,
+    map: HashMap<ConnId, Conn>,
     last_id: u64,
 }
 
 impl Conns {
     /// A fresh id for a new connection.
-    pub(crate) fn next_id(&mut self) -> PeerId {
+    pub(crate) fn next_id(&mut self) -> ConnId {
         self.last_id += 1;
-        PeerId(self.last_id)
+        ConnId(self.last_id)
     }
 
-    pub(crate) fn insert(&mut self, id: PeerId, conn: Conn) {
+    pub(crate) fn insert(&mut self, id: ConnId, conn: Conn) {
         self.map.insert(id, conn);
     }
 
     /// Forgets a connection and stops its tasks.
-    pub(crate) fn remove(&mut self, id: PeerId) -> Option<Conn> {
+    pub(crate) fn remove(&mut self, id: ConnId) -> Option<Conn> {
         let c = self.map.remove(&id)?;
         c.abort();
         Some(c)
@@ -88,20 +88,20 @@ impl Conns {
         }
     }
 
-    pub(crate) fn get(&self, id: PeerId) -> Option<&Conn> {
+    pub(crate) fn get(&self, id: ConnId) -> Option<&Conn> {
         self.map.get(&id)
     }
 
-    pub(crate) fn get_mut(&mut self, id: PeerId) -> Option<&mut Conn> {
+    pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         self.map.get_mut(&id)
     }
 
-    pub(crate) fn contains(&self, id: PeerId) -> bool {
+    pub(crate) fn contains(&self, id: ConnId) -> bool {
         self.map.contains_key(&id)
     }
 
     /// How logs name `id`: its label, or the bare id once it is gone.
-    pub(crate) fn label(&self, id: PeerId) -> String {
+    pub(crate) fn label(&self, id: ConnId) -> String {
         self.map
             .get(&id)
             .map_or_else(|| id.to_string(), |c| c.label.clone())
@@ -124,7 +124,7 @@ impl Conns {
 
     /// The oldest inbound connection still in its handshake: the one to evict for a newcomer
     /// at the inbound limit, so idle sockets cannot lock honest peers out.
-    pub(crate) fn oldest_handshaking_inbound(&self) -> Option<PeerId> {
+    pub(crate) fn oldest_handshaking_inbound(&self) -> Option<ConnId> {
         self.map
             .iter()
             .filter(|(_, c)| c.direction == Direction::Inbound && !c.ready)

@@ -19,8 +19,8 @@ use crate::mining::{Mined, Mining};
 use crate::options::NodeOptions;
 use crate::store::{self, StoreEntry, StoreHandle};
 use rantai_core::{
-    BlockHash, Direction, DisconnectReason, Event, Input, LoadPurpose, Message, Output, Peer,
-    PeerId,
+    BlockHash, ConnId, Direction, DisconnectReason, Event, Input, LoadPurpose, Message, Output,
+    Peer,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -242,7 +242,7 @@ impl Driver {
         }
     }
 
-    fn send(&mut self, to: PeerId, msg: Message) {
+    fn send(&mut self, to: ConnId, msg: Message) {
         let Some(c) = self.conns.get(to) else { return };
         match c.tx.try_send(msg) {
             Ok(()) => {
@@ -264,7 +264,7 @@ impl Driver {
     }
 
     /// Forgets a connection and stops its tasks; `tell_peer` feeds `Disconnected` to the core.
-    fn close(&mut self, id: PeerId, tell_peer: bool) {
+    fn close(&mut self, id: ConnId, tell_peer: bool) {
         let Some(c) = self.conns.remove(id) else {
             return;
         };
@@ -285,7 +285,7 @@ impl Driver {
         }
     }
 
-    fn on_disconnect(&mut self, id: PeerId, reason: DisconnectReason) {
+    fn on_disconnect(&mut self, id: ConnId, reason: DisconnectReason) {
         let label = self.conns.label(id);
         if reason.is_misbehaviour() {
             self.metrics
@@ -418,12 +418,12 @@ impl Driver {
     }
 
     fn on_accept(&mut self, stream: TcpStream, addr: SocketAddr) {
-        if self.conns.count(Direction::Inbound) >= self.opts.max_peers {
+        if self.conns.count(Direction::Inbound) >= self.opts.max_inbound {
             match self.conns.oldest_handshaking_inbound() {
                 Some(v) => {
                     tracing::info!(
                         "connection limit {} reached: evicting {} (no handshake yet) for {addr}",
-                        self.opts.max_peers,
+                        self.opts.max_inbound,
                         self.conns.label(v)
                     );
                     self.metrics
@@ -437,7 +437,7 @@ impl Driver {
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::info!(
                         "connection limit {} reached: refusing {addr} (every inbound peer is past its handshake)",
-                        self.opts.max_peers
+                        self.opts.max_inbound
                     );
                     return;
                 }

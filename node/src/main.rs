@@ -62,9 +62,9 @@ struct NodeArgs {
     #[arg(long, default_value_t = defaults().config.mine_difficulty, value_parser = clap::value_parser!(u32).range(8..=48))]
     pow_bits: u32,
     /// Most inbound peer connections.
-    #[arg(long, default_value_t = defaults().max_peers as u32,
+    #[arg(long, alias = "max-peers", default_value_t = defaults().max_inbound as u32,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    max_peers: u32,
+    max_inbound: u32,
     /// Most outbound connections to addresses learned from peers (configured --peer are extra).
     #[arg(long, default_value_t = defaults().max_outbound as u32,
           value_parser = clap::value_parser!(u32).range(0..=1_000))]
@@ -216,7 +216,7 @@ async fn node(a: NodeArgs) -> Result<()> {
     let ms = Duration::from_millis;
     let mut opts = NodeOptions {
         peers: a.peers.clone(),
-        max_peers: a.max_peers as usize,
+        max_inbound: a.max_inbound as usize,
         max_outbound: a.max_outbound as usize,
         data_dir: a.data_dir.clone(),
         advertise: a.advertise.clone(),

@@ -21,7 +21,7 @@ pub struct NodeOptions {
     /// Peers to dial and keep dialling.
     pub peers: Vec<String>,
     /// Most inbound connections (the oldest one still handshaking is evicted for a newcomer).
-    pub max_peers: usize,
+    pub max_inbound: usize,
     /// Most outbound connections to learned addresses (configured peers are always dialled).
     pub max_outbound: usize,
     pub data_dir: Option<PathBuf>,
@@ -56,7 +56,7 @@ impl Default for NodeOptions {
         NodeOptions {
             config,
             peers: Vec::new(),
-            max_peers: 64,
+            max_inbound: 64,
             max_outbound: 8,
             data_dir: None,
             advertise: None,

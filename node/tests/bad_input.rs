@@ -797,7 +797,7 @@ async fn three_hundred_half_sent_requests_starve_neither_the_api_nor_the_peers()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_peer_listener_waits_out_running_out_of_file_descriptors() {
     let dir = TempDir::new("emfile");
-    let args = node_args(0, &[], &["--max-peers", "1000"]);
+    let args = node_args(0, &[], &["--max-inbound", "1000"]);
     let mut node = NodeProc::start_in(LOW_FD_LIMIT, "emfile", &args, dir.path());
     let pid = node.child.id();
     assert_eq!(fd_limit(pid), Some(256), "the node runs with 256 files");

@@ -6,7 +6,7 @@
 //! them an event or two ahead overlaps those loads with the current event's work.
 
 use crate::event::Ev;
-use crate::net::links::{unpid, Links};
+use crate::net::links::{split_conn_id, Links};
 use crate::node::Node;
 use crate::sched::Scheduler;
 use rantai_core::hint::prefetch;
@@ -32,7 +32,7 @@ pub(crate) fn upcoming_events(sched: &Scheduler<Ev>, nodes: &[Node], links: &Lin
                 prefetch(l);
             }
             if let Some(p) = nodes.get(*to as usize).and_then(|n| n.peer.as_ref()) {
-                p.prefetch(crate::net::links::pid(*link, *epoch));
+                p.prefetch(crate::net::links::conn_id(*link, *epoch));
             }
         }
     }
@@ -45,7 +45,7 @@ pub(crate) fn pending_sends(peer: &Peer, links: &Links) {
     if peer.pending_outputs().len() > 1 {
         for out in peer.pending_outputs() {
             if let Output::Send { to, .. } = out {
-                if let Some(l) = links.get(unpid(*to).0) {
+                if let Some(l) = links.get(split_conn_id(*to).0) {
                     prefetch(l);
                 }
             }

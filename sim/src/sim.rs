@@ -21,7 +21,7 @@ use crate::event::Ev;
 use crate::faults::{self, FaultClock};
 use crate::metrics::{reason_label, Metrics};
 use crate::mining::{hash_shares, neighbour_ahead, MineReason, Miner, Mining};
-use crate::net::links::{pid, unpid, Links};
+use crate::net::links::{conn_id, split_conn_id, Links};
 use crate::net::model::{FaultRates, Model, Port};
 use crate::net::{self, is_background, kind_index, wire_size, DropReason, Network, Transit};
 use crate::node::{two_mut, Node};
@@ -33,7 +33,7 @@ use crate::time::SimTime;
 use crate::trace::{Trace, TraceEv};
 use crate::workload;
 use rantai_core::{
-    BlockHash, Chain, Config, Event, Input, Message, Millis, Output, Params, Peer, PeerId,
+    BlockHash, Chain, Config, ConnId, Event, Input, Message, Millis, Output, Params, Peer,
     SubmitError,
 };
 
@@ -340,7 +340,7 @@ impl Sim {
             Ev::Dial { link, gen } => self.dial(link, gen),
             Ev::Close { link, epoch, node } => {
                 if let Some(p) = self.nodes[node as usize].peer.as_mut() {
-                    let peer = pid(link, epoch);
+                    let peer = conn_id(link, epoch);
                     p.handle(now.to_peer(), Input::Disconnected { peer });
                     self.after_call(node);
                 }
@@ -492,13 +492,13 @@ impl Sim {
             },
         );
         self.metrics.count_redundant(&msg, to);
-        let peer_id = pid(link, epoch);
+        let peer_id = conn_id(link, epoch);
         peer.handle(now.to_peer(), Input::Message { peer: peer_id, msg });
         self.after_call(to);
     }
 
-    fn send(&mut self, from: u32, to_pid: PeerId, msg: Message) {
-        let Some(conn) = self.net.links.connection(from, to_pid) else {
+    fn send(&mut self, from: u32, to_conn: ConnId, msg: Message) {
+        let Some(conn) = self.net.links.connection(from, to_conn) else {
             return;
         };
         let to = conn.to;
@@ -585,7 +585,7 @@ impl Sim {
                 unreachable!("simulated peers keep every body (body_cache_blocks is None)")
             }
             Output::Disconnect { peer, reason } => {
-                let (link, epoch) = unpid(peer);
+                let (link, epoch) = split_conn_id(peer);
                 if self.net.links.is_current(link, epoch) {
                     self.metrics.on_disconnect(&reason);
                     self.close_link(link, n, reason_label(&reason));

@@ -7,8 +7,8 @@
 #![allow(dead_code)]
 
 use rantai_core::{
-    Block, BlockHash, Config, Direction, Event, Input, LoadPurpose, Message, Millis, Output,
-    Params, Peer, PeerId, Template,
+    Block, BlockHash, Config, ConnId, Direction, Event, Input, LoadPurpose, Message, Millis,
+    Output, Params, Peer, Template,
 };
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -18,12 +18,12 @@ use std::sync::Arc;
 enum Delivery {
     Msg {
         node: usize,
-        conn: PeerId,
+        conn: ConnId,
         msg: Message,
     },
     Closed {
         node: usize,
-        conn: PeerId,
+        conn: ConnId,
     },
     Mined {
         node: usize,
@@ -46,7 +46,7 @@ pub struct Net {
     /// Events seen per node, in order.
     pub events: Vec<Vec<(Millis, Event)>>,
     /// (node, conn) -> (other node, other conn)
-    links: BTreeMap<(usize, PeerId), (usize, PeerId)>,
+    links: BTreeMap<(usize, ConnId), (usize, ConnId)>,
     /// Directed (from, to) node pairs whose messages are dropped.
     cut: BTreeSet<(usize, usize)>,
     queue: BinaryHeap<Reverse<(Millis, u64)>>,
@@ -109,8 +109,8 @@ impl Net {
 
     /// Opens a connection dialled by `a` to `b`.
     pub fn connect(&mut self, a: usize, b: usize) {
-        let ca = PeerId(self.next_conn);
-        let cb = PeerId(self.next_conn + 1);
+        let ca = ConnId(self.next_conn);
+        let cb = ConnId(self.next_conn + 1);
         self.next_conn += 2;
         self.links.insert((a, ca), (b, cb));
         self.links.insert((b, cb), (a, ca));
@@ -190,14 +190,14 @@ impl Net {
     }
 
     /// Feeds a message to `node` as if it came from the remote end of `conn`.
-    pub fn inject(&mut self, node: usize, conn: PeerId, msg: Message) {
+    pub fn inject(&mut self, node: usize, conn: ConnId, msg: Message) {
         let now = self.now;
         self.peers[node].handle(now, Input::Message { peer: conn, msg });
         self.drain(node);
     }
 
     /// The connection id `node` uses for its link to `other`.
-    pub fn conn_of(&self, node: usize, other: usize) -> Option<PeerId> {
+    pub fn conn_of(&self, node: usize, other: usize) -> Option<ConnId> {
         self.links
             .iter()
             .find(|((n, _), (m, _))| *n == node && *m == other)

@@ -6,14 +6,14 @@ use super::{penalty, DisconnectReason, Event, Peer, RelayPolicy};
 use crate::block::{Block, Item};
 use crate::chain::{Accepted, BlockError, Insert};
 use crate::message::Tip;
-use crate::types::{BlockHash, PeerId, Work};
+use crate::types::{BlockHash, ConnId, Work};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 impl Peer {
-    /// Validates, stores, relays and reports one block. `push_ok` marks blocks that travelled
+    /// Validates, stores, relays and reports one block. `relayed` marks blocks that travelled
     /// by relay (or were mined here) rather than by catch-up, so push relay may forward them whole.
-    pub(super) fn process_block(&mut self, block: Arc<Block>, from: Option<PeerId>, push_ok: bool) {
+    pub(super) fn process_block(&mut self, block: Arc<Block>, from: Option<ConnId>, relayed: bool) {
         let hash = block.hash();
         match self.chain.insert(block, self.now) {
             Err(reason) => {
@@ -49,11 +49,11 @@ impl Peer {
                     self.maybe_sync(p);
                 }
             }
-            Ok(Insert::Accepted(acc)) => self.on_accepted(acc, from, push_ok),
+            Ok(Insert::Accepted(acc)) => self.on_accepted(acc, from, relayed),
         }
     }
 
-    fn on_accepted(&mut self, acc: Accepted, from: Option<PeerId>, push_ok: bool) {
+    fn on_accepted(&mut self, acc: Accepted, from: Option<ConnId>, relayed: bool) {
         let first = acc.connected.first().map(|b| b.hash());
         for (hash, reason) in &acc.rejected {
             self.rejected.insert(*hash);
@@ -72,7 +72,7 @@ impl Peer {
             .flat_map(|c| c.joined.iter().map(|b| b.hash()))
             .collect();
         if let (Some(p), Some(h)) = (from, first) {
-            if push_ok && !joined.contains(&h) {
+            if relayed && !joined.contains(&h) {
                 let points = if self.config.relay == RelayPolicy::Announce {
                     penalty::UNREQUESTED_SIDE_BLOCK
                 } else {
@@ -102,7 +102,7 @@ impl Peer {
                 self.competitor_relayed_at = Some(block.height());
             }
             if joined.contains(&h) || competitor {
-                self.relay_block(block, from, push_ok && i == 0);
+                self.relay_block(block, from, relayed && i == 0);
             }
         }
         if let Some(change) = acc.tip_change {
@@ -140,7 +140,7 @@ impl Peer {
 
     /// Scores the sender of a block that connected: its own block may still have failed a rule
     /// that needs the chain (a duplicate item); otherwise it earns credit and a better tip.
-    fn judge_sender(&mut self, p: PeerId, acc: &Accepted, first: Option<BlockHash>) {
+    fn judge_sender(&mut self, p: ConnId, acc: &Accepted, first: Option<BlockHash>) {
         match acc.rejected.iter().find(|(h, _)| Some(*h) == first) {
             Some((_, BlockError::InvalidParent)) => self.misbehaved(p, penalty::INVALID_PARENT),
             Some((_, reason)) => {

@@ -94,9 +94,9 @@ pub struct Config {
     /// Encoded bytes of the items in the pending pool (half of it open to neighbours' items).
     pub max_pending_bytes: usize,
     /// Dialable addresses remembered.
-    pub max_addrs: usize,
+    pub max_known_addrs: usize,
     /// Misbehaviour score at which a peer is disconnected (see [`penalty`]).
-    pub ban_score: u32,
+    pub disconnect_score: u32,
     /// Bounds of the chain's pool of blocks with unknown parents.
     pub orphan_limits: OrphanLimits,
     /// Keep block bodies in memory only for blocks less than this many heights below the tip
@@ -129,8 +129,8 @@ impl Config {
             sync_batch: 500,
             max_pending_items: 20_000,
             max_pending_bytes: 64 << 20,
-            max_addrs: 1000,
-            ban_score: 100,
+            max_known_addrs: 1000,
+            disconnect_score: 100,
             orphan_limits: OrphanLimits::default(),
             body_cache_blocks: None,
         }
@@ -163,7 +163,7 @@ pub(super) const OWN_ITEM_DEPTH_BLOCKS: u64 = 1000;
 /// again each time their count doubles), so the sweep costs O(1) per submission.
 pub(super) const OWN_ITEMS_SWEEP_MIN: usize = 1024;
 
-/// Misbehaviour points per offence. A connection whose score reaches [`Config::ban_score`] is
+/// Misbehaviour points per offence. A connection whose score reaches [`Config::disconnect_score`] is
 /// disconnected; every block it delivers that we accept takes [`GOOD_BLOCK_CREDIT`] off.
 ///
 /// [`GOOD_BLOCK_CREDIT`]: penalty::GOOD_BLOCK_CREDIT

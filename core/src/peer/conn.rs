@@ -6,7 +6,7 @@ use super::outbox::{spilled_bytes, Batch};
 use super::table::KnownSet;
 use super::timers::{Timer, TimerIndex, TimerTable};
 use crate::message::Tip;
-use crate::types::{BlockHash, Millis, PeerId};
+use crate::types::{BlockHash, ConnId, Millis};
 use smallvec::SmallVec;
 
 /// One connection's protocol state. `repr(C)` fixes the field order so the fields on the
@@ -143,7 +143,7 @@ impl Conn {
     /// Records a keepalive ping sent with `nonce` that must be answered by `pong_by`.
     pub(super) fn ping_sent(
         &mut self,
-        id: PeerId,
+        id: ConnId,
         timers: &mut TimerIndex,
         nonce: u64,
         pong_by: Millis,
@@ -153,7 +153,7 @@ impl Conn {
     }
 
     /// Ends the outstanding keepalive ping (answered or missed); returns its pong deadline.
-    pub(super) fn ping_ended(&mut self, id: PeerId, timers: &mut TimerIndex) -> Option<Millis> {
+    pub(super) fn ping_ended(&mut self, id: ConnId, timers: &mut TimerIndex) -> Option<Millis> {
         self.ping_nonce = None;
         let pong_by = self.timers.get(Timer::Pong);
         timers.set(id, &mut self.timers, Timer::Pong, None);
@@ -176,7 +176,7 @@ impl Conn {
     /// [`Timer::Requests`] from the first request's deadline.
     pub(super) fn edit_requests<R>(
         &mut self,
-        id: PeerId,
+        id: ConnId,
         timers: &mut TimerIndex,
         edit: impl FnOnce(&mut SmallVec<[Req; 1]>) -> R,
     ) -> R {
@@ -210,7 +210,7 @@ impl Conn {
     }
 
     /// The connection as shown to drivers.
-    pub(super) fn summary(&self, peer: PeerId) -> PeerSummary {
+    pub(super) fn summary(&self, peer: ConnId) -> PeerSummary {
         PeerSummary {
             peer,
             direction: self.direction,

@@ -8,12 +8,12 @@ use super::conn::Req;
 use super::{penalty, LoadPurpose, Output, Peer, RelayPolicy, Violation};
 use crate::block::Block;
 use crate::message::{Hashes, Message};
-use crate::types::{BlockHash, PeerId, Work};
+use crate::types::{BlockHash, ConnId, Work};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 impl Peer {
-    pub(super) fn on_inv(&mut self, peer: PeerId, hashes: &[BlockHash]) {
+    pub(super) fn on_inv(&mut self, peer: ConnId, hashes: &[BlockHash]) {
         let max_queue = self.config.max_fetch_queue;
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
@@ -47,7 +47,7 @@ impl Peer {
     }
 
     /// Requests queued hashes from `peer` up to its in-flight limit.
-    pub(super) fn request_more(&mut self, peer: PeerId) {
+    pub(super) fn request_more(&mut self, peer: ConnId) {
         let deadline = self.now.add(self.config.request_timeout);
         let max = self.config.max_in_flight_per_peer;
         let Some(c) = self.conns.get_mut(&peer) else {
@@ -84,7 +84,7 @@ impl Peer {
     }
 
     /// Forgets that `hashes` were requested from `peer` (delivered, refused or given up).
-    pub(super) fn release_requests(&mut self, peer: PeerId, hashes: &[BlockHash]) {
+    pub(super) fn release_requests(&mut self, peer: ConnId, hashes: &[BlockHash]) {
         for h in hashes {
             if self.requested.get(h) == Some(&peer) {
                 self.requested.remove(h);
@@ -93,7 +93,7 @@ impl Peer {
     }
 
     /// Re-queues hashes that a lost or stalled peer never delivered with neighbours that have them.
-    pub(super) fn refetch(&mut self, hashes: &[BlockHash], exclude: Option<PeerId>) {
+    pub(super) fn refetch(&mut self, hashes: &[BlockHash], exclude: Option<ConnId>) {
         let mut touched = BTreeSet::new();
         for h in hashes {
             if self.chain.knows(h) || self.requested.contains_key(h) {
@@ -115,7 +115,7 @@ impl Peer {
         }
     }
 
-    pub(super) fn on_not_found(&mut self, peer: PeerId, hashes: &[BlockHash]) {
+    pub(super) fn on_not_found(&mut self, peer: ConnId, hashes: &[BlockHash]) {
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
@@ -134,7 +134,7 @@ impl Peer {
         self.request_more(peer);
     }
 
-    pub(super) fn on_block(&mut self, peer: PeerId, block: Arc<Block>) {
+    pub(super) fn on_block(&mut self, peer: ConnId, block: Arc<Block>) {
         let h = block.hash();
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
@@ -185,7 +185,7 @@ impl Peer {
             < self.chain.tip_work()
     }
 
-    pub(super) fn on_get_blocks(&mut self, peer: PeerId, mut hashes: Hashes) {
+    pub(super) fn on_get_blocks(&mut self, peer: ConnId, mut hashes: Hashes) {
         if hashes.len() > MAX_GET_BLOCKS {
             return self.violation(peer, Violation::GetBlocksOverLimit);
         }
@@ -224,7 +224,7 @@ impl Peer {
     /// Finishes serving a `get_blocks` whose bodies the driver loaded from its store.
     pub(super) fn serve_loaded(
         &mut self,
-        peer: PeerId,
+        peer: ConnId,
         blocks: Vec<Arc<Block>>,
         mut missing: Vec<BlockHash>,
     ) {

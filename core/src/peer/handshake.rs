@@ -5,13 +5,13 @@ use super::conn::{Conn, Remote};
 use super::penalty;
 use super::timers::Timer;
 use super::{Direction, DisconnectReason, Event, Peer};
-use crate::message::{Hello, Message, MAX_ADDRS, MAX_ADDR_LEN, PROTOCOL_VERSION};
-use crate::types::PeerId;
+use crate::message::{Hello, Message, MAX_ADDRS_PER_MSG, MAX_ADDR_LEN, PROTOCOL_VERSION};
+use crate::types::ConnId;
 
 impl Peer {
     pub(super) fn on_connected(
         &mut self,
-        peer: PeerId,
+        peer: ConnId,
         direction: Direction,
         addr: Option<String>,
     ) {
@@ -35,7 +35,7 @@ impl Peer {
         self.send(peer, hello);
     }
 
-    pub(super) fn on_hello(&mut self, peer: PeerId, hello: Hello) {
+    pub(super) fn on_hello(&mut self, peer: ConnId, hello: Hello) {
         let Hello {
             version,
             genesis,
@@ -111,7 +111,7 @@ impl Peer {
     }
 
     /// Settles a second connection to node `node_id` (on `peer`); false if `peer` was closed.
-    fn resolve_duplicate(&mut self, peer: PeerId, node_id: u64) -> bool {
+    fn resolve_duplicate(&mut self, peer: ConnId, node_id: u64) -> bool {
         let existing = self
             .conns
             .iter()
@@ -149,7 +149,7 @@ impl Peer {
         true
     }
 
-    pub(super) fn on_get_addr(&mut self, peer: PeerId) {
+    pub(super) fn on_get_addr(&mut self, peer: ConnId) {
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
@@ -157,11 +157,11 @@ impl Peer {
             return self.misbehaved(peer, penalty::REPEATED_GET_ADDR);
         }
         c.answered_getaddr = true;
-        let addrs: Vec<String> = self.addrs.iter().take(MAX_ADDRS).cloned().collect();
+        let addrs: Vec<String> = self.addrs.iter().take(MAX_ADDRS_PER_MSG).cloned().collect();
         self.send(peer, Message::Addr { addrs });
     }
 
-    pub(super) fn on_addr(&mut self, peer: PeerId, addrs: Vec<String>) {
+    pub(super) fn on_addr(&mut self, peer: ConnId, addrs: Vec<String>) {
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
@@ -180,7 +180,7 @@ impl Peer {
         {
             return;
         }
-        if self.addrs.len() >= self.config.max_addrs || self.addrs.contains(&addr) {
+        if self.addrs.len() >= self.config.max_known_addrs || self.addrs.contains(&addr) {
             return;
         }
         self.addrs.insert(addr.clone());

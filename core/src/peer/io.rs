@@ -6,7 +6,7 @@ use super::config::MAX_MISSED_PONGS;
 use crate::block::{Block, Template};
 use crate::chain::BlockError;
 use crate::message::{DecodeError, Message, Tip};
-use crate::types::{BlockHash, PeerId};
+use crate::types::{BlockHash, ConnId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ pub enum Input {
     /// A connection is open; the peer sends its `Hello`. `addr` is for logs and status only.
     Connected {
         /// The driver's id for the connection.
-        peer: PeerId,
+        peer: ConnId,
         /// Who dialled.
         direction: Direction,
         /// The remote's address, if the driver knows it.
@@ -35,19 +35,19 @@ pub enum Input {
     /// The connection is gone (closed by the remote, the driver, or after our own `Disconnect`).
     Disconnected {
         /// The connection that closed.
-        peer: PeerId,
+        peer: ConnId,
     },
     /// A decoded message from a connection.
     Message {
         /// The connection it arrived on.
-        peer: PeerId,
+        peer: ConnId,
         /// The message.
         msg: Message,
     },
     /// Bytes from `peer` that are not a message.
     Malformed {
         /// The connection they arrived on.
-        peer: PeerId,
+        peer: ConnId,
         /// What was wrong with them.
         error: DecodeError,
     },
@@ -69,7 +69,7 @@ pub enum Input {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadPurpose {
     /// To answer this connection's `get_blocks`.
-    Serve(PeerId),
+    Serve(ConnId),
     /// Their items may need to go back to the pending pool (they left the best chain, or sit
     /// on a side branch at start).
     Requeue,
@@ -81,14 +81,14 @@ pub enum Output {
     /// Write a message to a connection.
     Send {
         /// The connection.
-        to: PeerId,
+        to: ConnId,
         /// The message.
         msg: Message,
     },
     /// Close the connection; the peer has already forgotten it.
     Disconnect {
         /// The connection to close.
-        peer: PeerId,
+        peer: ConnId,
         /// Why, for logs and metrics.
         reason: DisconnectReason,
     },
@@ -114,7 +114,7 @@ pub enum Event {
     /// Handshake complete.
     PeerReady {
         /// The connection.
-        peer: PeerId,
+        peer: ConnId,
         /// The remote's random node id.
         node_id: u64,
         /// The remote's best tip as of its `Hello`.
@@ -127,14 +127,14 @@ pub enum Event {
         /// The block.
         block: Arc<Block>,
         /// The connection that delivered it.
-        from: Option<PeerId>,
+        from: Option<ConnId>,
     },
     /// A block failed validation.
     BlockRejected {
         /// The block's hash.
         hash: BlockHash,
         /// The connection that delivered it (`None` for our own or for its descendants).
-        from: Option<PeerId>,
+        from: Option<ConnId>,
         /// The rule it broke.
         reason: BlockError,
     },
@@ -267,7 +267,7 @@ pub enum SubmitError {
 #[derive(Debug, Clone, Serialize)]
 pub struct PeerSummary {
     /// The driver's id for the connection.
-    pub peer: PeerId,
+    pub peer: ConnId,
     /// Who dialled.
     pub direction: Direction,
     /// The remote's address as the driver gave it.

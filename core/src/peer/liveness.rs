@@ -6,12 +6,12 @@ use super::conn::Probe;
 use super::timers::Timer;
 use super::{DisconnectReason, Peer};
 use crate::message::{Hashes, Message, Tip};
-use crate::types::{BlockHash, Millis, PeerId};
+use crate::types::{BlockHash, ConnId, Millis};
 use rand::Rng;
 
 impl Peer {
     /// Runs connection `id`'s timers that are due at `now`.
-    pub(super) fn check_timers(&mut self, id: PeerId, now: Millis) {
+    pub(super) fn check_timers(&mut self, id: ConnId, now: Millis) {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
@@ -89,7 +89,7 @@ impl Peer {
 
     /// A request from `id` went unanswered: count a strike, re-queue its blocks with other
     /// neighbours, and let catch-up ask everyone again.
-    pub(super) fn stall(&mut self, id: PeerId) {
+    pub(super) fn stall(&mut self, id: ConnId) {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
@@ -110,7 +110,7 @@ impl Peer {
     }
 
     /// Schedules a loss probe for a request just sent to `peer` (with keepalive pings on).
-    pub(super) fn arm_probe(&mut self, peer: PeerId) {
+    pub(super) fn arm_probe(&mut self, peer: ConnId) {
         if self.config.ping_interval.is_none() {
             return;
         }
@@ -125,14 +125,14 @@ impl Peer {
         }
     }
 
-    pub(super) fn on_ping(&mut self, peer: PeerId, nonce: u64, tip: Tip) {
+    pub(super) fn on_ping(&mut self, peer: ConnId, nonce: u64, tip: Tip) {
         self.set_tip(peer, tip);
         let ours = self.tip();
         self.send(peer, Message::Pong { nonce, tip: ours });
         self.maybe_sync(peer);
     }
 
-    pub(super) fn on_pong(&mut self, peer: PeerId, nonce: u64, tip: Tip) {
+    pub(super) fn on_pong(&mut self, peer: ConnId, nonce: u64, tip: Tip) {
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
@@ -163,7 +163,7 @@ impl Peer {
     /// A pong answered our message number `seq`: every request sent before it that is still
     /// unanswered was lost (or its answer was), so it is re-sent, or, after
     /// `max_request_retries`, the peer counts as stalling.
-    fn answered_up_to(&mut self, peer: PeerId, seq: u64) {
+    fn answered_up_to(&mut self, peer: ConnId, seq: u64) {
         let max = self.config.max_request_retries;
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
@@ -206,7 +206,7 @@ impl Peer {
     }
 
     /// Learns that `peer` has `tip`.
-    pub(super) fn set_tip(&mut self, peer: PeerId, tip: Tip) {
+    pub(super) fn set_tip(&mut self, peer: ConnId, tip: Tip) {
         if let Some(c) = self.conns.get_mut(&peer) {
             c.set_tip(tip);
         }

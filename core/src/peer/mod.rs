@@ -41,7 +41,7 @@ pub use io::{
 use crate::block::{Block, Item, ItemId, Template, MAX_BLOCK_WIRE_BYTES};
 use crate::chain::Chain;
 use crate::message::{Message, Tip};
-use crate::types::{BlockHash, Millis, PeerId};
+use crate::types::{BlockHash, ConnId, Millis};
 use conn::Conn;
 use outbox::{item_batches, FlushQueue};
 use pool::Pool;
@@ -205,7 +205,7 @@ impl Peer {
 
     /// Cache hint for drivers that know what comes next: starts loading the state of the
     /// connection a message from `from` will touch. Never changes behaviour.
-    pub fn prefetch(&self, from: PeerId) {
+    pub fn prefetch(&self, from: ConnId) {
         if let Some(c) = self.conns.get(&from) {
             crate::hint::prefetch(c);
         }
@@ -330,7 +330,7 @@ impl Peer {
         self.finish();
     }
 
-    fn on_message(&mut self, peer: PeerId, msg: Message) {
+    fn on_message(&mut self, peer: ConnId, msg: Message) {
         if let Some(c) = self.conns.get_mut(&peer) {
             c.missed_pongs = 0;
         }
@@ -360,7 +360,7 @@ impl Peer {
         }
     }
 
-    fn send(&mut self, to: PeerId, msg: Message) {
+    fn send(&mut self, to: ConnId, msg: Message) {
         self.out.push_back(Output::Send { to, msg });
     }
 
@@ -369,31 +369,31 @@ impl Peer {
     }
 
     /// Closes a connection: tells the driver, then forgets it.
-    fn disconnect(&mut self, peer: PeerId, reason: DisconnectReason) {
+    fn disconnect(&mut self, peer: ConnId, reason: DisconnectReason) {
         if self.conns.contains_key(&peer) {
             self.out.push_back(Output::Disconnect { peer, reason });
             self.forget(peer);
         }
     }
 
-    fn violation(&mut self, peer: PeerId, violation: Violation) {
+    fn violation(&mut self, peer: ConnId, violation: Violation) {
         self.disconnect(peer, DisconnectReason::Protocol(violation));
     }
 
     /// Adds `points` (see [`penalty`]) to a connection's score; at the ban score it is closed.
-    fn misbehaved(&mut self, peer: PeerId, points: u32) {
+    fn misbehaved(&mut self, peer: ConnId, points: u32) {
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
         c.score = c.score.saturating_add(points);
-        if c.score >= self.config.ban_score {
+        if c.score >= self.config.disconnect_score {
             let s = c.score;
             self.disconnect(peer, DisconnectReason::Misbehaving(s));
         }
     }
 
     /// Drops a connection's state; its outstanding requests go to other neighbours.
-    fn forget(&mut self, peer: PeerId) {
+    fn forget(&mut self, peer: ConnId) {
         let Some(c) = self.conns.remove(&peer) else {
             return;
         };
@@ -449,7 +449,7 @@ impl Peer {
     }
 
     /// Sends the pending pool to a neighbour in frame-sized `items` messages.
-    fn send_pool(&mut self, peer: PeerId) {
+    fn send_pool(&mut self, peer: ConnId) {
         let items: Vec<Item> = self.pool.items().cloned().collect();
         for items in item_batches(&items) {
             self.send(peer, Message::Items { items });

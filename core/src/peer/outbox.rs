@@ -6,7 +6,7 @@
 
 use crate::block::{Item, MAX_BLOCK_WIRE_BYTES};
 use crate::message::MAX_ITEMS_PER_MSG;
-use crate::types::{BlockHash, PeerId};
+use crate::types::{BlockHash, ConnId};
 use smallvec::SmallVec;
 
 /// One connection's queued announcements and items.
@@ -30,13 +30,13 @@ impl Batch {
 /// Connections with a non-empty [`Batch`], in the order they were first queued.
 #[derive(Debug, Default)]
 pub(super) struct FlushQueue {
-    ids: Vec<PeerId>,
+    ids: Vec<ConnId>,
 }
 
 impl FlushQueue {
     /// Queues an announcement of `hash` on connection `id`.
     #[inline]
-    pub(super) fn announce(&mut self, id: PeerId, batch: &mut Batch, hash: BlockHash) {
+    pub(super) fn announce(&mut self, id: ConnId, batch: &mut Batch, hash: BlockHash) {
         if batch.is_empty() {
             self.ids.push(id);
         }
@@ -44,7 +44,7 @@ impl FlushQueue {
     }
 
     /// Queues `item` on connection `id`.
-    pub(super) fn item(&mut self, id: PeerId, batch: &mut Batch, item: Item) {
+    pub(super) fn item(&mut self, id: ConnId, batch: &mut Batch, item: Item) {
         if batch.is_empty() {
             self.ids.push(id);
         }
@@ -53,12 +53,12 @@ impl FlushQueue {
 
     /// Takes the queued connections; hand the emptied vector back with [`FlushQueue::restore`]
     /// so its buffer is reused.
-    pub(super) fn take(&mut self) -> Vec<PeerId> {
+    pub(super) fn take(&mut self) -> Vec<ConnId> {
         std::mem::take(&mut self.ids)
     }
 
     /// Returns the buffer taken by [`FlushQueue::take`], emptied.
-    pub(super) fn restore(&mut self, mut ids: Vec<PeerId>) {
+    pub(super) fn restore(&mut self, mut ids: Vec<ConnId>) {
         ids.clear();
         self.ids = ids;
     }

@@ -6,13 +6,13 @@ use super::outbox::item_batches;
 use super::{penalty, Peer, RelayPolicy};
 use crate::block::{Block, Item, MAX_BLOCK_WIRE_BYTES};
 use crate::message::{Hashes, Message, MAX_HASHES, MAX_ITEMS_PER_MSG};
-use crate::types::{Millis, PeerId};
+use crate::types::{ConnId, Millis};
 use std::sync::Arc;
 
 impl Peer {
-    pub(super) fn relay_block(&mut self, block: &Arc<Block>, from: Option<PeerId>, push_ok: bool) {
+    pub(super) fn relay_block(&mut self, block: &Arc<Block>, from: Option<ConnId>, may_push: bool) {
         let h = block.hash();
-        let push = push_ok && self.config.relay == RelayPolicy::Push;
+        let push = may_push && self.config.relay == RelayPolicy::Push;
         let mut pushes = Vec::new();
         for (&id, c) in self.conns.iter_mut() {
             if Some(id) == from || !c.is_ready() || c.known.contains(&h) {
@@ -35,7 +35,7 @@ impl Peer {
         }
     }
 
-    pub(super) fn relay_item(&mut self, item: &Item, from: Option<PeerId>) {
+    pub(super) fn relay_item(&mut self, item: &Item, from: Option<ConnId>) {
         let id = item.id();
         for (&pid, c) in self.conns.iter_mut() {
             if Some(pid) == from || !c.is_ready() || c.known.contains(&id) {
@@ -46,7 +46,7 @@ impl Peer {
         }
     }
 
-    pub(super) fn on_items(&mut self, peer: PeerId, items: Vec<Item>) {
+    pub(super) fn on_items(&mut self, peer: ConnId, items: Vec<Item>) {
         if !self.config.relay_items {
             // This node does not pool others' items; they could only crowd out ours.
             return;
@@ -56,7 +56,7 @@ impl Peer {
         }
     }
 
-    fn on_item(&mut self, peer: PeerId, item: Item) {
+    fn on_item(&mut self, peer: ConnId, item: Item) {
         if item.encoded_len() + 4 > self.config.params.max_block_data_bytes
             || item.wire_len() > MAX_BLOCK_WIRE_BYTES
         {
@@ -81,7 +81,7 @@ impl Peer {
 
     /// Re-sends pending items older than `age` to `id`, one message's worth per call, resuming
     /// where the last call stopped: an `items` message lost on the way must not lose an item.
-    pub(super) fn resend_stale_items(&mut self, id: PeerId, age: Millis) {
+    pub(super) fn resend_stale_items(&mut self, id: ConnId, age: Millis) {
         if !self.config.relay_items || self.pool.is_empty() {
             return;
         }

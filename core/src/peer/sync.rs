@@ -5,10 +5,10 @@
 use super::timers::Timer;
 use super::{penalty, Peer};
 use crate::message::{Message, Tip, MAX_HASHES, MAX_LOCATOR};
-use crate::types::{BlockHash, PeerId};
+use crate::types::{BlockHash, ConnId};
 
 impl Peer {
-    pub(super) fn on_get_chain(&mut self, peer: PeerId, locator: &[BlockHash]) {
+    pub(super) fn on_get_chain(&mut self, peer: ConnId, locator: &[BlockHash]) {
         let fork = self.chain.find_fork(locator);
         let hashes = self
             .chain
@@ -17,7 +17,7 @@ impl Peer {
         self.send(peer, Message::ChainHashes { hashes, tip });
     }
 
-    pub(super) fn on_chain_hashes(&mut self, peer: PeerId, hashes: Vec<BlockHash>, tip: Tip) {
+    pub(super) fn on_chain_hashes(&mut self, peer: ConnId, hashes: Vec<BlockHash>, tip: Tip) {
         let max_queue = self.config.max_fetch_queue;
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
@@ -51,7 +51,7 @@ impl Peer {
     }
 
     /// Starts or continues catch-up with `peer` if it claims more work than we have.
-    pub(super) fn maybe_sync(&mut self, peer: PeerId) {
+    pub(super) fn maybe_sync(&mut self, peer: ConnId) {
         let our_work = self.chain.tip_work();
         let timeout = self.now.add(self.config.request_timeout);
         let Some(c) = self.conns.get_mut(&peer) else {
@@ -80,7 +80,7 @@ impl Peer {
     }
 
     /// Our locator, led by where `peer`'s last catch-up batch ended if we hold that block.
-    pub(super) fn sync_locator(&self, peer: PeerId) -> Vec<BlockHash> {
+    pub(super) fn sync_locator(&self, peer: ConnId) -> Vec<BlockHash> {
         let mut locator = Vec::with_capacity(MAX_LOCATOR);
         let cursor = self.conns.get(&peer).and_then(|c| c.sync_cursor);
         if let Some(cursor) = cursor.filter(|h| self.chain.contains(h)) {
@@ -96,7 +96,7 @@ impl Peer {
         for c in self.conns.values_mut() {
             c.synced_to = None;
         }
-        let ids: Vec<PeerId> = self.conns.keys().copied().collect();
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             self.maybe_sync(id);
         }

@@ -1,4 +1,4 @@
-//! Compact per-connection storage for [`crate::Peer`]: a table keyed by [`PeerId`] and the
+//! Compact per-connection storage for [`crate::Peer`]: a table keyed by [`ConnId`] and the
 //! "this neighbour knows that hash" filter.
 //!
 //! Both sit on the path of every message a peer handles, so they are laid out for the cache:
@@ -6,7 +6,7 @@
 //! own memory), and a filter query reads one cache line instead of scanning a window.
 #![forbid(unsafe_code)]
 
-use crate::types::{Hash32, PeerId};
+use crate::types::{ConnId, Hash32};
 use smallvec::SmallVec;
 // Atomic, not `Cell`, so the peer stays `Sync`; relaxed loads and stores are plain moves.
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Connection ids kept inside the table itself; more spill to the heap.
 pub(crate) const INLINE_IDS: usize = 24;
 
-/// Connections keyed by [`PeerId`], iterated in id order (as a `BTreeMap` would be, so the
+/// Connections keyed by [`ConnId`], iterated in id order (as a `BTreeMap` would be, so the
 /// order of sends never depends on insertion or hashing).
 #[derive(Debug)]
 pub(crate) struct ConnTable<V> {
-    ids: SmallVec<[PeerId; INLINE_IDS]>,
+    ids: SmallVec<[ConnId; INLINE_IDS]>,
     vals: Vec<V>,
     /// Position of the last id found: handling one message looks its sender up several
     /// times. Only a hint, checked against `ids` before use, so no update can make it wrong.
@@ -36,7 +36,7 @@ impl<V> Default for ConnTable<V> {
 }
 
 impl<V> ConnTable<V> {
-    fn pos(&self, id: &PeerId) -> Result<usize, usize> {
+    fn pos(&self, id: &ConnId) -> Result<usize, usize> {
         let hint = self.last.load(Ordering::Relaxed) as usize;
         if self.ids.get(hint) == Some(id) {
             return Ok(hint);
@@ -52,15 +52,15 @@ impl<V> ConnTable<V> {
         self.ids.len()
     }
 
-    pub(crate) fn contains_key(&self, id: &PeerId) -> bool {
+    pub(crate) fn contains_key(&self, id: &ConnId) -> bool {
         self.pos(id).is_ok()
     }
 
-    pub(crate) fn get(&self, id: &PeerId) -> Option<&V> {
+    pub(crate) fn get(&self, id: &ConnId) -> Option<&V> {
         self.pos(id).ok().map(|i| &self.vals[i])
     }
 
-    pub(crate) fn get_mut(&mut self, id: &PeerId) -> Option<&mut V> {
+    pub(crate) fn get_mut(&mut self, id: &ConnId) -> Option<&mut V> {
         match self.pos(id) {
             Ok(i) => Some(&mut self.vals[i]),
             Err(_) => None,
@@ -68,7 +68,7 @@ impl<V> ConnTable<V> {
     }
 
     /// Inserts or replaces; returns the replaced value.
-    pub(crate) fn insert(&mut self, id: PeerId, v: V) -> Option<V> {
+    pub(crate) fn insert(&mut self, id: ConnId, v: V) -> Option<V> {
         match self.pos(&id) {
             Ok(i) => Some(std::mem::replace(&mut self.vals[i], v)),
             Err(i) => {
@@ -86,13 +86,13 @@ impl<V> ConnTable<V> {
         }
     }
 
-    pub(crate) fn remove(&mut self, id: &PeerId) -> Option<V> {
+    pub(crate) fn remove(&mut self, id: &ConnId) -> Option<V> {
         let i = self.pos(id).ok()?;
         self.ids.remove(i);
         Some(self.vals.remove(i))
     }
 
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &PeerId> + '_ {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &ConnId> + '_ {
         self.ids.iter()
     }
 
@@ -104,11 +104,11 @@ impl<V> ConnTable<V> {
         self.vals.iter_mut()
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&PeerId, &V)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&ConnId, &V)> + '_ {
         self.ids.iter().zip(self.vals.iter())
     }
 
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&PeerId, &mut V)> + '_ {
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&ConnId, &mut V)> + '_ {
         self.ids.iter().zip(self.vals.iter_mut())
     }
 }
@@ -119,7 +119,7 @@ impl<V> ConnTable<V> {
 /// limit); they spill to the heap.
 #[derive(Debug, Default)]
 pub(crate) struct Requested {
-    entries: SmallVec<[(Hash32, PeerId); 2]>,
+    entries: SmallVec<[(Hash32, ConnId); 2]>,
 }
 
 impl Requested {
@@ -127,7 +127,7 @@ impl Requested {
         self.entries.binary_search_by(|(k, _)| k.cmp(h))
     }
 
-    pub(crate) fn get(&self, h: &Hash32) -> Option<&PeerId> {
+    pub(crate) fn get(&self, h: &Hash32) -> Option<&ConnId> {
         self.pos(h).ok().map(|i| &self.entries[i].1)
     }
 
@@ -135,7 +135,7 @@ impl Requested {
         self.pos(h).is_ok()
     }
 
-    pub(crate) fn insert(&mut self, h: Hash32, peer: PeerId) {
+    pub(crate) fn insert(&mut self, h: Hash32, peer: ConnId) {
         match self.pos(&h) {
             Ok(i) => self.entries[i].1 = peer,
             Err(i) => self.entries.insert(i, (h, peer)),
@@ -219,8 +219,8 @@ mod tests {
         // Past the inline capacity and back, with replacements and misses.
         let ops = [(5, 1), (1, 2), (9, 3), (5, 4), (3, 5), (7, 6), (2, 7)];
         for (n, p) in ops {
-            r.insert(h(n), PeerId(p));
-            reference.insert(h(n), PeerId(p));
+            r.insert(h(n), ConnId(p));
+            reference.insert(h(n), ConnId(p));
         }
         for n in [5, 4, 1, 9, 9, 3] {
             r.remove(&h(n));
@@ -239,16 +239,16 @@ mod tests {
     fn table_keeps_id_order_and_replaces() {
         let mut t = ConnTable::default();
         for id in [5u64, 1, 9, 3] {
-            assert!(t.insert(PeerId(id), id * 10).is_none());
+            assert!(t.insert(ConnId(id), id * 10).is_none());
         }
-        assert_eq!(t.insert(PeerId(9), 91), Some(90));
+        assert_eq!(t.insert(ConnId(9), 91), Some(90));
         let ids: Vec<u64> = t.keys().map(|p| p.0).collect();
         assert_eq!(ids, vec![1, 3, 5, 9]);
-        assert_eq!(t.get(&PeerId(9)), Some(&91));
-        assert_eq!(t.remove(&PeerId(3)), Some(30));
-        assert!(!t.contains_key(&PeerId(3)));
+        assert_eq!(t.get(&ConnId(9)), Some(&91));
+        assert_eq!(t.remove(&ConnId(3)), Some(30));
+        assert!(!t.contains_key(&ConnId(3)));
         assert_eq!(t.len(), 3);
-        *t.get_mut(&PeerId(1)).unwrap() += 1;
+        *t.get_mut(&ConnId(1)).unwrap() += 1;
         let vals: Vec<u64> = t.values().copied().collect();
         assert_eq!(vals, vec![11, 50, 91]);
     }

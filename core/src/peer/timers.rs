@@ -7,7 +7,7 @@
 //! deadline of all connections in O(1), and [`TimerIndex::due`] visits only due connections.
 
 use super::table::ConnTable;
-use crate::types::{Millis, PeerId};
+use crate::types::{ConnId, Millis};
 use std::collections::BTreeSet;
 
 /// The kinds of timer a connection runs.
@@ -80,12 +80,12 @@ impl TimerTable {
 /// Every connection's earliest deadline, ordered by time.
 #[derive(Debug, Default)]
 pub(super) struct TimerIndex {
-    by_deadline: BTreeSet<(Millis, PeerId)>,
+    by_deadline: BTreeSet<(Millis, ConnId)>,
     /// `by_deadline.first()`, refreshed by `reindex` when the set changed.
     next: Option<Millis>,
     moved: bool,
     /// Connections whose tables changed since the last `reindex`.
-    queued: Vec<PeerId>,
+    queued: Vec<ConnId>,
 }
 
 impl TimerIndex {
@@ -93,7 +93,7 @@ impl TimerIndex {
     #[inline]
     pub(super) fn set(
         &mut self,
-        id: PeerId,
+        id: ConnId,
         table: &mut TimerTable,
         timer: Timer,
         at: Option<Millis>,
@@ -106,7 +106,7 @@ impl TimerIndex {
     }
 
     /// Drops a closed connection's entry.
-    pub(super) fn remove(&mut self, id: PeerId, table: &TimerTable) {
+    pub(super) fn remove(&mut self, id: ConnId, table: &TimerTable) {
         if let Some(t) = table.indexed {
             self.by_deadline.remove(&(t, id));
             self.moved = true;
@@ -114,7 +114,7 @@ impl TimerIndex {
     }
 
     /// Connections with a deadline at or before `now`, earliest first.
-    pub(super) fn due(&self, now: Millis) -> Vec<PeerId> {
+    pub(super) fn due(&self, now: Millis) -> Vec<ConnId> {
         self.by_deadline
             .iter()
             .take_while(|&&(t, _)| t <= now)
@@ -170,12 +170,12 @@ mod tests {
     fn index_follows_every_set_and_masks_ping_while_pong_runs() {
         let mut conns: ConnTable<TimerTable> = ConnTable::default();
         let mut index = TimerIndex::default();
-        let (a, b) = (PeerId(1), PeerId(2));
+        let (a, b) = (ConnId(1), ConnId(2));
         conns.insert(a, TimerTable::default());
         conns.insert(b, TimerTable::default());
         let set = |index: &mut TimerIndex,
                    conns: &mut ConnTable<TimerTable>,
-                   id: PeerId,
+                   id: ConnId,
                    timer: Timer,
                    at: Option<u64>| {
             index.set(id, conns.get_mut(&id).unwrap(), timer, at.map(Millis));
@@ -191,7 +191,7 @@ mod tests {
             Some(Millis(50)),
             "ping masked by the outstanding pong"
         );
-        assert_eq!(index.due(Millis(49)), Vec::<PeerId>::new());
+        assert_eq!(index.due(Millis(49)), Vec::<ConnId>::new());
         assert_eq!(index.due(Millis(50)), vec![a]);
         let table = conns.remove(&a).unwrap();
         index.remove(a, &table);

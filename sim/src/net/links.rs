@@ -1,6 +1,6 @@
 //! Links and their connections. A link is an edge of the topology between a dialer `a` and
 //! an acceptor `b`; each successful dial opens a new connection on it, numbered by the link's
-//! epoch, and the two sides know it as `PeerId = (link << 32) | epoch`.
+//! epoch, and the two sides know it as `ConnId = (link << 32) | epoch`.
 //!
 //! Contract: a message is delivered only on the connection it was sent on (a later epoch
 //! drops it); per direction, a connection is a FIFO stream (`fifo_*` is the arrival time of
@@ -8,17 +8,17 @@
 //! upload time booked on a connection that closes goes back to its sender.
 
 use crate::time::SimTime;
-use rantai_core::{Millis, PeerId};
+use rantai_core::{ConnId, Millis};
 
 /// The connection id peers see for epoch `epoch` of link `link`.
 #[inline]
-pub(crate) fn pid(link: u32, epoch: u32) -> PeerId {
-    PeerId((u64::from(link) << 32) | u64::from(epoch))
+pub(crate) fn conn_id(link: u32, epoch: u32) -> ConnId {
+    ConnId((u64::from(link) << 32) | u64::from(epoch))
 }
 
 /// The `(link, epoch)` of a connection id.
 #[inline]
-pub(crate) fn unpid(p: PeerId) -> (u32, u32) {
+pub(crate) fn split_conn_id(p: ConnId) -> (u32, u32) {
     ((p.0 >> 32) as u32, p.0 as u32)
 }
 
@@ -129,8 +129,8 @@ impl Links {
 
     /// The open connection `from` knows as `id`, if it is still current.
     #[inline]
-    pub(crate) fn connection(&self, from: u32, id: PeerId) -> Option<Conn> {
-        let (link, epoch) = unpid(id);
+    pub(crate) fn connection(&self, from: u32, id: ConnId) -> Option<Conn> {
+        let (link, epoch) = split_conn_id(id);
         let l = self.links.get(link as usize)?;
         (l.open && l.epoch == epoch).then(|| Conn {
             link,
@@ -169,13 +169,13 @@ impl Links {
     }
 
     /// Opens a new connection on `link` now: its id.
-    pub(crate) fn open(&mut self, link: u32, now: SimTime) -> PeerId {
+    pub(crate) fn open(&mut self, link: u32, now: SimTime) -> ConnId {
         let l = &mut self.links[link as usize];
         l.epoch = l.epoch.wrapping_add(1);
         l.open = true;
         l.fifo_to_a = now;
         l.fifo_to_b = now;
-        pid(link, l.epoch)
+        conn_id(link, l.epoch)
     }
 
     /// Closes `link`'s connection from `closer`'s side: its epoch and the other side, or
