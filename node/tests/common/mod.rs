@@ -2,6 +2,10 @@
 //! with ephemeral ports (killed on drop), in-process nodes, a tiny HTTP client and bounded waits.
 #![allow(dead_code)]
 
+mod wire;
+#[allow(unused_imports)]
+pub use wire::*;
+
 use rantai_node::{BlockPage, BlockView, NodeHandle, NodeOptions, Status};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
