@@ -54,64 +54,6 @@ async fn greet(s: &mut TcpStream, hello: &Message) -> bool {
     .expect("the node answers or closes within the wait")
 }
 
-/// What happens next on `s` within `t`: `Some(true)` a pong, `Some(false)` closed, `None` neither.
-async fn pong_or_close(s: &mut TcpStream, t: Duration) -> Option<bool> {
-    let mut dec = FrameDecoder::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    tokio::time::timeout(t, async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => dec.extend(&buf[..n]),
-            }
-            while let Ok(Some(m)) = dec.next_message() {
-                if matches!(m, Message::Pong { .. }) {
-                    return true;
-                }
-            }
-        }
-    })
-    .await
-    .ok()
-}
-
-/// Whether the node closes `s` within `t` (reading and discarding what it sends).
-async fn closed_within(s: &mut TcpStream, t: Duration) -> bool {
-    let mut buf = vec![0u8; 64 * 1024];
-    tokio::time::timeout(t, async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .is_ok()
-}
-
-/// A valid ping whose JSON is padded with an unknown field to exactly `len` bytes, framed.
-fn padded_ping_frame(len: usize) -> Vec<u8> {
-    let ping = Message::Ping {
-        nonce: 7,
-        tip: Tip {
-            height: 0,
-            hash: Params::main().genesis_hash(),
-            work: Work(1),
-        },
-    };
-    let mut json = ping.to_json();
-    assert_eq!(json.pop(), Some(b'}'));
-    json.extend_from_slice(br#","pad":""#);
-    let pad = len - json.len() - 2;
-    json.resize(json.len() + pad, b'x');
-    json.extend_from_slice(b"\"}");
-    assert_eq!(json.len(), len);
-    let mut f = (len as u32).to_be_bytes().to_vec();
-    f.extend_from_slice(&json);
-    f
-}
-
 async fn node() -> NodeHandle {
     let mut opts = fast_options();
     opts.config.ping_interval = None;
@@ -131,7 +73,7 @@ async fn after_the_handshake_a_4_mib_frame_is_a_message_and_one_byte_more_closes
     let n = node().await;
     let mut s = TcpStream::connect(n.local_addr()).await.expect("connect");
     assert!(greet(&mut s, &hello(PROTOCOL_VERSION, 0xaaaa)).await);
-    if let Err(e) = s.write_all(&padded_ping_frame(MAX_FRAME_BYTES)).await {
+    if let Err(e) = s.write_all(&padded_ping(MAX_FRAME_BYTES)).await {
         panic!("the node closed the connection during a frame of exactly 4 MiB: {e}");
     }
     assert_eq!(

@@ -80,7 +80,7 @@ pub fn vm_rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/PID/status")
 }
 
-/// A valid ping padded with an unknown field to `len` bytes of JSON, framed.
+/// A valid ping padded with an unknown field to exactly `len` bytes of JSON, framed.
 pub fn padded_ping(len: usize) -> Vec<u8> {
     let genesis = Params::main().genesis_hash();
     let ping = Message::Ping {
@@ -98,6 +98,7 @@ pub fn padded_ping(len: usize) -> Vec<u8> {
     json.extend_from_slice(head);
     json.resize(json.len() + pad, b'x');
     json.extend_from_slice(b"\"}");
+    assert_eq!(json.len(), len, "a ping needs more than {len} bytes");
     frame(&json)
 }
 
@@ -114,8 +115,8 @@ pub fn ping_frame() -> Vec<u8> {
     .to_frame()
 }
 
-/// Reads frames until a pong arrives; false on timeout or close.
-pub async fn pong_within(s: &mut TcpStream, t: Duration) -> bool {
+/// What happens next on `s` within `t`: `Some(true)` a pong, `Some(false)` closed, `None` neither.
+pub async fn pong_or_close(s: &mut TcpStream, t: Duration) -> Option<bool> {
     let mut dec = FrameDecoder::new();
     let mut buf = vec![0u8; 64 * 1024];
     tokio::time::timeout(t, async {
@@ -132,7 +133,12 @@ pub async fn pong_within(s: &mut TcpStream, t: Duration) -> bool {
         }
     })
     .await
-    .unwrap_or(false)
+    .ok()
+}
+
+/// Reads frames until a pong arrives; false on timeout or close.
+pub async fn pong_within(s: &mut TcpStream, t: Duration) -> bool {
+    pong_or_close(s, t).await == Some(true)
 }
 
 pub fn http_status(addr: std::net::SocketAddr) -> Option<rantai_node::Status> {
