@@ -1,7 +1,9 @@
 //! The peer's disconnect rules at their exact boundaries, on the in-memory harness: whom the
 //! handshake refuses (ourselves, another protocol version, a second connection to one node),
 //! the misbehaviour score that disconnects (100, not one offence later), and the stall count
-//! that disconnects (the third stall in a row, not the second or the fourth).
+//! that disconnects (the third stall in a row, not the second or the fourth), and what a new
+//! neighbour is told at once (our tip only if it has more work, pending items only if items
+//! are relayed).
 
 mod harness;
 
@@ -206,4 +208,60 @@ fn the_third_stall_in_a_row_disconnects_the_staller() {
     );
     assert_eq!(net.peers[1].connection_count(), 0);
     assert_eq!(net.tip_height(1), 0);
+}
+
+/// How many messages of `kind` all nodes have sent so far.
+fn sent(net: &Net, kind: &str) -> u64 {
+    net.sent.get(kind).copied().unwrap_or(0)
+}
+
+/// Node 0's `(inv, items)` messages in answer to `hello` from node 1.
+fn told_on_hello(net: &mut Net, conn: ConnId, hello: Message) -> (u64, u64) {
+    let before = (sent(net, "inv"), sent(net, "items"));
+    net.inject(0, conn, hello);
+    assert_eq!(net.ready(0), 1, "the hello was accepted");
+    (sent(net, "inv") - before.0, sent(net, "items") - before.1)
+}
+
+#[test]
+fn a_new_neighbour_with_less_work_is_told_our_tip_and_one_with_as_much_is_not() {
+    // Equal work: nothing to announce.
+    let (mut net, conn) = half_open();
+    let hello = hello_to(&net, 0, PROTOCOL_VERSION, 0x1234_5678);
+    assert_eq!(told_on_hello(&mut net, conn, hello), (0, 0));
+    // A block mined while the handshake was in flight is announced once the hello arrives.
+    let (mut net, conn) = half_open();
+    let hello = hello_to(&net, 0, PROTOCOL_VERSION, 0x1234_5678);
+    net.mine(0);
+    assert_eq!(told_on_hello(&mut net, conn, hello), (1, 0));
+}
+
+#[test]
+fn pending_items_go_to_a_new_neighbour_only_when_items_are_relayed() {
+    let relaying = |relay_items: bool| {
+        let mut net = Net::new(2, |_| {
+            let mut c = config();
+            c.relay_items = relay_items;
+            c
+        });
+        net.cut_oneway(1, 0);
+        net.connect(1, 0);
+        let conn = net.conn_of(0, 1).expect("node 0's end of the link");
+        (net, conn)
+    };
+    // Relaying with an item pending, the new neighbour gets it at once; relaying with
+    // nothing pending, or not relaying (pending items stay with the miner), no `items`.
+    for (relay_items, pending, items_sent) in [(true, true, 1), (true, false, 0), (false, true, 0)]
+    {
+        let (mut net, conn) = relaying(relay_items);
+        if pending {
+            net.submit(0, "pending before the handshake");
+        }
+        let hello = hello_to(&net, 0, PROTOCOL_VERSION, 0x1234_5678);
+        assert_eq!(
+            told_on_hello(&mut net, conn, hello),
+            (0, items_sent),
+            "relay_items {relay_items}, an item pending: {pending}"
+        );
+    }
 }
