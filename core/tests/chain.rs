@@ -391,6 +391,7 @@ fn chains_sharing_blocks_agree_on_cumulative_work() {
 fn a_body_cache_keeps_bodies_near_the_tip_and_item_rules_intact() {
     let mut c = Chain::new(params(0));
     c.set_body_cache(Some(3));
+    assert_eq!(c.body_cache(), Some(3));
     let g = c.genesis().as_ref().clone();
     let a = build(&g, 10, 0, 1);
     for b in &a {
@@ -480,4 +481,59 @@ fn without_a_body_cache_every_body_stays() {
     // Turning it on later evicts at once.
     c.set_body_cache(Some(10));
     assert_eq!(c.blocks().filter(|b| b.body().is_some()).count(), 11);
+}
+
+#[test]
+fn each_limit_of_a_block_accepts_its_boundary_value() {
+    let p = params(4);
+    let g = Chain::new(p.clone()).genesis().as_ref().clone();
+    let accepted = |b: &Block| {
+        let mut c = Chain::new(p.clone());
+        insert(&mut c, b)
+    };
+    // Exactly the minimum difficulty.
+    let b = child(&g, 4, vec![item(1)], 10);
+    assert!(matches!(accepted(&b), Ok(Insert::Accepted(_))));
+    // Exactly the maximum difficulty is not too high (only its proof of work is missing).
+    let b = with_header(&b, |h| h.difficulty = MAX_DIFFICULTY);
+    assert!(matches!(
+        accepted(&b),
+        Err(BlockError::ProofOfWork {
+            need: MAX_DIFFICULTY,
+            ..
+        })
+    ));
+    // A hash with exactly as many leading zero bits as the difficulty asks.
+    let exact = (0..64)
+        .map(|i| child(&g, 4, vec![item(i)], 10))
+        .find(|b| b.hash().leading_zero_bits() == 4)
+        .expect("about half of all blocks mined at 4 bits have exactly 4");
+    assert!(matches!(accepted(&exact), Ok(Insert::Accepted(_))));
+    // A timestamp exactly `max_future_ms` ahead; one more is refused.
+    let b = child(&g, 4, vec![item(2)], NOW.0 + p.max_future_ms);
+    assert!(matches!(accepted(&b), Ok(Insert::Accepted(_))));
+    let b = child(&g, 4, vec![item(2)], NOW.0 + p.max_future_ms + 1);
+    assert_eq!(
+        accepted(&b),
+        Err(BlockError::FromFuture {
+            timestamp_ms: NOW.0 + p.max_future_ms + 1,
+            now_ms: NOW.0,
+            max_future_ms: p.max_future_ms,
+        })
+    );
+    // Data of exactly `max_block_data_bytes`; one byte more is refused.
+    let sized = |data_bytes: usize| Item {
+        nonce: 0,
+        text: "x".repeat(data_bytes - 4 - 12),
+    };
+    let b = child(&g, 4, vec![sized(p.max_block_data_bytes)], 10);
+    assert!(matches!(accepted(&b), Ok(Insert::Accepted(_))));
+    let b = child(&g, 4, vec![sized(p.max_block_data_bytes + 1)], 10);
+    assert_eq!(
+        accepted(&b),
+        Err(BlockError::TooLarge {
+            size: p.max_block_data_bytes + 1,
+            max: p.max_block_data_bytes,
+        })
+    );
 }
