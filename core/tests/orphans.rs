@@ -1,6 +1,7 @@
 //! The orphan pool's byte bound: blocks whose parent is unknown are kept up to
-//! `OrphanLimits::max_bytes` in all, the oldest evicted first, and a block larger than the
-//! whole bound is never pooled.
+//! `OrphanLimits::max_bytes` in all, the oldest evicted first, a block larger than the
+//! whole bound is never pooled (one of exactly the bound is), and an orphan received twice
+//! is pooled once.
 
 use rantai_core::block::Item;
 use rantai_core::chain::{Chain, Insert, OrphanLimits};
@@ -92,4 +93,30 @@ fn a_block_larger_than_the_whole_bound_is_not_pooled() {
     insert(&mut c, &blocks[0]);
     insert(&mut c, &blocks[1]);
     assert_eq!(c.height(), 2, "block 2 was dropped, not pooled");
+    // A block of exactly the whole bound is pooled.
+    let mut c = pool(blocks[0].size());
+    assert_eq!(insert(&mut c, &blocks[2]), Insert::Orphan);
+    assert_eq!(c.orphan_count(), 1);
+    insert(&mut c, &blocks[0]);
+    insert(&mut c, &blocks[1]);
+    assert_eq!(c.height(), 3, "block 2 was pooled and connected");
+}
+
+#[test]
+fn an_orphan_received_twice_is_pooled_once() {
+    let probe = pool(usize::MAX);
+    let g = probe.genesis().as_ref().clone();
+    let blocks = chain_of(&g, 2, 100);
+    let mut c = pool(usize::MAX);
+    assert_eq!(insert(&mut c, &blocks[1]), Insert::Orphan);
+    assert!(c.knows(&blocks[1].hash()));
+    assert!(!c.contains(&blocks[1].hash()), "pooled, not in the tree");
+    assert_eq!(insert(&mut c, &blocks[1]), Insert::Duplicate);
+    assert_eq!(c.orphan_count(), 1);
+    let Insert::Accepted(acc) = insert(&mut c, &blocks[0]) else {
+        panic!("the parent connects")
+    };
+    assert_eq!(acc.connected.len(), 2, "the orphan connects once");
+    assert_eq!(c.orphan_count(), 0);
+    assert_eq!(c.height(), 2);
 }
