@@ -537,3 +537,24 @@ fn each_limit_of_a_block_accepts_its_boundary_value() {
         })
     );
 }
+
+#[test]
+fn the_bookkeeping_estimate_counts_the_header_only_form_of_every_evicted_block() {
+    let mut full = Chain::new(params(0));
+    let mut cached = Chain::new(params(0));
+    cached.set_body_cache(Some(1));
+    let g = full.genesis().as_ref().clone();
+    for b in build(&g, 100, 0, 1) {
+        insert(&mut full, &b).unwrap();
+        insert(&mut cached, &b).unwrap();
+    }
+    let evicted = cached.blocks().filter(|b| b.body().is_none()).count();
+    assert_eq!(evicted, 99);
+    // Each header-only form holds at least a header and its `Arc` counters on the heap.
+    let extra = cached.bookkeeping_bytes() - full.bookkeeping_bytes();
+    let least = evicted * (16 + std::mem::size_of::<Header>());
+    assert!(
+        extra >= least,
+        "{extra} bytes counted, at least {least} held"
+    );
+}
