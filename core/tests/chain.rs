@@ -1,6 +1,6 @@
 //! Validation rules, fork choice and reorgs of the block tree.
 
-use rantai_core::block::{Header, Item, MAX_DIFFICULTY};
+use rantai_core::block::{Header, Item, MAX_BLOCK_WIRE_BYTES, MAX_DIFFICULTY};
 use rantai_core::chain::{BlockError, Chain, Insert, OrphanLimits};
 use rantai_core::{Block, Millis, Params, Template};
 use std::sync::atomic::AtomicBool;
@@ -556,5 +556,35 @@ fn the_bookkeeping_estimate_counts_the_header_only_form_of_every_evicted_block()
     assert!(
         extra >= least,
         "{extra} bytes counted, at least {least} held"
+    );
+}
+
+#[test]
+fn items_of_exactly_the_wire_limit_are_accepted_and_one_byte_more_refused() {
+    // A data limit far above the wire limit, so only the wire limit applies.
+    let mut p = Params::new("test", 0);
+    p.max_block_data_bytes = 8 << 20;
+    let p = Arc::new(p);
+    let g = Chain::new(p.clone()).genesis().as_ref().clone();
+    let overhead = Item {
+        nonce: 0,
+        text: String::new(),
+    }
+    .wire_len();
+    let sized = |wire: usize| Item {
+        nonce: 0,
+        text: "x".repeat(wire - overhead),
+    };
+    let b = child(&g, 0, vec![sized(MAX_BLOCK_WIRE_BYTES)], 10);
+    let mut c = Chain::new(p.clone());
+    assert!(matches!(insert(&mut c, &b), Ok(Insert::Accepted(_))));
+    let b = child(&g, 0, vec![sized(MAX_BLOCK_WIRE_BYTES + 1)], 10);
+    let mut c = Chain::new(p);
+    assert_eq!(
+        insert(&mut c, &b),
+        Err(BlockError::TooLargeOnWire {
+            size: MAX_BLOCK_WIRE_BYTES + 1,
+            max: MAX_BLOCK_WIRE_BYTES,
+        })
     );
 }
