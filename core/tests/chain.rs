@@ -588,3 +588,38 @@ fn items_of_exactly_the_wire_limit_are_accepted_and_one_byte_more_refused() {
         })
     );
 }
+
+#[test]
+fn when_the_heaviest_branch_fails_the_heaviest_valid_one_wins() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let a1 = child(&g, 0, vec![item(1)], 10);
+    insert(&mut c, &a1).unwrap();
+    // A side branch from genesis, held back by its first block x1: y2-y3 is valid; z2 repeats
+    // x1's item, so z2-z3-z4 and w3-w4 (on z2) can never join the best chain.
+    let x1 = child(&g, 0, vec![item(2)], 11);
+    let y2 = child(&x1, 0, vec![item(3)], 12);
+    let y3 = child(&y2, 0, vec![item(4)], 13);
+    let z2 = child(&x1, 0, x1.items().to_vec(), 14);
+    let z3 = child(&z2, 0, vec![item(5)], 15);
+    let z4 = child(&z3, 0, vec![item(6)], 16);
+    let w3 = child(&z2, 0, vec![item(7)], 17);
+    let w4 = child(&w3, 0, vec![item(8)], 18);
+    for b in [&y2, &y3, &z2, &z3, &z4, &w3, &w4] {
+        assert_eq!(insert(&mut c, b), Ok(Insert::Orphan));
+    }
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &x1) else {
+        panic!("x1 connects")
+    };
+    assert_eq!(acc.connected.len(), 8);
+    // The heaviest tips (z4, w4) fail on z2's repeated item; of the rest, y3 has the most work.
+    assert_eq!(c.tip().hash(), y3.hash());
+    assert_eq!(
+        acc.rejected,
+        vec![(z2.hash(), BlockError::DuplicateItem(x1.items()[0].id()))],
+        "only the offending block is reported"
+    );
+    let change = acc.tip_change.expect("the tip moved");
+    assert_eq!(change.left.len(), 1);
+    assert_eq!(change.joined.len(), 3);
+}
