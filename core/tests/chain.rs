@@ -623,3 +623,25 @@ fn when_the_heaviest_branch_fails_the_heaviest_valid_one_wins() {
     assert_eq!(change.left.len(), 1);
     assert_eq!(change.joined.len(), 3);
 }
+
+#[test]
+fn a_hash_sharing_its_lookup_key_with_a_block_is_not_that_block() {
+    // `BlockHash::key_u64` reads the last eight bytes: a hash from the network that differs
+    // from a block's only in its first bytes must not find that block.
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let blocks = build(&g, 3, 0, 1);
+    for b in &blocks {
+        insert(&mut c, b).unwrap();
+    }
+    for b in blocks.iter().chain([&g]) {
+        let mut fake = b.hash();
+        fake.0[0] ^= 0xff;
+        assert_eq!(fake.key_u64(), b.hash().key_u64());
+        assert!(!c.contains(&fake));
+        assert!(!c.knows(&fake));
+        assert!(c.get(&fake).is_none());
+        assert_eq!(c.work_of(&fake), None);
+        assert!(c.contains(&b.hash()));
+    }
+}
