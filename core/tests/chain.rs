@@ -71,6 +71,10 @@ fn accepts_a_valid_chain_and_tracks_the_tip() {
     assert_eq!(c.tip().hash(), blocks[4].hash());
     assert!(matches!(insert(&mut c, &blocks[2]), Ok(Insert::Duplicate)));
     assert!(c.contains_item(&blocks[3].items()[0].id()));
+    for (h, b) in [&g].into_iter().chain(&blocks).enumerate() {
+        assert_eq!(c.at_height(h as u64).map(|x| x.hash()), Some(b.hash()));
+    }
+    assert!(c.at_height(6).is_none());
 }
 
 /// Reserving room re-indexes what is already there: every block stays findable, before and
