@@ -649,3 +649,28 @@ fn a_hash_sharing_its_lookup_key_with_a_block_is_not_that_block() {
         assert!(c.contains(&b.hash()));
     }
 }
+
+#[test]
+fn the_locator_lists_ten_recent_heights_then_doubling_steps_and_genesis_once() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let blocks = build(&g, 30, 0, 1);
+    let height_of = |c: &Chain| -> Vec<u64> {
+        c.locator()
+            .iter()
+            .map(|h| c.get(h).expect("a block of the tree").height())
+            .collect()
+    };
+    assert_eq!(height_of(&c), vec![0]);
+    for b in &blocks[..3] {
+        insert(&mut c, b).unwrap();
+    }
+    assert_eq!(height_of(&c), vec![3, 2, 1, 0]);
+    for b in &blocks[3..] {
+        insert(&mut c, b).unwrap();
+    }
+    assert_eq!(
+        height_of(&c),
+        vec![30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 19, 15, 7, 0]
+    );
+}
