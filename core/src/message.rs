@@ -432,6 +432,33 @@ mod tests {
         ));
     }
 
+    /// The decoder's contract: whatever the peer sends, at most one frame plus one read is
+    /// buffered, also when reads never end on a frame boundary.
+    #[test]
+    fn the_buffer_stays_bounded_when_reads_never_end_on_a_frame() {
+        let frame = Message::Inv {
+            hashes: vec![BlockHash::ZERO; 10].into(),
+        }
+        .to_frame();
+        let stream = frame.repeat(1_000);
+        let read = frame.len() + 7;
+        let mut dec = FrameDecoder::new();
+        let mut decoded = 0;
+        for chunk in stream.chunks(read) {
+            dec.extend(chunk);
+            while dec.next_message().unwrap().is_some() {
+                decoded += 1;
+            }
+            assert!(
+                dec.buf.len() <= 2 * frame.len(),
+                "{} bytes buffered after {decoded} frames",
+                dec.buf.len()
+            );
+        }
+        assert_eq!(decoded, 1_000);
+        assert_eq!(dec.buffered(), 0);
+    }
+
     #[test]
     fn limits_enforced() {
         let m = Message::Inv {

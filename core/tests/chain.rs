@@ -1,6 +1,6 @@
 //! Validation rules, fork choice and reorgs of the block tree.
 
-use rantai_core::block::{Header, Item, MAX_DIFFICULTY};
+use rantai_core::block::{Header, Item, MAX_BLOCK_WIRE_BYTES, MAX_DIFFICULTY};
 use rantai_core::chain::{BlockError, Chain, Insert, OrphanLimits};
 use rantai_core::{Block, Millis, Params, Template};
 use std::sync::atomic::AtomicBool;
@@ -71,6 +71,10 @@ fn accepts_a_valid_chain_and_tracks_the_tip() {
     assert_eq!(c.tip().hash(), blocks[4].hash());
     assert!(matches!(insert(&mut c, &blocks[2]), Ok(Insert::Duplicate)));
     assert!(c.contains_item(&blocks[3].items()[0].id()));
+    for (h, b) in [&g].into_iter().chain(&blocks).enumerate() {
+        assert_eq!(c.at_height(h as u64).map(|x| x.hash()), Some(b.hash()));
+    }
+    assert!(c.at_height(6).is_none());
 }
 
 /// Reserving room re-indexes what is already there: every block stays findable, before and
@@ -391,6 +395,7 @@ fn chains_sharing_blocks_agree_on_cumulative_work() {
 fn a_body_cache_keeps_bodies_near_the_tip_and_item_rules_intact() {
     let mut c = Chain::new(params(0));
     c.set_body_cache(Some(3));
+    assert_eq!(c.body_cache(), Some(3));
     let g = c.genesis().as_ref().clone();
     let a = build(&g, 10, 0, 1);
     for b in &a {
@@ -480,4 +485,192 @@ fn without_a_body_cache_every_body_stays() {
     // Turning it on later evicts at once.
     c.set_body_cache(Some(10));
     assert_eq!(c.blocks().filter(|b| b.body().is_some()).count(), 11);
+}
+
+#[test]
+fn each_limit_of_a_block_accepts_its_boundary_value() {
+    let p = params(4);
+    let g = Chain::new(p.clone()).genesis().as_ref().clone();
+    let accepted = |b: &Block| {
+        let mut c = Chain::new(p.clone());
+        insert(&mut c, b)
+    };
+    // Exactly the minimum difficulty.
+    let b = child(&g, 4, vec![item(1)], 10);
+    assert!(matches!(accepted(&b), Ok(Insert::Accepted(_))));
+    // Exactly the maximum difficulty is not too high (only its proof of work is missing).
+    let b = with_header(&b, |h| h.difficulty = MAX_DIFFICULTY);
+    assert!(matches!(
+        accepted(&b),
+        Err(BlockError::ProofOfWork {
+            need: MAX_DIFFICULTY,
+            ..
+        })
+    ));
+    // A hash with exactly as many leading zero bits as the difficulty asks.
+    let exact = (0..64)
+        .map(|i| child(&g, 4, vec![item(i)], 10))
+        .find(|b| b.hash().leading_zero_bits() == 4)
+        .expect("about half of all blocks mined at 4 bits have exactly 4");
+    assert!(matches!(accepted(&exact), Ok(Insert::Accepted(_))));
+    // A timestamp exactly `max_future_ms` ahead; one more is refused.
+    let b = child(&g, 4, vec![item(2)], NOW.0 + p.max_future_ms);
+    assert!(matches!(accepted(&b), Ok(Insert::Accepted(_))));
+    let b = child(&g, 4, vec![item(2)], NOW.0 + p.max_future_ms + 1);
+    assert_eq!(
+        accepted(&b),
+        Err(BlockError::FromFuture {
+            timestamp_ms: NOW.0 + p.max_future_ms + 1,
+            now_ms: NOW.0,
+            max_future_ms: p.max_future_ms,
+        })
+    );
+    // Data of exactly `max_block_data_bytes`; one byte more is refused.
+    let sized = |data_bytes: usize| Item {
+        nonce: 0,
+        text: "x".repeat(data_bytes - 4 - 12),
+    };
+    let b = child(&g, 4, vec![sized(p.max_block_data_bytes)], 10);
+    assert!(matches!(accepted(&b), Ok(Insert::Accepted(_))));
+    let b = child(&g, 4, vec![sized(p.max_block_data_bytes + 1)], 10);
+    assert_eq!(
+        accepted(&b),
+        Err(BlockError::TooLarge {
+            size: p.max_block_data_bytes + 1,
+            max: p.max_block_data_bytes,
+        })
+    );
+}
+
+#[test]
+fn the_bookkeeping_estimate_counts_the_header_only_form_of_every_evicted_block() {
+    let mut full = Chain::new(params(0));
+    let mut cached = Chain::new(params(0));
+    cached.set_body_cache(Some(1));
+    let g = full.genesis().as_ref().clone();
+    for b in build(&g, 100, 0, 1) {
+        insert(&mut full, &b).unwrap();
+        insert(&mut cached, &b).unwrap();
+    }
+    let evicted = cached.blocks().filter(|b| b.body().is_none()).count();
+    assert_eq!(evicted, 99);
+    // Each header-only form holds at least a header and its `Arc` counters on the heap.
+    let extra = cached.bookkeeping_bytes() - full.bookkeeping_bytes();
+    let least = evicted * (16 + std::mem::size_of::<Header>());
+    assert!(
+        extra >= least,
+        "{extra} bytes counted, at least {least} held"
+    );
+}
+
+#[test]
+fn items_of_exactly_the_wire_limit_are_accepted_and_one_byte_more_refused() {
+    // A data limit far above the wire limit, so only the wire limit applies.
+    let mut p = Params::new("test", 0);
+    p.max_block_data_bytes = 8 << 20;
+    let p = Arc::new(p);
+    let g = Chain::new(p.clone()).genesis().as_ref().clone();
+    let overhead = Item {
+        nonce: 0,
+        text: String::new(),
+    }
+    .wire_len();
+    let sized = |wire: usize| Item {
+        nonce: 0,
+        text: "x".repeat(wire - overhead),
+    };
+    let b = child(&g, 0, vec![sized(MAX_BLOCK_WIRE_BYTES)], 10);
+    let mut c = Chain::new(p.clone());
+    assert!(matches!(insert(&mut c, &b), Ok(Insert::Accepted(_))));
+    let b = child(&g, 0, vec![sized(MAX_BLOCK_WIRE_BYTES + 1)], 10);
+    let mut c = Chain::new(p);
+    assert_eq!(
+        insert(&mut c, &b),
+        Err(BlockError::TooLargeOnWire {
+            size: MAX_BLOCK_WIRE_BYTES + 1,
+            max: MAX_BLOCK_WIRE_BYTES,
+        })
+    );
+}
+
+#[test]
+fn when_the_heaviest_branch_fails_the_heaviest_valid_one_wins() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let a1 = child(&g, 0, vec![item(1)], 10);
+    insert(&mut c, &a1).unwrap();
+    // A side branch from genesis, held back by its first block x1: y2-y3 is valid; z2 repeats
+    // x1's item, so z2-z3-z4 and w3-w4 (on z2) can never join the best chain.
+    let x1 = child(&g, 0, vec![item(2)], 11);
+    let y2 = child(&x1, 0, vec![item(3)], 12);
+    let y3 = child(&y2, 0, vec![item(4)], 13);
+    let z2 = child(&x1, 0, x1.items().to_vec(), 14);
+    let z3 = child(&z2, 0, vec![item(5)], 15);
+    let z4 = child(&z3, 0, vec![item(6)], 16);
+    let w3 = child(&z2, 0, vec![item(7)], 17);
+    let w4 = child(&w3, 0, vec![item(8)], 18);
+    for b in [&y2, &y3, &z2, &z3, &z4, &w3, &w4] {
+        assert_eq!(insert(&mut c, b), Ok(Insert::Orphan));
+    }
+    let Ok(Insert::Accepted(acc)) = insert(&mut c, &x1) else {
+        panic!("x1 connects")
+    };
+    assert_eq!(acc.connected.len(), 8);
+    // The heaviest tips (z4, w4) fail on z2's repeated item; of the rest, y3 has the most work.
+    assert_eq!(c.tip().hash(), y3.hash());
+    assert_eq!(
+        acc.rejected,
+        vec![(z2.hash(), BlockError::DuplicateItem(x1.items()[0].id()))],
+        "only the offending block is reported"
+    );
+    let change = acc.tip_change.expect("the tip moved");
+    assert_eq!(change.left.len(), 1);
+    assert_eq!(change.joined.len(), 3);
+}
+
+#[test]
+fn a_hash_sharing_its_lookup_key_with_a_block_is_not_that_block() {
+    // `BlockHash::key_u64` reads the last eight bytes: a hash from the network that differs
+    // from a block's only in its first bytes must not find that block.
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let blocks = build(&g, 3, 0, 1);
+    for b in &blocks {
+        insert(&mut c, b).unwrap();
+    }
+    for b in blocks.iter().chain([&g]) {
+        let mut fake = b.hash();
+        fake.0[0] ^= 0xff;
+        assert_eq!(fake.key_u64(), b.hash().key_u64());
+        assert!(!c.contains(&fake));
+        assert!(!c.knows(&fake));
+        assert!(c.get(&fake).is_none());
+        assert_eq!(c.work_of(&fake), None);
+        assert!(c.contains(&b.hash()));
+    }
+}
+
+#[test]
+fn the_locator_lists_ten_recent_heights_then_doubling_steps_and_genesis_once() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let blocks = build(&g, 30, 0, 1);
+    let height_of = |c: &Chain| -> Vec<u64> {
+        c.locator()
+            .iter()
+            .map(|h| c.get(h).expect("a block of the tree").height())
+            .collect()
+    };
+    assert_eq!(height_of(&c), vec![0]);
+    for b in &blocks[..3] {
+        insert(&mut c, b).unwrap();
+    }
+    assert_eq!(height_of(&c), vec![3, 2, 1, 0]);
+    for b in &blocks[3..] {
+        insert(&mut c, b).unwrap();
+    }
+    assert_eq!(
+        height_of(&c),
+        vec![30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 19, 15, 7, 0]
+    );
 }

@@ -66,6 +66,9 @@ pub struct Net {
     pub disks: Vec<BTreeMap<BlockHash, Arc<Block>>>,
     /// Store reads asked for: (node, purpose, number of blocks).
     pub loads: Vec<(usize, LoadPurpose, usize)>,
+    /// With `record` set, every message sent (lost or not): (when, from node, its conn, message).
+    pub record: bool,
+    pub outbox: Vec<(Millis, usize, ConnId, Message)>,
 }
 
 /// Test configuration on the zero-difficulty dev network with short timeouts.
@@ -98,6 +101,8 @@ impl Net {
             lose: Vec::new(),
             disks: vec![BTreeMap::new(); n],
             loads: Vec::new(),
+            record: false,
+            outbox: Vec::new(),
         }
     }
 
@@ -210,6 +215,9 @@ impl Net {
             match out {
                 Output::Send { to, msg } => {
                     *self.sent.entry(msg.kind()).or_default() += 1;
+                    if self.record {
+                        self.outbox.push((self.now, node, to, msg.clone()));
+                    }
                     let Some(&(other, oc)) = self.links.get(&(node, to)) else {
                         continue;
                     };

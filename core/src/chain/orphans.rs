@@ -109,3 +109,47 @@ impl Orphans {
         Some(cur)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::Header;
+    use crate::types::Hash32;
+
+    fn orphan(parent: u8, nonce: u64) -> Arc<Block> {
+        let header = Header {
+            version: 1,
+            difficulty: 0,
+            height: 2,
+            timestamp_ms: 0,
+            prev: Hash32([parent; 32]),
+            data_hash: Hash32([0; 32]),
+            nonce,
+        };
+        Arc::new(Block::new(header, vec![]))
+    }
+
+    /// Connected orphans leave stale entries in the eviction order; they are swept once there
+    /// are more than twice `max_blocks`, also when each connection takes several at once.
+    #[test]
+    fn the_eviction_order_stays_bounded_as_orphans_connect() {
+        let limits = OrphanLimits {
+            max_blocks: 4,
+            max_bytes: usize::MAX,
+        };
+        let mut pool = Orphans::new(limits);
+        for round in 0..100u64 {
+            let parent = (round % 200) as u8;
+            for k in 0..3 {
+                pool.add(orphan(parent, round * 3 + k));
+            }
+            assert_eq!(pool.take_children(&Hash32([parent; 32])).len(), 3);
+            assert_eq!(pool.len(), 0);
+            assert!(
+                pool.order.len() <= 2 * limits.max_blocks,
+                "{} entries after round {round}",
+                pool.order.len()
+            );
+        }
+    }
+}
