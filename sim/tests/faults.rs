@@ -103,3 +103,37 @@ fn scheduled_crash_and_restart_in_a_scenario() {
     assert!(r.convergence.converged);
     assert_eq!(r.convergence.online_peers, 50);
 }
+
+/// Each per-message fault, configured alone, is injected, and the others stay at zero: the
+/// model's shortcut for fault-free runs must not switch off a fault that is the only one set.
+#[test]
+fn each_message_fault_alone_is_injected() {
+    let run = |loss: f64, duplicate: f64, reorder: f64| {
+        let mut cfg = SimConfig::small(20);
+        cfg.seed = 9;
+        cfg.blocks = 5;
+        cfg.block_interval = Some(Millis::from_secs(15));
+        cfg.loss = loss;
+        cfg.duplicate = duplicate;
+        cfg.reorder = reorder;
+        let r = rantai_sim::Sim::new(cfg).unwrap().run();
+        assert!(r.invariants.ok, "{:?}", r.invariants.violations);
+        (r.faults.lost, r.faults.duplicated, r.faults.delayed)
+    };
+    let (lost, dup, delayed) = run(0.1, 0.0, 0.0);
+    assert!(
+        lost > 0 && dup == 0 && delayed == 0,
+        "loss alone: {lost} {dup} {delayed}"
+    );
+    let (lost, dup, delayed) = run(0.0, 0.1, 0.0);
+    assert!(
+        lost == 0 && dup > 0 && delayed == 0,
+        "duplicate alone: {lost} {dup} {delayed}"
+    );
+    let (lost, dup, delayed) = run(0.0, 0.0, 0.1);
+    assert!(
+        lost == 0 && dup == 0 && delayed > 0,
+        "reorder alone: {lost} {dup} {delayed}"
+    );
+    assert_eq!(run(0.0, 0.0, 0.0), (0, 0, 0));
+}

@@ -163,3 +163,46 @@ fn a_busy_downlink_delays_the_second_block() {
     assert_eq!(got_b, Millis(b_done_us.div_ceil(1000)), "second block");
     assert!(got_b.0 - got_a.0 >= 1000, "a full second apart");
 }
+
+/// The access rates a peer reports are the configured ones, and a crash drops the transfers
+/// booked on the crashed peer's links: a restarted peer starts with an idle downlink, not one
+/// still busy with a block the crash cut off.
+#[test]
+fn a_crash_frees_the_crashed_peers_links() {
+    let mut sim = Builder::new(2)
+        .seed(3)
+        .relay(RelayPolicy::Push)
+        .topology(Topology::Line)
+        .latency(Latency::Const(Millis(100)))
+        .bandwidth(Bandwidth::Uniform {
+            download: Some(8_000_000),
+            upload: Some(80_000_000),
+        })
+        .block_size(1_000_000)
+        .build()
+        .unwrap();
+    assert_eq!(sim.upload_bps(0), Some(80_000_000));
+    assert_eq!(sim.upload_bps(1), Some(80_000_000));
+    assert_eq!(sim.upload_bps(2), None, "no such peer");
+    sim.run_for(Millis::from_secs(2)); // handshakes
+    sim.mine(0).unwrap();
+    // Pushed at once: peer 1's downlink is booked for about a second (1 MB at 8 Mbps).
+    let booked = sim.download_backlog(1);
+    assert!(booked >= Millis(1000), "downlink booked for {booked:?}");
+    sim.run_for(Millis(300));
+    assert!(sim.download_backlog(1) >= Millis(700));
+    sim.crash(1, true).unwrap();
+    assert_eq!(
+        sim.download_backlog(1),
+        Millis::ZERO,
+        "the crash dropped the download"
+    );
+    assert_eq!(sim.upload_backlog(1), Millis::ZERO);
+
+    let unlimited = Builder::new(2)
+        .seed(3)
+        .topology(Topology::Line)
+        .build()
+        .unwrap();
+    assert_eq!(unlimited.upload_bps(0), None);
+}

@@ -74,6 +74,11 @@ impl Port {
         Millis((self.up_free_us / 1000).saturating_sub(now.as_millis().0))
     }
 
+    /// How far past `now` the downlink is booked.
+    pub(crate) fn download_backlog(&self, now: SimTime) -> Millis {
+        Millis((self.down_free_us / 1000).saturating_sub(now.as_millis().0))
+    }
+
     /// A crash drops whatever was queued on either side.
     pub(crate) fn clear_queues(&mut self) {
         self.up_free_us = 0;
@@ -95,12 +100,6 @@ pub(crate) struct FaultRates {
     pub reorder: f64,
     /// Longest hold-back of a reordered message.
     pub reorder_delay: Millis,
-}
-
-impl FaultRates {
-    fn any(&self) -> bool {
-        self.loss > 0.0 || self.duplicate > 0.0 || self.reorder > 0.0
-    }
 }
 
 /// The path of one message: both ends' regions and ports, and its connection's FIFO mark.
@@ -139,8 +138,6 @@ pub(crate) struct Model {
     latency: Latency,
     preset: Option<&'static Preset>,
     faults: FaultRates,
-    /// Any fault rate above zero: without one, no fault draw is made.
-    faults_on: bool,
 }
 
 impl Model {
@@ -152,7 +149,6 @@ impl Model {
         Model {
             latency,
             preset,
-            faults_on: faults.any(),
             faults,
         }
     }
@@ -160,17 +156,16 @@ impl Model {
     /// The fate of a `bytes`-byte message sent on `path` at `now`.
     #[inline]
     pub(crate) fn transmit(&self, bytes: u64, now: SimTime, path: Path<'_>) -> Fate {
-        let (mut dup, mut delay) = (false, 0u64);
-        if self.faults_on {
-            let f = &self.faults;
-            let r = &mut path.sender.fault_rng;
-            if f.loss > 0.0 && r.gen::<f64>() < f.loss {
-                return Fate::Lost;
-            }
-            dup = f.duplicate > 0.0 && r.gen::<f64>() < f.duplicate;
-            if f.reorder > 0.0 && r.gen::<f64>() < f.reorder {
-                delay = r.gen_range(0..=f.reorder_delay.0.max(1));
-            }
+        let mut delay = 0u64;
+        // A rate of zero draws nothing, so a fault-free run consumes no fault randomness.
+        let f = &self.faults;
+        let r = &mut path.sender.fault_rng;
+        if f.loss > 0.0 && r.gen::<f64>() < f.loss {
+            return Fate::Lost;
+        }
+        let dup = f.duplicate > 0.0 && r.gen::<f64>() < f.duplicate;
+        if f.reorder > 0.0 && r.gen::<f64>() < f.reorder {
+            delay = r.gen_range(0..=f.reorder_delay.0.max(1));
         }
         let lat = self.latency_ms(path.from_region, path.to_region, path.sender);
         let now_us = now.as_micros();

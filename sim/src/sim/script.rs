@@ -224,6 +224,15 @@ impl Sim {
             .map_or(Millis::ZERO, |n| n.port.upload_backlog(now))
     }
 
+    /// How far into the future peer `i`'s download link is already booked (zero when idle or
+    /// unlimited): a message of 1 kB or more sent to it now finishes no earlier than that.
+    pub fn download_backlog(&self, i: u32) -> Millis {
+        let now = self.sched.now();
+        self.nodes
+            .get(i as usize)
+            .map_or(Millis::ZERO, |n| n.port.download_backlog(now))
+    }
+
     /// Peer `i`'s upload rate in bits per second (`None`: unlimited).
     pub fn upload_bps(&self, i: u32) -> Option<u64> {
         self.nodes.get(i as usize).and_then(|n| n.port.up_bps())
