@@ -5,10 +5,7 @@
 mod harness;
 
 use harness::{config, Net};
-use rantai_core::block::{items_wire_len, MAX_BLOCK_WIRE_BYTES};
-use rantai_core::{
-    BlockError, Chain, Config, Item, Millis, Params, Peer, RelayPolicy, SubmitError, Template,
-};
+use rantai_core::{Chain, Config, Item, Millis, Params, Peer, RelayPolicy, SubmitError, Template};
 use std::sync::Arc;
 
 /// Test config with a request timeout long enough that only the loss probes can explain a
@@ -128,70 +125,64 @@ fn peer_that_answers_pings_but_never_serves_is_dropped_quickly() {
     assert!(sent(&net, "get_blocks") <= 16, "requests stay bounded");
 }
 
+/// 900,000 control characters took 5.4 MB as JSON, over the frame limit; in the binary
+/// encoding each is one byte, so the line is an ordinary item that a block carries.
 #[test]
-fn item_that_would_not_fit_a_frame_as_json_is_refused() {
+fn a_line_of_control_characters_is_an_ordinary_item() {
     let mut peer = Peer::new(Config::new(Params::dev()), 1);
-    // 700,000 control characters: within the 1 MiB data limit, 4.2 MB as JSON.
-    let line = "\u{1}".repeat(700_000);
+    let line = "\u{1}".repeat(900_000);
+    assert!(peer.submit(Millis(0), line.clone()).is_ok());
+    let block = peer.block_template(Millis(1)).into_block(0);
+    assert_eq!(block.items()[0].text, line);
+    let msg = rantai_core::Message::Block {
+        block: Arc::new(block),
+    };
+    assert!(msg.to_frame().len() <= 4 + rantai_core::message::MAX_FRAME_BYTES);
+    // Over the data limit is refused whatever the characters.
+    let max = Params::dev().block_data_limit() - 4 - 12;
     assert!(matches!(
-        peer.submit(Millis(0), line),
-        Err(SubmitError::TooLargeOnWire { .. })
+        peer.submit(Millis(0), "\u{1}".repeat(max + 1)),
+        Err(SubmitError::TooLarge { .. })
     ));
-    // Plain text of the same length is fine.
-    assert!(peer.submit(Millis(0), "a".repeat(700_000)).is_ok());
 }
 
 #[test]
-fn block_too_large_as_json_is_invalid_and_valid_blocks_always_fit_a_frame() {
+fn the_largest_valid_block_fits_a_frame() {
     let params = Arc::new(Params::dev());
     let chain = Chain::new(params.clone());
     let genesis = chain.tip().clone();
     let build = |items: Vec<Item>| {
         Template::new(genesis.header(), genesis.hash(), 0, Millis(1), items).into_block(0)
     };
-    // Many items, each within the data limit on its own, together too large as JSON.
-    let controls: Vec<Item> = (0..5)
-        .map(|n| Item {
-            nonce: n,
-            text: "\u{1}".repeat(200_000),
-        })
-        .collect();
-    let too_big = build(controls);
-    assert!(matches!(
-        chain.check_block(&too_big, Millis(1)),
-        Err(BlockError::TooLargeOnWire { .. })
-    ));
-    // The worst valid block: control characters (6 bytes each as JSON) up to the wire limit,
-    // with escapes of every other kind mixed in, and the largest nonces.
+    // Items of every kind of character, the largest nonces, filling the data limit exactly.
+    let limit = params.block_data_limit();
     let mut items = Vec::new();
-    let mut n = 0;
-    loop {
-        let text: String = ["\"", "\\", "\n", "é"]
-            .into_iter()
-            .chain(std::iter::repeat_n("\u{1f}", 2_000))
-            .collect();
-        let it = Item {
-            nonce: u64::MAX - n,
-            text,
-        };
-        if items_wire_len(&items) + it.wire_len() > MAX_BLOCK_WIRE_BYTES {
-            break;
-        }
-        items.push(it);
-        n += 1;
+    let mut data = 4;
+    let piece: String = ["\"", "\\", "\n", "é", "\u{0}"]
+        .into_iter()
+        .chain(std::iter::repeat_n("\u{1f}", 2_000))
+        .collect();
+    while data + 12 + piece.len() <= limit - 12 {
+        items.push(Item {
+            nonce: u64::MAX - items.len() as u64,
+            text: piece.clone(),
+        });
+        data += 12 + piece.len();
     }
-    assert!(items_wire_len(&items) > MAX_BLOCK_WIRE_BYTES - 13_000);
+    items.push(Item {
+        nonce: 0,
+        text: "\u{1}".repeat(limit - data - 12),
+    });
     let block = build(items);
+    assert_eq!(block.size(), rantai_core::block::HEADER_LEN + limit);
     assert!(chain.check_block(&block, Millis(1)).is_ok());
-    let frame = rantai_core::Message::Block {
+    let msg = rantai_core::Message::Block {
         block: Arc::new(block),
-    }
-    .to_frame();
-    assert!(
-        frame.len() <= rantai_core::message::MAX_FRAME_BYTES,
-        "frame of {} bytes",
-        frame.len()
-    );
+    };
+    let frame = msg.to_frame();
+    assert_eq!(frame.len(), 4 + 1 + rantai_core::block::HEADER_LEN + limit);
+    assert!(frame.len() <= 4 + rantai_core::message::MAX_FRAME_BYTES);
+    assert_eq!(rantai_core::Message::decode(&frame[4..]), Ok(msg));
 }
 
 #[test]

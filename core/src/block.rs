@@ -4,10 +4,13 @@
 //! serializer: `hash = SHA-256(SHA-256(header))`. The nonce sits in the last eight bytes, so the
 //! first 64 bytes (one SHA-256 block) stay fixed while mining and their midstate is computed once.
 //!
-//! This module knows nothing of mining or of the wire codec: [`crate::pow`] and
-//! [`crate::message`] depend on it, never the reverse.
+//! A block's canonical encoding (header, then the item count and items) is what its data hash
+//! covers, what a `block` message carries and what the node's store writes. This module knows
+//! nothing of mining or of messages: [`crate::pow`] and [`crate::message`] depend on it, never
+//! the reverse.
 #![forbid(unsafe_code)]
 
+use crate::codec::{DecodeError, Reader};
 use crate::types::{sha256, sha256d, BlockHash, Hash32, Millis, Work};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -16,6 +19,13 @@ use std::sync::OnceLock;
 pub const HEADER_LEN: usize = 96;
 /// Header format version written into every header.
 pub const HEADER_VERSION: u32 = 1;
+/// Largest canonical data encoding (item count plus items) of any block: what makes a `block`
+/// message exactly [`crate::message::MAX_FRAME_BYTES`] (4 MiB) long, a kind byte and the header
+/// included. A network's own limit, [`crate::Params::max_block_data_bytes`], is capped by it,
+/// so every valid block fits in one frame.
+pub const MAX_BLOCK_DATA_BYTES: usize = (4 << 20) - 1 - HEADER_LEN;
+/// Bytes of an item's encoding beyond its text: the nonce and the text length.
+pub const ITEM_OVERHEAD: usize = 12;
 /// Upper bound on a header's difficulty, so cumulative work can never overflow `u128` in practice.
 pub const MAX_DIFFICULTY: u32 = 96;
 
@@ -111,22 +121,22 @@ impl Item {
         sha256(&buf)
     }
 
-    /// Bytes this item adds to a block's data.
+    /// Bytes of this item's encoding, in a block's data and in an `items` message alike.
     pub fn encoded_len(&self) -> usize {
-        12 + self.text.len()
+        ITEM_OVERHEAD + self.text.len()
     }
 
-    /// Upper bound of the bytes this item takes in a JSON message (`{"nonce":..,"text":".."},`
-    /// with the text escaped): what decides whether a block fits in a frame. A control
-    /// character costs up to 6 bytes there, one in the canonical encoding.
-    pub fn wire_len(&self) -> usize {
-        ITEM_WIRE_OVERHEAD + json_escaped_len(&self.text)
-    }
-
-    fn encode_into(&self, buf: &mut Vec<u8>) {
+    pub(crate) fn encode_into(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(&self.nonce.to_le_bytes());
         buf.extend_from_slice(&(self.text.len() as u32).to_le_bytes());
         buf.extend_from_slice(self.text.as_bytes());
+    }
+
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Item, DecodeError> {
+        let nonce = r.u64("item nonce")?;
+        let len = r.u32("item length")? as usize;
+        let text = r.text(len, "item text")?;
+        Ok(Item { nonce, text })
     }
 }
 
@@ -143,36 +153,6 @@ pub fn encode_items(items: &[Item]) -> Vec<u8> {
 /// SHA-256 of the canonical data encoding.
 pub fn data_hash(items: &[Item]) -> Hash32 {
     sha256(&encode_items(items))
-}
-
-/// JSON bytes of an item beyond its escaped text: braces, keys, a 20-digit nonce, quotes
-/// and a separator.
-pub const ITEM_WIRE_OVERHEAD: usize = 48;
-
-/// Room a block message needs beyond its items' [`Item::wire_len`]: the message envelope and
-/// the header, whose hashes are 64 hex digits each. The real figure is under 600 bytes.
-pub const BLOCK_WIRE_OVERHEAD: usize = 4096;
-
-/// Most bytes a block's items may take in JSON: a valid block always fits in one frame, so
-/// every block a peer accepts can be relayed. The frame limit,
-/// [`crate::message::MAX_FRAME_BYTES`] (4 MiB), is this plus [`BLOCK_WIRE_OVERHEAD`].
-pub const MAX_BLOCK_WIRE_BYTES: usize = (4 << 20) - BLOCK_WIRE_OVERHEAD;
-
-/// Length of `s` as serde_json writes it inside quotes: `"` and `\\` and the short escapes
-/// (`\n` ...) take 2 bytes, other control characters 6 (`\u001f`), everything else itself.
-pub fn json_escaped_len(s: &str) -> usize {
-    s.bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum()
-}
-
-/// Upper bound of the JSON bytes of a block's items (see [`MAX_BLOCK_WIRE_BYTES`]).
-pub fn items_wire_len(items: &[Item]) -> usize {
-    items.iter().map(Item::wire_len).sum()
 }
 
 /// Byte size of the canonical data encoding, the quantity the size limit applies to.
@@ -194,6 +174,8 @@ pub struct Block {
     hash: BlockHash,
     /// Whether `header.data_hash` is the SHA-256 of the items' canonical encoding.
     data_ok: bool,
+    /// [`Block::size`], computed with the data hash.
+    size: usize,
     /// Cumulative work from genesis through this block, set by the first chain that attaches
     /// it. It depends only on the block's ancestry, which its hash commits to, so it is the
     /// same in every chain: a shared block carries it once instead of every chain storing 16
@@ -247,14 +229,52 @@ impl Block {
     /// Assembles a block; nothing is validated here.
     pub fn new(header: Header, items: Vec<Item>) -> Block {
         let hash = header.hash();
-        let data_ok = data_hash(&items) == header.data_hash;
+        let data = encode_items(&items);
+        let data_ok = sha256(&data) == header.data_hash;
         Block {
             header,
             items,
             hash,
             data_ok,
+            size: HEADER_LEN + data.len(),
             chain_work: OnceLock::new(),
         }
+    }
+
+    /// Appends the canonical encoding, [`Block::size`] bytes: the header, the item count and
+    /// the items.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.header.encode());
+        out.extend_from_slice(&(self.items.len() as u32).to_le_bytes());
+        for it in &self.items {
+            it.encode_into(out);
+        }
+    }
+
+    /// The canonical encoding as a new buffer.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.size);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes exactly one canonical encoding; never panics, and allocates no more than the
+    /// input carries. Validity (data hash, proof of work) is the chain's to check.
+    pub fn decode(bytes: &[u8]) -> Result<Block, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let block = Block::decode_from(&mut r)?;
+        r.finish()?;
+        Ok(block)
+    }
+
+    pub(crate) fn decode_from(r: &mut Reader<'_>) -> Result<Block, DecodeError> {
+        let header = Header::decode(&r.array::<HEADER_LEN>("block header")?);
+        let n = r.u32("item count")? as usize;
+        let n = r.count(n, usize::MAX, ITEM_OVERHEAD, "block items")?;
+        let items = (0..n)
+            .map(|_| Item::decode(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Block::new(header, items))
     }
 
     /// The header, which the hash commits to.
@@ -308,9 +328,9 @@ impl Block {
         Millis(self.header.timestamp_ms)
     }
 
-    /// Canonical size in bytes: header plus data encoding.
+    /// Canonical size in bytes: header plus data encoding (computed once).
     pub fn size(&self) -> usize {
-        HEADER_LEN + data_len(&self.items)
+        self.size
     }
 }
 
@@ -394,5 +414,51 @@ mod tests {
         let back: Block = serde_json::from_str(&json).unwrap();
         assert_eq!(back, b);
         assert_eq!(back.hash(), b.header().hash());
+    }
+
+    #[test]
+    fn the_canonical_encoding_roundtrips_and_rejects_garbage() {
+        let items = vec![Item {
+            nonce: 3,
+            text: "line 3 \u{1} ✓".into(),
+        }];
+        let b = Block::new(
+            Header {
+                version: 1,
+                difficulty: 0,
+                height: 3,
+                timestamp_ms: 7,
+                prev: Hash32::ZERO,
+                data_hash: data_hash(&items),
+                nonce: 3,
+            },
+            items,
+        );
+        let enc = b.encode();
+        assert_eq!(enc.len(), b.size());
+        assert_eq!(enc[HEADER_LEN..], encode_items(b.items()));
+        assert_eq!(Block::decode(&enc), Ok(b.clone()));
+        assert_eq!(
+            Block::decode(&enc[..50]),
+            Err(DecodeError::Truncated("block header"))
+        );
+        assert_eq!(
+            Block::decode(&enc[..enc.len() - 1]),
+            Err(DecodeError::Truncated("item text"))
+        );
+        let mut long = enc.clone();
+        long.push(0);
+        assert_eq!(Block::decode(&long), Err(DecodeError::Trailing(1)));
+        // A count no input could hold fails before anything is allocated for it.
+        let mut huge = enc[..HEADER_LEN].to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            Block::decode(&huge),
+            Err(DecodeError::Truncated("block items"))
+        );
+        let mut bad = enc.clone();
+        let at = enc.len() - 3;
+        bad[at] = 0xff;
+        assert_eq!(Block::decode(&bad), Err(DecodeError::Utf8("item text")));
     }
 }

@@ -18,7 +18,8 @@
 //! - [`pow`]: the nonce search (the crate's only `unsafe`, the SHA-extension kernel, is there).
 //! - [`chain`]: validation, fork choice, reorgs, the orphan pool; [`params`]: network constants
 //!   and genesis.
-//! - [`message`]: wire messages and the frame codec.
+//! - [`message`]: wire messages and the frame codec; [`codec`]: the binary encoding's
+//!   primitives and its error type.
 //! - [`peer`]: the protocol state machine, [`Peer`].
 //!
 //! ```
@@ -67,6 +68,7 @@
 pub mod block;
 pub mod body;
 pub mod chain;
+pub mod codec;
 #[allow(unsafe_code)] // a prefetch intrinsic; hint.rs states why it is sound
 pub mod hint;
 pub mod message;

@@ -1,18 +1,30 @@
 //! Wire messages and the length-prefixed frame codec shared by node, simulator and tests.
 //!
-//! A frame is a 4-byte big-endian length followed by that many bytes of JSON. The length is
-//! checked against [`MAX_FRAME_BYTES`] before anything is allocated.
+//! A frame is a 4-byte big-endian payload length, then the payload: one kind byte and the
+//! message's fields in the binary encoding of [`crate::codec`] (little-endian integers,
+//! counted lists, length-prefixed UTF-8). The encoding is canonical, so
+//! [`Message::encoded_len`] is exact without encoding anything (the simulator counts bytes
+//! with it), and nothing is escaped, so every valid block fits in one frame: the frame limit,
+//! [`MAX_FRAME_BYTES`], is the size of the largest valid `block` message. The length is
+//! checked against it before anything is allocated. JSON stays for the HTTP API and reports.
 #![forbid(unsafe_code)]
 
-use crate::block::{Block, Item, BLOCK_WIRE_OVERHEAD, MAX_BLOCK_WIRE_BYTES};
+use crate::block::{Block, Item, HEADER_LEN, ITEM_OVERHEAD, MAX_BLOCK_DATA_BYTES};
+pub use crate::codec::DecodeError;
+use crate::codec::Reader;
 use crate::types::{BlockHash, Work};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// Protocol version spoken by this implementation.
-pub const PROTOCOL_VERSION: u32 = 1;
-/// Largest frame payload accepted (4 MiB): a maximal block encoded as JSON plus headroom.
-pub const MAX_FRAME_BYTES: usize = MAX_BLOCK_WIRE_BYTES + BLOCK_WIRE_OVERHEAD;
+/// Protocol version spoken by this implementation (2: the binary encoding).
+pub const PROTOCOL_VERSION: u32 = 2;
+/// Largest frame payload accepted (4 MiB): exactly a `block` message carrying
+/// [`MAX_BLOCK_DATA_BYTES`] of data, the largest valid message.
+pub const MAX_FRAME_BYTES: usize = 1 + HEADER_LEN + MAX_BLOCK_DATA_BYTES;
+/// Bytes of the frame header, the payload length.
+pub const FRAME_HEADER_LEN: usize = 4;
+/// Most bytes the items of one `items` message may take, so the message fits in a frame.
+pub const MAX_ITEMS_MSG_BYTES: usize = MAX_FRAME_BYTES - 3;
 /// Most hashes in one `Inv`, `GetBlocks`, `NotFound` or `ChainHashes`.
 pub const MAX_HASHES: usize = 1000;
 /// Most entries in a locator.
@@ -23,6 +35,8 @@ pub const MAX_ITEMS_PER_MSG: usize = 256;
 pub const MAX_ADDRS_PER_MSG: usize = 256;
 /// Longest address string, in an `Addr` or a `Hello`'s listen address.
 pub const MAX_ADDR_LEN: usize = 64;
+/// Encoded bytes of a [`Tip`]: height, hash and work.
+pub const TIP_LEN: usize = 8 + 32 + 16;
 
 /// A peer's best chain as it claims it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,26 +135,50 @@ pub enum Message {
     },
 }
 
+/// Names of the message kinds, indexed by [`Message::kind_index`] (also the kind byte on the
+/// wire).
+pub const KIND_NAMES: [&str; 12] = [
+    "hello",
+    "ping",
+    "pong",
+    "inv",
+    "get_blocks",
+    "block",
+    "not_found",
+    "get_chain",
+    "chain_hashes",
+    "items",
+    "get_addr",
+    "addr",
+];
+
 impl Message {
     /// Short name for logs and per-kind statistics.
     pub fn kind(&self) -> &'static str {
+        KIND_NAMES[self.kind_index()]
+    }
+
+    /// Index of the message's kind in [`KIND_NAMES`]; the first byte of its encoding.
+    #[inline]
+    pub fn kind_index(&self) -> usize {
         match self {
-            Message::Hello(_) => "hello",
-            Message::Ping { .. } => "ping",
-            Message::Pong { .. } => "pong",
-            Message::Inv { .. } => "inv",
-            Message::GetBlocks { .. } => "get_blocks",
-            Message::Block { .. } => "block",
-            Message::NotFound { .. } => "not_found",
-            Message::GetChain { .. } => "get_chain",
-            Message::ChainHashes { .. } => "chain_hashes",
-            Message::Items { .. } => "items",
-            Message::GetAddr => "get_addr",
-            Message::Addr { .. } => "addr",
+            Message::Hello(_) => 0,
+            Message::Ping { .. } => 1,
+            Message::Pong { .. } => 2,
+            Message::Inv { .. } => 3,
+            Message::GetBlocks { .. } => 4,
+            Message::Block { .. } => 5,
+            Message::NotFound { .. } => 6,
+            Message::GetChain { .. } => 7,
+            Message::ChainHashes { .. } => 8,
+            Message::Items { .. } => 9,
+            Message::GetAddr => 10,
+            Message::Addr { .. } => 11,
         }
     }
 
-    /// Checks list-length limits that serde cannot express. Decoding calls it.
+    /// Checks the list-length limits. Decoding enforces them as it reads; a peer also checks
+    /// messages that reach it without decoding (the simulator hands them over as values).
     pub fn check_limits(&self) -> Result<(), DecodeError> {
         let too_long = |n: usize, max: usize, what: &'static str| {
             if n > max {
@@ -160,73 +198,244 @@ impl Message {
             | Message::NotFound { hashes } => too_long(hashes.len(), MAX_HASHES, "hashes"),
             Message::ChainHashes { hashes, .. } => too_long(hashes.len(), MAX_HASHES, "hashes"),
             Message::GetChain { locator } => too_long(locator.len(), MAX_LOCATOR, "locator"),
-            Message::Items { items } => too_long(items.len(), MAX_ITEMS_PER_MSG, "items"),
+            Message::Items { items } => {
+                too_long(items.len(), MAX_ITEMS_PER_MSG, "items")?;
+                too_long(
+                    items.iter().map(Item::encoded_len).sum(),
+                    MAX_ITEMS_MSG_BYTES,
+                    "item bytes",
+                )
+            }
             Message::Addr { addrs } => {
                 too_long(addrs.len(), MAX_ADDRS_PER_MSG, "addresses")?;
                 addrs
                     .iter()
                     .try_for_each(|a| too_long(a.len(), MAX_ADDR_LEN, "address"))
             }
-            Message::Ping { .. }
-            | Message::Pong { .. }
-            | Message::Block { .. }
-            | Message::GetAddr => Ok(()),
+            Message::Block { block } => too_long(
+                block.size() - HEADER_LEN,
+                MAX_BLOCK_DATA_BYTES,
+                "block bytes",
+            ),
+            Message::Ping { .. } | Message::Pong { .. } | Message::GetAddr => Ok(()),
         }
     }
 
-    /// JSON payload (no frame header).
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("messages always serialize")
+    /// Exact length of the payload [`Message::encode_into`] writes (the frame header not
+    /// included), without encoding: constant time, except a sum over the entries of `items`
+    /// and `addr`.
+    pub fn encoded_len(&self) -> usize {
+        const LIST: usize = 2;
+        1 + match self {
+            Message::Hello(h) => {
+                4 + 32 + 8 + TIP_LEN + 1 + h.listen.as_ref().map_or(0, |l| 1 + l.len())
+            }
+            Message::Ping { .. } | Message::Pong { .. } => 8 + TIP_LEN,
+            Message::Inv { hashes }
+            | Message::GetBlocks { hashes }
+            | Message::NotFound { hashes } => LIST + 32 * hashes.len(),
+            Message::Block { block } => block.size(),
+            Message::GetChain { locator } => LIST + 32 * locator.len(),
+            Message::ChainHashes { hashes, .. } => LIST + 32 * hashes.len() + TIP_LEN,
+            Message::Items { items } => LIST + items.iter().map(Item::encoded_len).sum::<usize>(),
+            Message::GetAddr => 0,
+            Message::Addr { addrs } => LIST + addrs.iter().map(|a| 1 + a.len()).sum::<usize>(),
+        }
     }
 
-    /// Parses and limit-checks a JSON payload.
-    pub fn from_json(bytes: &[u8]) -> Result<Message, DecodeError> {
+    /// Appends the payload: the kind byte, then the fields in order. The message must be
+    /// within its limits ([`Message::check_limits`]); the counts are written truncated
+    /// otherwise, and no peer would decode it.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(self.kind_index() as u8);
+        let hashes = |out: &mut Vec<u8>, hs: &[BlockHash]| {
+            out.extend_from_slice(&(hs.len() as u16).to_le_bytes());
+            for h in hs {
+                out.extend_from_slice(&h.0);
+            }
+        };
+        match self {
+            Message::Hello(h) => {
+                out.extend_from_slice(&h.version.to_le_bytes());
+                out.extend_from_slice(&h.genesis.0);
+                out.extend_from_slice(&h.node_id.to_le_bytes());
+                h.tip.encode_into(out);
+                match &h.listen {
+                    None => out.push(0),
+                    Some(l) => {
+                        out.push(1);
+                        out.push(l.len() as u8);
+                        out.extend_from_slice(l.as_bytes());
+                    }
+                }
+            }
+            Message::Ping { nonce, tip } | Message::Pong { nonce, tip } => {
+                out.extend_from_slice(&nonce.to_le_bytes());
+                tip.encode_into(out);
+            }
+            Message::Inv { hashes: hs }
+            | Message::GetBlocks { hashes: hs }
+            | Message::NotFound { hashes: hs } => hashes(out, hs),
+            Message::Block { block } => block.encode_into(out),
+            Message::GetChain { locator } => hashes(out, locator),
+            Message::ChainHashes { hashes: hs, tip } => {
+                hashes(out, hs);
+                tip.encode_into(out);
+            }
+            Message::Items { items } => {
+                out.extend_from_slice(&(items.len() as u16).to_le_bytes());
+                for it in items {
+                    it.encode_into(out);
+                }
+            }
+            Message::GetAddr => {}
+            Message::Addr { addrs } => {
+                out.extend_from_slice(&(addrs.len() as u16).to_le_bytes());
+                for a in addrs {
+                    out.push(a.len() as u8);
+                    out.extend_from_slice(a.as_bytes());
+                }
+            }
+        }
+    }
+
+    /// The payload as a new buffer.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes and limit-checks one payload; every byte must belong to the message.
+    pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
         if bytes.len() > MAX_FRAME_BYTES {
             return Err(DecodeError::FrameTooLarge {
                 len: bytes.len(),
                 max: MAX_FRAME_BYTES,
             });
         }
-        let msg: Message =
-            serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
-        msg.check_limits()?;
+        let Some((&kind, rest)) = bytes.split_first() else {
+            return Err(DecodeError::UnknownKind(None));
+        };
+        let mut r = Reader::new(rest);
+        let msg = match kind {
+            0 => Message::Hello(Box::new(Hello {
+                version: r.u32("version")?,
+                genesis: r.hash("genesis")?,
+                node_id: r.u64("node id")?,
+                tip: Tip::decode(&mut r)?,
+                listen: match r.u8("listen flag")? {
+                    0 => None,
+                    1 => {
+                        let n = r.u8("listen address length")? as usize;
+                        if n > MAX_ADDR_LEN {
+                            return Err(DecodeError::Limit {
+                                what: "listen address",
+                                n,
+                                max: MAX_ADDR_LEN,
+                            });
+                        }
+                        Some(r.text(n, "listen address")?)
+                    }
+                    f => return Err(DecodeError::Flag(f, "listen address")),
+                },
+            })),
+            1 => Message::Ping {
+                nonce: r.u64("nonce")?,
+                tip: Tip::decode(&mut r)?,
+            },
+            2 => Message::Pong {
+                nonce: r.u64("nonce")?,
+                tip: Tip::decode(&mut r)?,
+            },
+            3 => Message::Inv {
+                hashes: decode_hashes(&mut r, MAX_HASHES, "hashes")?,
+            },
+            4 => Message::GetBlocks {
+                hashes: decode_hashes(&mut r, MAX_HASHES, "hashes")?,
+            },
+            5 => Message::Block {
+                block: Arc::new(Block::decode_from(&mut r)?),
+            },
+            6 => Message::NotFound {
+                hashes: decode_hashes(&mut r, MAX_HASHES, "hashes")?,
+            },
+            7 => Message::GetChain {
+                locator: decode_hashes(&mut r, MAX_LOCATOR, "locator")?,
+            },
+            8 => Message::ChainHashes {
+                hashes: decode_hashes(&mut r, MAX_HASHES, "hashes")?,
+                tip: Tip::decode(&mut r)?,
+            },
+            9 => {
+                let n = r.u16("item count")? as usize;
+                let n = r.count(n, MAX_ITEMS_PER_MSG, ITEM_OVERHEAD, "items")?;
+                let items = (0..n)
+                    .map(|_| Item::decode(&mut r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Message::Items { items }
+            }
+            10 => Message::GetAddr,
+            11 => {
+                let n = r.u16("address count")? as usize;
+                let n = r.count(n, MAX_ADDRS_PER_MSG, 1, "addresses")?;
+                let addrs = (0..n)
+                    .map(|_| {
+                        let len = r.u8("address length")? as usize;
+                        if len > MAX_ADDR_LEN {
+                            return Err(DecodeError::Limit {
+                                what: "address",
+                                n: len,
+                                max: MAX_ADDR_LEN,
+                            });
+                        }
+                        r.text(len, "address")
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Message::Addr { addrs }
+            }
+            k => return Err(DecodeError::UnknownKind(Some(k))),
+        };
+        r.finish()?;
         Ok(msg)
     }
 
-    /// A complete frame: length prefix plus JSON.
+    /// A complete frame: length prefix plus payload.
     pub fn to_frame(&self) -> Vec<u8> {
-        let json = self.to_json();
-        let mut out = Vec::with_capacity(4 + json.len());
-        out.extend_from_slice(&(json.len() as u32).to_be_bytes());
-        out.extend_from_slice(&json);
+        let len = self.encoded_len();
+        let mut out = Vec::with_capacity(FRAME_HEADER_LEN + len);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        self.encode_into(&mut out);
+        debug_assert_eq!(out.len(), FRAME_HEADER_LEN + len, "{}", self.kind());
         out
     }
 }
 
-/// Why bytes from a peer are not a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    /// The length prefix (or payload) is over [`MAX_FRAME_BYTES`].
-    #[error("frame of {len} bytes exceeds the {max}-byte limit")]
-    FrameTooLarge {
-        /// The announced length.
-        len: usize,
-        /// The limit it exceeds.
-        max: usize,
-    },
-    /// The payload is not the JSON of a message (serde's error text).
-    #[error("invalid message JSON: {0}")]
-    Json(String),
-    /// A list in the message is longer than its limit.
-    #[error("{what}: {n} entries exceed the limit of {max}")]
-    Limit {
-        /// Which list.
-        what: &'static str,
-        /// Its length.
-        n: usize,
-        /// Its limit.
-        max: usize,
-    },
+/// A counted list of hashes, at most `max` of them.
+fn decode_hashes<T: FromIterator<BlockHash>>(
+    r: &mut Reader<'_>,
+    max: usize,
+    what: &'static str,
+) -> Result<T, DecodeError> {
+    let n = r.u16(what)? as usize;
+    let n = r.count(n, max, 32, what)?;
+    (0..n).map(|_| r.hash(what)).collect()
+}
+
+impl Tip {
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.height.to_le_bytes());
+        out.extend_from_slice(&self.hash.0);
+        out.extend_from_slice(&self.work.0.to_le_bytes());
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Tip, DecodeError> {
+        Ok(Tip {
+            height: r.u64("tip height")?,
+            hash: r.hash("tip hash")?,
+            work: Work(r.u128("tip work")?),
+        })
+    }
 }
 
 /// Incremental frame decoder: feed it bytes as they arrive, take messages out.
@@ -268,7 +477,7 @@ impl FrameDecoder {
             return Ok(None);
         }
         let body = &self.buf[self.start + 4..self.start + 4 + len];
-        let msg = Message::from_json(body);
+        let msg = Message::decode(body);
         self.start += 4 + len;
         if self.start > self.buf.len() / 2 {
             self.buf.drain(..self.start);
@@ -322,40 +531,38 @@ mod tests {
         assert_eq!(dec.buffered(), 0);
     }
 
-    /// The wire format is flat JSON objects tagged by `type`, whatever Rust boxes inside.
+    fn tip() -> Tip {
+        Tip {
+            height: 7,
+            hash: crate::types::Hash32([7; 32]),
+            work: Work(u128::MAX - 5),
+        }
+    }
+
+    /// The layout is the documented one, byte for byte: kind, then little-endian fields.
     #[test]
-    fn hello_and_inv_encode_flat() {
-        let tip = Tip {
-            height: 0,
-            hash: BlockHash::ZERO,
-            work: Work(1),
-        };
-        let hello = Message::Hello(Box::new(Hello {
-            version: 1,
-            genesis: BlockHash::ZERO,
-            node_id: 9,
-            tip,
-            listen: None,
-        }));
-        let v: serde_json::Value = serde_json::from_slice(&hello.to_json()).unwrap();
-        assert_eq!(v["type"], "hello");
-        assert_eq!(v["node_id"], 9);
-        assert_eq!(v["tip"]["work"], "1");
+    fn inv_and_ping_have_the_documented_layout() {
         let inv = Message::Inv {
-            hashes: vec![BlockHash::ZERO].into(),
+            hashes: vec![crate::types::Hash32([9; 32])].into(),
         };
-        let v: serde_json::Value = serde_json::from_slice(&inv.to_json()).unwrap();
-        assert_eq!(v["hashes"].as_array().map(Vec::len), Some(1));
+        let mut want = vec![3, 1, 0];
+        want.extend([9; 32]);
+        assert_eq!(inv.encode(), want);
+        let ping = Message::Ping {
+            nonce: 0x0102,
+            tip: tip(),
+        };
+        let mut want = vec![1, 2, 1, 0, 0, 0, 0, 0, 0];
+        want.extend(7u64.to_le_bytes());
+        want.extend([7; 32]);
+        want.extend((u128::MAX - 5).to_le_bytes());
+        assert_eq!(ping.encode(), want);
+        assert_eq!(Message::GetAddr.to_frame(), [0, 0, 0, 1, 10]);
     }
 
     #[test]
-    fn every_kind_roundtrips_through_json() {
+    fn every_kind_roundtrips_with_its_exact_length() {
         use crate::block::{Block, Header, Item};
-        let tip = Tip {
-            height: 7,
-            hash: BlockHash::ZERO,
-            work: Work(u128::MAX - 5),
-        };
         let block = Arc::new(Block::new(
             Header {
                 version: 1,
@@ -368,7 +575,7 @@ mod tests {
             },
             vec![Item {
                 nonce: 1,
-                text: "x".into(),
+                text: "x\u{1}\"".into(),
             }],
         ));
         let msgs = vec![
@@ -376,11 +583,24 @@ mod tests {
                 version: PROTOCOL_VERSION,
                 genesis: BlockHash::ZERO,
                 node_id: u64::MAX,
-                tip,
+                tip: tip(),
                 listen: Some("127.0.0.1:3000".into()),
             })),
-            Message::Ping { nonce: 1, tip },
-            Message::Pong { nonce: 2, tip },
+            Message::Hello(Box::new(Hello {
+                version: PROTOCOL_VERSION,
+                genesis: BlockHash::ZERO,
+                node_id: 1,
+                tip: tip(),
+                listen: None,
+            })),
+            Message::Ping {
+                nonce: 1,
+                tip: tip(),
+            },
+            Message::Pong {
+                nonce: 2,
+                tip: tip(),
+            },
             Message::Inv {
                 hashes: vec![BlockHash::ZERO].into(),
             },
@@ -396,7 +616,7 @@ mod tests {
             },
             Message::ChainHashes {
                 hashes: vec![],
-                tip,
+                tip: tip(),
             },
             Message::Items {
                 items: vec![Item {
@@ -405,21 +625,45 @@ mod tests {
                 }],
             },
             Message::GetAddr,
-            Message::Addr { addrs: vec![] },
+            Message::Addr {
+                addrs: vec!["a".into(), String::new()],
+            },
         ];
         for m in msgs {
-            assert_eq!(
-                Message::from_json(&m.to_json()).as_ref(),
-                Ok(&m),
-                "{}",
-                m.kind()
-            );
+            let bytes = m.encode();
+            assert_eq!(bytes.len(), m.encoded_len(), "{}", m.kind());
+            assert_eq!(bytes[0] as usize, m.kind_index());
+            assert_eq!(Message::decode(&bytes).as_ref(), Ok(&m), "{}", m.kind());
         }
     }
 
+    /// The largest valid block message is exactly one maximal frame.
     #[test]
     fn a_maximal_block_message_fills_a_4_mib_frame() {
+        use crate::block::{data_hash, Header};
         assert_eq!(MAX_FRAME_BYTES, 4 << 20);
+        let items = vec![Item {
+            nonce: 0,
+            text: "\u{1}".repeat(MAX_BLOCK_DATA_BYTES - 4 - ITEM_OVERHEAD),
+        }];
+        let header = Header {
+            version: 1,
+            difficulty: 0,
+            height: 1,
+            timestamp_ms: 0,
+            prev: BlockHash::ZERO,
+            data_hash: data_hash(&items),
+            nonce: 0,
+        };
+        let m = Message::Block {
+            block: Arc::new(Block::new(header, items)),
+        };
+        assert_eq!(m.check_limits(), Ok(()));
+        let frame = m.to_frame();
+        assert_eq!(frame.len(), FRAME_HEADER_LEN + MAX_FRAME_BYTES);
+        let mut dec = FrameDecoder::new();
+        dec.extend(&frame);
+        assert_eq!(dec.next_message().as_ref(), Ok(&Some(m)));
     }
 
     #[test]
@@ -465,12 +709,14 @@ mod tests {
             hashes: vec![BlockHash::ZERO; MAX_HASHES + 1].into(),
         };
         assert!(matches!(
-            Message::from_json(&m.to_json()),
+            Message::decode(&m.encode()),
             Err(DecodeError::Limit { .. })
         ));
-        assert!(matches!(
-            Message::from_json(b"{\"type\":\"nope\"}"),
-            Err(DecodeError::Json(_))
-        ));
+        assert_eq!(
+            Message::decode(&[99]),
+            Err(DecodeError::UnknownKind(Some(99)))
+        );
+        assert_eq!(Message::decode(&[]), Err(DecodeError::UnknownKind(None)));
+        assert_eq!(Message::decode(&[10, 0]), Err(DecodeError::Trailing(1)));
     }
 }

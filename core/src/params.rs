@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::block::{data_hash, Block, Header, Item, HEADER_VERSION};
+use crate::block::{data_hash, Block, Header, Item, HEADER_VERSION, MAX_BLOCK_DATA_BYTES};
 use crate::types::BlockHash;
 use std::sync::Arc;
 
@@ -13,7 +13,8 @@ pub struct Params {
     pub network: String,
     /// Minimum difficulty (leading zero bits) of any non-genesis block.
     pub min_difficulty: u32,
-    /// Maximum canonical data size of one block, in bytes.
+    /// Maximum canonical data size of one block, in bytes; capped at [`MAX_BLOCK_DATA_BYTES`]
+    /// (see [`Params::block_data_limit`]), so a valid block always fits in a frame.
     pub max_block_data_bytes: usize,
     /// How far a block's timestamp may be ahead of the validator's `now`.
     pub max_future_ms: u64,
@@ -56,6 +57,12 @@ impl Params {
     /// A zero-difficulty network for tests and the simulator (no real proof of work).
     pub fn dev() -> Params {
         Params::new("rantai-dev", 0)
+    }
+
+    /// The block data limit in effect: `max_block_data_bytes`, at most
+    /// [`MAX_BLOCK_DATA_BYTES`].
+    pub fn block_data_limit(&self) -> usize {
+        self.max_block_data_bytes.min(MAX_BLOCK_DATA_BYTES)
     }
 
     /// The network's genesis block, derived from its name: every chain of this network starts

@@ -1,7 +1,9 @@
 //! Validation rules, fork choice and reorgs of the block tree.
 
-use rantai_core::block::{Header, Item, MAX_BLOCK_WIRE_BYTES, MAX_DIFFICULTY};
+use rantai_core::block::{Header, Item, MAX_BLOCK_DATA_BYTES, MAX_DIFFICULTY};
 use rantai_core::chain::{BlockError, Chain, Insert, OrphanLimits};
+use rantai_core::message::MAX_FRAME_BYTES;
+use rantai_core::Message;
 use rantai_core::{Block, Millis, Params, Template};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -564,31 +566,35 @@ fn the_bookkeeping_estimate_counts_the_header_only_form_of_every_evicted_block()
 }
 
 #[test]
-fn items_of_exactly_the_wire_limit_are_accepted_and_one_byte_more_refused() {
-    // A data limit far above the wire limit, so only the wire limit applies.
+fn a_network_limit_above_the_frame_is_capped_so_every_valid_block_fits_a_frame() {
+    // A data limit far above what a frame carries: the protocol ceiling applies.
     let mut p = Params::new("test", 0);
     p.max_block_data_bytes = 8 << 20;
+    assert_eq!(p.block_data_limit(), MAX_BLOCK_DATA_BYTES);
     let p = Arc::new(p);
     let g = Chain::new(p.clone()).genesis().as_ref().clone();
-    let overhead = Item {
+    // Control characters, which JSON would escape to 6 bytes each, cost one byte here.
+    let sized = |data_bytes: usize| Item {
         nonce: 0,
-        text: String::new(),
-    }
-    .wire_len();
-    let sized = |wire: usize| Item {
-        nonce: 0,
-        text: "x".repeat(wire - overhead),
+        text: "\u{1}".repeat(data_bytes - 4 - 12),
     };
-    let b = child(&g, 0, vec![sized(MAX_BLOCK_WIRE_BYTES)], 10);
+    let b = child(&g, 0, vec![sized(MAX_BLOCK_DATA_BYTES)], 10);
+    assert_eq!(
+        Message::Block {
+            block: Arc::new(b.clone())
+        }
+        .encoded_len(),
+        MAX_FRAME_BYTES
+    );
     let mut c = Chain::new(p.clone());
     assert!(matches!(insert(&mut c, &b), Ok(Insert::Accepted(_))));
-    let b = child(&g, 0, vec![sized(MAX_BLOCK_WIRE_BYTES + 1)], 10);
+    let b = child(&g, 0, vec![sized(MAX_BLOCK_DATA_BYTES + 1)], 10);
     let mut c = Chain::new(p);
     assert_eq!(
         insert(&mut c, &b),
-        Err(BlockError::TooLargeOnWire {
-            size: MAX_BLOCK_WIRE_BYTES + 1,
-            max: MAX_BLOCK_WIRE_BYTES,
+        Err(BlockError::TooLarge {
+            size: MAX_BLOCK_DATA_BYTES + 1,
+            max: MAX_BLOCK_DATA_BYTES,
         })
     );
 }

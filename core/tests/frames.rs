@@ -1,28 +1,27 @@
 //! The frame limit at its boundary: a payload of exactly `MAX_FRAME_BYTES` (4 MiB) is a message,
 //! one byte more is refused, by the decoder from the length prefix alone and by
-//! `Message::from_json` from the payload.
+//! `Message::decode` from the payload.
 
 use rantai_core::message::MAX_FRAME_BYTES;
-use rantai_core::{BlockHash, DecodeError, FrameDecoder, Message, Tip, Work};
+use rantai_core::{DecodeError, FrameDecoder, Item, Message};
 
-/// A valid ping whose JSON is padded with an unknown field to exactly `len` bytes.
-fn padded_ping_json(len: usize) -> Vec<u8> {
-    let ping = Message::Ping {
-        nonce: 7,
-        tip: Tip {
-            height: 0,
-            hash: BlockHash::ZERO,
-            work: Work(1),
-        },
+/// The payload of a valid `items` message of exactly `len` bytes: one item, its text filling
+/// what the kind byte, the count and the item's nonce and length leave.
+fn items_payload(len: usize) -> Vec<u8> {
+    let msg = Message::Items {
+        items: vec![Item {
+            nonce: 7,
+            text: "x".repeat(len - 15),
+        }],
     };
-    let mut json = ping.to_json();
-    assert_eq!(json.pop(), Some(b'}'));
-    json.extend_from_slice(br#","pad":""#);
-    let pad = len - json.len() - 2;
-    json.resize(json.len() + pad, b'x');
-    json.extend_from_slice(b"\"}");
-    assert_eq!(json.len(), len);
-    json
+    let payload = msg.encode();
+    assert_eq!(payload.len(), len);
+    assert_eq!(msg.encoded_len(), len);
+    payload
+}
+
+fn is_the_item(m: &Message) -> bool {
+    matches!(m, Message::Items { items } if items.len() == 1 && items[0].nonce == 7)
 }
 
 fn frame(payload: &[u8]) -> Vec<u8> {
@@ -38,25 +37,25 @@ fn the_limit_is_four_mib() {
 
 #[test]
 fn a_frame_of_exactly_the_limit_is_decoded() {
-    let json = padded_ping_json(MAX_FRAME_BYTES);
-    assert!(matches!(
-        Message::from_json(&json),
-        Ok(Message::Ping { nonce: 7, .. })
-    ));
+    let payload = items_payload(MAX_FRAME_BYTES);
+    assert!(Message::decode(&payload).is_ok_and(|m| is_the_item(&m)));
     let mut dec = FrameDecoder::new();
-    dec.extend(&frame(&json));
+    dec.extend(&frame(&payload));
     match dec.next_message() {
-        Ok(Some(Message::Ping { nonce: 7, .. })) => {}
-        other => panic!("a 4 MiB frame is a message: {other:?}"),
+        Ok(Some(m)) if is_the_item(&m) => {}
+        other => panic!(
+            "a 4 MiB frame is a message: {:?}",
+            other.map(|m| m.map(|m| m.kind()))
+        ),
     }
     assert_eq!(dec.buffered(), 0);
 }
 
 #[test]
 fn a_frame_one_byte_over_the_limit_is_refused() {
-    let json = padded_ping_json(MAX_FRAME_BYTES + 1);
+    let payload = items_payload(MAX_FRAME_BYTES + 1);
     assert_eq!(
-        Message::from_json(&json).err(),
+        Message::decode(&payload).err(),
         Some(DecodeError::FrameTooLarge {
             len: MAX_FRAME_BYTES + 1,
             max: MAX_FRAME_BYTES
@@ -74,7 +73,7 @@ fn a_frame_one_byte_over_the_limit_is_refused() {
     );
     // And with the whole frame there.
     let mut dec = FrameDecoder::new();
-    dec.extend(&frame(&json));
+    dec.extend(&frame(&payload));
     assert!(matches!(
         dec.next_message(),
         Err(DecodeError::FrameTooLarge { .. })

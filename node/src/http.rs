@@ -221,9 +221,7 @@ async fn submit(State(c): State<NodeClient>, body: axum::body::Bytes) -> Respons
     };
     match c.submit(text).await {
         Ok(Ok(id)) => (StatusCode::ACCEPTED, Json(json!({ "id": id.to_string() }))).into_response(),
-        Ok(Err(e @ (SubmitError::TooLarge { .. } | SubmitError::TooLargeOnWire { .. }))) => {
-            error(StatusCode::PAYLOAD_TOO_LARGE, e)
-        }
+        Ok(Err(e @ SubmitError::TooLarge { .. })) => error(StatusCode::PAYLOAD_TOO_LARGE, e),
         Ok(Err(e @ SubmitError::PoolFull(_))) => error(StatusCode::SERVICE_UNAVAILABLE, e),
         Err(_) => stopped(),
     }

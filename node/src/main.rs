@@ -265,7 +265,7 @@ async fn node(a: NodeArgs) -> Result<()> {
         }
         None => None,
     };
-    let max_line = Params::main().max_block_data_bytes - 16;
+    let max_line = Params::main().block_data_limit() - 16;
     tokio::spawn(read_stdin(handle.client().clone(), max_line));
     wait_for_signal().await;
     let _ = http_stop.send(());

@@ -1,7 +1,7 @@
 //! The crash-safe block store under `--data-dir`: every accepted block, in acceptance order.
 //!
 //! Blocks live in a redb table keyed by a sequence number (parents always precede children),
-//! encoded canonically (96-byte header + canonical item encoding). A dedicated thread writes them
+//! in their canonical encoding ([`Block::encode`]: 96-byte header, then the items). A dedicated thread writes them
 //! with group commit: whatever batches are queued when a transaction starts go into it, and each
 //! commit is one fsync (redb's default `Durability::Immediate`). Only after the commit returns is
 //! a block logged as `accepted` and counted in `stored_blocks`: that is the durability guarantee.
@@ -17,8 +17,8 @@
 //! it built at open.
 
 use crate::metrics::Metrics;
-use rantai_core::block::{encode_items, HEADER_LEN};
-use rantai_core::{Block, BlockHash, Chain, Header, Insert, Item, Millis, Params};
+use rantai_core::block::HEADER_LEN;
+use rantai_core::{Block, BlockHash, Chain, Header, Insert, Millis, Params};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -69,68 +69,6 @@ impl_from_redb!(
     redb::StorageError,
     redb::CommitError
 );
-
-/// Why a stored entry is not a block.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EntryError {
-    #[error("entry of {0} bytes is shorter than a header")]
-    Short(usize),
-    #[error("item list is truncated")]
-    Truncated,
-    #[error("item text is not UTF-8")]
-    Utf8,
-    #[error("{0} trailing bytes after the items")]
-    Trailing(usize),
-}
-
-/// Canonical encoding of a block for storage: header then item encoding.
-pub fn encode_block(block: &Block) -> Vec<u8> {
-    let mut out = Vec::with_capacity(block.size());
-    out.extend_from_slice(&block.header().encode());
-    out.extend_from_slice(&encode_items(block.items()));
-    out
-}
-
-/// Inverse of [`encode_block`]; never panics on arbitrary bytes.
-pub fn decode_block(bytes: &[u8]) -> Result<Block, EntryError> {
-    let (head, mut rest) = bytes
-        .split_first_chunk::<HEADER_LEN>()
-        .ok_or(EntryError::Short(bytes.len()))?;
-    let header = Header::decode(head);
-    let count = take_u32(&mut rest)? as usize;
-    // Each item needs at least 12 bytes, so a huge count fails before allocating.
-    if count > rest.len() / 12 {
-        return Err(EntryError::Truncated);
-    }
-    let mut items = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (nonce, r) = rest.split_first_chunk::<8>().ok_or(EntryError::Truncated)?;
-        rest = r;
-        let len = take_u32(&mut rest)? as usize;
-        if rest.len() < len {
-            return Err(EntryError::Truncated);
-        }
-        let (text, r) = rest.split_at(len);
-        rest = r;
-        let text = std::str::from_utf8(text)
-            .map_err(|_| EntryError::Utf8)?
-            .to_string();
-        items.push(Item {
-            nonce: u64::from_le_bytes(*nonce),
-            text,
-        });
-    }
-    if !rest.is_empty() {
-        return Err(EntryError::Trailing(rest.len()));
-    }
-    Ok(Block::new(header, items))
-}
-
-fn take_u32(rest: &mut &[u8]) -> Result<u32, EntryError> {
-    let (b, r) = rest.split_first_chunk::<4>().ok_or(EntryError::Truncated)?;
-    *rest = r;
-    Ok(u32::from_le_bytes(*b))
-}
 
 /// The `accepted block` log line. With a store it is written only once the block's commit
 /// returned (the durability guarantee); without one, as soon as the core accepts the block.
@@ -328,7 +266,7 @@ fn load(
         for entry in table.iter()? {
             let (k, v) = entry?;
             let seq = k.value();
-            let block = match decode_block(v.value()) {
+            let block = match Block::decode(v.value()) {
                 Ok(b) => b,
                 Err(e) => {
                     stopped = Some((seq, format!("entry {seq} is corrupt: {e}")));
@@ -454,7 +392,7 @@ fn write_group(db: &Database, first_seq: u64, group: &[StoreEntry]) -> Result<()
         let indexed_before = indexed(&meta)? == first_seq;
         for (i, e) in group.iter().enumerate() {
             let seq = first_seq + i as u64;
-            table.insert(seq, encode_block(&e.block).as_slice())?;
+            table.insert(seq, e.block.encode().as_slice())?;
             hashes.insert(&e.block.hash().0[..], seq)?;
         }
         if indexed_before {
@@ -479,7 +417,7 @@ fn read_blocks(db: &Database, hashes: Vec<BlockHash>) -> LoadedBlocks {
                 continue;
             };
             let entry = blocks.get(seq)?;
-            match entry.map(|g| decode_block(g.value())) {
+            match entry.map(|g| Block::decode(g.value())) {
                 Some(Ok(b)) if b.hash() == *h => out.blocks.push(Arc::new(b)),
                 Some(Err(e)) => {
                     tracing::error!("store: entry {seq} (block {}) is corrupt: {e}", h.short());
@@ -568,44 +506,4 @@ pub fn write_blocks(
         write_group(&db, next + (i * 10_000) as u64, &entries)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn block(n: u64) -> Block {
-        let items = vec![Item {
-            nonce: n,
-            text: format!("line {n} ✓"),
-        }];
-        let header = Header {
-            version: 1,
-            difficulty: 0,
-            height: n,
-            timestamp_ms: 7,
-            prev: rantai_core::BlockHash::ZERO,
-            data_hash: rantai_core::block::data_hash(&items),
-            nonce: n,
-        };
-        Block::new(header, items)
-    }
-
-    #[test]
-    fn encoding_roundtrips_and_rejects_garbage() {
-        let b = block(3);
-        let enc = encode_block(&b);
-        assert_eq!(decode_block(&enc), Ok(b));
-        assert_eq!(decode_block(&enc[..50]), Err(EntryError::Short(50)));
-        assert_eq!(
-            decode_block(&enc[..enc.len() - 1]),
-            Err(EntryError::Truncated)
-        );
-        let mut long = enc.clone();
-        long.push(0);
-        assert_eq!(decode_block(&long), Err(EntryError::Trailing(1)));
-        let mut huge = enc[..HEADER_LEN].to_vec();
-        huge.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(decode_block(&huge), Err(EntryError::Truncated));
-    }
 }

@@ -176,3 +176,47 @@ fn two_sides_that_mined_apart_end_on_one_chain_with_both_sides_data() {
     });
     wait_converged(&mut [&mut a, &mut b, &mut c], &mut texts);
 }
+
+/// One valid line used to cut a node off: 900,000 control characters took 5.4 MB as JSON,
+/// over the frame limit, so no peer could receive the block. In the binary encoding it is a
+/// 900 kB item like any other: typed at one node and POSTed to another, both lines reach all
+/// three nodes, which end on one chain.
+#[test]
+fn lines_of_900000_control_characters_reach_every_node_by_stdin_and_by_post() {
+    let dir = TempDir::new("controls");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut nodes: Vec<NodeProc> = (0..3)
+        .map(|i| {
+            let peers: Vec<u16> = (0..3).filter(|&j| j != i).map(|j| ports[j]).collect();
+            NodeProc::start(
+                &format!("c{i}"),
+                &node_args(ports[i], &peers, &[]),
+                dir.path(),
+            )
+        })
+        .collect();
+    wait_until(WAIT, "three connected nodes", || {
+        nodes.iter().all(|n| {
+            n.status()
+                .is_some_and(|s| s.peers.iter().filter(|p| p.ready).count() == 2)
+        })
+    });
+    let typed = "\u{1}".repeat(900_000);
+    let posted = "\u{2}".repeat(900_000);
+    nodes[0].type_line(&typed);
+    let (code, body) = http(nodes[1].http, "POST", "/blocks", posted.as_bytes()).expect("POST");
+    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&body));
+    let mut texts = vec![typed, posted];
+    let mut refs: Vec<&mut NodeProc> = nodes.iter_mut().collect();
+    wait_converged(&mut refs, &mut texts);
+    for n in &nodes {
+        let log = n.log_text();
+        assert!(
+            !log.contains("frame of"),
+            "no frame was refused: {}",
+            log.lines()
+                .find(|l| l.contains("frame of"))
+                .unwrap_or_default()
+        );
+    }
+}

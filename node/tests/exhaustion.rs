@@ -441,7 +441,7 @@ async fn a_connection_that_carried_a_large_frame_gives_its_buffer_back() {
     let pid = node.child.id();
     let conns = 48;
     let frame_bytes = 3 << 20;
-    let ping = Arc::new(padded_ping(frame_bytes));
+    let ping = Arc::new(large_frame_then_ping(frame_bytes));
     let before = vm_rss_kib(pid);
     let mut tasks = Vec::new();
     for _ in 0..conns {

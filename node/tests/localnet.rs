@@ -108,26 +108,47 @@ fn localnet_starts_connected_nodes_and_routes_lines() {
             })
         })
     });
-    let log = lines.lock().map(|v| v.join("\n")).unwrap_or_default();
-    assert!(
-        log.contains("[node1]") && log.contains("[node2]"),
-        "prefixed logs:\n{log}"
-    );
     // Routed, not only relayed: each line was mined by the node it was sent to, which logged
     // its block as from `local miner`, while the other node got it from its peer.
     let page: rantai_node::BlockPage = http_get(api(0), "/blocks?from=0&limit=100")
         .and_then(|(_, b)| serde_json::from_slice(&b).ok())
         .expect("node 1's blocks");
-    for (text, miner, other) in [
-        ("typed at node one", "[node1]", "[node2]"),
-        ("typed at node two", "[node2]", "[node1]"),
-    ] {
+    let accepted_of = |text: &str| {
         let block = page
             .blocks
             .iter()
             .find(|b| b.items.iter().any(|i| i.text == text))
             .expect("the line's block");
-        let accepted = format!("accepted block {} {}", block.height, &block.hash[..8]);
+        format!("accepted block {} {}", block.height, &block.hash[..8])
+    };
+    // The log reaches us through a pipe and a reader thread: wait for the lines, bounded.
+    let wanted: Vec<String> = ["typed at node one", "typed at node two"]
+        .iter()
+        .map(|t| accepted_of(t))
+        .collect();
+    let log_text = || lines.lock().map(|v| v.join("\n")).unwrap_or_default();
+    wait_until(
+        Duration::from_secs(10),
+        "both nodes logged both blocks",
+        || {
+            let log = log_text();
+            wanted.iter().all(|a| {
+                ["[node1]", "[node2]"]
+                    .iter()
+                    .all(|n| log.lines().any(|l| l.contains(n) && l.contains(a.as_str())))
+            })
+        },
+    );
+    let log = log_text();
+    assert!(
+        log.contains("[node1]") && log.contains("[node2]"),
+        "prefixed logs:\n{log}"
+    );
+    for (text, miner, other) in [
+        ("typed at node one", "[node1]", "[node2]"),
+        ("typed at node two", "[node2]", "[node1]"),
+    ] {
+        let accepted = accepted_of(text);
         let line_of = |node: &str| {
             log.lines()
                 .find(|l| l.contains(node) && l.contains(&accepted))

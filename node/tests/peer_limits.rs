@@ -73,7 +73,7 @@ async fn after_the_handshake_a_4_mib_frame_is_a_message_and_one_byte_more_closes
     let n = node().await;
     let mut s = TcpStream::connect(n.local_addr()).await.expect("connect");
     assert!(greet(&mut s, &hello(PROTOCOL_VERSION, 0xaaaa)).await);
-    if let Err(e) = s.write_all(&padded_ping(MAX_FRAME_BYTES)).await {
+    if let Err(e) = s.write_all(&large_frame_then_ping(MAX_FRAME_BYTES)).await {
         panic!("the node closed the connection during a frame of exactly 4 MiB: {e}");
     }
     assert_eq!(

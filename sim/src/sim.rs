@@ -23,7 +23,7 @@ use crate::metrics::{reason_label, Metrics};
 use crate::mining::{hash_shares, neighbour_ahead, MineReason, Miner, Mining};
 use crate::net::links::{conn_id, split_conn_id, Links};
 use crate::net::model::{FaultRates, Model, Port};
-use crate::net::{self, is_background, kind_index, wire_size, DropReason, Network, Transit};
+use crate::net::{self, is_background, wire_size, DropReason, Network, Transit};
 use crate::node::{two_mut, Node};
 use crate::prefetch;
 use crate::report::{self, Report, RunView};
@@ -463,7 +463,7 @@ impl Sim {
         let now = self.sched.now();
         let current = self.net.arrived(link, epoch, is_background(&msg));
         let from = self.net.links.other(link, to);
-        let kind = kind_index(&msg);
+        let kind = msg.kind_index();
         if !current {
             self.metrics.faults.closed_drops += 1;
             let why = DropReason::Closed.label();
@@ -502,7 +502,7 @@ impl Sim {
             return;
         };
         let to = conn.to;
-        let kind = kind_index(&msg);
+        let kind = msg.kind_index();
         let bytes = wire_size(&msg, self.block_size);
         self.metrics.msgs[kind] += 1;
         self.metrics.bytes[kind] += bytes;

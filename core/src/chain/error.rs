@@ -9,20 +9,13 @@ pub enum BlockError {
     /// The header's version is not [`HEADER_VERSION`](crate::block::HEADER_VERSION).
     #[error("unsupported header version {0}")]
     Version(u32),
-    /// The canonical data encoding is over the network's `max_block_data_bytes`.
+    /// The canonical data encoding is over the network's
+    /// [`block_data_limit`](crate::Params::block_data_limit).
     #[error("block data is {size} bytes, limit is {max}")]
     TooLarge {
         /// Canonical data bytes of the block.
         size: usize,
         /// The network's limit.
-        max: usize,
-    },
-    /// Its items would not fit in one frame as JSON, so no peer could relay it.
-    #[error("block items take {size} bytes as JSON, limit is {max}")]
-    TooLargeOnWire {
-        /// Upper bound of the items' JSON bytes.
-        size: usize,
-        /// [`MAX_BLOCK_WIRE_BYTES`](crate::block::MAX_BLOCK_WIRE_BYTES).
         max: usize,
     },
     /// The header's `data_hash` does not commit to the block's items.

@@ -18,9 +18,7 @@ pub use error::BlockError;
 pub use orphans::OrphanLimits;
 use orphans::Orphans;
 
-use crate::block::{
-    data_len, items_wire_len, Block, ItemId, HEADER_VERSION, MAX_BLOCK_WIRE_BYTES, MAX_DIFFICULTY,
-};
+use crate::block::{Block, ItemId, HEADER_LEN, HEADER_VERSION, MAX_DIFFICULTY};
 use crate::body::{ChainBlock, EvictedBlock};
 use crate::params::Params;
 use crate::types::{BlockHash, Millis, Work};
@@ -232,19 +230,10 @@ impl Chain {
         if h.height == 0 {
             return Err(BlockError::FakeGenesis);
         }
-        let size = data_len(block.items());
-        if size > self.params.max_block_data_bytes {
-            return Err(BlockError::TooLarge {
-                size,
-                max: self.params.max_block_data_bytes,
-            });
-        }
-        let wire = items_wire_len(block.items());
-        if wire > MAX_BLOCK_WIRE_BYTES {
-            return Err(BlockError::TooLargeOnWire {
-                size: wire,
-                max: MAX_BLOCK_WIRE_BYTES,
-            });
+        let size = block.size() - HEADER_LEN;
+        let max = self.params.block_data_limit();
+        if size > max {
+            return Err(BlockError::TooLarge { size, max });
         }
         if h.difficulty < self.params.min_difficulty {
             return Err(BlockError::DifficultyBelowMinimum {

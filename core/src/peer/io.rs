@@ -249,15 +249,6 @@ pub enum SubmitError {
         /// The largest text that fits.
         max: usize,
     },
-    /// Escaped as JSON (control characters take up to 6 bytes), the item would make a block too
-    /// large for one frame, so no peer could ever receive it.
-    #[error("item takes {size} bytes as JSON, more than the {max}-byte limit of a block message")]
-    TooLargeOnWire {
-        /// The item's JSON size in bytes.
-        size: usize,
-        /// The most a block message may carry.
-        max: usize,
-    },
     /// The pending pool is at its item or byte limit.
     #[error("pending pool is full ({0} items)")]
     PoolFull(usize),

@@ -38,7 +38,7 @@ pub use io::{
     Violation,
 };
 
-use crate::block::{Block, Item, ItemId, Template, MAX_BLOCK_WIRE_BYTES};
+use crate::block::{Block, Item, ItemId, Template, ITEM_OVERHEAD};
 use crate::chain::Chain;
 use crate::message::{Message, Tip};
 use crate::types::{BlockHash, ConnId, Millis};
@@ -235,17 +235,11 @@ impl Peer {
             nonce: self.rng.gen(),
             text,
         };
-        let max = self.config.params.max_block_data_bytes - 4;
+        let max = self.config.params.block_data_limit() - 4;
         if item.encoded_len() > max {
             return Err(SubmitError::TooLarge {
                 size: item.text.len(),
-                max: max - 12,
-            });
-        }
-        if item.wire_len() > MAX_BLOCK_WIRE_BYTES {
-            return Err(SubmitError::TooLargeOnWire {
-                size: item.wire_len(),
-                max: MAX_BLOCK_WIRE_BYTES,
+                max: max - ITEM_OVERHEAD,
             });
         }
         if !self.pool.fits(
@@ -268,16 +262,14 @@ impl Peer {
     /// The block this peer would mine now: on its tip, carrying pending items up to the limit.
     pub fn block_template(&self, now: Millis) -> Template {
         let tip = self.chain.tip();
-        let max = self.config.params.max_block_data_bytes;
+        let max = self.config.params.block_data_limit();
         let mut items = Vec::new();
         let mut size = 4;
-        let mut wire = 0;
         for it in self.pool.items() {
-            if size + it.encoded_len() > max || wire + it.wire_len() > MAX_BLOCK_WIRE_BYTES {
+            if size + it.encoded_len() > max {
                 break;
             }
             size += it.encoded_len();
-            wire += it.wire_len();
             items.push(it.clone());
         }
         let difficulty = self

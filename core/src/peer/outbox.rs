@@ -4,8 +4,8 @@
 //! A connection is listed in [`FlushQueue`] exactly when its [`Batch`] went from empty to
 //! non-empty, so a flush visits only connections with something to send.
 
-use crate::block::{Item, MAX_BLOCK_WIRE_BYTES};
-use crate::message::MAX_ITEMS_PER_MSG;
+use crate::block::Item;
+use crate::message::{MAX_ITEMS_MSG_BYTES, MAX_ITEMS_PER_MSG};
 use crate::types::{BlockHash, ConnId};
 use smallvec::SmallVec;
 
@@ -65,19 +65,19 @@ impl FlushQueue {
 }
 
 /// Splits items into `items` messages that each fit in a frame: at most
-/// [`MAX_ITEMS_PER_MSG`] items and [`MAX_BLOCK_WIRE_BYTES`] of JSON (one item always fits).
+/// [`MAX_ITEMS_PER_MSG`] items and [`MAX_ITEMS_MSG_BYTES`] (one valid item always fits).
 pub(super) fn item_batches(items: &[Item]) -> Vec<Vec<Item>> {
     let mut out: Vec<Vec<Item>> = Vec::new();
-    let mut wire = 0;
+    let mut bytes = 0;
     for it in items {
         let fits = out.last().is_some_and(|b| {
-            b.len() < MAX_ITEMS_PER_MSG && wire + it.wire_len() <= MAX_BLOCK_WIRE_BYTES
+            b.len() < MAX_ITEMS_PER_MSG && bytes + it.encoded_len() <= MAX_ITEMS_MSG_BYTES
         });
         if !fits {
             out.push(Vec::new());
-            wire = 0;
+            bytes = 0;
         }
-        wire += it.wire_len();
+        bytes += it.encoded_len();
         if let Some(b) = out.last_mut() {
             b.push(it.clone());
         }

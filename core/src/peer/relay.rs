@@ -4,8 +4,8 @@
 
 use super::outbox::item_batches;
 use super::{penalty, Peer, RelayPolicy};
-use crate::block::{Block, Item, MAX_BLOCK_WIRE_BYTES};
-use crate::message::{Hashes, Message, MAX_HASHES, MAX_ITEMS_PER_MSG};
+use crate::block::{Block, Item};
+use crate::message::{Hashes, Message, MAX_HASHES, MAX_ITEMS_MSG_BYTES, MAX_ITEMS_PER_MSG};
 use crate::types::{ConnId, Millis};
 use std::sync::Arc;
 
@@ -57,9 +57,7 @@ impl Peer {
     }
 
     fn on_item(&mut self, peer: ConnId, item: Item) {
-        if item.encoded_len() + 4 > self.config.params.max_block_data_bytes
-            || item.wire_len() > MAX_BLOCK_WIRE_BYTES
-        {
+        if item.encoded_len() + 4 > self.config.params.block_data_limit() {
             return self.misbehaved(peer, penalty::OVERSIZED_ITEM);
         }
         let id = item.id();
@@ -90,17 +88,19 @@ impl Peer {
             return;
         };
         let mut items = Vec::new();
-        let mut wire = 0;
+        let mut bytes = 0;
         let mut last = c.item_cursor;
         let stale = self
             .pool
             .wrapping_after(c.item_cursor)
             .filter(|(_, p)| now.since(p.since) >= age);
         for (seq, p) in stale {
-            if items.len() >= MAX_ITEMS_PER_MSG || wire + p.item.wire_len() > MAX_BLOCK_WIRE_BYTES {
+            if items.len() >= MAX_ITEMS_PER_MSG
+                || bytes + p.item.encoded_len() > MAX_ITEMS_MSG_BYTES
+            {
                 break;
             }
-            wire += p.item.wire_len();
+            bytes += p.item.encoded_len();
             items.push(p.item.clone());
             last = seq;
         }

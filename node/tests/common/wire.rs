@@ -80,26 +80,29 @@ pub fn vm_rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/PID/status")
 }
 
-/// A valid ping padded with an unknown field to exactly `len` bytes of JSON, framed.
-pub fn padded_ping(len: usize) -> Vec<u8> {
-    let genesis = Params::main().genesis_hash();
-    let ping = Message::Ping {
-        nonce: 7,
-        tip: Tip {
-            height: 0,
-            hash: genesis,
-            work: Work(1),
-        },
-    };
-    let mut json = ping.to_json();
-    assert_eq!(json.pop(), Some(b'}'));
-    let head = br#","pad":""#;
-    let pad = len.saturating_sub(json.len() + head.len() + 2);
-    json.extend_from_slice(head);
-    json.resize(json.len() + pad, b'x');
-    json.extend_from_slice(b"\"}");
-    assert_eq!(json.len(), len, "a ping needs more than {len} bytes");
-    frame(&json)
+/// A valid `items` message of exactly `len` payload bytes, framed, then a ping: a node that
+/// took the large frame as a message answers the ping. Items of 64 KiB each, so none is over a
+/// block's limit; a node that does not pool others' items (the default) ignores them.
+pub fn large_frame_then_ping(len: usize) -> Vec<u8> {
+    const TEXT: usize = 64 << 10;
+    let mut left = len - 3;
+    let mut items = Vec::new();
+    while left >= 2 * (12 + TEXT) {
+        items.push(rantai_core::Item {
+            nonce: items.len() as u64,
+            text: "x".repeat(TEXT),
+        });
+        left -= 12 + TEXT;
+    }
+    items.push(rantai_core::Item {
+        nonce: items.len() as u64,
+        text: "x".repeat(left - 12),
+    });
+    let msg = Message::Items { items };
+    assert_eq!(msg.encoded_len(), len);
+    let mut bytes = msg.to_frame();
+    bytes.extend_from_slice(&ping_frame());
+    bytes
 }
 
 /// A ping claiming the genesis tip.

@@ -20,61 +20,20 @@ use crate::time::SimTime;
 use links::{Conn, Links};
 use model::{Delivery, Fate, Model, Path, Port};
 use partition::Partitions;
+use rantai_core::message::FRAME_HEADER_LEN;
 use rantai_core::Message;
 
-/// Names of the message kinds, indexed by [`kind_index`] (the same strings as `Message::kind`).
-pub const KIND_NAMES: [&str; 12] = [
-    "hello",
-    "ping",
-    "pong",
-    "inv",
-    "get_blocks",
-    "block",
-    "not_found",
-    "get_chain",
-    "chain_hashes",
-    "items",
-    "get_addr",
-    "addr",
-];
+pub use rantai_core::message::KIND_NAMES;
 
-/// Index of a message's kind in [`KIND_NAMES`].
-#[inline]
-pub fn kind_index(msg: &Message) -> usize {
-    match msg {
-        Message::Hello(_) => 0,
-        Message::Ping { .. } => 1,
-        Message::Pong { .. } => 2,
-        Message::Inv { .. } => 3,
-        Message::GetBlocks { .. } => 4,
-        Message::Block { .. } => 5,
-        Message::NotFound { .. } => 6,
-        Message::GetChain { .. } => 7,
-        Message::ChainHashes { .. } => 8,
-        Message::Items { .. } => 9,
-        Message::GetAddr => 10,
-        Message::Addr { .. } => 11,
-    }
-}
-
-/// Estimated wire size of a message, without serializing it: a 24-byte envelope plus 32 bytes
-/// per hash, and for blocks the virtual `block_size_bytes` plus the real header and items.
+/// Bytes a message takes on the wire: exactly its frame (length prefix and binary payload,
+/// as the node sends it), plus for a block the virtual `block_size_bytes` of payload that
+/// stands for transactions the simulation does not carry.
 #[inline]
 pub fn wire_size(msg: &Message, block_size_bytes: u64) -> u64 {
-    const ENV: u64 = 24;
-    const TIP: u64 = 56;
+    let frame = (FRAME_HEADER_LEN + msg.encoded_len()) as u64;
     match msg {
-        Message::Hello(h) => ENV + 44 + TIP + h.listen.as_ref().map_or(0, |l| l.len() as u64),
-        Message::Ping { .. } | Message::Pong { .. } => ENV + 8 + TIP,
-        Message::Inv { hashes } | Message::GetBlocks { hashes } | Message::NotFound { hashes } => {
-            ENV + 32 * hashes.len() as u64
-        }
-        Message::Block { block } => ENV + block.size() as u64 + block_size_bytes,
-        Message::GetChain { locator } => ENV + 32 * locator.len() as u64,
-        Message::ChainHashes { hashes, .. } => ENV + TIP + 32 * hashes.len() as u64,
-        Message::Items { items } => ENV + items.iter().map(|i| i.encoded_len() as u64).sum::<u64>(),
-        Message::GetAddr => ENV,
-        Message::Addr { addrs } => ENV + addrs.iter().map(|a| a.len() as u64 + 4).sum::<u64>(),
+        Message::Block { .. } => frame + block_size_bytes,
+        _ => frame,
     }
 }
 
