@@ -8,6 +8,7 @@ use harness::{config, Net};
 use rand::{Rng, SeedableRng};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -30,8 +31,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
+/// The tests here measure the process-wide allocation counter, so they run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 #[test]
 fn bytes_per_peer_and_block_stay_near_100() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const PEERS: usize = 100;
     const BLOCKS: usize = 1000;
     let mut net = Net::new(PEERS, |_| {
@@ -70,4 +75,54 @@ fn bytes_per_peer_and_block_stay_near_100() {
     );
     // Shared blocks are not copied per peer: a copy alone would cost more than 200 bytes.
     assert!(per < 150.0, "{per} bytes per (peer, block)");
+    // The peers' own estimate, which budgets are checked with, is near the measurement.
+    let ratio = estimated as f64 / freed as f64;
+    assert!(
+        (0.75..=1.25).contains(&ratio),
+        "bookkeeping_bytes() says {estimated} bytes, dropping the peers freed {freed}"
+    );
+}
+
+/// `Chain::bookkeeping_bytes` is what the memory budget is checked with: it must be close to
+/// what dropping the chain really frees, with every body held (and shared) and with most
+/// bodies evicted to their header-only form. The blocks stay alive outside the chain, so only
+/// the chain's own bytes are freed.
+#[test]
+fn the_chain_bookkeeping_estimate_is_within_a_tenth_of_what_the_chain_frees() {
+    use rantai_core::{Chain, Item, Millis, Params, Template};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let params = Arc::new(Params::dev());
+    let genesis = Chain::new(params.clone()).tip().clone();
+    let mut blocks = vec![genesis];
+    for n in 1..=2_000u64 {
+        let parent = blocks.last().expect("genesis").clone();
+        let items = vec![Item {
+            nonce: n,
+            text: format!("line {n}"),
+        }];
+        let t = Template::new(parent.header(), parent.hash(), 0, Millis(n), items);
+        blocks.push(Arc::new(t.into_block(n)));
+    }
+    for cache in [None, Some(100)] {
+        let before = LIVE.load(Ordering::Relaxed);
+        let mut chain = Chain::new(params.clone());
+        chain.set_body_cache(cache);
+        for b in &blocks[1..] {
+            chain
+                .insert(b.clone(), Millis(10_000))
+                .expect("valid block");
+        }
+        let estimated = chain.bookkeeping_bytes() as f64;
+        let held = LIVE.load(Ordering::Relaxed);
+        drop(chain);
+        let freed = (held - LIVE.load(Ordering::Relaxed)) as f64;
+        println!(
+            "body cache {cache:?}: chain grew by {} bytes, freed {freed}, estimated {estimated}",
+            held - before
+        );
+        assert!(
+            (0.9..=1.1).contains(&(estimated / freed)),
+            "body cache {cache:?}: estimated {estimated} bytes, dropping the chain freed {freed}"
+        );
+    }
 }

@@ -461,4 +461,25 @@ mod tests {
         bad[at] = 0xff;
         assert_eq!(Block::decode(&bad), Err(DecodeError::Utf8("item text")));
     }
+
+    #[test]
+    fn debug_shows_the_header_and_hash_and_timestamp_is_the_headers() {
+        let b = Block::new(
+            Header {
+                version: 1,
+                difficulty: 0,
+                height: 2,
+                timestamp_ms: 1234,
+                prev: Hash32::ZERO,
+                data_hash: data_hash(&[]),
+                nonce: 0,
+            },
+            vec![],
+        );
+        assert_eq!(b.timestamp(), Millis(1234));
+        let shown = format!("{b:?}");
+        assert!(shown.starts_with("Block { header: Header {"), "{shown}");
+        assert!(shown.contains("timestamp_ms: 1234"), "{shown}");
+        assert!(shown.contains(&format!("hash: {:?}", b.hash())), "{shown}");
+    }
 }

@@ -112,3 +112,45 @@ impl ChainBlock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::{data_hash, Item};
+    use crate::types::Hash32;
+
+    /// Both forms of one block answer every question alike, except whether the body is held.
+    #[test]
+    fn the_header_only_form_answers_like_the_whole_block() {
+        let items = vec![Item {
+            nonce: 1,
+            text: "x".into(),
+        }];
+        let block = Block::new(
+            Header {
+                version: 1,
+                difficulty: 0,
+                height: 5,
+                timestamp_ms: 9,
+                prev: Hash32([4; 32]),
+                data_hash: data_hash(&items),
+                nonce: 2,
+            },
+            items,
+        );
+        block.record_chain_work(Work(77));
+        let full = ChainBlock::Full(Arc::new(block.clone()));
+        let evicted = ChainBlock::Evicted(Arc::new(EvictedBlock::of(&block)));
+        for b in [&full, &evicted] {
+            assert_eq!(b.header(), block.header());
+            assert_eq!(b.hash(), block.hash());
+            assert_eq!(b.height(), 5);
+            assert_eq!(b.prev(), Hash32([4; 32]));
+            assert_eq!(b.size(), block.size());
+            assert_eq!(b.chain_work(), Work(77));
+            assert_eq!(b.item_ids(), vec![block.items()[0].id()]);
+        }
+        assert!(!full.is_evicted() && full.body().is_some());
+        assert!(evicted.is_evicted() && evicted.body().is_none());
+    }
+}
