@@ -507,3 +507,107 @@ pub fn write_blocks(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rantai_core::{Item, Template};
+
+    /// A database file in a fresh temporary directory, removed on drop.
+    struct TempDb(PathBuf, Database);
+
+    impl TempDb {
+        fn new(tag: &str) -> TempDb {
+            let dir = std::env::temp_dir()
+                .join(format!("rantai-store-unit-{}-{tag}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let db = Database::create(dir.join(DB_FILE)).expect("database");
+            TempDb(dir, db)
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn chain_of(n: u64, params: &Params) -> Vec<Arc<Block>> {
+        let mut parent = params.genesis().clone();
+        (1..=n)
+            .map(|i| {
+                let items = vec![Item {
+                    nonce: i,
+                    text: format!("line {i}"),
+                }];
+                let t = Template::new(parent.header(), parent.hash(), 0, Millis(i), items);
+                parent = Arc::new(t.into_block(i));
+                parent.clone()
+            })
+            .collect()
+    }
+
+    fn index_state(db: &Database) -> (u64, Vec<(BlockHash, u64)>) {
+        let txn = db.begin_read().expect("read");
+        let meta = txn.open_table(META).expect("meta");
+        let hashes = txn.open_table(HASHES).expect("hashes");
+        let entries = hashes
+            .iter()
+            .expect("iterate")
+            .map(|e| {
+                let (k, v) = e.expect("entry");
+                let h: [u8; 32] = k.value().try_into().expect("32-byte key");
+                (rantai_core::Hash32(h), v.value())
+            })
+            .collect();
+        (indexed(&meta).expect("indexed"), entries)
+    }
+
+    /// The hash index covers exactly the entries below `next_seq`: writes keep it current,
+    /// a store written without it gets it built, and entries cut off after corruption leave it.
+    #[test]
+    fn the_hash_index_covers_exactly_the_entries_below_next_seq() {
+        let params = Params::dev();
+        let t = TempDb::new("index");
+        check_network(&t.1, &params).expect("fresh store");
+        let blocks = chain_of(5, &params);
+        let entries: Vec<StoreEntry> = blocks
+            .iter()
+            .map(|b| StoreEntry {
+                block: b.clone(),
+                from: String::new(),
+            })
+            .collect();
+        write_group(&t.1, 0, &entries).expect("write");
+        let want = |n: usize| -> Vec<(BlockHash, u64)> {
+            let mut v: Vec<(BlockHash, u64)> = blocks[..n]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (b.hash(), i as u64))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(index_state(&t.1), (5, want(5)), "kept current by writes");
+        // Blocks from 3 on were cut off: their hashes leave the index.
+        index_hashes(&t.1, 3).expect("shrink");
+        assert_eq!(index_state(&t.1), (3, want(3)));
+        // A store whose index covers nothing gets it built from the blocks.
+        {
+            let txn = t.1.begin_write().expect("write");
+            txn.open_table(HASHES)
+                .expect("hashes")
+                .retain(|_, _| false)
+                .expect("clear");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(INDEXED_KEY, &0u64.to_le_bytes()[..])
+                .expect("reset");
+            txn.commit().expect("commit");
+        }
+        assert_eq!(index_state(&t.1), (0, vec![]));
+        index_hashes(&t.1, 5).expect("build");
+        assert_eq!(index_state(&t.1), (5, want(5)));
+    }
+}
