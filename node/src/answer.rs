@@ -49,6 +49,7 @@ pub(crate) fn status(peer: &Peer, conns: &Conns, local: Local<'_>) -> Status {
         pending_items: peer.pending_len(),
         uptime_secs: local.uptime.as_secs(),
         peers,
+        config: peer.config().summary(),
     }
 }
 

@@ -66,6 +66,9 @@ pub struct Status {
     pub pending_items: usize,
     pub uptime_secs: u64,
     pub peers: Vec<PeerStatus>,
+    /// Every setting of the peer protocol this node runs, with the same keys as a simulated
+    /// run's `scenario.peer_config`.
+    pub config: rantai_core::ConfigSummary,
 }
 
 /// One connection in [`Status`].

@@ -79,9 +79,16 @@ fn http_api_answers_with_the_documented_keys() {
         "pending_items",
         "uptime_secs",
         "peers",
+        "config",
     ] {
         assert!(s.get(k).is_some(), "status has {k}: {s}");
     }
+    // The protocol settings in effect: the node's own defaults, under the simulator's keys.
+    let c = &s["config"];
+    assert_eq!(c["network"], "rantai");
+    assert_eq!(c["relay"], "push");
+    assert_eq!(c["auto_mine"], true);
+    assert_eq!(c["block_data_limit_bytes"], 1 << 20);
     assert_eq!(s["listen"].as_str(), Some(n.addr.to_string().as_str()));
 
     let (code, body) = http(n.http, "GET", "/blocks?from=1&limit=5", b"").expect("blocks");

@@ -71,6 +71,9 @@ pub struct ScenarioSummary {
     pub crashes: usize,
     pub items: u32,
     pub ping_interval_ms: Option<u64>,
+    /// Every setting of the peer protocol the simulated peers ran (`scenario.peer_config.*`),
+    /// so a run can be compared with a node's `GET /status` `config` key by key.
+    pub peer_config: rantai_core::ConfigSummary,
 }
 
 /// Mined blocks and their fate (`blocks.*`).
@@ -229,6 +232,8 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub struct RunView<'a> {
     /// The configuration the run ran.
     pub cfg: &'a SimConfig,
+    /// The peer protocol's settings every simulated peer ran.
+    pub peer_config: rantai_core::ConfigSummary,
     /// Everything measured while running, invariant violations included.
     pub metrics: &'a Metrics,
     /// The best chain of the majority tip's holder, if any peer is online.
@@ -334,6 +339,7 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
             crashes: cfg.crashes.len(),
             items: cfg.items,
             ping_interval_ms: cfg.ping_interval().map(|p| p.0),
+            peer_config: run.peer_config.clone(),
         },
         blocks: BlocksReport {
             mined,

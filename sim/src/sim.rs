@@ -274,6 +274,7 @@ impl Sim {
         let best = self.majority_tip().and_then(|(_, node)| self.chain(node));
         let view = RunView {
             cfg: &self.cfg,
+            peer_config: self.core.summary(),
             metrics: &self.metrics,
             best_chain: best,
             end,

@@ -103,6 +103,12 @@ fn small_run_prints_json_report_and_writes_outputs() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["scenario"]["peers"], 40);
+    // The protocol settings every peer ran, under the node's `/status` `config` keys.
+    let c = &v["scenario"]["peer_config"];
+    assert_eq!(c["network"], "rantai-dev");
+    assert_eq!(c["relay"], v["scenario"]["relay"]);
+    assert_eq!(c["ping_interval_ms"], v["scenario"]["ping_interval_ms"]);
+    assert_eq!(c["auto_mine"], false);
     assert_eq!(v["blocks"]["mined"], 5);
     for key in [
         "report_version",

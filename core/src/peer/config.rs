@@ -137,6 +137,96 @@ impl Config {
     }
 }
 
+/// Every setting of a [`Config`] as plain values, for reports and status pages: what a run or
+/// a node actually used, so two configurations can be compared key by key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigSummary {
+    /// [`Params::network`].
+    pub network: String,
+    /// [`Params::min_difficulty`].
+    pub min_difficulty: u32,
+    /// [`Params::block_data_limit`].
+    pub block_data_limit_bytes: usize,
+    /// [`Params::max_future_ms`].
+    pub max_future_ms: u64,
+    /// [`Config::relay`] (`announce` or `push`).
+    pub relay: String,
+    /// [`Config::mine_difficulty`].
+    pub mine_difficulty: u32,
+    /// [`Config::auto_mine`].
+    pub auto_mine: bool,
+    /// [`Config::relay_items`].
+    pub relay_items: bool,
+    /// [`Config::handshake_timeout`].
+    pub handshake_timeout_ms: u64,
+    /// [`Config::ping_interval`]; `None`: no keepalive pings.
+    pub ping_interval_ms: Option<u64>,
+    /// [`Config::pong_timeout`].
+    pub pong_timeout_ms: u64,
+    /// [`Config::request_timeout`].
+    pub request_timeout_ms: u64,
+    /// [`Config::max_strikes`].
+    pub max_strikes: u32,
+    /// [`Config::probe_delay`].
+    pub probe_delay_ms: u64,
+    /// [`Config::max_request_retries`].
+    pub max_request_retries: u32,
+    /// [`Config::max_in_flight_per_peer`].
+    pub max_in_flight_per_peer: usize,
+    /// [`Config::max_fetch_queue`].
+    pub max_fetch_queue: usize,
+    /// [`Config::sync_batch`].
+    pub sync_batch: usize,
+    /// [`Config::max_pending_items`].
+    pub max_pending_items: usize,
+    /// [`Config::max_pending_bytes`].
+    pub max_pending_bytes: usize,
+    /// [`Config::max_known_addrs`].
+    pub max_known_addrs: usize,
+    /// [`Config::disconnect_score`].
+    pub disconnect_score: u32,
+    /// [`OrphanLimits::max_blocks`].
+    pub orphan_max_blocks: usize,
+    /// [`OrphanLimits::max_bytes`].
+    pub orphan_max_bytes: usize,
+    /// [`Config::body_cache_blocks`]; `None`: every body is kept.
+    pub body_cache_blocks: Option<u64>,
+}
+
+impl Config {
+    /// Every setting in effect, as plain values ([`ConfigSummary`]).
+    pub fn summary(&self) -> ConfigSummary {
+        let p = &self.params;
+        ConfigSummary {
+            network: p.network.clone(),
+            min_difficulty: p.min_difficulty,
+            block_data_limit_bytes: p.block_data_limit(),
+            max_future_ms: p.max_future_ms,
+            relay: self.relay.as_str().to_string(),
+            mine_difficulty: self.mine_difficulty.max(p.min_difficulty),
+            auto_mine: self.auto_mine,
+            relay_items: self.relay_items,
+            handshake_timeout_ms: self.handshake_timeout.0,
+            ping_interval_ms: self.ping_interval.map(|t| t.0),
+            pong_timeout_ms: self.pong_timeout.0,
+            request_timeout_ms: self.request_timeout.0,
+            max_strikes: self.max_strikes,
+            probe_delay_ms: self.probe_delay.0,
+            max_request_retries: self.max_request_retries,
+            max_in_flight_per_peer: self.max_in_flight_per_peer,
+            max_fetch_queue: self.max_fetch_queue,
+            sync_batch: self.sync_batch,
+            max_pending_items: self.max_pending_items,
+            max_pending_bytes: self.max_pending_bytes,
+            max_known_addrs: self.max_known_addrs,
+            disconnect_score: self.disconnect_score,
+            orphan_max_blocks: self.orphan_limits.max_blocks,
+            orphan_max_bytes: self.orphan_limits.max_bytes,
+            body_cache_blocks: self.body_cache_blocks,
+        }
+    }
+}
+
 /// Unanswered pings in a row after which a connection is considered dead.
 pub const MAX_MISSED_PONGS: u32 = 3;
 

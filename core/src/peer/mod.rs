@@ -31,7 +31,8 @@ mod table;
 mod timers;
 
 pub use config::{
-    penalty, Config, ParseRelayPolicyError, RelayPolicy, MAX_GET_BLOCKS, MAX_MISSED_PONGS,
+    penalty, Config, ConfigSummary, ParseRelayPolicyError, RelayPolicy, MAX_GET_BLOCKS,
+    MAX_MISSED_PONGS,
 };
 pub use io::{
     Direction, DisconnectReason, Event, Input, LoadPurpose, Output, PeerSummary, SubmitError,
