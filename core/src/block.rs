@@ -155,11 +155,6 @@ pub fn data_hash(items: &[Item]) -> Hash32 {
     sha256(&encode_items(items))
 }
 
-/// Byte size of the canonical data encoding, the quantity the size limit applies to.
-pub fn data_len(items: &[Item]) -> usize {
-    4 + items.iter().map(Item::encoded_len).sum::<usize>()
-}
-
 /// A header plus its items, with the hash and the data-hash check computed once at
 /// construction.
 ///
