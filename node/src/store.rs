@@ -469,6 +469,17 @@ impl StoreHandle {
     }
 }
 
+/// Store entries for `blocks` with no sender to log.
+fn unlabelled(blocks: &[Arc<Block>]) -> Vec<StoreEntry> {
+    blocks
+        .iter()
+        .map(|b| StoreEntry {
+            block: b.clone(),
+            from: String::new(),
+        })
+        .collect()
+}
+
 /// Writes `blocks` (parents first) as a fresh store in `dir`; for tools and benchmarks that
 /// prepare a data directory without running a node.
 pub fn write_blocks(
@@ -489,14 +500,7 @@ pub fn write_blocks(
         last.map_or(0, |k| k + 1)
     };
     for (i, chunk) in blocks.chunks(10_000).enumerate() {
-        let entries: Vec<StoreEntry> = chunk
-            .iter()
-            .map(|b| StoreEntry {
-                block: b.clone(),
-                from: String::new(),
-            })
-            .collect();
-        write_group(&db, next + (i * 10_000) as u64, &entries)?;
+        write_group(&db, next + (i * 10_000) as u64, &unlabelled(chunk))?;
     }
     Ok(())
 }
@@ -566,14 +570,7 @@ mod tests {
         let t = TempDb::new("index");
         check_network(&t.1, &params).expect("fresh store");
         let blocks = chain_of(5, &params);
-        let entries: Vec<StoreEntry> = blocks
-            .iter()
-            .map(|b| StoreEntry {
-                block: b.clone(),
-                from: String::new(),
-            })
-            .collect();
-        write_group(&t.1, 0, &entries).expect("write");
+        write_group(&t.1, 0, &unlabelled(&blocks)).expect("write");
         let want = |n: usize| -> Vec<(BlockHash, u64)> {
             let mut v: Vec<(BlockHash, u64)> = blocks[..n]
                 .iter()
@@ -605,16 +602,6 @@ mod tests {
         assert_eq!(index_state(&t.1), (5, want(5)));
     }
 
-    fn entries(blocks: &[Arc<Block>]) -> Vec<StoreEntry> {
-        blocks
-            .iter()
-            .map(|b| StoreEntry {
-                block: b.clone(),
-                from: String::new(),
-            })
-            .collect()
-    }
-
     /// An index entry left behind (the process stopped between truncating the blocks and
     /// updating the index) may point at a sequence number a newer block now holds: a read by
     /// the old hash reports it missing, never hands out the other block.
@@ -624,7 +611,7 @@ mod tests {
         let t = TempDb::new("stale");
         check_network(&t.1, &params).expect("fresh store");
         let blocks = chain_of(5, &params);
-        write_group(&t.1, 0, &entries(&blocks[..4])).expect("write");
+        write_group(&t.1, 0, &unlabelled(&blocks[..4])).expect("write");
         // Entry 3 is cut off without touching the index; another block then takes seq 3.
         let txn = t.1.begin_write().expect("write");
         txn.open_table(BLOCKS)
@@ -633,7 +620,7 @@ mod tests {
             .expect("truncate");
         txn.commit().expect("commit");
         let mut other = chain_of(4, &Params::new("other", 0));
-        write_group(&t.1, 3, &entries(&other[3..])).expect("write");
+        write_group(&t.1, 3, &unlabelled(&other[3..])).expect("write");
         let read = read_blocks(&t.1, vec![blocks[3].hash(), blocks[2].hash()]);
         assert_eq!(read.missing, vec![blocks[3].hash()]);
         assert_eq!(read.blocks, vec![blocks[2].clone()]);
@@ -654,7 +641,7 @@ mod tests {
         let blocks = chain_of(4_097, &params);
         let (tx, rx) = mpsc::channel(5_000);
         for b in &blocks {
-            tx.try_send(StoreCmd::Append(entries(std::slice::from_ref(b))))
+            tx.try_send(StoreCmd::Append(unlabelled(std::slice::from_ref(b))))
                 .expect("queued");
         }
         drop(tx);

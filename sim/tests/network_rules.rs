@@ -36,22 +36,27 @@ fn block_message_bytes(sim: &Sim, miner: u32, hash: &BlockHash, block_size: u64)
     )
 }
 
-#[test]
-fn a_message_sent_after_a_block_arrives_after_it() {
-    // Peer 0 pushes a 1 MB block to peer 1 over 8 Mbps (about a second on the wire), then at
-    // the same millisecond gossips an item (64 bytes: latency only). The item must wait.
-    let mut sim = Builder::new(2)
+/// Two peers on a line pushing 1 MB blocks: 100 ms apart, 8 Mbps down and `up_bps` up.
+fn pushing_pair(up_bps: u64) -> Sim {
+    Builder::new(2)
         .seed(3)
         .relay(RelayPolicy::Push)
         .topology(Topology::Line)
         .latency(Latency::Const(Millis(100)))
         .bandwidth(Bandwidth::Uniform {
             download: Some(8_000_000),
-            upload: Some(8_000_000),
+            upload: Some(up_bps),
         })
         .block_size(1_000_000)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_message_sent_after_a_block_arrives_after_it() {
+    // Peer 0 pushes a 1 MB block to peer 1 over 8 Mbps (about a second on the wire), then at
+    // the same millisecond gossips an item (64 bytes: latency only). The item must wait.
+    let mut sim = pushing_pair(8_000_000);
     sim.run_for(Millis::from_secs(2)); // handshakes
     let sent_at = sim.now();
     let block = sim.mine(0).unwrap();
@@ -169,18 +174,7 @@ fn a_busy_downlink_delays_the_second_block() {
 /// still busy with a block the crash cut off.
 #[test]
 fn a_crash_frees_the_crashed_peers_links() {
-    let mut sim = Builder::new(2)
-        .seed(3)
-        .relay(RelayPolicy::Push)
-        .topology(Topology::Line)
-        .latency(Latency::Const(Millis(100)))
-        .bandwidth(Bandwidth::Uniform {
-            download: Some(8_000_000),
-            upload: Some(80_000_000),
-        })
-        .block_size(1_000_000)
-        .build()
-        .unwrap();
+    let mut sim = pushing_pair(80_000_000);
     assert_eq!(sim.upload_bps(0), Some(80_000_000));
     assert_eq!(sim.upload_bps(1), Some(80_000_000));
     assert_eq!(sim.upload_bps(2), None, "no such peer");
