@@ -180,9 +180,13 @@ fn a_crash_frees_the_crashed_peers_links() {
     assert_eq!(sim.upload_bps(2), None, "no such peer");
     sim.run_for(Millis::from_secs(2)); // handshakes
     sim.mine(0).unwrap();
-    // Pushed at once: peer 1's downlink is booked for about a second (1 MB at 8 Mbps).
+    // Pushed at once: peer 1's downlink is booked for the latency (100 ms) and then a second
+    // (1 MB at 8 Mbps).
     let booked = sim.download_backlog(1);
-    assert!(booked >= Millis(1000), "downlink booked for {booked:?}");
+    assert!(
+        (Millis(1100)..=Millis(1110)).contains(&booked),
+        "downlink booked for {booked:?}"
+    );
     sim.run_for(Millis(300));
     assert!(sim.download_backlog(1) >= Millis(700));
     sim.crash(1, true).unwrap();
