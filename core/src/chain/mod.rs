@@ -348,7 +348,9 @@ impl Chain {
             }
             match self.activate(target) {
                 Ok(change) => {
-                    merge_change(&mut acc.tip_change, change);
+                    // One insert moves the tip at most once: this is its only move.
+                    debug_assert!(acc.tip_change.is_none());
+                    acc.tip_change = Some(change);
                     return;
                 }
                 Err((bad, err)) => {
@@ -363,7 +365,8 @@ impl Chain {
     fn best_valid_candidate(&self) -> Option<u32> {
         let mut best: Option<u32> = None;
         for (i, e) in self.entries.iter().enumerate() {
-            if e.invalid || e.work() <= self.tip_work() {
+            // An invalid block is skipped by `has_invalid_ancestor`, which starts at itself.
+            if e.work() <= self.tip_work() {
                 continue;
             }
             if best.is_some_and(|b| self.entries[b as usize].work() >= e.work()) {
@@ -627,25 +630,5 @@ impl Chain {
                 .bodies
                 .as_ref()
                 .map_or(0, |b| b.held.len() * 32 + b.evicted_bytes)
-    }
-}
-
-fn merge_change(slot: &mut Option<TipChange>, change: TipChange) {
-    match slot {
-        None => *slot = Some(change),
-        Some(prev) => {
-            // A second move in the same insert: fold into one net change.
-            let mut joined = std::mem::take(&mut prev.joined);
-            let mut left = std::mem::take(&mut prev.left);
-            for b in change.left {
-                if let Some(pos) = joined.iter().position(|j| j.hash() == b.hash()) {
-                    joined.remove(pos);
-                } else {
-                    left.push(b);
-                }
-            }
-            joined.extend(change.joined);
-            *slot = Some(TipChange { left, joined });
-        }
     }
 }
