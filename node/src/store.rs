@@ -227,19 +227,18 @@ fn index_hashes(db: &Database, next_seq: u64) -> Result<(), StoreError> {
     {
         let mut meta = txn.open_table(META)?;
         let done = indexed(&meta)?;
-        if done == next_seq {
-            return Ok(());
-        }
         let mut hashes = txn.open_table(HASHES)?;
-        if done > next_seq {
-            hashes.retain(|_, seq| seq < next_seq)?;
-        } else {
-            tracing::info!("store: indexing {} blocks by hash", next_seq - done);
-            let blocks = txn.open_table(BLOCKS)?;
-            for entry in blocks.range(done..next_seq)? {
-                let (k, v) = entry?;
-                if let Some(head) = v.value().first_chunk::<HEADER_LEN>() {
-                    hashes.insert(&Header::decode(head).hash().0[..], k.value())?;
+        match done.cmp(&next_seq) {
+            std::cmp::Ordering::Equal => return Ok(()),
+            std::cmp::Ordering::Greater => hashes.retain(|_, seq| seq < next_seq)?,
+            std::cmp::Ordering::Less => {
+                tracing::info!("store: indexing {} blocks by hash", next_seq - done);
+                let blocks = txn.open_table(BLOCKS)?;
+                for entry in blocks.range(done..next_seq)? {
+                    let (k, v) = entry?;
+                    if let Some(head) = v.value().first_chunk::<HEADER_LEN>() {
+                        hashes.insert(&Header::decode(head).hash().0[..], k.value())?;
+                    }
                 }
             }
         }
@@ -680,5 +679,17 @@ mod tests {
         drop(txn);
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A read that fails (here: a store without the hash table) reports every block it did
+    /// not return as missing, so the caller asks peers for them.
+    #[test]
+    fn a_failed_read_reports_every_block_missing() {
+        let t = TempDb::new("failed-read");
+        let blocks = chain_of(2, &Params::dev());
+        let hashes: Vec<BlockHash> = blocks.iter().map(|b| b.hash()).collect();
+        let read = read_blocks(&t.1, hashes.clone());
+        assert!(read.blocks.is_empty());
+        assert_eq!(read.missing, hashes);
     }
 }
