@@ -253,8 +253,9 @@ impl Block {
         out
     }
 
-    /// Decodes exactly one canonical encoding; never panics, and allocates no more than the
-    /// input carries. Validity (data hash, proof of work) is the chain's to check.
+    /// Decodes exactly one canonical encoding; never panics, and allocates a small multiple
+    /// of the input at most (a count is checked against the bytes left first). Validity
+    /// (data hash, proof of work) is the chain's to check.
     pub fn decode(bytes: &[u8]) -> Result<Block, DecodeError> {
         let mut r = Reader::new(bytes);
         let block = Block::decode_from(&mut r)?;
@@ -266,9 +267,10 @@ impl Block {
         let header = Header::decode(&r.array::<HEADER_LEN>("block header")?);
         let n = r.u32("item count")? as usize;
         let n = r.count(n, usize::MAX, ITEM_OVERHEAD, "block items")?;
-        let items = (0..n)
-            .map(|_| Item::decode(r))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            items.push(Item::decode(r)?);
+        }
         Ok(Block::new(header, items))
     }
 

@@ -70,7 +70,7 @@ struct NodeArgs {
           value_parser = clap::value_parser!(u32).range(0..=1_000))]
     max_outbound: u32,
     /// Address to advertise to peers (default: the listen address, unless it is a wildcard).
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_advertise)]
     advertise: Option<String>,
     /// How blocks travel: `push` (whole block at once) or `announce` (hash, then fetched).
     #[arg(long, default_value = relay_name(defaults().config.relay), value_parser = parse_relay)]
@@ -151,6 +151,18 @@ fn relay_name(relay: RelayPolicy) -> &'static str {
         RelayPolicy::Push => "push",
         RelayPolicy::Announce => "announce",
     }
+}
+
+/// An advertised address must fit a `hello` (64 bytes), or every peer would refuse it.
+fn parse_advertise(s: &str) -> Result<String, String> {
+    let max = rantai_core::message::MAX_ADDR_LEN;
+    if s.len() > max {
+        return Err(format!(
+            "{} bytes, more than the {max} a peer accepts",
+            s.len()
+        ));
+    }
+    Ok(s.to_string())
 }
 
 fn parse_relay(s: &str) -> Result<RelayPolicy, String> {

@@ -232,6 +232,9 @@ fn index_hashes(db: &Database, next_seq: u64) -> Result<(), StoreError> {
             std::cmp::Ordering::Equal => return Ok(()),
             std::cmp::Ordering::Greater => hashes.retain(|_, seq| seq < next_seq)?,
             std::cmp::Ordering::Less => {
+                // Entries from next_seq on may be left from appends the index never covered
+                // (a store written before the index existed), then cut off: drop them too.
+                hashes.retain(|_, seq| seq < next_seq)?;
                 tracing::info!("store: indexing {} blocks by hash", next_seq - done);
                 let blocks = txn.open_table(BLOCKS)?;
                 for entry in blocks.range(done..next_seq)? {
@@ -510,23 +513,37 @@ mod tests {
     use rantai_core::{Item, Template};
     use redb::ReadableTableMetadata;
 
-    /// A database file in a fresh temporary directory, removed on drop.
-    struct TempDb(PathBuf, Database);
+    /// A fresh temporary directory, removed on drop (also when a test panics).
+    struct TempPath(PathBuf);
 
-    impl TempDb {
-        fn new(tag: &str) -> TempDb {
+    impl TempPath {
+        fn new(tag: &str) -> TempPath {
             let dir = std::env::temp_dir()
                 .join(format!("rantai-store-unit-{}-{tag}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("temp dir");
-            let db = Database::create(dir.join(DB_FILE)).expect("database");
-            TempDb(dir, db)
+            TempPath(dir)
         }
     }
 
-    impl Drop for TempDb {
+    impl Drop for TempPath {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A database file in a fresh temporary directory; the database closes before the
+    /// directory goes.
+    struct TempDb {
+        db: Database,
+        _dir: TempPath,
+    }
+
+    impl TempDb {
+        fn new(tag: &str) -> TempDb {
+            let dir = TempPath::new(tag);
+            let db = Database::create(dir.0.join(DB_FILE)).expect("database");
+            TempDb { db, _dir: dir }
         }
     }
 
@@ -567,9 +584,9 @@ mod tests {
     fn the_hash_index_covers_exactly_the_entries_below_next_seq() {
         let params = Params::dev();
         let t = TempDb::new("index");
-        check_network(&t.1, &params).expect("fresh store");
+        check_network(&t.db, &params).expect("fresh store");
         let blocks = chain_of(5, &params);
-        write_group(&t.1, 0, &unlabelled(&blocks)).expect("write");
+        write_group(&t.db, 0, &unlabelled(&blocks)).expect("write");
         let want = |n: usize| -> Vec<(BlockHash, u64)> {
             let mut v: Vec<(BlockHash, u64)> = blocks[..n]
                 .iter()
@@ -579,13 +596,13 @@ mod tests {
             v.sort();
             v
         };
-        assert_eq!(index_state(&t.1), (5, want(5)), "kept current by writes");
+        assert_eq!(index_state(&t.db), (5, want(5)), "kept current by writes");
         // Blocks from 3 on were cut off: their hashes leave the index.
-        index_hashes(&t.1, 3).expect("shrink");
-        assert_eq!(index_state(&t.1), (3, want(3)));
+        index_hashes(&t.db, 3).expect("shrink");
+        assert_eq!(index_state(&t.db), (3, want(3)));
         // A store whose index covers nothing gets it built from the blocks.
         {
-            let txn = t.1.begin_write().expect("write");
+            let txn = t.db.begin_write().expect("write");
             txn.open_table(HASHES)
                 .expect("hashes")
                 .retain(|_, _| false)
@@ -596,9 +613,9 @@ mod tests {
                 .expect("reset");
             txn.commit().expect("commit");
         }
-        assert_eq!(index_state(&t.1), (0, vec![]));
-        index_hashes(&t.1, 5).expect("build");
-        assert_eq!(index_state(&t.1), (5, want(5)));
+        assert_eq!(index_state(&t.db), (0, vec![]));
+        index_hashes(&t.db, 5).expect("build");
+        assert_eq!(index_state(&t.db), (5, want(5)));
     }
 
     /// An index entry left behind (the process stopped between truncating the blocks and
@@ -608,22 +625,22 @@ mod tests {
     fn a_stale_index_entry_never_returns_another_block() {
         let params = Params::dev();
         let t = TempDb::new("stale");
-        check_network(&t.1, &params).expect("fresh store");
+        check_network(&t.db, &params).expect("fresh store");
         let blocks = chain_of(5, &params);
-        write_group(&t.1, 0, &unlabelled(&blocks[..4])).expect("write");
+        write_group(&t.db, 0, &unlabelled(&blocks[..4])).expect("write");
         // Entry 3 is cut off without touching the index; another block then takes seq 3.
-        let txn = t.1.begin_write().expect("write");
+        let txn = t.db.begin_write().expect("write");
         txn.open_table(BLOCKS)
             .expect("blocks")
             .retain_in(3.., |_, _| false)
             .expect("truncate");
         txn.commit().expect("commit");
         let mut other = chain_of(4, &Params::new("other", 0));
-        write_group(&t.1, 3, &unlabelled(&other[3..])).expect("write");
-        let read = read_blocks(&t.1, vec![blocks[3].hash(), blocks[2].hash()]);
+        write_group(&t.db, 3, &unlabelled(&other[3..])).expect("write");
+        let read = read_blocks(&t.db, vec![blocks[3].hash(), blocks[2].hash()]);
         assert_eq!(read.missing, vec![blocks[3].hash()]);
         assert_eq!(read.blocks, vec![blocks[2].clone()]);
-        let read = read_blocks(&t.1, vec![other[3].hash()]);
+        let read = read_blocks(&t.db, vec![other[3].hash()]);
         assert_eq!(read.blocks, vec![other.remove(3)]);
     }
 
@@ -631,11 +648,8 @@ mod tests {
     #[test]
     fn queued_batches_share_one_commit_up_to_the_group_bound() {
         let params = Params::dev();
-        let dir =
-            std::env::temp_dir().join(format!("rantai-store-unit-{}-group", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let db = Database::create(dir.join(DB_FILE)).expect("database");
+        let dir = TempPath::new("group");
+        let db = Database::create(dir.0.join(DB_FILE)).expect("database");
         check_network(&db, &params).expect("fresh store");
         let blocks = chain_of(4_097, &params);
         let (tx, rx) = mpsc::channel(5_000);
@@ -648,22 +662,17 @@ mod tests {
         writer(db, rx, 0, metrics.clone());
         assert_eq!(metrics.blocks_stored.load(Ordering::Relaxed), 4_097);
         assert_eq!(metrics.store_commits.load(Ordering::Relaxed), 2);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// `write_blocks` appends after what a store holds, in chunks of 10,000 blocks.
     #[test]
     fn write_blocks_appends_in_order_across_chunks() {
         let params = Arc::new(Params::dev());
-        let dir = std::env::temp_dir().join(format!(
-            "rantai-store-unit-{}-write-blocks",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = TempPath::new("write-blocks");
         let blocks = chain_of(10_003, &params);
-        write_blocks(&dir, &params, &blocks[..2]).expect("first");
-        write_blocks(&dir, &params, &blocks[2..]).expect("append");
-        let db = Database::open(dir.join(DB_FILE)).expect("open");
+        write_blocks(&dir.0, &params, &blocks[..2]).expect("first");
+        write_blocks(&dir.0, &params, &blocks[2..]).expect("append");
+        let db = Database::open(dir.0.join(DB_FILE)).expect("open");
         let txn = db.begin_read().expect("read");
         let table = txn.open_table(BLOCKS).expect("blocks");
         assert_eq!(table.len().expect("len"), 10_003);
@@ -675,10 +684,6 @@ mod tests {
                 "seq {seq}"
             );
         }
-        drop(table);
-        drop(txn);
-        drop(db);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A read that fails (here: a store without the hash table) reports every block it did
@@ -688,7 +693,7 @@ mod tests {
         let t = TempDb::new("failed-read");
         let blocks = chain_of(2, &Params::dev());
         let hashes: Vec<BlockHash> = blocks.iter().map(|b| b.hash()).collect();
-        let read = read_blocks(&t.1, hashes.clone());
+        let read = read_blocks(&t.db, hashes.clone());
         assert!(read.blocks.is_empty());
         assert_eq!(read.missing, hashes);
     }

@@ -10,6 +10,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn bad_flags_give_a_clear_error() {
+    let long_addr = format!("{}:1", "a".repeat(63));
     for (args, expect) in [
         (vec!["--pow-bits", "3"], "pow-bits"),
         (vec!["--port", "99999"], "port"),
@@ -18,6 +19,7 @@ fn bad_flags_give_a_clear_error() {
         (vec!["--http", "nope"], "--http"),
         (vec!["--peer", "notanaddr"], "HOST:PORT"),
         (vec!["localnet", "--pow-bits", "4"], "pow-bits"),
+        (vec!["--advertise", &long_addr], "more than the 64"),
     ] {
         let out = Command::new(BIN).args(&args).output().expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?} exits with status 2");

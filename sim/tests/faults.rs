@@ -104,8 +104,9 @@ fn scheduled_crash_and_restart_in_a_scenario() {
     assert_eq!(r.convergence.online_peers, 50);
 }
 
-/// Each per-message fault, configured alone, is injected, and the others stay at zero: the
-/// model's shortcut for fault-free runs must not switch off a fault that is the only one set.
+/// Each per-message fault, configured alone, is injected, and the others stay at zero: no
+/// check of the rates may switch off a fault that is the only one set, or count a fault
+/// that is not.
 #[test]
 fn each_message_fault_alone_is_injected() {
     let run = |loss: f64, duplicate: f64, reorder: f64| {
