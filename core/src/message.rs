@@ -50,7 +50,7 @@ pub struct Tip {
 }
 
 /// Block hashes of an `inv`, `get_blocks` or `not_found`: usually one, so it is stored inline
-/// (no allocation per announcement); encoded as a plain JSON array.
+/// (no allocation per announcement); on the wire a counted list like any other.
 pub type Hashes = smallvec::SmallVec<[BlockHash; 1]>;
 
 /// The handshake, first message on every connection in both directions.
@@ -68,7 +68,8 @@ pub struct Hello {
     pub listen: Option<String>,
 }
 
-/// Everything one peer can say to another.
+/// Everything one peer can say to another. The serde form (JSON tagged by `type`) is for
+/// traces and tools; the wire uses [`Message::encode_into`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Message {
