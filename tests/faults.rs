@@ -146,6 +146,75 @@ fn a_line_of_control_characters_is_an_ordinary_item() {
     ));
 }
 
+/// A line is refused one byte past the data limit with the exact maximum in the error, and a
+/// line exactly at the limit fills the block to its last byte.
+#[test]
+fn submit_and_template_meet_the_data_limit_exactly() {
+    let params = Params::dev();
+    let limit = params.block_data_limit();
+    let max_text = limit - 4 - rantai_core::block::ITEM_OVERHEAD;
+    let mut peer = Peer::new(Config::new(params), 1);
+    assert_eq!(
+        peer.submit(Millis(0), "x".repeat(max_text + 1)),
+        Err(SubmitError::TooLarge {
+            size: max_text + 1,
+            max: max_text
+        })
+    );
+    peer.submit(Millis(0), "y".repeat(max_text)).unwrap();
+    let block = peer.block_template(Millis(1)).into_block(0);
+    assert_eq!(block.items().len(), 1);
+    assert_eq!(block.size(), rantai_core::block::HEADER_LEN + limit);
+}
+
+/// The template takes pending items while they fit and stops before the one that would not:
+/// three thirds of the data limit go in, a fourth of the same size waits.
+#[test]
+fn a_template_takes_items_while_they_fit() {
+    let params = Params::dev();
+    let limit = params.block_data_limit();
+    let each = (limit - 4) / 3;
+    let mut peer = Peer::new(Config::new(params.clone()), 1);
+    for c in ["a", "b", "c", "d"] {
+        peer.submit(
+            Millis(0),
+            c.repeat(each - rantai_core::block::ITEM_OVERHEAD),
+        )
+        .unwrap();
+    }
+    let block = peer.block_template(Millis(1)).into_block(0);
+    assert_eq!(block.items().len(), 3);
+    assert_eq!(block.size(), rantai_core::block::HEADER_LEN + 4 + 3 * each);
+    let chain = Chain::new(Arc::new(params));
+    assert!(chain.check_block(&block, Millis(1)).is_ok());
+}
+
+/// A block message carrying one byte more than any block may is refused before decoding.
+#[test]
+fn a_block_message_over_the_data_cap_is_refused() {
+    let params = Arc::new(Params::dev());
+    let genesis = Chain::new(params).tip().clone();
+    let cap = rantai_core::block::MAX_BLOCK_DATA_BYTES;
+    let block = |data: usize| {
+        let item = Item {
+            nonce: 0,
+            text: "z".repeat(data - 4 - rantai_core::block::ITEM_OVERHEAD),
+        };
+        let b =
+            Template::new(genesis.header(), genesis.hash(), 0, Millis(1), vec![item]).into_block(0);
+        rantai_core::Message::Block { block: Arc::new(b) }
+    };
+    assert_eq!(block(cap).check_limits(), Ok(()));
+    assert_eq!(
+        block(cap + 1).check_limits(),
+        Err(rantai_core::DecodeError::Limit {
+            what: "block bytes",
+            n: cap + 1,
+            max: cap
+        })
+    );
+}
+
 #[test]
 fn the_largest_valid_block_fits_a_frame() {
     let params = Arc::new(Params::dev());
