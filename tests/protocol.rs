@@ -164,7 +164,7 @@ fn forks_resolve_to_the_heavier_chain_with_reorg() {
 fn nothing_lost_when_a_block_loses_the_fork_race() {
     let mut net = Net::new(3, |_| {
         let mut c = config();
-        c.auto_mine = true;
+        c.mining = rantai_core::MinePolicy::OwnItems;
         c
     });
     net.connect(0, 1);
@@ -329,7 +329,7 @@ fn same_seed_same_history() {
     let run = || {
         let mut net = Net::new(4, |_| {
             let mut c = config();
-            c.auto_mine = true;
+            c.mining = rantai_core::MinePolicy::OwnItems;
             c
         });
         net.connect(0, 1);
@@ -381,7 +381,7 @@ fn block_repeating_an_item_costs_the_sender_not_the_relayer() {
 fn equal_work_fork_is_broken_and_keeps_both_sides_items() {
     let mut net = Net::new(2, |_| {
         let mut c = config();
-        c.auto_mine = true;
+        c.mining = rantai_core::MinePolicy::OwnItems;
         c
     });
     let a = net.submit(0, "left");

@@ -83,8 +83,8 @@ pub use chain::{BlockError, Chain, Insert, TipChange};
 pub use message::{DecodeError, FrameDecoder, Hashes, Message, Tip};
 pub use params::Params;
 pub use peer::{
-    Config, ConfigSummary, Direction, DisconnectReason, Event, Input, LoadPurpose, Output,
-    ParseRelayPolicyError, Peer, RelayPolicy, SubmitError, Violation,
+    Config, ConfigSummary, Direction, DisconnectReason, Event, Input, LoadPurpose, MinePolicy,
+    Output, ParseMinePolicyError, ParseRelayPolicyError, Peer, RelayPolicy, SubmitError, Violation,
 };
 pub use types::{BlockHash, ConnId, Hash32, Millis, Work};
 

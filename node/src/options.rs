@@ -14,7 +14,8 @@ pub struct NodeOptions {
     /// The protocol: network parameters, relay policy, difficulty of blocks mined here
     /// (`mine_difficulty`, raised to the network minimum) and timers. Pings carry each side's
     /// tip, which is how the core settles equal-work ties, so keep `ping_interval` short.
-    /// `auto_mine` must stay on for submitted items to be mined here.
+    /// `mining` must not be `Off` for submitted items to be mined here (the default is
+    /// `OwnItems`).
     /// [`crate::spawn`] sets `listen_addr` (from [`NodeOptions::advertise`]) and
     /// `body_cache_blocks` (from [`NodeOptions::body_cache_blocks`]) itself.
     pub config: Config,
@@ -46,7 +47,7 @@ impl Default for NodeOptions {
         let mut config = Config::new(Params::main());
         // A node mines the lines typed into it, whole blocks travel at once (lowest latency),
         // and keepalives are short so equal-work ties settle within seconds.
-        config.auto_mine = true;
+        config.mining = rantai_core::MinePolicy::OwnItems;
         config.relay = RelayPolicy::Push;
         config.mine_difficulty = 16;
         config.handshake_timeout = Millis::from_secs(10);

@@ -89,7 +89,7 @@ fn http_api_answers_with_the_documented_keys() {
     let c = &s["config"];
     assert_eq!(c["network"], "rantai");
     assert_eq!(c["relay"], "push");
-    assert_eq!(c["auto_mine"], true);
+    assert_eq!(c["mining"], "own-items");
     assert_eq!(c["block_data_limit_bytes"], 1 << 20);
     assert_eq!(s["listen"].as_str(), Some(n.addr.to_string().as_str()));
 

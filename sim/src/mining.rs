@@ -1,20 +1,23 @@
-//! Mining: each miner is a Poisson process with rate `share / block_interval`, and the run
-//! decides whether a race that fires still produces a block.
+//! Mining: each miner is a Poisson process with rate `share / block_interval`, armed while
+//! its peer has a mining job out (core's [`Output::Mine`](rantai_core::Output::Mine)) and
+//! cancelled when the job stops. Core decides when to mine ([`MinePolicy`]); this module only
+//! says which policy each phase of a run gives a miner, and how fast its races fire.
 //!
-//! Contract: because the exponential distribution is memoryless, a tip change needs no
-//! redraw; a superseded race is cancelled by its generation. Mining stops at the block
-//! target, except for (a) up to [`MAX_TIEBREAK_BLOCKS`] blocks that break a final tie between
-//! equal-work tips, and (b) in the liveness phase ([`Mining::set_liveness`]), blocks that mine
-//! pending items and uncapped tie breaks.
+//! Contract: because the exponential distribution is memoryless, a new job on a new tip needs
+//! no redraw; a cancelled race is superseded by its generation. Miners run `Always` until the
+//! block target is reached, then `OwnItems` (core's tie rule still mines when a tie needs
+//! breaking), with at most [`MAX_EXTRA_BLOCKS`] blocks past the target; in the liveness phase
+//! ([`Mining::set_liveness`]) `AllItems`, uncapped. Peers without hash power run `Off`.
 
 use crate::config::SimConfig;
 use crate::time::SimTime;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rantai_core::{Millis, Peer};
+use rantai_core::{Millis, MinePolicy};
 
-/// Most extra blocks mined after the target to break a final tie between equal-work tips.
-pub const MAX_TIEBREAK_BLOCKS: u64 = 10;
+/// Most blocks the races mine past the target outside the liveness phase (tie breaks, a
+/// miner's own items): a run ends even if the network never settles.
+pub const MAX_EXTRA_BLOCKS: u64 = 10;
 
 /// Each peer's share of the network's hash power (0 for non-miners). Miners are spread evenly
 /// over the peer indices, so regions and partitions mix them.
@@ -36,29 +39,51 @@ pub(crate) struct Miner {
     share: f64,
     /// Generation of the race in progress; older `Mine` events are stale.
     gen: u32,
+    /// Whether a race is scheduled.
+    armed: bool,
     rng: ChaCha8Rng,
 }
 
 impl Miner {
     /// A miner with hash power `share`, drawing from `rng` (the `mining`/i stream).
     pub(crate) fn new(share: f64, rng: ChaCha8Rng) -> Miner {
-        Miner { share, gen: 0, rng }
+        Miner {
+            share,
+            gen: 0,
+            armed: false,
+            rng,
+        }
     }
 
-    /// Whether `gen` is the race in progress.
-    pub(crate) fn is_current(&self, gen: u32) -> bool {
-        self.gen == gen
+    /// Whether this peer has any hash power.
+    pub(crate) fn has_power(&self) -> bool {
+        self.share > 0.0
+    }
+
+    /// Whether a race is scheduled.
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Takes the race `gen` as fired: true if it was the race in progress.
+    pub(crate) fn fire(&mut self, gen: u32) -> bool {
+        let current = self.armed && self.gen == gen;
+        if current {
+            self.armed = false;
+        }
+        current
     }
 
     /// Abandons the race in progress.
     pub(crate) fn cancel(&mut self) {
         self.gen = self.gen.wrapping_add(1);
+        self.armed = false;
     }
 
-    /// Starts a new race: when it fires (after `interval / share` on average) and its
-    /// generation; `None` for a peer without hash power.
-    pub(crate) fn race(&mut self, interval: Millis) -> Option<(Millis, u32)> {
-        if self.share <= 0.0 {
+    /// Starts a race unless one is running: when it fires (after `interval / share` on
+    /// average) and its generation; `None` while racing or without hash power.
+    pub(crate) fn arm(&mut self, interval: Millis) -> Option<(Millis, u32)> {
+        if self.share <= 0.0 || self.armed {
             return None;
         }
         let u: f64 = 1.0 - self.rng.gen::<f64>();
@@ -66,6 +91,7 @@ impl Miner {
             .round()
             .clamp(1.0, 1e15) as u64;
         self.cancel();
+        self.armed = true;
         Some((Millis(dt), self.gen))
     }
 
@@ -75,21 +101,12 @@ impl Miner {
     }
 }
 
-/// Why a race that fired produces a block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MineReason {
-    /// Below the target, or (liveness phase) to mine pending items.
-    Scheduled,
-    /// Past the target, to break a tie between equal-work tips.
-    Tiebreak,
-}
-
 /// The run's mining progress.
 pub(crate) struct Mining {
     target: u64,
     interval: Millis,
     mined: u64,
-    tiebreak: u64,
+    extra: u64,
     done_at: Option<SimTime>,
     liveness: bool,
 }
@@ -100,7 +117,7 @@ impl Mining {
             target: cfg.blocks,
             interval: cfg.block_interval(),
             mined: 0,
-            tiebreak: 0,
+            extra: 0,
             done_at: None,
             liveness: false,
         }
@@ -116,9 +133,9 @@ impl Mining {
         self.mined
     }
 
-    /// Blocks mined past the target to break ties.
-    pub(crate) fn tiebreak_blocks(&self) -> u64 {
-        self.tiebreak
+    /// Blocks the races mined past the target outside the liveness phase.
+    pub(crate) fn extra_blocks(&self) -> u64 {
+        self.extra
     }
 
     /// When the target block was mined.
@@ -126,15 +143,9 @@ impl Mining {
         self.done_at
     }
 
-    /// Whether the liveness phase is on.
-    pub(crate) fn liveness(&self) -> bool {
-        self.liveness
-    }
-
-    /// Turns the liveness phase on or off; true when it was just turned on.
+    /// Turns the liveness phase on or off; true when that changed anything.
     pub(crate) fn set_liveness(&mut self, on: bool) -> bool {
-        let was = std::mem::replace(&mut self.liveness, on);
-        on && !was
+        std::mem::replace(&mut self.liveness, on) != on
     }
 
     /// Whether the target is reached (trivially so without one).
@@ -142,50 +153,35 @@ impl Mining {
         self.target == 0 || self.mined >= self.target
     }
 
-    fn tiebreaks_left(&self) -> bool {
-        self.tiebreak < MAX_TIEBREAK_BLOCKS || self.liveness
-    }
-
-    /// Whether races run at all: there is a target and tie breaks are not used up.
-    pub(crate) fn racing(&self) -> bool {
-        self.target > 0 && self.tiebreaks_left()
-    }
-
-    /// Whether a race that fired now produces a block. `holds_items`: the miner mines pending
-    /// items in the liveness phase; `tied`: the quiet network sits on equal-work tips.
-    pub(crate) fn decide(
-        &self,
-        holds_items: bool,
-        tied: impl FnOnce() -> bool,
-    ) -> Option<MineReason> {
-        if self.mined < self.target || holds_items {
-            Some(MineReason::Scheduled)
-        } else if self.target > 0 && self.tiebreaks_left() && tied() {
-            Some(MineReason::Tiebreak)
+    /// The policy a miner runs now ([`MinePolicy::Off`] without hash power).
+    pub(crate) fn policy(&self, has_power: bool) -> MinePolicy {
+        if !has_power {
+            MinePolicy::Off
+        } else if self.liveness {
+            MinePolicy::AllItems
+        } else if !self.complete() {
+            MinePolicy::Always
         } else {
-            None
+            MinePolicy::OwnItems
         }
     }
 
-    /// Counts a race that fired to break a tie.
-    pub(crate) fn record_tiebreak(&mut self) {
-        self.tiebreak += 1;
+    /// Whether a race that fires now may produce a block.
+    pub(crate) fn may_mine(&self) -> bool {
+        !self.complete() || self.liveness || self.extra < MAX_EXTRA_BLOCKS
     }
 
-    /// Counts a block mined at `now`.
-    pub(crate) fn record(&mut self, now: SimTime) {
+    /// Counts a block mined at `now` (`raced`: by a race, not on request); true when it
+    /// reached the target.
+    pub(crate) fn record(&mut self, now: SimTime, raced: bool) -> bool {
+        if raced && self.complete() && !self.liveness {
+            self.extra += 1;
+        }
         self.mined += 1;
-        if self.mined == self.target {
+        let reached = self.mined == self.target;
+        if reached {
             self.done_at = Some(now);
         }
+        reached
     }
-}
-
-/// Whether a ready neighbour of `p` claims more work than `p`'s tip: mining on a tip that a
-/// neighbour has already passed would add forks faster than a slow path can drain them.
-pub(crate) fn neighbour_ahead(p: &Peer) -> bool {
-    let ours = p.chain().tip_work();
-    p.peers()
-        .iter()
-        .any(|c| c.ready && c.tip.is_some_and(|t| t.work > ours))
 }

@@ -20,7 +20,7 @@ use crate::config::{ConfigError, SimConfig};
 use crate::event::Ev;
 use crate::faults::{self, FaultClock};
 use crate::metrics::{reason_label, Metrics};
-use crate::mining::{hash_shares, neighbour_ahead, MineReason, Miner, Mining};
+use crate::mining::{hash_shares, Miner, Mining};
 use crate::net::links::{conn_id, split_conn_id, Links};
 use crate::net::model::{FaultRates, Model, Port};
 use crate::net::{self, is_background, wire_size, DropReason, Network, Transit};
@@ -33,11 +33,11 @@ use crate::time::SimTime;
 use crate::trace::{Trace, TraceEv};
 use crate::workload;
 use rantai_core::{
-    BlockHash, Chain, Config, ConnId, Event, Input, Message, Millis, Output, Params, Peer,
-    SubmitError,
+    BlockHash, Chain, Config, ConnId, Event, Input, Message, Millis, MinePolicy, Output, Params,
+    Peer, SubmitError,
 };
 
-pub use crate::mining::MAX_TIEBREAK_BLOCKS;
+pub use crate::mining::MAX_EXTRA_BLOCKS;
 
 /// Errors of the scripting API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,11 +91,17 @@ pub struct Sim {
     timed_out: bool,
 }
 
-/// The configuration every simulated peer runs.
+/// The configuration every simulated peer runs, as a miner starts it: `Always` while the run
+/// has a block target. The run changes the policy by phase and gives peers without hash power
+/// `Off` ([`Mining::policy`]).
 fn peer_config(cfg: &SimConfig) -> Config {
     let mut core = Config::new(Params::dev());
     core.relay = cfg.relay;
-    core.auto_mine = false;
+    core.mining = if cfg.blocks > 0 {
+        MinePolicy::Always
+    } else {
+        MinePolicy::OwnItems
+    };
     core.relay_items = true;
     core.ping_interval = cfg.ping_interval();
     core.request_timeout = cfg.request_timeout;
@@ -167,7 +173,7 @@ impl Sim {
             sim.schedule_dial(l, Millis::ZERO);
         }
         for i in 0..n as u32 {
-            sim.schedule_mine(i);
+            sim.refresh_mining(i);
         }
         for (at, ev) in faults::plan(&sim.cfg) {
             sim.faults.planned(at, true);
@@ -281,7 +287,7 @@ impl Sim {
             links: self.net.links.len(),
             online: self.online,
             now: self.now(),
-            tiebreak_blocks: self.mining.tiebreak_blocks(),
+            tiebreak_blocks: self.mining.extra_blocks(),
             last_heal_at: self.checker.last_heal_at().map(SimTime::as_millis),
             agreed_after_heal: self.checker.agreed_after_heal().map(SimTime::as_millis),
             trace_hash: self.trace.hash_hex(),
@@ -290,10 +296,11 @@ impl Sim {
         report::build(&view, wall)
     }
 
-    /// Mining is done, no scheduled fault or submission is left, no sync message is in
-    /// flight and the online peers agree.
+    /// Mining is done (the target reached, no race left that may still mine), no scheduled
+    /// fault or submission is left, no sync message is in flight and the online peers agree.
     fn quiet(&self) -> bool {
         self.mining.complete()
+            && !(self.mining.may_mine() && self.nodes.iter().any(|n| n.miner.is_armed()))
             && self.faults.pending() == 0
             && self.net.in_flight().sync() == 0
             && self.converged()
@@ -378,75 +385,66 @@ impl Sim {
 
     // ----- mining -----
 
-    fn schedule_mine(&mut self, node: u32) {
-        if !self.mining.racing() {
+    /// Gives peer `node` the mining policy of the run's phase and makes sure a race runs
+    /// while it has a job.
+    pub(super) fn refresh_mining(&mut self, node: u32) {
+        let now = self.sched.now();
+        let n = &mut self.nodes[node as usize];
+        let policy = self.mining.policy(n.miner.has_power());
+        let Some(peer) = n.peer.as_mut() else {
+            return;
+        };
+        if peer.mine_policy() != policy {
+            peer.set_mine_policy(now.to_peer(), policy);
+            self.after_call(node);
+        }
+        self.arm(node);
+    }
+
+    /// Starts peer `node`'s race if it has a job out, may mine and is not racing already.
+    fn arm(&mut self, node: u32) {
+        if !self.mining.may_mine() {
             return;
         }
         let interval = self.mining.interval();
         let n = &mut self.nodes[node as usize];
-        if !n.is_up() {
+        if !n.peer.as_ref().is_some_and(Peer::is_mining) {
             return;
         }
-        if let Some((dt, gen)) = n.miner.race(interval) {
+        if let Some((dt, gen)) = n.miner.arm(interval) {
             let at = self.sched.now().add(dt);
             self.sched.schedule(at, Ev::Mine { node, gen });
         }
     }
 
     fn race_fired(&mut self, node: u32, gen: u32) {
-        if !self.nodes[node as usize].miner.is_current(gen) {
+        if !self.nodes[node as usize].miner.fire(gen) {
             self.metrics.cancelled_events += 1;
             return;
         }
-        // Mining pending items only while no sync message is in flight, and only by a miner
-        // that knows of no heavier chain: mining into a busy network, or on a tip a neighbour
-        // has already passed, would add forks faster than a slow path can drain them.
-        let holds_items = self.mining.liveness()
-            && self.net.in_flight().sync() == 0
-            && self.nodes[node as usize]
-                .peer
-                .as_ref()
-                .is_some_and(|p| p.pending_len() > 0 && !neighbour_ahead(p));
-        // Equal-work tips after the last block only resolve with another block, as in Bitcoin.
-        match self.mining.decide(holds_items, || self.tie_unresolved()) {
-            Some(MineReason::Scheduled) => {
-                self.mine_block(node);
-            }
-            Some(MineReason::Tiebreak) => {
-                self.mining.record_tiebreak();
-                self.mine_block(node);
-            }
-            None => {}
+        if self.mining.may_mine() {
+            self.mine_block(node, true);
         }
-        self.schedule_mine(node);
+        // Mining a block moves the tip and core sends a new job; without a move (the cap
+        // reached, say) the job in progress keeps racing.
+        self.arm(node);
     }
 
-    /// Whether the quiet network sits on several tips of equal work: a pure tie, which only a
-    /// new block resolves (peers merely behind must catch up on their own).
-    fn tie_unresolved(&self) -> bool {
-        if self.converged() || self.net.in_flight().sync() != 0 || !self.net.partitions.is_empty() {
-            return false;
-        }
-        let mut work = None;
-        for p in self.nodes.iter().filter_map(|n| n.peer.as_ref()) {
-            let w = p.chain().tip_work();
-            if *work.get_or_insert(w) != w {
-                return false;
-            }
-        }
-        true
-    }
-
-    fn mine_block(&mut self, node: u32) -> Option<BlockHash> {
+    fn mine_block(&mut self, node: u32, raced: bool) -> Option<BlockHash> {
         let now = self.sched.now();
         let n = &mut self.nodes[node as usize];
         let peer = n.peer.as_mut()?;
+        let template = if raced {
+            peer.job_template(now.to_peer())?
+        } else {
+            peer.block_template(now.to_peer())
+        };
         let nonce = n.miner.nonce();
-        let block = peer.block_template(now.to_peer()).into_block(nonce);
+        let block = template.into_block(nonce);
         let checked = peer.chain().check_block(&block, now.to_peer());
         checker::check_mined(&mut self.metrics, now, node, checked);
         let (hash, height) = (block.hash(), block.height());
-        self.mining.record(now);
+        let reached = self.mining.record(now, raced);
         let (online, peers) = (self.online, self.nodes.len() as u32);
         self.metrics
             .on_mined(hash, node, height, now.as_millis(), online, peers);
@@ -455,6 +453,11 @@ impl Sim {
             p.handle(now.to_peer(), Input::Mined(block));
         }
         self.after_call(node);
+        if reached {
+            for i in 0..self.nodes.len() as u32 {
+                self.refresh_mining(i);
+            }
+        }
         Some(hash)
     }
 
@@ -592,7 +595,8 @@ impl Sim {
                     self.close_link(link, n, reason_label(&reason));
                 }
             }
-            Output::Mine(_) => {}
+            Output::Mine(Some(_)) => self.arm(n),
+            Output::Mine(None) => self.nodes[n as usize].miner.cancel(),
             Output::Event(ev) => self.on_event(n, ev),
         }
     }

@@ -108,7 +108,7 @@ fn small_run_prints_json_report_and_writes_outputs() {
     assert_eq!(c["network"], "rantai-dev");
     assert_eq!(c["relay"], v["scenario"]["relay"]);
     assert_eq!(c["ping_interval_ms"], v["scenario"]["ping_interval_ms"]);
-    assert_eq!(c["auto_mine"], false);
+    assert_eq!(c["mining"], "always");
     assert_eq!(v["blocks"]["mined"], 5);
     for key in [
         "report_version",

@@ -69,6 +69,8 @@ pub struct Net {
     /// With `record` set, every message sent (lost or not): (when, from node, its conn, message).
     pub record: bool,
     pub outbox: Vec<(Millis, usize, ConnId, Message)>,
+    /// Every block mined (jobs and [`Net::mine`]): (node, hash), in order.
+    pub mined: Vec<(usize, BlockHash)>,
 }
 
 /// Test configuration on the zero-difficulty dev network with short timeouts.
@@ -103,6 +105,7 @@ impl Net {
             loads: Vec::new(),
             record: false,
             outbox: Vec::new(),
+            mined: Vec::new(),
         }
     }
 
@@ -184,11 +187,28 @@ impl Net {
         id
     }
 
+    /// Changes `node`'s mining policy now and runs the job it asks for.
+    pub fn set_mine_policy(&mut self, node: usize, policy: rantai_core::MinePolicy) {
+        let now = self.now;
+        self.peers[node].set_mine_policy(now, policy);
+        self.drain(node);
+    }
+
+    /// Blocks `node` mined, in order.
+    pub fn mined_by(&self, node: usize) -> Vec<BlockHash> {
+        self.mined
+            .iter()
+            .filter(|(n, _)| *n == node)
+            .map(|(_, h)| *h)
+            .collect()
+    }
+
     /// Mines one block on `node`'s tip right now and feeds it back.
     pub fn mine(&mut self, node: usize) -> Block {
         let t = self.peers[node].block_template(self.now);
         let block = t.solve(&AtomicBool::new(false)).expect("solvable");
         let now = self.now;
+        self.mined.push((node, block.hash()));
         self.peers[node].handle(now, Input::Mined(block.clone()));
         self.drain(node);
         block
@@ -362,6 +382,7 @@ impl Net {
                 }
                 Delivery::Mined { node, block, job } => {
                     if self.mining_job[node] == job {
+                        self.mined.push((node, block.hash()));
                         self.peers[node].handle(now, Input::Mined(block));
                         self.drain(node);
                     }

@@ -96,6 +96,9 @@ impl Peer {
             let competitor = !joined.contains(&h)
                 && self.chain.work_of(&h) == Some(tip_work)
                 && self.competitor_relayed_at != Some(block.height());
+            if !joined.contains(&h) && self.chain.work_of(&h) == Some(tip_work) {
+                self.note_rival(h);
+            }
             if competitor {
                 // One competitor per height is enough to show the race; more would let a
                 // cheap miner flood the network with siblings.

@@ -52,6 +52,63 @@ impl FromStr for RelayPolicy {
     }
 }
 
+/// When a peer asks its driver to mine ([`Output::Mine`](super::Output::Mine)). Every policy
+/// but `Off` also breaks equal-work ties: the side whose tip has the greater hash mines one
+/// more block (exactly one side, so the tie is not recreated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MinePolicy {
+    /// Never mines: a relay-only peer.
+    Off,
+    /// Mines while items submitted here are pending (a node whose users type lines).
+    OwnItems,
+    /// Mines while any item is pending, unless a neighbour claims a heavier chain or blocks
+    /// are being fetched: several miners share these items, and mining them on a stale tip
+    /// would only add forks.
+    AllItems,
+    /// Always has a job on the current tip: a miner holding a share of a network's hash power.
+    Always,
+}
+
+impl MinePolicy {
+    /// The name used in configuration files and on command lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MinePolicy::Off => "off",
+            MinePolicy::OwnItems => "own-items",
+            MinePolicy::AllItems => "all-items",
+            MinePolicy::Always => "always",
+        }
+    }
+}
+
+impl fmt::Display for MinePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A mining policy name that is not one of `off`, `own-items`, `all-items`, `always`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected `off`, `own-items`, `all-items` or `always`, got `{0}`")]
+pub struct ParseMinePolicyError(pub String);
+
+impl FromStr for MinePolicy {
+    type Err = ParseMinePolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            MinePolicy::Off,
+            MinePolicy::OwnItems,
+            MinePolicy::AllItems,
+            MinePolicy::Always,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or_else(|| ParseMinePolicyError(s.to_string()))
+    }
+}
+
 /// Tunables of the peer protocol. Consensus rules live in [`Params`].
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -61,9 +118,11 @@ pub struct Config {
     pub relay: RelayPolicy,
     /// Difficulty of blocks this peer mines (raised to the network minimum if below).
     pub mine_difficulty: u32,
-    /// Ask the driver to mine (via [`Output::Mine`](super::Output::Mine)) whenever locally
-    /// submitted items are pending.
-    pub auto_mine: bool,
+    /// When to ask the driver to mine ([`MinePolicy`]).
+    pub mining: MinePolicy,
+    /// How long a peer on the losing side of an equal-work tie waits for the winning side
+    /// to break it before mining on the winning tip itself.
+    pub tie_grace: Millis,
     /// Gossip pending items to neighbours so any miner can include them.
     pub relay_items: bool,
     /// Address advertised in `Hello` so others can dial back.
@@ -114,7 +173,8 @@ impl Config {
             mine_difficulty: params.min_difficulty,
             params: Arc::new(params),
             relay: RelayPolicy::Announce,
-            auto_mine: false,
+            mining: MinePolicy::Off,
+            tie_grace: Millis::from_secs(30),
             relay_items: false,
             listen_addr: None,
             handshake_timeout: Millis::from_secs(10),
@@ -153,8 +213,10 @@ pub struct ConfigSummary {
     pub relay: String,
     /// [`Config::mine_difficulty`].
     pub mine_difficulty: u32,
-    /// [`Config::auto_mine`].
-    pub auto_mine: bool,
+    /// [`Config::mining`] (`off`, `own-items`, `all-items` or `always`).
+    pub mining: String,
+    /// [`Config::tie_grace`].
+    pub tie_grace_ms: u64,
     /// [`Config::relay_items`].
     pub relay_items: bool,
     /// [`Config::handshake_timeout`].
@@ -204,7 +266,8 @@ impl Config {
             max_future_ms: p.max_future_ms,
             relay: self.relay.as_str().to_string(),
             mine_difficulty: self.mine_difficulty.max(p.min_difficulty),
-            auto_mine: self.auto_mine,
+            mining: self.mining.as_str().to_string(),
+            tie_grace_ms: self.tie_grace.0,
             relay_items: self.relay_items,
             handshake_timeout_ms: self.handshake_timeout.0,
             ping_interval_ms: self.ping_interval.map(|t| t.0),
@@ -246,7 +309,7 @@ pub(super) const STALE_MARGIN_BLOCKS: u128 = 6;
 /// Items submitted here are remembered as ours until buried this many blocks deep in the best
 /// chain. Ownership matters only when a reorg puts an item back in the pool: an item forgotten
 /// here still goes back after a deeper reorg, only as a neighbour's item (mined, but it no
-/// longer starts `auto_mine` by itself, and it counts against the remote half of the pool).
+/// longer starts [`MinePolicy::OwnItems`] mining by itself, and it counts against the remote half of the pool).
 pub(super) const OWN_ITEM_DEPTH_BLOCKS: u64 = 1000;
 
 /// The remembered own items are swept for buried ones once they reach this count (and then

@@ -31,8 +31,8 @@ mod table;
 mod timers;
 
 pub use config::{
-    penalty, Config, ConfigSummary, ParseRelayPolicyError, RelayPolicy, MAX_GET_BLOCKS,
-    MAX_MISSED_PONGS,
+    penalty, Config, ConfigSummary, MinePolicy, ParseMinePolicyError, ParseRelayPolicyError,
+    RelayPolicy, MAX_GET_BLOCKS, MAX_MISSED_PONGS,
 };
 pub use io::{
     Direction, DisconnectReason, Event, Input, LoadPurpose, Output, PeerSummary, SubmitError,
@@ -54,6 +54,13 @@ use std::sync::Arc;
 use table::{ConnTable, Requested};
 use timers::TimerIndex;
 
+/// A block tied in work with our tip, and when we first knew of such a tie.
+#[derive(Clone, Copy, Debug)]
+struct Rival {
+    hash: BlockHash,
+    since: Millis,
+}
+
 /// The protocol state machine of one node.
 pub struct Peer {
     config: Config,
@@ -66,6 +73,11 @@ pub struct Peer {
     pool: Pool,
     addrs: BTreeSet<String>,
     mining_on: Option<BlockHash>,
+    /// The smallest-hash block seen with the same work as the tip: a tie this side breaks.
+    rival_below: Option<BlockHash>,
+    /// The greatest-hash block seen with the same work as the tip, and since when we know of
+    /// such a tie: the other side should break it.
+    rival_above: Option<Rival>,
     /// Height of the last equal-work competitor relayed.
     competitor_relayed_at: Option<u64>,
     rejected: Rejected,
@@ -137,6 +149,8 @@ impl Peer {
             pool: Pool::default(),
             addrs: BTreeSet::new(),
             mining_on: None,
+            rival_below: None,
+            rival_above: None,
             competitor_relayed_at: None,
             rejected: Rejected::default(),
             timers: TimerIndex::default(),
@@ -225,10 +239,13 @@ impl Peer {
 
     /// When [`Peer::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Millis> {
-        self.timers.next()
+        match (self.timers.next(), self.tie_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// A data item typed by a local user. It is mined (if `auto_mine`) or gossiped, and ends
+    /// A data item typed by a local user. It is mined (unless [`MinePolicy::Off`]) or gossiped, and ends
     /// up in the best chain exactly once. `now` follows the contract of [`Peer::handle`].
     pub fn submit(&mut self, now: Millis, text: String) -> Result<ItemId, SubmitError> {
         self.now = now;
@@ -402,36 +419,137 @@ impl Peer {
     fn finish(&mut self) {
         self.flush_batches();
         self.timers.reindex(&mut self.conns, |c| &mut c.timers);
-        if self.config.auto_mine {
-            self.update_mining();
-        }
+        self.update_mining();
     }
 
-    /// Mines while local items are pending or an equal-work tie needs breaking.
+    /// Changes when this peer mines ([`MinePolicy`]); the job follows at once (drain
+    /// [`Peer::poll`]). A simulated miner switches from `Always` to `OwnItems` once its run's
+    /// block target is reached, say.
+    pub fn set_mine_policy(&mut self, now: Millis, policy: MinePolicy) {
+        self.now = now;
+        self.config.mining = policy;
+        self.finish();
+    }
+
+    /// The policy in effect.
+    pub fn mine_policy(&self) -> MinePolicy {
+        self.config.mining
+    }
+
+    /// Whether a mining job is out: the last [`Output::Mine`] carried a template.
+    pub fn is_mining(&self) -> bool {
+        self.mining_on.is_some()
+    }
+
+    /// Keeps the mining job in line with the policy: a new template whenever the block to
+    /// mine on changed while mining is wanted, a stop once it is not.
     fn update_mining(&mut self) {
         let tip = self.chain.tip().hash();
-        if self.pool.local_len() > 0 || self.equal_work_rival() {
-            if self.mining_on != Some(tip) {
-                self.mining_on = Some(tip);
-                let t = self.block_template(self.now);
-                self.out.push_back(Output::Mine(Some(t)));
-            }
-        } else if self.mining_on.take().is_some() {
-            self.out.push_back(Output::Mine(None));
+        let parent = match self.config.mining {
+            MinePolicy::Off => None,
+            MinePolicy::Always => Some(tip),
+            MinePolicy::OwnItems if self.pool.local_len() > 0 => Some(tip),
+            MinePolicy::AllItems if !self.pool.is_empty() && self.settled() => Some(tip),
+            MinePolicy::OwnItems | MinePolicy::AllItems => self.tie_break_parent(),
+        };
+        if parent == self.mining_on {
+            return;
         }
+        self.mining_on = parent;
+        let job = parent.and_then(|p| self.template_on(p, self.now));
+        if job.is_none() {
+            self.mining_on = None;
+        }
+        self.out.push_back(Output::Mine(job));
     }
 
-    /// A neighbour sits on a different tip with exactly our work. Fork choice keeps the first
-    /// seen, so without another block neither side would ever move; the side with the greater
-    /// tip hash mines one (exactly one side, so the tie is not recreated).
-    fn equal_work_rival(&self) -> bool {
+    /// The template of the current mining job, built afresh at `now` (a simulated miner takes
+    /// it when its race fires, as a real miner refreshes its template); `None` when idle.
+    pub fn job_template(&self, now: Millis) -> Option<Template> {
+        self.template_on(self.mining_on?, now)
+    }
+
+    /// A template on `parent`: the block template on our tip, an empty block on a rival tip
+    /// (its branch may hold items of our pool, which it would then carry twice).
+    fn template_on(&self, parent: BlockHash, now: Millis) -> Option<Template> {
+        if parent == self.chain.tip().hash() {
+            return Some(self.block_template(now));
+        }
+        let header = *self.chain.get(&parent)?.header();
+        let difficulty = self
+            .config
+            .mine_difficulty
+            .max(self.config.params.min_difficulty);
+        Some(Template::new(&header, parent, difficulty, now, Vec::new()))
+    }
+
+    /// No block is being fetched and no ready neighbour claims more work than our tip: a
+    /// block mined now would not land on a tip about to be passed.
+    fn settled(&self) -> bool {
+        let work = self.chain.tip_work();
+        self.requested.is_empty()
+            && !self
+                .conns
+                .values()
+                .any(|c| c.is_ready() && c.tip.is_some_and(|t| t.work > work))
+    }
+
+    /// Where to mine to break an equal-work tie, if one needs breaking. Fork choice keeps the
+    /// first seen, so without another block neither side would ever move. Holders of the
+    /// greatest tip hash in the tie mine at once (one side only, so the tie is not
+    /// recreated); a tie still standing after [`Config::tie_grace`] (that side holds no hash
+    /// power, or went away) is broken by everyone who knows it, on the greatest tip.
+    fn tie_break_parent(&self) -> Option<BlockHash> {
         let ours = self.chain.tip().hash();
         let work = self.chain.tip_work();
-        self.conns.values().any(|c| {
-            c.is_ready()
-                && c.tip
-                    .is_some_and(|t| t.work == work && t.hash != ours && t.hash < ours)
-        })
+        let tied = |h: &BlockHash| self.chain.work_of(h) == Some(work);
+        let neighbour = |greater: bool| {
+            self.conns.values().any(|c| {
+                c.is_ready()
+                    && c.tip.is_some_and(|t| {
+                        t.work == work && t.hash != ours && (t.hash > ours) == greater
+                    })
+            })
+        };
+        if let Some(above) = self.rival_above.filter(|r| tied(&r.hash)) {
+            let due = self.now >= above.since.add(self.config.tie_grace);
+            return due.then_some(above.hash);
+        }
+        let below = self.rival_below.is_some_and(|r| tied(&r)) || neighbour(false);
+        (below && !neighbour(true)).then_some(ours)
+    }
+
+    /// When a tie we lose starts to be ours to break ([`Peer::tie_break_parent`]).
+    fn tie_deadline(&self) -> Option<Millis> {
+        if self.config.mining == MinePolicy::Off || self.mining_on.is_some() {
+            return None;
+        }
+        let r = self.rival_above?;
+        let at = r.since.add(self.config.tie_grace);
+        (self.chain.work_of(&r.hash) == Some(self.chain.tip_work()) && at > self.now).then_some(at)
+    }
+
+    /// Notes a block of the same work as our tip: a tie, on one side or the other.
+    pub(super) fn note_rival(&mut self, h: BlockHash) {
+        let ours = self.chain.tip().hash();
+        let work = self.chain.tip_work();
+        let tied = |r: &BlockHash| self.chain.work_of(r) == Some(work);
+        if h < ours {
+            if self.rival_below.is_none_or(|r| h < r || !tied(&r)) {
+                self.rival_below = Some(h);
+            }
+        } else if h > ours {
+            self.rival_above = match self.rival_above {
+                Some(r) if tied(&r.hash) => Some(Rival {
+                    hash: r.hash.max(h),
+                    since: r.since,
+                }),
+                _ => Some(Rival {
+                    hash: h,
+                    since: self.now,
+                }),
+            };
+        }
     }
 
     /// Approximate heap bytes this peer spends beyond the shared block bodies: the chain's

@@ -1,6 +1,8 @@
-//! Catch-up: a neighbour claiming more work than ours is asked for the hashes after our
-//! locator (`get_chain`), which are then fetched like announcements, batch by batch, until it
-//! has nothing new.
+//! Catch-up: a neighbour claiming more work than ours, or the same work on another tip (a tie:
+//! both sides fetch the other's tip, so that everyone learns of the tie and the rule in
+//! `Peer::tie_break_parent` can break it), is asked for the hashes after our locator
+//! (`get_chain`), which are then fetched like announcements, batch by batch, until it has
+//! nothing new.
 
 use super::timers::Timer;
 use super::{penalty, Peer};
@@ -50,9 +52,11 @@ impl Peer {
         self.maybe_sync(peer);
     }
 
-    /// Starts or continues catch-up with `peer` if it claims more work than we have.
+    /// Starts or continues catch-up with `peer` if it claims more work than we have, or the
+    /// same work on another tip.
     pub(super) fn maybe_sync(&mut self, peer: ConnId) {
         let our_work = self.chain.tip_work();
+        let ours = self.chain.tip().hash();
         let timeout = self.now.add(self.config.request_timeout);
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
@@ -62,11 +66,8 @@ impl Peer {
             && !c.chain_requested()
             && c.requests().is_empty()
             && c.to_fetch.is_empty();
-        if !idle
-            || tip.work <= our_work
-            || c.synced_to == Some(tip.hash)
-            || self.chain.contains(&tip.hash)
-        {
+        let wanted = tip.work > our_work || (tip.work == our_work && tip.hash != ours);
+        if !idle || !wanted || c.synced_to == Some(tip.hash) || self.chain.contains(&tip.hash) {
             return;
         }
         self.timers

@@ -135,6 +135,10 @@ impl Requested {
         self.pos(h).is_ok()
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub(crate) fn insert(&mut self, h: Hash32, peer: ConnId) {
         match self.pos(&h) {
             Ok(i) => self.entries[i].1 = peer,

@@ -104,7 +104,7 @@ impl Sim {
                 self.schedule_dial(l, Millis::ZERO);
             }
         }
-        self.schedule_mine(i);
+        self.refresh_mining(i);
     }
 
     /// Puts partition `id` in force now.

@@ -164,7 +164,7 @@ impl Sim {
         if i as usize >= self.nodes.len() {
             return Err(SimError::NoSuchPeer(i));
         }
-        self.mine_block(i).ok_or(SimError::PeerDown(i))
+        self.mine_block(i, false).ok_or(SimError::PeerDown(i))
     }
 
     /// Final best tip held by the most online peers (ties: greater height, then smaller hash),
@@ -210,7 +210,7 @@ impl Sim {
     pub fn set_liveness_mining(&mut self, on: bool) {
         if self.mining.set_liveness(on) {
             for i in 0..self.nodes.len() as u32 {
-                self.schedule_mine(i);
+                self.refresh_mining(i);
             }
         }
     }
