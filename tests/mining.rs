@@ -5,7 +5,7 @@
 mod harness;
 
 use harness::{config, Net};
-use rantai_core::{BlockHash, Millis, MinePolicy};
+use rantai_core::{BlockHash, Item, Millis, MinePolicy};
 
 /// Four peers in a line, split between 1 and 2 while 0 and 3 each mine a block: two tips of
 /// equal work. Returns the net, the greater and the smaller tip, and which side holds each.
@@ -136,4 +136,25 @@ fn own_items_mines_what_was_submitted_here_and_all_items_what_was_gossiped() {
     assert_eq!(net.tip_height(0), 1, "one block, then idle");
     net.run_for(1_000);
     assert_eq!(net.tip_height(0), 1);
+}
+
+#[test]
+fn restored_items_are_mined_again_at_once_unless_the_chain_has_them() {
+    let mut net = Net::new(1, |_| {
+        let mut c = config();
+        c.mining = MinePolicy::OwnItems;
+        c
+    });
+    let id = net.submit(0, "mined before the restart");
+    net.run_for(100);
+    let mined = net.peers[0].chain().tip().items()[0].clone();
+    assert_eq!(mined.id(), id);
+    let fresh = Item {
+        nonce: 5,
+        text: "accepted, not yet mined, when the node stopped".into(),
+    };
+    assert_eq!(net.restore_items(0, vec![mined, fresh.clone()]), 1);
+    assert!(net.run_until(100, |n| n.peers[0].chain().contains_item(&fresh.id())));
+    assert_eq!(net.tip_height(0), 2);
+    assert_eq!(net.peers[0].pending_len(), 0);
 }

@@ -126,6 +126,21 @@ impl Item {
         ITEM_OVERHEAD + self.text.len()
     }
 
+    /// The canonical encoding on its own (as in a block's data), e.g. to store the item.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut buf);
+        buf
+    }
+
+    /// Reads an item from exactly its canonical encoding ([`Item::encode`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Item, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let item = Item::decode(&mut r)?;
+        r.finish()?;
+        Ok(item)
+    }
+
     pub(crate) fn encode_into(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(&self.nonce.to_le_bytes());
         buf.extend_from_slice(&(self.text.len() as u32).to_le_bytes());

@@ -17,7 +17,7 @@ use crate::loads::{Loaded, Loads};
 use crate::metrics::Metrics;
 use crate::mining::{Mined, Mining};
 use crate::options::NodeOptions;
-use crate::store::{self, StoreEntry, StoreHandle};
+use crate::store::{self, PendingItem, StoreEntry, StoreHandle};
 use rantai_core::{
     BlockHash, ConnId, Direction, DisconnectReason, Event, Input, LoadPurpose, Message, Output,
     Peer,
@@ -62,6 +62,9 @@ pub(crate) struct Driver {
     store: Option<StoreHandle>,
     /// Accepted blocks not yet handed to the store thread.
     store_batch: Vec<StoreEntry>,
+    /// Items accepted from users not yet handed to the store thread; each is acknowledged
+    /// once stored.
+    item_batch: Vec<PendingItem>,
     loads: Loads,
     events_tx: mpsc::Sender<ConnEvent>,
     dial_tx: mpsc::Sender<Dialled>,
@@ -98,6 +101,7 @@ impl Driver {
             mining,
             store,
             store_batch: Vec::new(),
+            item_batch: Vec::new(),
             loads,
             events_tx,
             dial_tx,
@@ -129,6 +133,14 @@ impl Driver {
         self.dial_due();
         loop {
             self.drain();
+            // Items before blocks: a block that carries an item removes its pending entry.
+            if !self.item_batch.is_empty() {
+                if let Some(store) = &self.store {
+                    store
+                        .append_items(std::mem::take(&mut self.item_batch))
+                        .await;
+                }
+            }
             if !self.store_batch.is_empty() {
                 if let Some(store) = &self.store {
                     store.append(std::mem::take(&mut self.store_batch)).await;
@@ -175,6 +187,11 @@ impl Driver {
         self.conns.clear();
         self.drain_outputs_only();
         if let Some(store) = self.store.take() {
+            if !self.item_batch.is_empty() {
+                store
+                    .append_items(std::mem::take(&mut self.item_batch))
+                    .await;
+            }
             if !self.store_batch.is_empty() {
                 store.append(std::mem::take(&mut self.store_batch)).await;
             }
@@ -549,10 +566,25 @@ impl Driver {
         match req {
             Request::Submit { text, reply } => {
                 let r = self.peer.submit(self.clock.now(), text);
+                let item = match &r {
+                    Ok(id) if self.store.is_some() => self.peer.pending_item(id).cloned(),
+                    _ => None,
+                };
                 if r.is_ok() {
                     self.metrics.items_submitted.fetch_add(1, Ordering::Relaxed);
                 }
-                let _ = reply.send(r);
+                match item {
+                    // Acknowledged means durable: the answer waits for the commit.
+                    Some(item) => self.item_batch.push(PendingItem {
+                        item,
+                        stored: Box::new(move || {
+                            let _ = reply.send(r);
+                        }),
+                    }),
+                    None => {
+                        let _ = reply.send(r);
+                    }
+                }
             }
             Request::Status { reply } => {
                 let local = answer::Local {

@@ -86,10 +86,10 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
     let clock = Clock::start();
     let metrics = Arc::new(Metrics::default());
     let body_cache = opts.data_dir.as_ref().map(|_| opts.body_cache_blocks);
-    let (store, chain) = match &opts.data_dir {
+    let (store, loaded) = match &opts.data_dir {
         Some(dir) => {
-            let (store, chain) = open_store(dir, &opts, &metrics, clock, body_cache).await?;
-            (Some(store), Some(chain))
+            let (store, loaded) = open_store(dir, &opts, &metrics, clock, body_cache).await?;
+            (Some(store), Some(loaded))
         }
         None => {
             tracing::info!("no --data-dir: chain in memory (lost at exit)");
@@ -104,8 +104,16 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
     config.listen_addr = advertise.clone();
     config.body_cache_blocks = body_cache;
     let seed: u64 = rand::random();
-    let peer = match chain {
-        Some(c) => Peer::with_chain(config, seed, c),
+    let peer = match loaded {
+        Some(l) => {
+            let mut peer = Peer::with_chain(config, seed, l.chain);
+            let n = l.pending.len();
+            if n > 0 {
+                let back = peer.restore_items(clock.now(), l.pending);
+                tracing::info!("{back} of {n} stored pending items go back to be mined");
+            }
+            peer
+        }
         None => Peer::new(config, seed),
     };
     let params = &peer.config().params;
@@ -134,14 +142,14 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
     })
 }
 
-/// Opens the store in `dir` on a blocking thread and replays its chain.
+/// Opens the store in `dir` on a blocking thread and replays its chain and pending items.
 async fn open_store(
     dir: &std::path::Path,
     opts: &NodeOptions,
     metrics: &Arc<Metrics>,
     clock: Clock,
     body_cache: Option<u64>,
-) -> Result<(StoreHandle, rantai_core::Chain), NodeError> {
+) -> Result<(StoreHandle, store::Loaded), NodeError> {
     let path = dir.display().to_string();
     let dir = dir.to_path_buf();
     let params = opts.config.params.clone();
@@ -157,7 +165,7 @@ async fn open_store(
         loaded.chain.height(),
         loaded.chain.tip().hash().short()
     );
-    Ok((store, loaded.chain))
+    Ok((store, loaded))
 }
 
 #[cfg(test)]

@@ -11,6 +11,11 @@
 //! entry are removed, and the node fetches what is missing from its peers. With a body cache the
 //! chain drops old bodies while it loads, so a restart never holds every body at once.
 //!
+//! Items typed at this node are stored too (`PENDING`, keyed by item id) before the user is
+//! told they were accepted, in the same group commits as blocks; a stored block that carries
+//! one removes it in its own transaction (from then on the block holds it: a side-branch block
+//! gives its items back to the pool at start). At start the node mines them again.
+//!
 //! A second table maps block hashes to sequence numbers, so the same thread answers reads of
 //! bodies the chain evicted ([`StoreHandle::load`], [`StoreLoader`]) in order with the writes:
 //! a read queued after a block's write finds it. Stores written before that table existed get
@@ -18,8 +23,8 @@
 
 use crate::metrics::Metrics;
 use rantai_core::block::HEADER_LEN;
-use rantai_core::{Block, BlockHash, Chain, Header, Insert, Millis, Params};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use rantai_core::{Block, BlockHash, Chain, Header, Insert, Item, Millis, Params};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,6 +34,8 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Block hash -> sequence number in `BLOCKS`.
 const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("hashes");
+/// Item id -> the item's canonical encoding: accepted here, not yet in a stored block.
+const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 const GENESIS_KEY: &str = "genesis";
 /// Meta key: how many `BLOCKS` entries (from sequence 0) `HASHES` covers, little-endian u64.
 const INDEXED_KEY: &str = "hashes_indexed";
@@ -88,6 +95,15 @@ pub struct Loaded {
     pub blocks: u64,
     /// Why loading stopped early, if it did (the entries from there on were removed).
     pub stopped: Option<String>,
+    /// Items accepted here that no stored block carries yet, to be mined again.
+    pub pending: Vec<Item>,
+}
+
+/// An item accepted from a user, on its way to disk; `stored` runs on the store thread once
+/// its commit returned (or failed, logged: it then stays in memory only, as blocks do).
+pub struct PendingItem {
+    pub item: Item,
+    pub stored: Box<dyn FnOnce() + Send>,
 }
 
 /// One accepted block on its way to disk, with the label of its sender for the log line.
@@ -110,6 +126,7 @@ pub type LoadReply = Box<dyn FnOnce(LoadedBlocks) + Send>;
 
 enum StoreCmd {
     Append(Vec<StoreEntry>),
+    Items(Vec<PendingItem>),
     Load {
         hashes: Vec<BlockHash>,
         reply: LoadReply,
@@ -170,7 +187,8 @@ pub fn open(
         .set_cache_size(CACHE_BYTES)
         .create(dir.join(DB_FILE))?;
     check_network(&db, params)?;
-    let (loaded, next_seq) = load(&db, params, now, body_cache)?;
+    let (mut loaded, next_seq) = load(&db, params, now, body_cache)?;
+    loaded.pending = load_pending(&db)?;
     index_hashes(&db, next_seq)?;
     metrics
         .blocks_stored
@@ -207,9 +225,25 @@ fn check_network(db: &Database, params: &Params) -> Result<(), StoreError> {
         }
         txn.open_table(BLOCKS)?;
         txn.open_table(HASHES)?;
+        txn.open_table(PENDING)?;
     }
     txn.commit()?;
     Ok(())
+}
+
+/// The stored pending items; an entry that does not decode is logged and skipped.
+fn load_pending(db: &Database) -> Result<Vec<Item>, StoreError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(PENDING)?;
+    let mut items = Vec::new();
+    for entry in table.iter()? {
+        let (_, v) = entry?;
+        match Item::from_bytes(v.value()) {
+            Ok(item) => items.push(item),
+            Err(e) => tracing::error!("store: a pending item is corrupt ({e}); skipped"),
+        }
+    }
+    Ok(items)
 }
 
 fn indexed(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StoreError> {
@@ -317,6 +351,7 @@ fn load(
             chain,
             blocks,
             stopped,
+            pending: Vec::new(),
         },
         next_seq,
     ))
@@ -332,18 +367,20 @@ fn writer(
     const MAX_GROUP: usize = 4096;
     let mut next = rx.blocking_recv();
     while let Some(cmd) = next.take() {
-        let mut group = match cmd {
+        let (mut group, mut items) = match cmd {
             StoreCmd::Load { hashes, reply } => {
                 reply(read_blocks(&db, hashes));
                 next = rx.blocking_recv();
                 continue;
             }
-            StoreCmd::Append(first) => first,
+            StoreCmd::Append(first) => (first, Vec::new()),
+            StoreCmd::Items(first) => (Vec::new(), first),
         };
         // A read queued behind these writes waits for them, so it finds what they hold.
-        while group.len() < MAX_GROUP {
+        while group.len() + items.len() < MAX_GROUP {
             match rx.try_recv() {
                 Ok(StoreCmd::Append(more)) => group.extend(more),
+                Ok(StoreCmd::Items(more)) => items.extend(more),
                 Ok(load) => {
                     next = Some(load);
                     break;
@@ -351,7 +388,8 @@ fn writer(
                 Err(_) => break,
             }
         }
-        match write_group(&db, next_seq, &group) {
+        let pending: Vec<&Item> = items.iter().map(|p| &p.item).collect();
+        match write_group(&db, next_seq, &group, &pending) {
             Ok(()) => {
                 next_seq += group.len() as u64;
                 metrics
@@ -365,10 +403,14 @@ fn writer(
             Err(e) => {
                 metrics.store_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
-                    "store: writing {} blocks failed: {e}; they stay in memory only",
-                    group.len()
+                    "store: writing {} blocks and {} items failed: {e}; they stay in memory only",
+                    group.len(),
+                    items.len()
                 );
             }
+        }
+        for p in items {
+            (p.stored)();
         }
         if next.is_none() {
             next = rx.blocking_recv();
@@ -378,17 +420,33 @@ fn writer(
     tracing::debug!("store closed");
 }
 
-fn write_group(db: &Database, first_seq: u64, group: &[StoreEntry]) -> Result<(), StoreError> {
+/// Writes `items` (accepted here), then `group` (blocks from `first_seq` on), in one
+/// transaction; a block takes the items it carries out of `PENDING`.
+fn write_group(
+    db: &Database,
+    first_seq: u64,
+    group: &[StoreEntry],
+    items: &[&Item],
+) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
     {
         let mut table = txn.open_table(BLOCKS)?;
         let mut hashes = txn.open_table(HASHES)?;
         let mut meta = txn.open_table(META)?;
+        let mut pending = txn.open_table(PENDING)?;
+        for it in items {
+            pending.insert(&it.id().0[..], it.encode().as_slice())?;
+        }
         let indexed_before = indexed(&meta)? == first_seq;
         for (i, e) in group.iter().enumerate() {
             let seq = first_seq + i as u64;
             table.insert(seq, e.block.encode().as_slice())?;
             hashes.insert(&e.block.hash().0[..], seq)?;
+            if !pending.is_empty()? {
+                for it in e.block.items() {
+                    pending.remove(&it.id().0[..])?;
+                }
+            }
         }
         if indexed_before {
             let end = first_seq + group.len() as u64;
@@ -433,6 +491,19 @@ fn read_blocks(db: &Database, hashes: Vec<BlockHash>) -> LoadedBlocks {
 }
 
 impl StoreHandle {
+    /// Queues items accepted from users for the next commit (ahead of any block queued
+    /// later); each one's `stored` runs once it is on disk.
+    pub async fn append_items(&self, items: Vec<PendingItem>) {
+        if let Err(mpsc::error::SendError(StoreCmd::Items(items))) =
+            self.tx.send(StoreCmd::Items(items)).await
+        {
+            tracing::error!("store writer is gone; items are no longer persisted");
+            for p in items {
+                (p.stored)();
+            }
+        }
+    }
+
     /// Queues blocks for the next commit; waits only when the writer is far behind.
     pub async fn append(&self, batch: Vec<StoreEntry>) {
         if self.tx.send(StoreCmd::Append(batch)).await.is_err() {
@@ -502,7 +573,7 @@ pub fn write_blocks(
         last.map_or(0, |k| k + 1)
     };
     for (i, chunk) in blocks.chunks(10_000).enumerate() {
-        write_group(&db, next + (i * 10_000) as u64, &unlabelled(chunk))?;
+        write_group(&db, next + (i * 10_000) as u64, &unlabelled(chunk), &[])?;
     }
     Ok(())
 }
@@ -511,7 +582,6 @@ pub fn write_blocks(
 mod tests {
     use super::*;
     use rantai_core::{Item, Template};
-    use redb::ReadableTableMetadata;
 
     /// A fresh temporary directory, removed on drop (also when a test panics).
     struct TempPath(PathBuf);
@@ -578,6 +648,31 @@ mod tests {
         (indexed(&meta).expect("indexed"), entries)
     }
 
+    /// A stored item stays until a stored block carries it, also when both share a commit.
+    #[test]
+    fn pending_items_stay_until_a_stored_block_carries_them() {
+        let params = Params::dev();
+        let t = TempDb::new("pending");
+        check_network(&t.db, &params).expect("fresh store");
+        let blocks = chain_of(2, &params);
+        let first = blocks[0].items()[0].clone();
+        let second = blocks[1].items()[0].clone();
+        let waiting = Item {
+            nonce: 99,
+            text: "waiting".into(),
+        };
+        write_group(&t.db, 0, &[], &[&first, &waiting]).expect("items");
+        let mut got = load_pending(&t.db).expect("load");
+        got.sort_by_key(Item::id);
+        let mut want = vec![first.clone(), waiting.clone()];
+        want.sort_by_key(Item::id);
+        assert_eq!(got, want);
+        write_group(&t.db, 0, &unlabelled(&blocks[..1]), &[]).expect("block 1");
+        assert_eq!(load_pending(&t.db).expect("load"), vec![waiting.clone()]);
+        write_group(&t.db, 1, &unlabelled(&blocks[1..]), &[&second]).expect("block 2");
+        assert_eq!(load_pending(&t.db).expect("load"), vec![waiting]);
+    }
+
     /// The hash index covers exactly the entries below `next_seq`: writes keep it current,
     /// a store written without it gets it built, and entries cut off after corruption leave it.
     #[test]
@@ -586,7 +681,7 @@ mod tests {
         let t = TempDb::new("index");
         check_network(&t.db, &params).expect("fresh store");
         let blocks = chain_of(5, &params);
-        write_group(&t.db, 0, &unlabelled(&blocks)).expect("write");
+        write_group(&t.db, 0, &unlabelled(&blocks), &[]).expect("write");
         let want = |n: usize| -> Vec<(BlockHash, u64)> {
             let mut v: Vec<(BlockHash, u64)> = blocks[..n]
                 .iter()
@@ -627,7 +722,7 @@ mod tests {
         let t = TempDb::new("stale");
         check_network(&t.db, &params).expect("fresh store");
         let blocks = chain_of(5, &params);
-        write_group(&t.db, 0, &unlabelled(&blocks[..4])).expect("write");
+        write_group(&t.db, 0, &unlabelled(&blocks[..4]), &[]).expect("write");
         // Entry 3 is cut off without touching the index; another block then takes seq 3.
         let txn = t.db.begin_write().expect("write");
         txn.open_table(BLOCKS)
@@ -636,7 +731,7 @@ mod tests {
             .expect("truncate");
         txn.commit().expect("commit");
         let mut other = chain_of(4, &Params::new("other", 0));
-        write_group(&t.db, 3, &unlabelled(&other[3..])).expect("write");
+        write_group(&t.db, 3, &unlabelled(&other[3..]), &[]).expect("write");
         let read = read_blocks(&t.db, vec![blocks[3].hash(), blocks[2].hash()]);
         assert_eq!(read.missing, vec![blocks[3].hash()]);
         assert_eq!(read.blocks, vec![blocks[2].clone()]);

@@ -194,6 +194,14 @@ impl Net {
         self.drain(node);
     }
 
+    /// Gives `node` items it had accepted before a restart ([`Peer::restore_items`]).
+    pub fn restore_items(&mut self, node: usize, items: Vec<rantai_core::Item>) -> usize {
+        let now = self.now;
+        let n = self.peers[node].restore_items(now, items);
+        self.drain(node);
+        n
+    }
+
     /// Blocks `node` mined, in order.
     pub fn mined_by(&self, node: usize) -> Vec<BlockHash> {
         self.mined

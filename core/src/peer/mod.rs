@@ -195,6 +195,35 @@ impl Peer {
         self.pool.items()
     }
 
+    /// A pending item by id: what a node persists once [`Peer::submit`] accepted it.
+    pub fn pending_item(&self, id: &ItemId) -> Option<&Item> {
+        self.pool.get(id)
+    }
+
+    /// Items this node had accepted from its users before a restart (a node persists them
+    /// until a stored block carries them): they go back to the pool as its own and are
+    /// mined again, unless the chain already has them. Returns how many went back; items
+    /// beyond the pool's limits are dropped, as a submission would be refused.
+    pub fn restore_items(&mut self, now: Millis, items: Vec<Item>) -> usize {
+        self.now = now;
+        let (max_items, max_bytes) = (self.config.max_pending_items, self.config.max_pending_bytes);
+        let mut restored = 0;
+        for it in items {
+            let id = it.id();
+            if self.chain.contains_item(&id) || self.pool.contains(&id) {
+                continue;
+            }
+            if !self.pool.fits(&it, max_items, max_bytes) {
+                break;
+            }
+            self.pool.claim(id, &self.chain);
+            self.pool.insert(it, true, self.now);
+            restored += 1;
+        }
+        self.finish();
+        restored
+    }
+
     /// Number of items waiting to be mined.
     pub fn pending_len(&self) -> usize {
         self.pool.len()

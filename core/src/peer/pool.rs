@@ -53,6 +53,11 @@ impl Pool {
         self.by_id.contains_key(id)
     }
 
+    pub(super) fn get(&self, id: &ItemId) -> Option<&Item> {
+        let seq = self.by_id.get(id)?;
+        self.by_seq.get(seq).map(|p| &p.item)
+    }
+
     /// Pooled items in arrival order.
     pub(super) fn items(&self) -> impl Iterator<Item = &Item> + '_ {
         self.by_seq.values().map(|p| &p.item)
