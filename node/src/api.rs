@@ -155,6 +155,9 @@ pub struct NodeClient {
     pub(crate) store: Option<StoreLoader>,
 }
 
+/// The answer to a [`NodeClient::submit_queued`]; an error if the node stopped first.
+pub type Submitted = oneshot::Receiver<Result<ItemId, SubmitError>>;
+
 impl NodeClient {
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, Stopped> {
         let (reply, rx) = oneshot::channel();
@@ -191,9 +194,22 @@ impl NodeClient {
             .collect())
     }
 
-    /// Submits a data item (a typed line); answers with its id once queued for mining.
+    /// Submits a data item (a typed line); answers with its id once queued for mining (with a
+    /// data directory, once stored).
     pub async fn submit(&self, text: String) -> Result<Result<ItemId, SubmitError>, Stopped> {
         self.ask(|reply| Request::Submit { text, reply }).await
+    }
+
+    /// [`NodeClient::submit`] without waiting for the answer: returns once the request is
+    /// queued, with where the answer will come. Lines submitted this way one after another
+    /// share the store's commits instead of waiting for one each.
+    pub async fn submit_queued(&self, text: String) -> Result<Submitted, Stopped> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Submit { text, reply })
+            .await
+            .map_err(|_| Stopped)?;
+        Ok(rx)
     }
 
     /// What `GET /status` shows.

@@ -22,7 +22,7 @@ mod options;
 mod server;
 pub mod store;
 
-pub use api::{BlockPage, BlockView, NodeClient, PeerStatus, Status, Stopped};
+pub use api::{BlockPage, BlockView, NodeClient, PeerStatus, Status, Stopped, Submitted};
 pub use clock::unix_now;
 pub use options::NodeOptions;
 pub use server::{run, spawn, NodeError, NodeHandle};

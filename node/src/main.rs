@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use rantai_core::{Millis, Params, RelayPolicy};
 use rantai_node::http;
 use rantai_node::lines::{Line, LineReader};
-use rantai_node::{NodeClient, NodeOptions};
+use rantai_node::{NodeClient, NodeOptions, Submitted};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -288,20 +288,45 @@ async fn node(a: NodeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Lines submitted from stdin whose answer has not been read yet: enough for a burst of piped
+/// lines to share the store's commits.
+const STDIN_IN_FLIGHT: usize = 4096;
+
+/// Logs the answer to one stdin line; false once the node stopped.
+async fn stdin_answer(rx: Submitted, len: usize) -> bool {
+    match rx.await {
+        Ok(Ok(id)) => tracing::debug!("queued item {}… ({len} bytes)", id.short()),
+        Ok(Err(e)) => tracing::warn!("line refused: {e}"),
+        Err(_) => return false,
+    }
+    true
+}
+
 /// Each stdin line becomes an item to mine. Over-long or non-UTF-8 lines are refused with a
-/// message; end of input leaves the node running.
+/// message; end of input leaves the node running. Lines are submitted without waiting for each
+/// answer (up to [`STDIN_IN_FLIGHT`]), in order, and the answers are logged in order.
 async fn read_stdin(client: NodeClient, max_line: usize) {
     let stdin = tokio::io::BufReader::with_capacity(64 * 1024, tokio::io::stdin());
     let mut lines = LineReader::new(stdin, max_line);
+    let mut waiting: std::collections::VecDeque<(Submitted, usize)> = Default::default();
     while let Some(line) = lines.next_line().await {
         match line {
             Line::Text(t) if t.trim().is_empty() => {}
             Line::Text(t) => {
                 let len = t.len();
-                match client.submit(t).await {
-                    Ok(Ok(id)) => tracing::debug!("queued item {}… ({len} bytes)", id.short()),
-                    Ok(Err(e)) => tracing::warn!("line refused: {e}"),
-                    Err(_) => return,
+                let Ok(rx) = client.submit_queued(t).await else {
+                    return;
+                };
+                waiting.push_back((rx, len));
+                while waiting.len() >= STDIN_IN_FLIGHT
+                    || waiting.front_mut().is_some_and(|(rx, _)| !rx.is_empty())
+                {
+                    let Some((rx, len)) = waiting.pop_front() else {
+                        break;
+                    };
+                    if !stdin_answer(rx, len).await {
+                        return;
+                    }
                 }
             }
             Line::TooLong(n) => {
@@ -310,6 +335,11 @@ async fn read_stdin(client: NodeClient, max_line: usize) {
                 )
             }
             Line::NotUtf8 => tracing::warn!("line refused: not UTF-8 text; input goes on"),
+        }
+    }
+    for (rx, len) in waiting {
+        if !stdin_answer(rx, len).await {
+            return;
         }
     }
     tracing::info!("end of stdin; the node keeps running (Ctrl-C to stop)");

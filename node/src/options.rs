@@ -4,7 +4,7 @@
 //! [`NodeOptions::default`] is the one place that sets the real node's defaults; the binary's
 //! flags default to its values.
 
-use rantai_core::{Config, Millis, Params, RelayPolicy};
+use rantai_core::{Config, Millis, Params};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,10 +45,9 @@ pub struct NodeOptions {
 impl Default for NodeOptions {
     fn default() -> Self {
         let mut config = Config::new(Params::main());
-        // A node mines the lines typed into it, whole blocks travel at once (lowest latency),
-        // and keepalives are short so equal-work ties settle within seconds.
+        // A node mines the lines typed into it and keepalives are short, so equal-work ties
+        // settle within seconds. Blocks are announced (core's default relay policy).
         config.mining = rantai_core::MinePolicy::OwnItems;
-        config.relay = RelayPolicy::Push;
         config.mine_difficulty = 16;
         config.handshake_timeout = Millis::from_secs(10);
         config.ping_interval = Some(Millis::from_secs(5));

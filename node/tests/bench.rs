@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use rantai_core::message::{Hello, PROTOCOL_VERSION};
-use rantai_core::{FrameDecoder, Message, Params, Tip, Work};
+use rantai_core::{FrameDecoder, Message, Params, RelayPolicy, Tip, Work};
 use rantai_node::{NodeHandle, NodeOptions};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,7 +51,10 @@ fn pct(v: &[f64], p: f64) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn per_hop_latency() {
-    let node = spawn_node(NodeOptions::default()).await;
+    // Push: the node forwards the block itself, so the hop is the node's own work.
+    let mut opts = NodeOptions::default();
+    opts.config.relay = RelayPolicy::Push;
+    let node = spawn_node(opts).await;
     let blocks = mined_chain(1000, "hop");
     let mut p = raw_peer(node.local_addr()).await;
     let mut q = raw_peer(node.local_addr()).await;
@@ -186,9 +189,21 @@ fn ten_thousand_piped_lines_with_data_dir() {
 
 /// 50 in-process nodes over real sockets (a ring plus random chords); a block injected at
 /// node 0 is timed until every node accepted it.
+/// The same 50-node network and blocks with whole blocks pushed to every neighbour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
-async fn fifty_node_propagation() {
+async fn fifty_node_propagation_push() {
+    fifty_node_propagation(RelayPolicy::Push).await;
+}
+
+/// The same with hashes announced and blocks fetched (the default relay policy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn fifty_node_propagation_announce() {
+    fifty_node_propagation(RelayPolicy::Announce).await;
+}
+
+async fn fifty_node_propagation(relay: RelayPolicy) {
     const N: usize = 50;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -211,10 +226,11 @@ async fn fifty_node_propagation() {
         let mut peers = vec![addrs[(i + 1) % N].clone()];
         peers.push(addrs[(i * 7 + 3) % N].clone());
         peers.retain(|p| p != &addrs[i]);
-        let opts = NodeOptions {
+        let mut opts = NodeOptions {
             peers,
             ..NodeOptions::default()
         };
+        opts.config.relay = relay;
         nodes.push(rantai_node::spawn(l, opts).await.expect("spawn"));
     }
     let start = Instant::now();
@@ -266,7 +282,7 @@ async fn fifty_node_propagation() {
     }
     let med = median(&mut samples);
     println!(
-        "50-node propagation (ring + chords, push relay) over {} blocks: median {med:.2} ms, max {:.2} ms",
+        "50-node propagation (ring + chords, {relay} relay) over {} blocks: median {med:.2} ms, max {:.2} ms",
         samples.len(),
         samples[samples.len() - 1]
     );

@@ -88,7 +88,7 @@ fn http_api_answers_with_the_documented_keys() {
     // The protocol settings in effect: the node's own defaults, under the simulator's keys.
     let c = &s["config"];
     assert_eq!(c["network"], "rantai");
-    assert_eq!(c["relay"], "push");
+    assert_eq!(c["relay"], "announce");
     assert_eq!(c["mining"], "own-items");
     assert_eq!(c["block_data_limit_bytes"], 1 << 20);
     assert_eq!(s["listen"].as_str(), Some(n.addr.to_string().as_str()));
