@@ -276,6 +276,59 @@ mod tests {
     }
 
     #[test]
+    fn hex_reads_both_cases_and_every_digit() {
+        let lower = "0123456789abcdef".repeat(4);
+        let upper = lower.to_uppercase();
+        let h = Hash32::from_hex(&lower).expect("lower case");
+        assert_eq!(Hash32::from_hex(&upper), Ok(h));
+        assert_eq!(upper.parse::<Hash32>(), Ok(h));
+        assert_eq!(h.0[..8], [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
+        assert_eq!(h.to_string(), lower);
+        assert_eq!(h.short(), "01234567");
+        assert_eq!(format!("{h:?}"), "01234567");
+        let bad = format!("g{}", &lower[1..]);
+        assert_eq!(Hash32::from_hex(&bad), Err(HexError::Digit));
+        assert_eq!(bad.parse::<Hash32>(), Err(HexError::Digit));
+    }
+
+    #[test]
+    fn millis_and_conn_ids_print_and_add() {
+        assert_eq!(Millis(7) + Millis(5), Millis(12));
+        assert_eq!(Millis(u64::MAX) + Millis(1), Millis(u64::MAX));
+        assert_eq!(Millis(1500).to_string(), "1500ms");
+        assert_eq!(ConnId(4).to_string(), "conn#4");
+    }
+
+    #[test]
+    fn work_is_a_decimal_string_in_json() {
+        let w = Work(u128::MAX - 1);
+        let json = serde_json::to_string(&w).expect("serialize");
+        assert_eq!(json, format!("\"{}\"", u128::MAX - 1));
+        assert_eq!(serde_json::from_str::<Work>(&json).expect("deserialize"), w);
+        assert!(serde_json::from_str::<Work>("\"x\"").is_err());
+    }
+
+    /// The key mixes the last eight bytes through the multiply: every one of them moves it,
+    /// and so does each half of the product.
+    #[test]
+    fn key_u64_depends_on_every_byte_of_the_tail() {
+        let base = sha256(b"key");
+        let k = base.key_u64();
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&base.0[24..]);
+        let m = u128::from(u64::from_le_bytes(b)) * u128::from(0x9e37_79b9_7f4a_7c15_u64);
+        assert_eq!(k, (m as u64) ^ ((m >> 64) as u64));
+        for i in 24..32 {
+            let mut h = base;
+            h.0[i] ^= 1;
+            assert_ne!(h.key_u64(), k, "byte {i}");
+        }
+        let mut head = base;
+        head.0[0] ^= 0xff;
+        assert_eq!(head.key_u64(), k, "proof-of-work bytes do not count");
+    }
+
+    #[test]
     fn work_saturates() {
         assert_eq!(Work::of_difficulty(3), Work(8));
         assert_eq!(Work::of_difficulty(200), Work(u128::MAX));
