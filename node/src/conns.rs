@@ -17,8 +17,6 @@ pub(crate) struct Conn {
     /// How logs name the peer: the socket or dialled address, then the address it listens on.
     pub(crate) label: String,
     pub(crate) direction: Direction,
-    /// The dial target this outbound connection serves.
-    pub(crate) target: Option<String>,
     /// The address the remote advertised in its handshake.
     pub(crate) listen: Option<String>,
     pub(crate) ready: bool,
@@ -34,14 +32,12 @@ impl Conn {
         tx: mpsc::Sender<Message>,
         label: String,
         direction: Direction,
-        target: Option<String>,
         tasks: [AbortHandle; 2],
     ) -> Conn {
         Conn {
             tx,
             label,
             direction,
-            target,
             listen: None,
             ready: false,
             best_seen: 0,
@@ -111,32 +107,7 @@ impl Conns {
         self.map.len()
     }
 
-    pub(crate) fn count(&self, direction: Direction) -> usize {
-        self.map
-            .values()
-            .filter(|c| c.direction == direction)
-            .count()
-    }
-
     pub(crate) fn ready_count(&self) -> usize {
         self.map.values().filter(|c| c.ready).count()
-    }
-
-    /// The oldest inbound connection still in its handshake: the one to evict for a newcomer
-    /// at the inbound limit, so idle sockets cannot lock honest peers out.
-    pub(crate) fn oldest_handshaking_inbound(&self) -> Option<ConnId> {
-        self.map
-            .iter()
-            .filter(|(_, c)| c.direction == Direction::Inbound && !c.ready)
-            .map(|(id, _)| *id)
-            .min()
-    }
-
-    /// Whether a connection past its handshake already reaches the node listening on `addr`
-    /// (it dialled us), so dialling `addr` would only make a duplicate.
-    pub(crate) fn reaches(&self, addr: &str) -> bool {
-        self.map
-            .values()
-            .any(|c| c.ready && c.listen.as_deref() == Some(addr))
     }
 }

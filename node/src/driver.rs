@@ -11,7 +11,6 @@ use crate::api::Request;
 use crate::clock::Clock;
 use crate::conn::{self, ConnEvent};
 use crate::conns::{Conn, Conns};
-use crate::dialer::Dialer;
 use crate::listener::Acceptor;
 use crate::loads::{Loaded, Loads};
 use crate::metrics::Metrics;
@@ -57,7 +56,6 @@ pub(crate) struct Driver {
     peer: Peer,
     clock: Clock,
     conns: Conns,
-    dialer: Dialer,
     mining: Mining,
     store: Option<StoreHandle>,
     /// Accepted blocks not yet handed to the store thread.
@@ -88,16 +86,14 @@ impl Driver {
         let (dial_tx, dials) = mpsc::channel(DIAL_QUEUE);
         let (mining, mined) = Mining::new();
         let (loads, loaded) = Loads::new();
-        let mut dialer = Dialer::new(opts.retry_base, opts.retry_max);
-        let now = Instant::now();
+        let mut peer = peer;
         for p in &opts.peers {
-            dialer.add(p, true, now);
+            peer.add_peer(clock.now(), p.clone());
         }
         let driver = Driver {
             peer,
             clock,
             conns: Conns::default(),
-            dialer,
             mining,
             store,
             store_batch: Vec::new(),
@@ -130,7 +126,6 @@ impl Driver {
     ) {
         let (accept_tx, mut accepts) = mpsc::channel(ACCEPT_QUEUE);
         let accept_task = tokio::spawn(accept_loop(listener, accept_tx));
-        self.dial_due();
         loop {
             self.drain();
             // Items before blocks: a block that carries an item removes its pending entry.
@@ -176,7 +171,6 @@ impl Driver {
                 _ = tokio::time::sleep_until(wake) => {
                     self.last_timeout_call = Some(Instant::now());
                     self.peer.handle_timeout(self.clock.now());
-                    self.dial_due();
                 }
                 _ = &mut shutdown => break,
             }
@@ -226,9 +220,6 @@ impl Driver {
         if let Some(t) = self.peer.poll_timeout() {
             wake = wake.min(self.clock.instant(t));
         }
-        if let Some(t) = self.dialer.next_due() {
-            wake = wake.min(t);
-        }
         // A deadline that stays in the past must not turn the loop into a spin.
         if let Some(last) = self.last_timeout_call {
             wake = wake.max(last + Duration::from_millis(1));
@@ -242,6 +233,7 @@ impl Driver {
             match out {
                 Output::Send { to, msg } => self.send(to, msg),
                 Output::Disconnect { peer, reason } => self.on_disconnect(peer, reason),
+                Output::Dial { addr } => self.dial(addr),
                 Output::Mine(Some(t)) => self.mining.start(t),
                 Output::Mine(None) => self.mining.stop(),
                 Output::LoadBlocks { hashes, purpose } => self.on_load(hashes, purpose),
@@ -282,23 +274,9 @@ impl Driver {
 
     /// Forgets a connection and stops its tasks; `tell_peer` feeds `Disconnected` to the core.
     fn close(&mut self, id: ConnId, tell_peer: bool) {
-        let Some(c) = self.conns.remove(id) else {
-            return;
-        };
-        if tell_peer {
+        if self.conns.remove(id).is_some() && tell_peer {
             self.peer
                 .handle(self.clock.now(), Input::Disconnected { peer: id });
-        }
-        let now = Instant::now();
-        if let Some(target) = &c.target {
-            if c.ready {
-                // It worked before: one quick retry, then the usual backoff.
-                self.dialer.ready(target);
-            }
-            self.dialer.failed(target, now, &mut rand::thread_rng());
-        }
-        if let Some(listen) = &c.listen {
-            self.dialer.nudge(listen, now);
         }
     }
 
@@ -312,18 +290,23 @@ impl Driver {
         } else {
             tracing::info!("disconnecting {label}: {reason}");
         }
-        let target = self.conns.get(id).and_then(|c| c.target.clone());
-        self.close(id, false);
-        if let Some(t) = target {
-            match reason {
-                DisconnectReason::SelfConnection => {
-                    tracing::info!("{t} is this node itself; not dialling it again");
-                    self.dialer.remove(&t);
-                }
-                DisconnectReason::Duplicate(_) => self.dialer.covered(&t, Instant::now()),
-                _ => {}
+        match reason {
+            DisconnectReason::SelfConnection => {
+                tracing::info!("{label} is this node itself; not dialling it again");
             }
+            DisconnectReason::Evicted => {
+                self.metrics
+                    .connections_evicted
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            DisconnectReason::InboundFull => {
+                self.metrics
+                    .connections_refused
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
         }
+        self.close(id, false);
     }
 
     fn on_event(&mut self, ev: Event) {
@@ -353,9 +336,6 @@ impl Driver {
                     tip.height,
                     listen.as_deref().unwrap_or("-")
                 );
-                if let Some(t) = c.target.clone() {
-                    self.dialer.ready(&t);
-                }
             }
             Event::BlockAccepted { block, from } => {
                 self.metrics.blocks_accepted.fetch_add(1, Ordering::Relaxed);
@@ -396,13 +376,7 @@ impl Driver {
             Event::ItemsRequeued { count } => {
                 tracing::info!("{count} items from abandoned blocks are pending again");
             }
-            Event::AddrLearned { addr } => {
-                if Some(&addr) != self.advertise.as_ref()
-                    && self.dialer.add(&addr, false, Instant::now())
-                {
-                    tracing::debug!("learned address {addr}");
-                }
-            }
+            Event::AddrLearned { addr } => tracing::debug!("learned address {addr}"),
         }
     }
 
@@ -434,64 +408,34 @@ impl Driver {
         }
     }
 
+    /// A socket the listener accepted: the core admits it, evicts an idle inbound peer for
+    /// it, or refuses it ([`rantai_core::Config::max_inbound`]).
     fn on_accept(&mut self, stream: TcpStream, addr: SocketAddr) {
-        if self.conns.count(Direction::Inbound) >= self.opts.max_inbound {
-            match self.conns.oldest_handshaking_inbound() {
-                Some(v) => {
-                    tracing::info!(
-                        "connection limit {} reached: evicting {} (no handshake yet) for {addr}",
-                        self.opts.max_inbound,
-                        self.conns.label(v)
-                    );
-                    self.metrics
-                        .connections_evicted
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.close(v, true);
-                }
-                None => {
-                    self.metrics
-                        .connections_refused
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(
-                        "connection limit {} reached: refusing {addr} (every inbound peer is past its handshake)",
-                        self.opts.max_inbound
-                    );
-                    return;
-                }
-            }
-        }
         self.metrics
             .connections_accepted
             .fetch_add(1, Ordering::Relaxed);
-        self.register(stream, Direction::Inbound, addr.to_string(), None);
+        self.register(stream, Direction::Inbound, addr.to_string());
     }
 
     fn on_dialed(&mut self, target: String, res: std::io::Result<TcpStream>) {
         match res {
             Ok(stream) => {
-                self.dialer.connected(&target);
-                self.register(stream, Direction::Outbound, target.clone(), Some(target));
+                self.register(stream, Direction::Outbound, target);
             }
             Err(e) => {
-                if self.dialer.is_configured(&target) {
+                if self.peer.is_configured_peer(&target) {
                     tracing::info!("cannot reach {target}: {e}; retrying with backoff");
                 } else {
                     tracing::debug!("cannot reach learned address {target}: {e}");
                 }
-                self.dialer
-                    .failed(&target, Instant::now(), &mut rand::thread_rng());
+                let now = self.clock.now();
+                self.peer.handle(now, Input::DialFailed { addr: target });
             }
         }
     }
 
     /// Starts a connection's reader and writer tasks and tells the core it is open.
-    fn register(
-        &mut self,
-        stream: TcpStream,
-        direction: Direction,
-        label: String,
-        target: Option<String>,
-    ) {
+    fn register(&mut self, stream: TcpStream, direction: Direction, label: String) {
         let _ = stream.set_nodelay(true);
         let id = self.conns.next_id();
         let (rd, wr) = stream.into_split();
@@ -513,7 +457,7 @@ impl Driver {
         tracing::debug!("{label} connected ({direction:?}) as {id}");
         let tasks = [r.abort_handle(), w.abort_handle()];
         self.conns
-            .insert(id, Conn::new(tx, label.clone(), direction, target, tasks));
+            .insert(id, Conn::new(tx, label.clone(), direction, tasks));
         self.peer.handle(
             self.clock.now(),
             Input::Connected {
@@ -524,33 +468,22 @@ impl Driver {
         );
     }
 
-    /// Starts the dials that are due, within the outbound budget.
-    fn dial_due(&mut self) {
-        let now = Instant::now();
-        let budget = self
-            .opts
-            .max_outbound
-            .saturating_sub(self.conns.count(Direction::Outbound));
-        for target in self.dialer.due(now, budget) {
-            if self.conns.reaches(&target) {
-                self.dialer.covered(&target, now);
-                continue;
-            }
-            let tx = self.dial_tx.clone();
-            let timeout = self.opts.connect_timeout;
-            tokio::spawn(async move {
-                let res = match tokio::time::timeout(timeout, TcpStream::connect(target.as_str()))
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "connect timed out",
-                    )),
-                };
-                let _ = tx.send((target, res)).await;
-            });
-        }
+    /// Opens a connection to `target` for the core's `Output::Dial`; the result comes back
+    /// through the dial queue.
+    fn dial(&mut self, target: String) {
+        let tx = self.dial_tx.clone();
+        let timeout = self.opts.connect_timeout;
+        tokio::spawn(async move {
+            let res = match tokio::time::timeout(timeout, TcpStream::connect(target.as_str())).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )),
+            };
+            let _ = tx.send((target, res)).await;
+        });
     }
 
     fn on_mined(&mut self, mined: Mined) {

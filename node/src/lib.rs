@@ -10,7 +10,6 @@ pub mod api;
 mod clock;
 pub mod conn;
 mod conns;
-pub mod dialer;
 mod driver;
 pub mod http;
 pub mod lines;

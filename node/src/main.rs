@@ -62,11 +62,11 @@ struct NodeArgs {
     #[arg(long, default_value_t = defaults().config.mine_difficulty, value_parser = clap::value_parser!(u32).range(8..=48))]
     pow_bits: u32,
     /// Most inbound peer connections.
-    #[arg(long, alias = "max-peers", default_value_t = defaults().max_inbound as u32,
+    #[arg(long, alias = "max-peers", default_value_t = defaults().config.max_inbound as u32,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_inbound: u32,
     /// Most outbound connections to addresses learned from peers (configured --peer are extra).
-    #[arg(long, default_value_t = defaults().max_outbound as u32,
+    #[arg(long, default_value_t = defaults().config.max_outbound as u32,
           value_parser = clap::value_parser!(u32).range(0..=1_000))]
     max_outbound: u32,
     /// Address to advertise to peers (default: the listen address, unless it is a wildcard).
@@ -99,9 +99,9 @@ struct NodeArgs {
     request_timeout_ms: u64,
     #[arg(long, hide = true, default_value_t = defaults().write_timeout.as_millis() as u64)]
     write_timeout_ms: u64,
-    #[arg(long, hide = true, default_value_t = defaults().retry_base.as_millis() as u64)]
+    #[arg(long, hide = true, default_value_t = defaults().config.dial_retry_base.0)]
     retry_base_ms: u64,
-    #[arg(long, hide = true, default_value_t = defaults().retry_max.as_millis() as u64)]
+    #[arg(long, hide = true, default_value_t = defaults().config.dial_retry_max.0)]
     retry_max_ms: u64,
     #[arg(long, hide = true, default_value_t = defaults().send_queue)]
     send_queue: usize,
@@ -228,17 +228,17 @@ async fn node(a: NodeArgs) -> Result<()> {
     let ms = Duration::from_millis;
     let mut opts = NodeOptions {
         peers: a.peers.clone(),
-        max_inbound: a.max_inbound as usize,
-        max_outbound: a.max_outbound as usize,
         data_dir: a.data_dir.clone(),
         advertise: a.advertise.clone(),
         write_timeout: ms(a.write_timeout_ms),
-        retry_base: ms(a.retry_base_ms),
-        retry_max: ms(a.retry_max_ms),
         send_queue: a.send_queue.max(16),
         ..NodeOptions::default()
     };
     let config = &mut opts.config;
+    config.max_inbound = a.max_inbound as usize;
+    config.max_outbound = a.max_outbound as usize;
+    config.dial_retry_base = Millis(a.retry_base_ms);
+    config.dial_retry_max = Millis(a.retry_max_ms);
     config.mine_difficulty = a.pow_bits;
     config.relay = a.relay;
     config.handshake_timeout = Millis(a.handshake_timeout_ms);

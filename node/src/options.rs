@@ -19,12 +19,10 @@ pub struct NodeOptions {
     /// [`crate::spawn`] sets `listen_addr` (from [`NodeOptions::advertise`]) and
     /// `body_cache_blocks` (from [`NodeOptions::body_cache_blocks`]) itself.
     pub config: Config,
-    /// Peers to dial and keep dialling.
+    /// Peers to dial and keep dialling ([`rantai_core::Peer::add_peer`]; whom else to dial,
+    /// when, and how many: `config.max_outbound`, `max_inbound`, `dial_retry_base`,
+    /// `dial_retry_max`).
     pub peers: Vec<String>,
-    /// Most inbound connections (the oldest one still handshaking is evicted for a newcomer).
-    pub max_inbound: usize,
-    /// Most outbound connections to learned addresses (configured peers are always dialled).
-    pub max_outbound: usize,
     pub data_dir: Option<PathBuf>,
     /// Address advertised to peers; `None` advertises the listener's address unless it is a
     /// wildcard address.
@@ -32,8 +30,6 @@ pub struct NodeOptions {
     pub connect_timeout: Duration,
     /// A write to a peer blocked this long closes the connection.
     pub write_timeout: Duration,
-    pub retry_base: Duration,
-    pub retry_max: Duration,
     /// Messages queued per connection before the peer counts as too slow and is dropped.
     pub send_queue: usize,
     /// With a data directory, block bodies stay in memory only for blocks less than this many
@@ -56,14 +52,10 @@ impl Default for NodeOptions {
         NodeOptions {
             config,
             peers: Vec::new(),
-            max_inbound: 64,
-            max_outbound: 8,
             data_dir: None,
             advertise: None,
             connect_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(20),
-            retry_base: Duration::from_millis(250),
-            retry_max: Duration::from_secs(30),
             send_queue: 4096,
             body_cache_blocks: 64,
         }

@@ -317,6 +317,8 @@ pub fn reason_label(r: &DisconnectReason) -> &'static str {
         DisconnectReason::Malformed(_) => "malformed",
         DisconnectReason::Protocol(_) => "protocol",
         DisconnectReason::Misbehaving(_) => "misbehaving",
+        DisconnectReason::InboundFull => "inbound_full",
+        DisconnectReason::Evicted => "evicted",
     }
 }
 

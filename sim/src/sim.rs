@@ -103,6 +103,8 @@ fn peer_config(cfg: &SimConfig) -> Config {
         MinePolicy::OwnItems
     };
     core.relay_items = true;
+    // The topology decides who connects: no inbound limit (a star's hub has every peer).
+    core.max_inbound = usize::MAX;
     core.ping_interval = cfg.ping_interval();
     core.request_timeout = cfg.request_timeout;
     core
@@ -594,6 +596,9 @@ impl Sim {
                     self.metrics.on_disconnect(&reason);
                     self.close_link(link, n, reason_label(&reason));
                 }
+            }
+            Output::Dial { .. } => {
+                unreachable!("simulated peers advertise no address, so none is learned or dialled")
             }
             Output::Mine(Some(_)) => self.arm(n),
             Output::Mine(None) => self.nodes[n as usize].miner.cancel(),

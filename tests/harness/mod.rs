@@ -30,6 +30,11 @@ enum Delivery {
         block: Block,
         job: u64,
     },
+    /// An `Output::Dial`: connects to the peer whose `listen_addr` is `addr`, or fails.
+    Dial {
+        node: usize,
+        addr: String,
+    },
     /// A store read asked for with `Output::LoadBlocks`, answered from the node's disk.
     Load {
         node: usize,
@@ -71,6 +76,10 @@ pub struct Net {
     pub outbox: Vec<(Millis, usize, ConnId, Message)>,
     /// Every block mined (jobs and [`Net::mine`]): (node, hash), in order.
     pub mined: Vec<(usize, BlockHash)>,
+    /// Every `Output::Dial`: (when, node, address), in order.
+    pub dials: Vec<(Millis, usize, String)>,
+    /// Addresses whose dials fail even though a peer listens there.
+    pub unreachable: BTreeSet<String>,
 }
 
 /// Test configuration on the zero-difficulty dev network with short timeouts.
@@ -106,6 +115,8 @@ impl Net {
             record: false,
             outbox: Vec::new(),
             mined: Vec::new(),
+            dials: Vec::new(),
+            unreachable: BTreeSet::new(),
         }
     }
 
@@ -117,6 +128,11 @@ impl Net {
 
     /// Opens a connection dialled by `a` to `b`.
     pub fn connect(&mut self, a: usize, b: usize) {
+        self.connect_as(a, b, None);
+    }
+
+    /// Opens a connection dialled by `a` to `b`, which `a` knows as `addr` (a dial target).
+    pub fn connect_as(&mut self, a: usize, b: usize, addr: Option<String>) {
         let ca = ConnId(self.next_conn);
         let cb = ConnId(self.next_conn + 1);
         self.next_conn += 2;
@@ -128,7 +144,7 @@ impl Net {
             Input::Connected {
                 peer: ca,
                 direction: Direction::Outbound,
-                addr: None,
+                addr,
             },
         );
         self.drain(a);
@@ -185,6 +201,22 @@ impl Net {
             .expect("submit accepted");
         self.drain(node);
         id
+    }
+
+    /// Gives `node` an address to dial for good ([`Peer::add_peer`]).
+    pub fn add_peer(&mut self, node: usize, addr: &str) {
+        let now = self.now;
+        self.peers[node].add_peer(now, addr.to_string());
+        self.drain(node);
+    }
+
+    /// When `node` dialled `addr`.
+    pub fn dial_times(&self, node: usize, addr: &str) -> Vec<Millis> {
+        self.dials
+            .iter()
+            .filter(|(_, n, a)| *n == node && a == addr)
+            .map(|(t, _, _)| *t)
+            .collect()
     }
 
     /// Changes `node`'s mining policy now and runs the job it asks for.
@@ -302,6 +334,11 @@ impl Net {
                         );
                     }
                 }
+                Output::Dial { addr } => {
+                    self.dials.push((self.now, node, addr.clone()));
+                    let at = self.now.add(self.latency);
+                    self.schedule(at, Delivery::Dial { node, addr });
+                }
                 Output::LoadBlocks { hashes, purpose } => {
                     self.loads.push((node, purpose, hashes.len()));
                     let at = self.now.add(Millis(1));
@@ -387,6 +424,20 @@ impl Net {
                 Delivery::Closed { node, conn } => {
                     self.peers[node].handle(now, Input::Disconnected { peer: conn });
                     self.drain(node);
+                }
+                Delivery::Dial { node, addr } => {
+                    let target = (0..self.peers.len()).find(|&j| {
+                        self.peers[j].config().listen_addr.as_deref() == Some(addr.as_str())
+                    });
+                    match target {
+                        Some(j) if !self.unreachable.contains(&addr) => {
+                            self.connect_as(node, j, Some(addr))
+                        }
+                        _ => {
+                            self.peers[node].handle(now, Input::DialFailed { addr });
+                            self.drain(node);
+                        }
+                    }
                 }
                 Delivery::Mined { node, block, job } => {
                     if self.mining_job[node] == job {

@@ -125,6 +125,16 @@ pub struct Config {
     pub tie_grace: Millis,
     /// Gossip pending items to neighbours so any miner can include them.
     pub relay_items: bool,
+    /// Most outbound connections (open or being dialled) to learned addresses; configured
+    /// peers are always dialled.
+    pub max_outbound: usize,
+    /// Most inbound connections; at the limit a newcomer evicts the oldest inbound peer still in
+    /// its handshake, or is refused.
+    pub max_inbound: usize,
+    /// First delay before re-dialling a failed address; it doubles per failure in a row.
+    pub dial_retry_base: Millis,
+    /// Longest delay between dials of one address.
+    pub dial_retry_max: Millis,
     /// Address advertised in `Hello` so others can dial back.
     pub listen_addr: Option<String>,
     /// How long a new connection may take to complete the handshake.
@@ -177,6 +187,10 @@ impl Config {
             tie_grace: Millis::from_secs(30),
             relay_items: false,
             listen_addr: None,
+            max_outbound: 8,
+            max_inbound: 64,
+            dial_retry_base: Millis(250),
+            dial_retry_max: Millis::from_secs(30),
             handshake_timeout: Millis::from_secs(10),
             ping_interval: Some(Millis::from_secs(30)),
             pong_timeout: Millis::from_secs(20),
@@ -219,6 +233,14 @@ pub struct ConfigSummary {
     pub tie_grace_ms: u64,
     /// [`Config::relay_items`].
     pub relay_items: bool,
+    /// [`Config::max_outbound`].
+    pub max_outbound: usize,
+    /// [`Config::max_inbound`].
+    pub max_inbound: usize,
+    /// [`Config::dial_retry_base`].
+    pub dial_retry_base_ms: u64,
+    /// [`Config::dial_retry_max`].
+    pub dial_retry_max_ms: u64,
     /// [`Config::handshake_timeout`].
     pub handshake_timeout_ms: u64,
     /// [`Config::ping_interval`]; `None`: no keepalive pings.
@@ -269,6 +291,10 @@ impl Config {
             mining: self.mining.as_str().to_string(),
             tie_grace_ms: self.tie_grace.0,
             relay_items: self.relay_items,
+            max_outbound: self.max_outbound,
+            max_inbound: self.max_inbound,
+            dial_retry_base_ms: self.dial_retry_base.0,
+            dial_retry_max_ms: self.dial_retry_max.0,
             handshake_timeout_ms: self.handshake_timeout.0,
             ping_interval_ms: self.ping_interval.map(|t| t.0),
             pong_timeout_ms: self.pong_timeout.0,

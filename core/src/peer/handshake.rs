@@ -1,10 +1,11 @@
 //! Opening a connection: our `hello`, checking theirs (network, version, self, duplicates),
-//! what a fresh neighbour is told, and the address book (`get_addr` / `addr`).
+//! inbound admission at the limit, what a fresh neighbour is told, and the address book
+//! (`get_addr` / `addr`).
 
 use super::conn::{Conn, Remote};
 use super::penalty;
 use super::timers::Timer;
-use super::{Direction, DisconnectReason, Event, Peer};
+use super::{Direction, DisconnectReason, Event, Output, Peer};
 use crate::message::{Hello, Message, MAX_ADDRS_PER_MSG, MAX_ADDR_LEN, PROTOCOL_VERSION};
 use crate::types::ConnId;
 
@@ -18,6 +19,11 @@ impl Peer {
         // A driver reusing a live id: drop the old connection's state (and its timer entry)
         // rather than leave a deadline behind that no connection owns.
         self.forget(peer);
+        match (direction, &addr) {
+            (Direction::Outbound, Some(a)) => self.dial_connected(a),
+            (Direction::Inbound, _) if !self.admit_inbound(peer) => return,
+            _ => {}
+        }
         self.conns
             .insert(peer, Conn::new(direction, addr, self.now));
         if let Some(c) = self.conns.get_mut(&peer) {
@@ -85,6 +91,11 @@ impl Peer {
         if outbound {
             self.send(peer, Message::GetAddr);
         }
+        if outbound {
+            if let Some(a) = self.conns.get(&peer).and_then(|c| c.addr.clone()) {
+                self.dial_ready(&a);
+            }
+        }
         self.event(Event::PeerReady {
             peer,
             node_id,
@@ -108,6 +119,38 @@ impl Peer {
             self.send_pool(peer);
         }
         self.maybe_sync(peer);
+    }
+
+    /// Room for a new inbound connection: at [`Config::max_inbound`] the oldest inbound one
+    /// still in its handshake goes; with none, the newcomer is refused (false).
+    ///
+    /// [`Config::max_inbound`]: super::Config::max_inbound
+    fn admit_inbound(&mut self, peer: ConnId) -> bool {
+        let inbound = || {
+            self.conns
+                .iter()
+                .filter(|(_, c)| c.direction == Direction::Inbound)
+        };
+        if inbound().count() < self.config.max_inbound {
+            return true;
+        }
+        let oldest = inbound()
+            .filter(|(_, c)| !c.is_ready())
+            .min_by_key(|(&id, c)| (c.since, id))
+            .map(|(&id, _)| id);
+        match oldest {
+            Some(v) => {
+                self.disconnect(v, DisconnectReason::Evicted);
+                true
+            }
+            None => {
+                self.out.push_back(Output::Disconnect {
+                    peer,
+                    reason: DisconnectReason::InboundFull,
+                });
+                false
+            }
+        }
     }
 
     /// Settles a second connection to node `node_id` (on `peer`); false if `peer` was closed.
@@ -184,6 +227,7 @@ impl Peer {
             return;
         }
         self.addrs.insert(addr.clone());
+        self.add_learned(&addr);
         self.event(Event::AddrLearned { addr });
     }
 }

@@ -23,7 +23,9 @@ pub enum Direction {
 /// Something the driver tells the peer.
 #[derive(Debug)]
 pub enum Input {
-    /// A connection is open; the peer sends its `Hello`. `addr` is for logs and status only.
+    /// A connection is open; the peer sends its `Hello`. For an outbound connection opened for
+    /// an [`Output::Dial`], `addr` must be the dialled address (it drives the dial schedule);
+    /// otherwise it is for logs and status only.
     Connected {
         /// The driver's id for the connection.
         peer: ConnId,
@@ -31,6 +33,11 @@ pub enum Input {
         direction: Direction,
         /// The remote's address, if the driver knows it.
         addr: Option<String>,
+    },
+    /// An [`Output::Dial`] did not open a connection.
+    DialFailed {
+        /// The address that was dialled.
+        addr: String,
     },
     /// The connection is gone (closed by the remote, the driver, or after our own `Disconnect`).
     Disconnected {
@@ -94,6 +101,13 @@ pub enum Output {
     },
     /// Start mining this template, replacing any current job; `None` stops mining.
     Mine(Option<Template>),
+    /// Open a connection to `addr`; answer with [`Input::Connected`] (outbound, carrying
+    /// `addr`) or [`Input::DialFailed`].
+    Dial {
+        /// The address to dial, as configured ([`Peer::add_peer`](super::Peer::add_peer)) or
+        /// learned from a neighbour.
+        addr: String,
+    },
     /// Read these blocks (evicted from memory, see
     /// [`Config::body_cache_blocks`](super::Config::body_cache_blocks)) from the store and
     /// answer with [`Input::BlocksLoaded`] carrying `purpose`. Only a peer with a body cache
@@ -208,6 +222,14 @@ pub enum DisconnectReason {
     /// The remote's misbehaviour score reached the ban score.
     #[error("misbehaviour score {0} reached the limit")]
     Misbehaving(u32),
+    /// An inbound connection arrived at the inbound limit while every inbound peer was past its
+    /// handshake: the newcomer is refused.
+    #[error("inbound connection limit reached")]
+    InboundFull,
+    /// The oldest inbound connection still in its handshake, closed for a newcomer at the
+    /// inbound limit, so idle sockets cannot lock honest peers out.
+    #[error("evicted for a newcomer at the inbound limit (no handshake yet)")]
+    Evicted,
 }
 
 impl DisconnectReason {

@@ -18,6 +18,7 @@
 mod accept;
 mod config;
 mod conn;
+mod dial;
 mod fetch;
 mod handshake;
 mod io;
@@ -72,6 +73,7 @@ pub struct Peer {
     requested: Requested,
     pool: Pool,
     addrs: BTreeSet<String>,
+    dialer: dial::Dialer,
     mining_on: Option<BlockHash>,
     /// The smallest-hash block seen with the same work as the tip: a tie this side breaks.
     rival_below: Option<BlockHash>,
@@ -148,6 +150,7 @@ impl Peer {
             requested: Requested::default(),
             pool: Pool::default(),
             addrs: BTreeSet::new(),
+            dialer: dial::Dialer::default(),
             mining_on: None,
             rival_below: None,
             rival_above: None,
@@ -268,10 +271,10 @@ impl Peer {
 
     /// When [`Peer::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Millis> {
-        match (self.timers.next(), self.tie_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.timers.next(), self.tie_deadline(), self.next_dial()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// A data item typed by a local user. It is mined (unless [`MinePolicy::Off`]) or gossiped, and ends
@@ -340,7 +343,8 @@ impl Peer {
                 direction,
                 addr,
             } => self.on_connected(peer, direction, addr),
-            Input::Disconnected { peer } => self.forget(peer),
+            Input::Disconnected { peer } => self.closed(peer, None),
+            Input::DialFailed { addr } => self.dial_failed(&addr),
             Input::Message { peer, msg } => {
                 if self.conns.contains_key(&peer) {
                     self.on_message(peer, msg);
@@ -410,9 +414,24 @@ impl Peer {
     /// Closes a connection: tells the driver, then forgets it.
     fn disconnect(&mut self, peer: ConnId, reason: DisconnectReason) {
         if self.conns.contains_key(&peer) {
+            self.closed(peer, Some(&reason));
             self.out.push_back(Output::Disconnect { peer, reason });
-            self.forget(peer);
         }
+    }
+
+    /// A connection is gone (`reason`: we closed it): forgets it, and reschedules the dial of
+    /// its address.
+    fn closed(&mut self, peer: ConnId, reason: Option<&DisconnectReason>) {
+        let Some(c) = self.conns.get(&peer) else {
+            return;
+        };
+        let target = (c.direction == Direction::Outbound)
+            .then(|| c.addr.clone())
+            .flatten();
+        let listen = c.remote.as_ref().and_then(|r| r.listen.clone());
+        let ready = c.is_ready();
+        self.forget(peer);
+        self.dial_closed(target.as_deref(), listen.as_deref(), ready, reason);
     }
 
     fn violation(&mut self, peer: ConnId, violation: Violation) {
@@ -449,6 +468,7 @@ impl Peer {
         self.flush_batches();
         self.timers.reindex(&mut self.conns, |c| &mut c.timers);
         self.update_mining();
+        self.dial_due();
     }
 
     /// Changes when this peer mines ([`MinePolicy`]); the job follows at once (drain

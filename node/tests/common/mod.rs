@@ -302,11 +302,11 @@ pub fn item_texts(chain: &[BlockView]) -> Vec<String> {
 /// Options for an in-process node with the fast test settings.
 pub fn fast_options() -> NodeOptions {
     let mut o = NodeOptions {
-        retry_base: Duration::from_millis(50),
-        retry_max: Duration::from_millis(500),
         write_timeout: Duration::from_secs(5),
         ..NodeOptions::default()
     };
+    o.config.dial_retry_base = rantai_core::Millis(50);
+    o.config.dial_retry_max = rantai_core::Millis(500);
     o.config.mine_difficulty = 10;
     o.config.handshake_timeout = rantai_core::Millis(1000);
     o.config.ping_interval = Some(rantai_core::Millis(1000));

@@ -1,0 +1,144 @@
+//! Dialling and admission, decided by core for both drivers: whom to dial and when (backoff
+//! with jitter from the peer's seeded RNG), forgetting dead learned addresses, the outbound
+//! budget, ourselves and duplicates, and inbound eviction at the limit.
+
+mod harness;
+
+use harness::{config, Net};
+use rantai_core::{Config, DisconnectReason, Millis};
+
+/// Peer `i` listens on `10.0.0.i:3000`.
+fn addr(i: usize) -> String {
+    format!("10.0.0.{i}:3000")
+}
+
+fn listening(i: usize) -> Config {
+    let mut c = config();
+    c.listen_addr = Some(addr(i));
+    c.dial_retry_base = Millis(100);
+    c.dial_retry_max = Millis(2_000);
+    c
+}
+
+#[test]
+fn a_configured_peer_is_dialled_at_once_and_kept() {
+    let mut net = Net::new(2, listening);
+    net.add_peer(0, &addr(1));
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1 && n.ready(1) == 1));
+    assert_eq!(net.dial_times(0, &addr(1)).len(), 1);
+    // The remote goes away: the dialler dials it again after one quick retry.
+    net.disconnect(0, 1);
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1));
+    let times = net.dial_times(0, &addr(1));
+    assert_eq!(times.len(), 2);
+}
+
+/// Each failure doubles the delay (base 100 ms), jittered to 50-100% of it, capped at 2 s,
+/// and a configured address is never given up.
+#[test]
+fn failed_dials_back_off_with_seeded_jitter_up_to_the_cap() {
+    let run = || {
+        let mut net = Net::new(2, listening);
+        net.unreachable.insert(addr(1));
+        net.add_peer(0, &addr(1));
+        net.run_for(30_000);
+        net.dial_times(0, &addr(1))
+    };
+    let times = run();
+    assert!(times.len() > 15, "kept dialling: {} dials", times.len());
+    for (k, w) in times.windows(2).enumerate() {
+        let gap = w[1].since(w[0]).0;
+        // Failure k+1 waits within 50-100% of min(100 ms * 2^(k+1), 2 s), plus the dial's
+        // round trip through the harness (10 ms latency).
+        let full = (100u64 << (k + 1).min(16)).min(2_000);
+        assert!(
+            gap >= full / 2 && gap <= full + 10,
+            "gap {k}: {gap} ms, full {full}"
+        );
+    }
+    assert_eq!(times, run(), "the jitter comes from the peer's seed");
+}
+
+#[test]
+fn a_learned_address_is_forgotten_after_six_failures_in_a_row() {
+    let mut net = Net::new(3, |i| {
+        let mut c = listening(i);
+        // Peer 0 dials no one back (a connection from it would cover its address).
+        c.max_outbound = if i == 0 { 0 } else { 8 };
+        c
+    });
+    net.connect(2, 1);
+    // Peer 0's address is learned by 2 (through 1's hello), but nothing answers there.
+    net.connect(0, 1);
+    net.run_for(500);
+    assert_eq!(net.dial_times(2, &addr(0)).len(), 1, "learned and dialled");
+    net.unreachable.insert(addr(0));
+    net.disconnect(0, 1);
+    net.disconnect(2, 0);
+    net.run_for(60_000);
+    // The close counts as the first failure (after one quick retry, as it worked before),
+    // then five failed dials: forgotten.
+    let dials = net.dial_times(2, &addr(0));
+    assert_eq!(dials.len(), 1 + 5, "{dials:?}");
+}
+
+#[test]
+fn learned_addresses_are_dialled_only_within_the_outbound_budget() {
+    let n = 6;
+    let mut net = Net::new(n, |i| {
+        let mut c = listening(i);
+        c.max_outbound = 2;
+        c
+    });
+    // Peer 0 learns four addresses from peer 1's address book.
+    for i in 2..n {
+        net.connect(i, 1);
+    }
+    net.connect(0, 1);
+    net.run_for(2_000);
+    let learned: usize = (2..n)
+        .filter(|&i| !net.dial_times(0, &addr(i)).is_empty())
+        .count();
+    assert_eq!(
+        learned, 1,
+        "the connection to 1 plus one learned dial fill a budget of 2"
+    );
+    // Peer 3 (say) went away: room for one more.
+    net.run_for(10_000);
+    assert_eq!(
+        (2..n)
+            .filter(|&i| !net.dial_times(0, &addr(i)).is_empty())
+            .count(),
+        1,
+        "the budget holds while both connections stay up"
+    );
+}
+
+#[test]
+fn at_the_inbound_limit_a_newcomer_evicts_an_idle_socket_or_is_refused() {
+    let mut net = Net::new(4, |i| {
+        let mut c = listening(i);
+        c.max_inbound = 2;
+        c
+    });
+    net.cut_oneway(1, 0); // peer 1 never completes its handshake with 0
+    net.connect(1, 0);
+    net.connect(2, 0);
+    net.run_for(100);
+    net.connect(3, 0);
+    assert!(
+        net.disconnects
+            .iter()
+            .any(|(n, r)| *n == 0 && *r == DisconnectReason::Evicted),
+        "the idle socket makes room"
+    );
+    assert!(net.run_until(1_000, |n| n.ready(0) == 2));
+    // Both inbound peers are past their handshake now: one more is refused.
+    net.heal(1, 0);
+    net.connect(1, 0);
+    assert!(net
+        .disconnects
+        .iter()
+        .any(|(n, r)| *n == 0 && *r == DisconnectReason::InboundFull));
+    assert_eq!(net.ready(0), 2);
+}
