@@ -370,3 +370,145 @@ fn the_address_book_learns_each_address_once_and_stops_at_its_bound() {
         .count();
     assert_eq!(events, 2, "one event per address learned");
 }
+
+/// A ready connection from node 1 to node 0 whose messages the test speaks (node 0 at height
+/// `height`, mined on its own).
+fn ready_speaker(relay: RelayPolicy, height: usize) -> (Net, ConnId) {
+    let (mut net, conn) = {
+        let mut net = Net::new(2, |_| {
+            let mut c = config();
+            c.relay = relay;
+            c
+        });
+        net.cut_oneway(1, 0);
+        net.connect(1, 0);
+        let conn = net.conn_of(0, 1).expect("node 0's end of the link");
+        (net, conn)
+    };
+    let hello = hello_to(&net, 0, PROTOCOL_VERSION, 77);
+    net.inject(0, conn, hello);
+    assert_eq!(net.ready(0), 1);
+    for _ in 0..height {
+        net.mine(0);
+        net.run_for(1);
+    }
+    (net, conn)
+}
+
+/// A block on node 0's genesis stamped `at` (the harness clock starts at 1 s).
+fn block_on_genesis(net: &Net, at: u64) -> Message {
+    let g = net.peers[0].chain().genesis().clone();
+    let block =
+        rantai_core::Template::new(g.header(), g.hash(), 0, Millis(at), vec![]).into_block(at);
+    Message::Block {
+        block: std::sync::Arc::new(block),
+    }
+}
+
+/// A block from too far in the future is the sender's fault, but only 5 points (its clock may
+/// be off): the 20th such block disconnects, not the first.
+#[test]
+fn blocks_from_the_future_cost_points_not_the_connection() {
+    let (mut net, conn) = ready_speaker(RelayPolicy::Announce, 0);
+    let max_future = net.peers[0].config().params.max_future_ms;
+    for k in 1..=20u64 {
+        let msg = block_on_genesis(&net, net.now.0 + max_future + k);
+        net.inject(0, conn, msg);
+        let expect: Vec<DisconnectReason> = if k < 20 {
+            vec![]
+        } else {
+            vec![DisconnectReason::Misbehaving(100)]
+        };
+        assert_eq!(disconnects_of(&net, 0), expect, "after {k} future blocks");
+    }
+}
+
+/// A block whose parent is known to be invalid costs 20 points: the fifth disconnects.
+#[test]
+fn blocks_on_an_invalid_parent_cost_points_not_the_connection() {
+    let (mut net, conn) = ready_speaker(RelayPolicy::Announce, 0);
+    // An invalid block: it repeats the genesis item. It disconnects its sender, so it comes
+    // from a second, throwaway connection.
+    let g = net.peers[0].chain().genesis().clone();
+    let bad =
+        rantai_core::Template::new(g.header(), g.hash(), 0, net.now, vec![g.items()[0].clone()])
+            .into_block(0);
+    net.connect(1, 0);
+    let other = net.peers[0]
+        .peers()
+        .iter()
+        .map(|p| p.peer)
+        .find(|&p| p != conn)
+        .expect("second connection");
+    let hello = hello_to(&net, 0, PROTOCOL_VERSION, 78);
+    net.inject(0, other, hello);
+    let bad = std::sync::Arc::new(bad);
+    net.inject(0, other, Message::Block { block: bad.clone() });
+    for k in 1..=5u64 {
+        let child =
+            rantai_core::Template::new(bad.header(), bad.hash(), 0, net.now.add(Millis(k)), vec![])
+                .into_block(k);
+        net.inject(
+            0,
+            conn,
+            Message::Block {
+                block: std::sync::Arc::new(child),
+            },
+        );
+        let on_conn = net.peers[0].peers().iter().any(|p| p.peer == conn);
+        assert_eq!(on_conn, k < 5, "after {k} children of an invalid block");
+    }
+    assert_eq!(
+        disconnects_of(&net, 0).last(),
+        Some(&DisconnectReason::Misbehaving(100))
+    );
+}
+
+/// An unrequested block that does not join our best chain: 10 points under announce (nobody
+/// should push it), 1 under push (a fork race pushes such blocks honestly); each accepted block
+/// also earns 5 points of credit back.
+#[test]
+fn unrequested_side_blocks_cost_ten_points_under_announce_and_one_under_push() {
+    let side_blocks_until_dropped = |relay: RelayPolicy| {
+        let (mut net, conn) = ready_speaker(relay, 2);
+        for k in 1..=40u64 {
+            let msg = block_on_genesis(&net, net.now.0 + k);
+            net.inject(0, conn, msg);
+            if net.ready(0) == 0 {
+                return Some(k);
+            }
+        }
+        None
+    };
+    // Announce: +10 -5 per block after the first (10): 100 at the 19th.
+    assert_eq!(side_blocks_until_dropped(RelayPolicy::Announce), Some(19));
+    assert_eq!(side_blocks_until_dropped(RelayPolicy::Push), None);
+}
+
+/// The same side blocks, announced first and then sent because node 0 asked for them: a
+/// requested block is never a penalty, whatever branch it lands on.
+#[test]
+fn requested_side_blocks_cost_nothing() {
+    let (mut net, conn) = ready_speaker(RelayPolicy::Announce, 2);
+    let asked_before = sent(&net, "get_blocks");
+    for k in 1..=40u64 {
+        let Message::Block { block } = block_on_genesis(&net, net.now.0 + k) else {
+            unreachable!()
+        };
+        net.inject(
+            0,
+            conn,
+            Message::Inv {
+                hashes: vec![block.hash()].into(),
+            },
+        );
+        net.inject(0, conn, Message::Block { block });
+    }
+    assert!(sent(&net, "get_blocks") > asked_before, "node 0 asked");
+    assert_eq!(
+        net.ready(0),
+        1,
+        "still connected: {:?}",
+        disconnects_of(&net, 0)
+    );
+}
