@@ -238,3 +238,75 @@ fn unanswered_probes_back_off_doubling_up_to_eight_probe_delays() {
     // 1 s after the request, then 2, 4 and 8 probe delays apart, and 8 from then on.
     assert_eq!(probes, vec![1, 3, 7, 15, 23, 31, 39]);
 }
+
+/// Answers the last ping node 0 sent, `delay` ms after it went out.
+fn answer_last_ping_after(net: &mut Net, conn: ConnId, tip: Tip, from: usize, delay: u64) {
+    let (at, nonce) = net.outbox[from..]
+        .iter()
+        .rev()
+        .find_map(|(at, node, _, m)| match m {
+            Message::Ping { nonce, .. } if *node == 0 => Some((*at, *nonce)),
+            _ => None,
+        })
+        .expect("a ping");
+    let wait = at.add(Millis(delay)).since(net.now).0;
+    run(net, conn, tip, wait, false);
+    net.inject(0, conn, Message::Pong { nonce, tip });
+}
+
+/// On a slow path a probe waits twice the smoothed round trip (7/8 old, 1/8 new sample), not
+/// the configured 1 s: the first probe answered after 1.5 s, the next comes 3 s after the
+/// re-request; that one answered after 2.7 s (smoothed: 1.65 s), the next 3.3 s after.
+#[test]
+fn a_slow_path_probes_after_twice_its_smoothed_round_trip() {
+    let (mut net, conn, tip) = scripted(0);
+    let (t0, from) = (net.now, net.outbox.len());
+    net.inject(
+        0,
+        conn,
+        Message::Inv {
+            hashes: vec![hash(1)].into(),
+        },
+    );
+    run(&mut net, conn, tip, SEC, false);
+    answer_last_ping_after(&mut net, conn, tip, from, 1_500);
+    run(&mut net, conn, tip, 3 * SEC, false);
+    answer_last_ping_after(&mut net, conn, tip, from, 2_700);
+    run(&mut net, conn, tip, 3_300, false);
+    assert_eq!(
+        story(&sent_since(&net, from, t0)),
+        vec![
+            s(0, "get_blocks [1]"),
+            s(SEC, "ping"),
+            s(2_500, "get_blocks [1]"),
+            s(5_500, "ping"),
+            s(8_200, "get_blocks [1]"),
+            s(11_500, "ping"),
+        ]
+    );
+}
+
+/// A pong proves lost only what was sent before the ping whose nonce it carries: pongs with
+/// other nonces leave the request alone until its own probe.
+#[test]
+fn a_pong_with_another_nonce_proves_nothing() {
+    let (mut net, conn, tip) = scripted(0);
+    let (t0, from) = (net.now, net.outbox.len());
+    net.inject(
+        0,
+        conn,
+        Message::Inv {
+            hashes: vec![hash(1)].into(),
+        },
+    );
+    run(&mut net, conn, tip, 500, false);
+    for nonce in [0, 1, u64::MAX] {
+        net.inject(0, conn, Message::Pong { nonce, tip });
+    }
+    run(&mut net, conn, tip, 600, false);
+    assert_eq!(
+        story(&sent_since(&net, from, t0)),
+        vec![s(0, "get_blocks [1]"), s(SEC, "ping")],
+        "no resend before the probe, and the probe on time (no round trip was measured)"
+    );
+}
