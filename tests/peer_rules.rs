@@ -512,3 +512,108 @@ fn requested_side_blocks_cost_nothing() {
         disconnects_of(&net, 0)
     );
 }
+
+/// How many messages from `make(k)` (k = 1, 2, ...) node 0 takes before it drops the speaker.
+fn messages_until_dropped(
+    relay: RelayPolicy,
+    height: usize,
+    mut make: impl FnMut(&mut Net, u64) -> Message,
+) -> Option<u64> {
+    let (mut net, conn) = ready_speaker(relay, height);
+    for k in 1..=200u64 {
+        let msg = make(&mut net, k);
+        net.inject(0, conn, msg);
+        if net.ready(0) == 0 {
+            return Some(k);
+        }
+    }
+    None
+}
+
+/// `not_found` costs 20 points for hashes never asked of that peer (the fifth drops it) and 10
+/// for ones it announced and then did not serve (the tenth), and releases the request: the
+/// block is asked for again once announced again.
+#[test]
+fn not_found_costs_points_by_whether_the_block_was_requested() {
+    let unrequested = messages_until_dropped(RelayPolicy::Announce, 0, |_, k| Message::NotFound {
+        hashes: vec![rantai_core::Hash32([k as u8; 32])].into(),
+    });
+    assert_eq!(unrequested, Some(5));
+    let requested = messages_until_dropped(RelayPolicy::Announce, 0, |net, k| {
+        let h = rantai_core::Hash32([k as u8; 32]);
+        let conn = net.conn_of(0, 1).expect("link");
+        net.inject(
+            0,
+            conn,
+            Message::Inv {
+                hashes: vec![h].into(),
+            },
+        );
+        Message::NotFound {
+            hashes: vec![h].into(),
+        }
+    });
+    assert_eq!(requested, Some(10));
+    // Released: announced again, the block is asked for again.
+    let (mut net, conn) = ready_speaker(RelayPolicy::Announce, 0);
+    let h = rantai_core::Hash32([7; 32]);
+    let inv = Message::Inv {
+        hashes: vec![h].into(),
+    };
+    net.inject(0, conn, inv.clone());
+    net.inject(
+        0,
+        conn,
+        Message::NotFound {
+            hashes: vec![h].into(),
+        },
+    );
+    let asked = sent(&net, "get_blocks");
+    net.inject(0, conn, inv);
+    assert_eq!(sent(&net, "get_blocks"), asked + 1);
+}
+
+/// An unrequested block node 0 already holds costs 2 points under announce (a late answer
+/// to a re-request, usually): with 5 points of credit for each block that is not redundant,
+/// only repeats add up, and the 50th repeat drops the speaker; under push, never.
+#[test]
+fn repeated_unrequested_blocks_cost_points_only_under_announce() {
+    let repeat = |relay: RelayPolicy| {
+        messages_until_dropped(relay, 1, |net, _| {
+            let tip = net.peers[0].chain().tip().clone();
+            Message::Block { block: tip }
+        })
+    };
+    assert_eq!(repeat(RelayPolicy::Announce), Some(50));
+    assert_eq!(repeat(RelayPolicy::Push), None);
+}
+
+/// An unrequested block well below node 0's tip (more than six blocks of work) is dropped
+/// unstored and costs 2 points; one within the margin is stored.
+#[test]
+fn unrequested_blocks_far_below_the_tip_are_not_stored() {
+    let (mut net, conn) = ready_speaker(RelayPolicy::Push, 8);
+    let msg = block_on_genesis(&net, net.now.0 + 1);
+    let Message::Block { block } = msg.clone() else {
+        unreachable!()
+    };
+    net.inject(0, conn, msg);
+    assert!(
+        !net.peers[0].chain().knows(&block.hash()),
+        "height 1 under tip 8"
+    );
+    let (mut net, conn) = ready_speaker(RelayPolicy::Push, 6);
+    let msg = block_on_genesis(&net, net.now.0 + 1);
+    let Message::Block { block } = msg.clone() else {
+        unreachable!()
+    };
+    net.inject(0, conn, msg);
+    assert!(
+        net.peers[0].chain().knows(&block.hash()),
+        "height 1 under tip 6"
+    );
+    let stale = messages_until_dropped(RelayPolicy::Push, 8, |net, k| {
+        block_on_genesis(net, net.now.0 + k)
+    });
+    assert_eq!(stale, Some(50));
+}
