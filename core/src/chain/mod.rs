@@ -361,6 +361,27 @@ impl Chain {
         }
     }
 
+    /// Makes `hash`, a block in the tree with exactly the tip's work, the best tip: how a peer
+    /// settles an equal-work tie that no new block broke (fork choice otherwise keeps the first
+    /// seen). `Ok(None)` if `hash` is the tip, unknown, or not of equal work; an error names a
+    /// block on its branch that turned out invalid (marked so, with its descendants).
+    pub fn adopt_equal_work(
+        &mut self,
+        hash: &BlockHash,
+    ) -> Result<Option<TipChange>, (BlockHash, BlockError)> {
+        let Some(i) = self.lookup(hash) else {
+            return Ok(None);
+        };
+        if self.is_best(i) || self.entries[i as usize].work() != self.tip_work() {
+            return Ok(None);
+        }
+        let change = self
+            .activate(i)
+            .map_err(|(bad, err)| (self.entries[bad as usize].hash(), err))?;
+        self.evict_bodies();
+        Ok(Some(change))
+    }
+
     /// Full scan for the most-work block with no known-invalid ancestor; only after a failure.
     fn best_valid_candidate(&self) -> Option<u32> {
         let mut best: Option<u32> = None;

@@ -4,7 +4,7 @@
 
 use super::{penalty, DisconnectReason, Event, Peer, RelayPolicy};
 use crate::block::{Block, Item};
-use crate::chain::{Accepted, BlockError, Insert};
+use crate::chain::{Accepted, BlockError, Insert, TipChange};
 use crate::message::Tip;
 use crate::types::{BlockHash, ConnId, Work};
 use std::collections::BTreeSet;
@@ -109,6 +109,17 @@ impl Peer {
             }
         }
         if let Some(change) = acc.tip_change {
+            self.on_tip_change(change);
+        }
+        if self.config.relay_items {
+            self.adopt_side_branch_items(&acc.connected);
+        }
+    }
+
+    /// The best tip moved: items of blocks that joined leave the pool, those of blocks that
+    /// left go back to it, and the driver hears of the move.
+    pub(super) fn on_tip_change(&mut self, change: TipChange) {
+        {
             let mut left_items = Vec::new();
             let mut load = Vec::new();
             for b in &change.left {
@@ -135,9 +146,6 @@ impl Peer {
             });
             self.requeue(left_items);
             self.load_for_requeue(load);
-        }
-        if self.config.relay_items {
-            self.adopt_side_branch_items(&acc.connected);
         }
     }
 

@@ -466,6 +466,8 @@ impl Peer {
     /// changed timers and updates the mining job.
     fn finish(&mut self) {
         self.flush_batches();
+        self.settle_tie();
+        self.flush_batches();
         self.timers.reindex(&mut self.conns, |c| &mut c.timers);
         self.update_mining();
         self.dial_due();
@@ -544,10 +546,10 @@ impl Peer {
     }
 
     /// Where to mine to break an equal-work tie, if one needs breaking. Fork choice keeps the
-    /// first seen, so without another block neither side would ever move. Holders of the
-    /// greatest tip hash in the tie mine at once (one side only, so the tie is not
-    /// recreated); a tie still standing after [`Config::tie_grace`] (that side holds no hash
-    /// power, or went away) is broken by everyone who knows it, on the greatest tip.
+    /// first seen, so without another block neither side would move. Holders of the greatest
+    /// tip hash in the tie mine on it at once (one side only, so the tie is not recreated); a
+    /// peer that knows a greater tip does not mine, and adopts that tip after
+    /// [`Config::tie_grace`] ([`Peer::settle_tie`]).
     fn tie_break_parent(&self) -> Option<BlockHash> {
         let ours = self.chain.tip().hash();
         let work = self.chain.tip_work();
@@ -560,19 +562,49 @@ impl Peer {
                     })
             })
         };
-        if let Some(above) = self.rival_above.filter(|r| tied(&r.hash)) {
-            let due = self.now >= above.since.add(self.config.tie_grace);
-            return due.then_some(above.hash);
-        }
-        let below = self.rival_below.is_some_and(|r| tied(&r)) || neighbour(false);
-        (below && !neighbour(true)).then_some(ours)
-    }
-
-    /// When a tie we lose starts to be ours to break ([`Peer::tie_break_parent`]).
-    fn tie_deadline(&self) -> Option<Millis> {
-        if self.config.mining == MinePolicy::Off || self.mining_on.is_some() {
+        if self.rival_above.is_some_and(|r| tied(&r.hash)) || neighbour(true) {
             return None;
         }
+        let below = self.rival_below.is_some_and(|r| tied(&r)) || neighbour(false);
+        below.then_some(ours)
+    }
+
+    /// A tie still standing [`Config::tie_grace`] after we learned of a greater tip of the same
+    /// work (its holders hold no hash power, or went away, or their blocks keep racing on a
+    /// slow network): we adopt the greatest tip we hold, so every peer that knows the tie ends
+    /// on the same tip without another block. Run in [`Peer::finish`].
+    fn settle_tie(&mut self) {
+        let Some(above) = self.rival_above else {
+            return;
+        };
+        let work = self.chain.tip_work();
+        if self.chain.work_of(&above.hash) != Some(work)
+            || self.now < above.since.add(self.config.tie_grace)
+        {
+            return;
+        }
+        self.rival_above = None;
+        match self.chain.adopt_equal_work(&above.hash) {
+            Ok(Some(change)) => {
+                let ours = self.chain.tip().clone();
+                self.on_tip_change(change);
+                // Neighbours on another tip fetch this one (equal work) and settle the same way.
+                self.relay_block(&ours, None, false);
+            }
+            Ok(None) => {}
+            Err((hash, reason)) => {
+                self.rejected.insert(hash);
+                self.event(Event::BlockRejected {
+                    hash,
+                    from: None,
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// When a tie we lose is settled by adopting the greater tip ([`Peer::settle_tie`]).
+    fn tie_deadline(&self) -> Option<Millis> {
         let r = self.rival_above?;
         let at = r.since.add(self.config.tie_grace);
         (self.chain.work_of(&r.hash) == Some(self.chain.tip_work()) && at > self.now).then_some(at)
