@@ -120,8 +120,9 @@ pub struct Config {
     pub mine_difficulty: u32,
     /// When to ask the driver to mine ([`MinePolicy`]).
     pub mining: MinePolicy,
-    /// How long a peer on the losing side of an equal-work tie waits for the winning side
-    /// to break it before mining on the winning tip itself.
+    /// How long after the later of two tied blocks was mined (their timestamps) a peer on
+    /// the losing side of an equal-work tie waits for the winning side to break it before it
+    /// adopts the winning tip itself.
     pub tie_grace: Millis,
     /// Gossip pending items to neighbours so any miner can include them.
     pub relay_items: bool,

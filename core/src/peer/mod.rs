@@ -55,7 +55,9 @@ use std::sync::Arc;
 use table::{ConnTable, Requested};
 use timers::TimerIndex;
 
-/// A block tied in work with our tip, and when we first knew of such a tie.
+/// A block tied in work with our tip, and since when the tie stands: the later timestamp of
+/// the tied blocks, the same at every peer, so a peer that learns of an old tie late settles
+/// it at once instead of waiting a grace of its own (which on a long path adds up per hop).
 #[derive(Clone, Copy, Debug)]
 struct Rival {
     hash: BlockHash,
@@ -77,8 +79,8 @@ pub struct Peer {
     mining_on: Option<BlockHash>,
     /// The smallest-hash block seen with the same work as the tip: a tie this side breaks.
     rival_below: Option<BlockHash>,
-    /// The greatest-hash block seen with the same work as the tip, and since when we know of
-    /// such a tie: the other side should break it.
+    /// The greatest-hash block seen with the same work as the tip, and since when the tie
+    /// stands: the other side should break it.
     rival_above: Option<Rival>,
     /// Height of the last equal-work competitor relayed.
     competitor_relayed_at: Option<u64>,
@@ -569,10 +571,11 @@ impl Peer {
         below.then_some(ours)
     }
 
-    /// A tie still standing [`Config::tie_grace`] after we learned of a greater tip of the same
-    /// work (its holders hold no hash power, or went away, or their blocks keep racing on a
-    /// slow network): we adopt the greatest tip we hold, so every peer that knows the tie ends
-    /// on the same tip without another block. Run in [`Peer::finish`].
+    /// A tie with a greater tip of the same work still standing [`Config::tie_grace`] after
+    /// the later of the tied blocks was mined (its holders hold no hash power, or went away,
+    /// or their blocks keep racing on a slow network): we adopt the greatest tip we hold, so
+    /// every peer that knows the tie ends on the same tip without another block. Run in
+    /// [`Peer::finish`].
     fn settle_tie(&mut self) {
         let Some(above) = self.rival_above else {
             return;
@@ -615,6 +618,8 @@ impl Peer {
         let ours = self.chain.tip().hash();
         let work = self.chain.tip_work();
         let tied = |r: &BlockHash| self.chain.work_of(r) == Some(work);
+        let mined_at = |b: &BlockHash| self.chain.get(b).map_or(0, |b| b.header().timestamp_ms);
+        let since = Millis(mined_at(&ours).max(mined_at(&h)));
         if h < ours {
             if self.rival_below.is_none_or(|r| h < r || !tied(&r)) {
                 self.rival_below = Some(h);
@@ -623,12 +628,9 @@ impl Peer {
             self.rival_above = match self.rival_above {
                 Some(r) if tied(&r.hash) => Some(Rival {
                     hash: r.hash.max(h),
-                    since: r.since,
+                    since: r.since.max(since),
                 }),
-                _ => Some(Rival {
-                    hash: h,
-                    since: self.now,
-                }),
+                _ => Some(Rival { hash: h, since }),
             };
         }
     }
