@@ -14,6 +14,7 @@
 
 mod lifecycle;
 mod script;
+use lifecycle::peer_addr;
 
 use crate::checker::{self, Checker, EndState};
 use crate::config::{ConfigError, SimConfig};
@@ -105,6 +106,9 @@ fn peer_config(cfg: &SimConfig) -> Config {
     core.relay_items = true;
     // The topology decides who connects: no inbound limit (a star's hub has every peer).
     core.max_inbound = usize::MAX;
+    // Core re-dials a closed link's dialer side: from `redial_delay`, doubling, at most 8x.
+    core.dial_retry_base = cfg.redial_delay;
+    core.dial_retry_max = Millis(cfg.redial_delay.0.saturating_mul(8));
     core.ping_interval = cfg.ping_interval();
     core.request_timeout = cfg.request_timeout;
     core
@@ -160,7 +164,7 @@ impl Sim {
             core,
             sched: Scheduler::new(),
             nodes,
-            net: Network::new(Links::new(edges, cfg.redial_delay), placement.region, model),
+            net: Network::new(Links::new(edges), placement.region, model),
             mining: Mining::new(&cfg),
             faults: FaultClock::default(),
             checker: Checker::new(genesis, n as u32),
@@ -171,8 +175,14 @@ impl Sim {
             timed_out: false,
             cfg,
         };
+        // Each link's dialer keeps it as a configured peer: core dials it (now) and re-dials
+        // it after every close, as a node does its `--peer`s.
         for l in 0..sim.net.links.len() as u32 {
-            sim.schedule_dial(l, Millis::ZERO);
+            let (a, b) = sim.net.links.ends(l);
+            if let Some(p) = sim.nodes[a as usize].peer.as_mut() {
+                p.add_peer(Millis::ZERO, peer_addr(b));
+            }
+            sim.after_call(a);
         }
         for i in 0..n as u32 {
             sim.refresh_mining(i);
@@ -597,9 +607,7 @@ impl Sim {
                     self.close_link(link, n, reason_label(&reason));
                 }
             }
-            Output::Dial { .. } => {
-                unreachable!("simulated peers advertise no address, so none is learned or dialled")
-            }
+            Output::Dial { addr } => self.dial_addr(n, &addr),
             Output::Mine(Some(_)) => self.arm(n),
             Output::Mine(None) => self.nodes[n as usize].miner.cancel(),
             Output::Event(ev) => self.on_event(n, ev),

@@ -187,7 +187,8 @@ impl Peer {
             return;
         }
         let exp = base.0.saturating_mul(1u64 << t.failures.min(16)).min(max.0);
-        let delay = (exp as f64 * self.rng.gen_range(0.5..1.0)) as u64;
+        // At least 1 ms: a zero base must not make a failing dial repeat at the same instant.
+        let delay = ((exp as f64 * self.rng.gen_range(0.5..1.0)) as u64).max(1);
         t.state = State::Waiting;
         t.next_at = self.now.add(Millis(delay));
     }

@@ -525,7 +525,7 @@ pub static KEYS: &[Key] = &[
     Key {
         name: "redial_delay",
         value_name: "DURATION",
-        help: "Base delay before re-dialling a closed link [default: 5s]",
+        help: "First delay before a peer re-dials a closed link; doubles per failure, at most 8x [default: 5s]",
         sweepable: true,
         toml_array: None,
         clear: None,

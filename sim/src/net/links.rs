@@ -8,7 +8,7 @@
 //! upload time booked on a connection that closes goes back to its sender.
 
 use crate::time::SimTime;
-use rantai_core::{ConnId, Millis};
+use rantai_core::ConnId;
 
 /// The connection id peers see for epoch `epoch` of link `link`.
 #[inline]
@@ -31,7 +31,6 @@ pub(crate) struct Link {
     open: bool,
     fifo_to_b: SimTime,
     fifo_to_a: SimTime,
-    failures: u32,
     dial_gen: u32,
 }
 
@@ -59,7 +58,6 @@ pub(crate) struct Conn {
 pub(crate) struct Links {
     links: Vec<Link>,
     edges: Vec<(u32, u32)>,
-    redial_base: Millis,
     /// Upload slots `(start, end)` in µs booked per (link, sender) and not yet finished, so a
     /// closing connection can hand its unsent share of the uplink back. Indexed by
     /// `2 * link + (sender is the acceptor)`; empty (no allocation) until the first booking.
@@ -68,7 +66,7 @@ pub(crate) struct Links {
 
 impl Links {
     /// The links of `edges` (`(dialer, acceptor)` pairs), all closed.
-    pub(crate) fn new(edges: Vec<(u32, u32)>, redial_base: Millis) -> Links {
+    pub(crate) fn new(edges: Vec<(u32, u32)>) -> Links {
         let links = edges
             .iter()
             .map(|&(a, b)| Link {
@@ -78,14 +76,12 @@ impl Links {
                 open: false,
                 fifo_to_b: SimTime::ZERO,
                 fifo_to_a: SimTime::ZERO,
-                failures: 0,
                 dial_gen: 0,
             })
             .collect();
         Links {
             links,
             edges,
-            redial_base,
             uploads: Vec::new(),
         }
     }
@@ -163,11 +159,6 @@ impl Links {
         l.dial_gen == gen && !l.open
     }
 
-    /// Counts a failed dial (it lengthens the next back-off).
-    pub(crate) fn dial_failed(&mut self, link: u32) {
-        self.links[link as usize].failures += 1;
-    }
-
     /// Opens a new connection on `link` now: its id.
     pub(crate) fn open(&mut self, link: u32, now: SimTime) -> ConnId {
         let l = &mut self.links[link as usize];
@@ -187,23 +178,6 @@ impl Links {
         }
         l.open = false;
         Some((l.epoch, l.other(closer)))
-    }
-
-    /// A restarted peer re-dials its closed links at once: clears the back-off and says
-    /// whether `link` needs a dial.
-    pub(crate) fn reset_if_closed(&mut self, link: u32) -> bool {
-        let l = &mut self.links[link as usize];
-        if l.open {
-            return false;
-        }
-        l.failures = 0;
-        true
-    }
-
-    /// Delay before re-dialling `link`: the base, doubled per failed attempt, at most 8x.
-    pub(crate) fn redial_delay(&self, link: u32) -> Millis {
-        let f = self.links[link as usize].failures.min(3);
-        Millis(self.redial_base.0.saturating_mul(1 << f).max(1))
     }
 
     /// Number of links with an open connection.

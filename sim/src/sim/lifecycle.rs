@@ -11,6 +11,11 @@ use crate::trace::TraceEv;
 use crate::workload;
 use rantai_core::{Direction, Input, Millis};
 
+/// The address simulated peer `i` is dialled at.
+pub(super) fn peer_addr(i: u32) -> String {
+    format!("sim:{i}")
+}
+
 impl Sim {
     /// Dials `link` after `delay`, superseding any dial already pending on it.
     pub(super) fn schedule_dial(&mut self, link: u32, delay: Millis) {
@@ -19,8 +24,30 @@ impl Sim {
         self.sched.schedule(at, Ev::Dial { link, gen });
     }
 
+    /// Peer `n`'s core asks to dial `addr` (`sim:<peer>`, one of its links): the attempt is an
+    /// event now, superseding any pending one.
+    pub(super) fn dial_addr(&mut self, n: u32, addr: &str) {
+        let link = addr
+            .strip_prefix("sim:")
+            .and_then(|b| b.parse::<u32>().ok())
+            .and_then(|b| {
+                self.nodes[n as usize]
+                    .links
+                    .iter()
+                    .copied()
+                    .find(|&l| self.net.links.ends(l) == (n, b))
+            });
+        debug_assert!(
+            link.is_some(),
+            "peer {n} dials {addr}, not one of its links"
+        );
+        if let Some(l) = link {
+            self.schedule_dial(l, Millis::ZERO);
+        }
+    }
+
     /// A dial fired: opens the connection, or fails (a side down, or a partition between
-    /// them) and backs off.
+    /// them) and tells the dialer's core, which backs off.
     pub(super) fn dial(&mut self, link: u32, gen: u32) {
         if !self.net.links.dial_due(link, gen) {
             self.metrics.cancelled_events += 1;
@@ -34,16 +61,17 @@ impl Sim {
         self.trace.rec(now, TraceEv::Dial { link, a, b, ok });
         if !ok {
             self.metrics.faults.dials_failed += 1;
-            self.net.links.dial_failed(link);
-            let d = self.net.links.redial_delay(link);
-            self.schedule_dial(link, d);
+            if let Some(p) = self.nodes[a as usize].peer.as_mut() {
+                p.handle(now.to_peer(), Input::DialFailed { addr: peer_addr(b) });
+                self.after_call(a);
+            }
             return;
         }
         self.metrics.faults.dials_ok += 1;
         let id = self.net.links.open(link, now);
         for (node, direction, other) in [(a, Direction::Outbound, b), (b, Direction::Inbound, a)] {
             if let Some(p) = self.nodes[node as usize].peer.as_mut() {
-                let addr = Some(format!("sim:{other}"));
+                let addr = Some(peer_addr(other));
                 let input = Input::Connected {
                     peer: id,
                     direction,
@@ -72,8 +100,6 @@ impl Sim {
         self.trace.rec(now, TraceEv::Close { link, node, reason });
         let node = other;
         self.sched.schedule(now, Ev::Close { link, epoch, node });
-        let d = self.net.links.redial_delay(link);
-        self.schedule_dial(link, d);
     }
 
     /// Crashes peer `i`: its connections close at once, the other sides see `Disconnected`.
@@ -91,7 +117,8 @@ impl Sim {
         }
     }
 
-    /// Restarts peer `i`, re-dials its closed links at once and restarts its mining race.
+    /// Restarts peer `i`: its core dials the links it dials at once (the other sides re-dial by
+    /// their own schedule), and its mining race restarts.
     pub(super) fn do_restart(&mut self, i: u32) {
         self.metrics.faults.restarts += 1;
         self.fault_fired("restart", i);
@@ -100,10 +127,14 @@ impl Sim {
         self.online += 1;
         let links = self.nodes[i as usize].links.clone();
         for l in links {
-            if self.net.links.reset_if_closed(l) {
-                self.schedule_dial(l, Millis::ZERO);
+            let (a, b) = self.net.links.ends(l);
+            if a == i {
+                if let Some(p) = self.nodes[i as usize].peer.as_mut() {
+                    p.add_peer(self.sched.now().to_peer(), peer_addr(b));
+                }
             }
         }
+        self.after_call(i);
         self.refresh_mining(i);
     }
 
