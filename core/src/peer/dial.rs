@@ -30,10 +30,15 @@ struct Target {
     next_at: Millis,
 }
 
-/// The dial schedule: every address this peer may dial, by address.
+/// The dial schedule: every address this peer may dial, by address. The earliest due times
+/// and the dials in flight are kept up to date on every change, because the peer reads them
+/// after every call ([`Peer::poll_timeout`]).
 #[derive(Debug, Default)]
 pub(super) struct Dialer {
     targets: BTreeMap<String, Target>,
+    next_configured: Option<Millis>,
+    next_learned: Option<Millis>,
+    dialing: usize,
 }
 
 impl Dialer {
@@ -53,7 +58,42 @@ impl Dialer {
             next_at: now,
         };
         self.targets.insert(addr.to_string(), target);
+        self.refresh();
         true
+    }
+
+    /// Changes the target at `addr`, if there is one.
+    fn update(&mut self, addr: &str, f: impl FnOnce(&mut Target)) {
+        if let Some(t) = self.targets.get_mut(addr) {
+            f(t);
+            self.refresh();
+        }
+    }
+
+    fn remove(&mut self, addr: &str) {
+        if self.targets.remove(addr).is_some() {
+            self.refresh();
+        }
+    }
+
+    /// Recomputes the due times and the dials in flight.
+    fn refresh(&mut self) {
+        let (mut configured, mut learned, mut dialing) = (None::<Millis>, None::<Millis>, 0);
+        for t in self.targets.values() {
+            match (t.state, t.configured) {
+                (State::Waiting, true) => {
+                    configured = Some(configured.map_or(t.next_at, |c| c.min(t.next_at)))
+                }
+                (State::Waiting, false) => {
+                    learned = Some(learned.map_or(t.next_at, |c| c.min(t.next_at)))
+                }
+                (State::Dialing, _) => dialing += 1,
+                (State::Connected, _) => {}
+            }
+        }
+        self.next_configured = configured;
+        self.next_learned = learned;
+        self.dialing = dialing;
     }
 
     /// Addresses due at `now`, marked as dialling; learned ones only while `budget` lasts.
@@ -72,23 +112,22 @@ impl Dialer {
             t.state = State::Dialing;
             out.push(addr.clone());
         }
+        if !out.is_empty() {
+            self.refresh();
+        }
         out
     }
 
     fn dialing(&self) -> usize {
-        self.targets
-            .values()
-            .filter(|t| t.state == State::Dialing)
-            .count()
+        self.dialing
     }
 
     /// When the next waiting address becomes due (learned ones only if `learned`).
     fn next_due(&self, learned: bool) -> Option<Millis> {
-        self.targets
-            .values()
-            .filter(|t| t.state == State::Waiting && (t.configured || learned))
-            .map(|t| t.next_at)
-            .min()
+        match (self.next_configured, self.next_learned.filter(|_| learned)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -113,6 +152,10 @@ impl Peer {
     /// When the next dial is due, for [`Peer::poll_timeout`]: a learned address waits for
     /// room in the outbound budget, which only a closing connection or a failed dial makes.
     pub(super) fn next_dial(&self) -> Option<Millis> {
+        if self.dialer.next_learned.is_none() {
+            // The common case, read after every call: no count of connections needed.
+            return self.dialer.next_configured;
+        }
         self.dialer
             .next_due(self.outbound_used() < self.config.max_outbound)
     }
@@ -162,16 +205,12 @@ impl Peer {
 
     /// The driver opened a connection to a dialled address.
     pub(super) fn dial_connected(&mut self, addr: &str) {
-        if let Some(t) = self.dialer.targets.get_mut(addr) {
-            t.state = State::Connected;
-        }
+        self.dialer.update(addr, |t| t.state = State::Connected);
     }
 
     /// The handshake with a dialled address completed: it is a good address again.
     pub(super) fn dial_ready(&mut self, addr: &str) {
-        if let Some(t) = self.dialer.targets.get_mut(addr) {
-            t.failures = 0;
-        }
+        self.dialer.update(addr, |t| t.failures = 0);
     }
 
     /// A dial failed or its connection closed: try again after the backoff, or forget a
@@ -183,23 +222,26 @@ impl Peer {
         };
         t.failures = t.failures.saturating_add(1);
         if !t.configured && t.failures >= MAX_LEARNED_FAILURES {
-            self.dialer.targets.remove(addr);
+            self.dialer.remove(addr);
             return;
         }
         let exp = base.0.saturating_mul(1u64 << t.failures.min(16)).min(max.0);
         // At least 1 ms: a zero base must not make a failing dial repeat at the same instant.
         let delay = ((exp as f64 * self.rng.gen_range(0.5..1.0)) as u64).max(1);
-        t.state = State::Waiting;
-        t.next_at = self.now.add(Millis(delay));
+        let at = self.now.add(Millis(delay));
+        self.dialer.update(addr, |t| {
+            t.state = State::Waiting;
+            t.next_at = at;
+        });
     }
 
     /// Another connection already reaches `addr`'s node: look again after the longest delay.
     fn dial_covered(&mut self, addr: &str) {
         let at = self.now.add(self.config.dial_retry_max);
-        if let Some(t) = self.dialer.targets.get_mut(addr) {
+        self.dialer.update(addr, |t| {
             t.state = State::Waiting;
             t.next_at = at;
-        }
+        });
     }
 
     /// A connection that had a dial target or a known listen address closed for `reason`.
@@ -213,9 +255,7 @@ impl Peer {
         if let Some(t) = target {
             match reason {
                 // Never dial ourselves again.
-                Some(DisconnectReason::SelfConnection) => {
-                    self.dialer.targets.remove(t);
-                }
+                Some(DisconnectReason::SelfConnection) => self.dialer.remove(t),
                 Some(DisconnectReason::Duplicate(_)) => self.dial_covered(t),
                 _ => {
                     if was_ready {
@@ -229,11 +269,11 @@ impl Peer {
         if let Some(l) = listen {
             // The connection that covered `l` is gone: dial it again soon.
             let soon = self.now.add(self.config.dial_retry_base);
-            if let Some(t) = self.dialer.targets.get_mut(l) {
+            self.dialer.update(l, |t| {
                 if t.state == State::Waiting {
                     t.next_at = t.next_at.min(soon);
                 }
-            }
+            });
         }
     }
 }
