@@ -617,3 +617,25 @@ fn unrequested_blocks_far_below_the_tip_are_not_stored() {
     });
     assert_eq!(stale, Some(50));
 }
+
+/// A block rejected once is not asked for again when announced (by anyone).
+#[test]
+fn a_rejected_block_is_not_fetched_again_when_announced() {
+    let (mut net, conn) = ready_speaker(RelayPolicy::Announce, 0);
+    let max_future = net.peers[0].config().params.max_future_ms;
+    let msg = block_on_genesis(&net, net.now.0 + max_future + 1);
+    let Message::Block { block } = &msg else {
+        unreachable!()
+    };
+    let hash = block.hash();
+    net.inject(0, conn, msg);
+    let asked = sent(&net, "get_blocks");
+    net.inject(
+        0,
+        conn,
+        Message::Inv {
+            hashes: vec![hash].into(),
+        },
+    );
+    assert_eq!(sent(&net, "get_blocks"), asked, "not fetched again");
+}
