@@ -315,4 +315,33 @@ mod tests {
             "protocol violation: get_blocks over the limit"
         );
     }
+
+    /// Only what the remote did wrong counts as misbehaviour (the node logs and counts those
+    /// apart): a timeout, a stall, a duplicate or a full inbound table is nobody's fault.
+    #[test]
+    fn misbehaviour_is_the_remotes_fault_only() {
+        use crate::types::Hash32;
+        let faults = [
+            DisconnectReason::WrongNetwork {
+                ours: Hash32::ZERO,
+                theirs: Hash32::ZERO,
+            },
+            DisconnectReason::InvalidBlock(BlockError::DataHash),
+            DisconnectReason::Malformed(DecodeError::Truncated("x")),
+            DisconnectReason::Protocol(Violation::SecondHello),
+            DisconnectReason::Misbehaving(100),
+        ];
+        let not = [
+            DisconnectReason::Version(1),
+            DisconnectReason::SelfConnection,
+            DisconnectReason::Duplicate(1),
+            DisconnectReason::HandshakeTimeout,
+            DisconnectReason::PingTimeout,
+            DisconnectReason::Stalled(3),
+            DisconnectReason::InboundFull,
+            DisconnectReason::Evicted,
+        ];
+        assert!(faults.iter().all(DisconnectReason::is_misbehaviour));
+        assert!(!not.iter().any(DisconnectReason::is_misbehaviour));
+    }
 }
