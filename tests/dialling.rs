@@ -22,15 +22,24 @@ fn listening(i: usize) -> Config {
 
 #[test]
 fn a_configured_peer_is_dialled_at_once_and_kept() {
-    let mut net = Net::new(2, listening);
+    let mut net = Net::new(2, |i| {
+        let mut c = listening(i);
+        // Peer 1 learns peer 0's address but dials no one, so only peer 0 re-dials.
+        c.max_outbound = if i == 1 { 0 } else { 8 };
+        c
+    });
     net.add_peer(0, &addr(1));
     assert!(net.run_until(1_000, |n| n.ready(0) == 1 && n.ready(1) == 1));
     assert_eq!(net.dial_times(0, &addr(1)).len(), 1);
-    // The remote goes away: the dialler dials it again after one quick retry.
+    // The connection closes: it worked, so the dialler retries after one short backoff
+    // (100-200 ms: the base doubled once, jittered).
+    let closed = net.now;
     net.disconnect(0, 1);
     assert!(net.run_until(1_000, |n| n.ready(0) == 1));
     let times = net.dial_times(0, &addr(1));
     assert_eq!(times.len(), 2);
+    let gap = times[1].since(closed).0;
+    assert!((100..=200).contains(&gap), "re-dialled after {gap} ms");
 }
 
 /// Each failure doubles the delay (base 100 ms), jittered to 50-100% of it, capped at 2 s,
@@ -103,7 +112,7 @@ fn learned_addresses_are_dialled_only_within_the_outbound_budget() {
         learned, 1,
         "the connection to 1 plus one learned dial fill a budget of 2"
     );
-    // Peer 3 (say) went away: room for one more.
+    // Later too: no learned dial while both connections stay up.
     net.run_for(10_000);
     assert_eq!(
         (2..n)

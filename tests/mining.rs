@@ -68,7 +68,8 @@ fn the_greater_tip_breaks_a_tie_and_the_other_side_waits() {
 }
 
 /// The winning side holds no hash power (`Off`): the losers mine nothing on their own tip (a
-/// greater one is known) and, `tie_grace` after they learned of it, adopt the greater tip.
+/// greater one is known) and, once they know of it and `tie_grace` has passed since the later
+/// tied block was mined, adopt the greater tip.
 #[test]
 fn a_tie_whose_winners_cannot_mine_is_settled_on_the_greater_tip_after_the_grace() {
     let grace = Millis::from_secs(3);

@@ -18,7 +18,7 @@ fn readme_library_example_runs_and_converges() -> Result<(), Box<dyn std::error:
     let b = sim.mine(20)?;
     sim.run_for(Millis::from_secs(10));
     sim.heal();
-    // Equal work on both sides: by core's tie rule the holders of the greater tip mine on it.
+    // Equal work on both sides: core's tie rule settles on the greater tip (mined on or adopted).
     let settled = sim.run_until(sim.now().add(Millis::from_secs(600)), |s| s.converged());
     assert!(settled && sim.chain(30).unwrap().contains(&a.max(b)));
     let id = sim.submit(7, "hello")?; // peer 7 mines its own item

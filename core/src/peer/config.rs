@@ -54,7 +54,8 @@ impl FromStr for RelayPolicy {
 
 /// When a peer asks its driver to mine ([`Output::Mine`](super::Output::Mine)). Every policy
 /// but `Off` also breaks equal-work ties: the side whose tip has the greater hash mines one
-/// more block (exactly one side, so the tie is not recreated).
+/// more block (one side only, so the tie is not recreated); a tie still standing after
+/// [`Config::tie_grace`] is settled by adopting the greater tip, policy or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MinePolicy {
@@ -126,13 +127,14 @@ pub struct Config {
     pub tie_grace: Millis,
     /// Gossip pending items to neighbours so any miner can include them.
     pub relay_items: bool,
-    /// Most outbound connections (open or being dialled) to learned addresses; configured
-    /// peers are always dialled.
+    /// Most outbound connections (open or being dialled, configured peers included) before
+    /// learned addresses wait; configured peers are dialled regardless.
     pub max_outbound: usize,
     /// Most inbound connections; at the limit a newcomer evicts the oldest inbound peer still in
     /// its handshake, or is refused.
     pub max_inbound: usize,
-    /// First delay before re-dialling a failed address; it doubles per failure in a row.
+    /// Base of the re-dial backoff: after `n` failures in a row an address waits
+    /// `min(base * 2^n, dial_retry_max)`, jittered to 50-100% of it.
     pub dial_retry_base: Millis,
     /// Longest delay between dials of one address.
     pub dial_retry_max: Millis,

@@ -237,7 +237,7 @@ impl Peer {
 
     /// Another connection already reaches `addr`'s node: look again after the longest delay.
     fn dial_covered(&mut self, addr: &str) {
-        let at = self.now.add(self.config.dial_retry_max);
+        let at = self.now.add(self.config.dial_retry_max.max(Millis(1)));
         self.dialer.update(addr, |t| {
             t.state = State::Waiting;
             t.next_at = at;
@@ -266,8 +266,9 @@ impl Peer {
                 }
             }
         }
-        if let Some(l) = listen {
-            // The connection that covered `l` is gone: dial it again soon.
+        if let Some(l) = listen.filter(|&l| Some(l) != target) {
+            // The connection that covered `l` is gone: dial it again soon (not the address of
+            // this very connection: that one keeps its backoff).
             let soon = self.now.add(self.config.dial_retry_base);
             self.dialer.update(l, |t| {
                 if t.state == State::Waiting {

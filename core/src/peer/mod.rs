@@ -464,8 +464,9 @@ impl Peer {
         self.sync_all();
     }
 
-    /// Ends every call that mutates: flushes batched announcements and items, re-indexes
-    /// changed timers and updates the mining job.
+    /// Ends every call that mutates: flushes batched announcements and items, settles a tie
+    /// that outlived its grace (which may relay, hence the second flush), re-indexes changed
+    /// timers, updates the mining job and starts the dials that are due.
     fn finish(&mut self) {
         self.flush_batches();
         self.settle_tie();
@@ -509,31 +510,14 @@ impl Peer {
             return;
         }
         self.mining_on = parent;
-        let job = parent.and_then(|p| self.template_on(p, self.now));
-        if job.is_none() {
-            self.mining_on = None;
-        }
+        let job = parent.map(|_| self.block_template(self.now));
         self.out.push_back(Output::Mine(job));
     }
 
     /// The template of the current mining job, built afresh at `now` (a simulated miner takes
     /// it when its race fires, as a real miner refreshes its template); `None` when idle.
     pub fn job_template(&self, now: Millis) -> Option<Template> {
-        self.template_on(self.mining_on?, now)
-    }
-
-    /// A template on `parent`: the block template on our tip, an empty block on a rival tip
-    /// (its branch may hold items of our pool, which it would then carry twice).
-    fn template_on(&self, parent: BlockHash, now: Millis) -> Option<Template> {
-        if parent == self.chain.tip().hash() {
-            return Some(self.block_template(now));
-        }
-        let header = *self.chain.get(&parent)?.header();
-        let difficulty = self
-            .config
-            .mine_difficulty
-            .max(self.config.params.min_difficulty);
-        Some(Template::new(&header, parent, difficulty, now, Vec::new()))
+        self.mining_on.map(|_| self.block_template(now))
     }
 
     /// No block is being fetched and no ready neighbour claims more work than our tip: a

@@ -4,8 +4,8 @@
 //!
 //! Contract: a message is delivered only on the connection it was sent on (a later epoch
 //! drops it); per direction, a connection is a FIFO stream (`fifo_*` is the arrival time of
-//! the last in-order message); a failed dial backs off by doubling up to 8x `redial_delay`;
-//! upload time booked on a connection that closes goes back to its sender.
+//! the last in-order message); when to dial is the dialer's core's (a pending dial has a
+//! generation, and a newer one supersedes it); upload time booked on a connection that closes goes back to its sender.
 
 use crate::time::SimTime;
 use rantai_core::ConnId;
