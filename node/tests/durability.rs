@@ -17,7 +17,7 @@
 mod common;
 
 use common::*;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rantai_core::message::{Hello, PROTOCOL_VERSION};
 use rantai_core::{Message, Params, Tip, Work};
 use std::collections::BTreeMap;
@@ -225,12 +225,7 @@ fn chain_in_store(rt: &tokio::runtime::Runtime, dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_block_logged_as_accepted_survives_kill_9_at_any_moment() {
-    let seed = std::env::var("RANTAI_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(19);
-    println!("seed {seed} (RANTAI_TEST_SEED={seed} replays the probe times)");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (seed, mut rng) = seeded_rng(19, "the probe times");
     let logs = TempDir::new("durability");
     let data = DataDir::new("durability", seed);
     let db = data.0.join("node").join("chain.redb");

@@ -437,3 +437,15 @@ pub fn mined_chain_of(
     }
     out
 }
+
+/// A test's seed and RNG: `RANTAI_TEST_SEED` or `default`, printed so that a failure can be
+/// replayed (`what` names what the RNG draws).
+pub fn seeded_rng(default: u64, what: &str) -> (u64, rand::rngs::StdRng) {
+    use rand::SeedableRng;
+    let seed = std::env::var("RANTAI_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    println!("seed {seed} (RANTAI_TEST_SEED={seed} replays {what})");
+    (seed, rand::rngs::StdRng::seed_from_u64(seed))
+}
