@@ -91,6 +91,29 @@ fn a_learned_address_is_forgotten_after_six_failures_in_a_row() {
     assert_eq!(dials.len(), 1 + 5, "{dials:?}");
 }
 
+/// Any peer may claim any listen address in its `hello`: an inbound impostor claiming a
+/// configured peer's address must not keep us from dialling that address.
+#[test]
+fn an_inbound_peer_claiming_a_configured_address_does_not_stop_its_dialling() {
+    let mut net = Net::new(3, |i| {
+        // Peer 2 claims peer 1's address; neither dials anyone.
+        let mut c = listening(if i == 2 { 1 } else { i });
+        c.max_outbound = if i == 0 { 8 } else { 0 };
+        c
+    });
+    net.connect(2, 0);
+    net.run_for(100);
+    assert_eq!(net.ready(0), 1);
+    net.add_peer(0, &addr(1));
+    assert!(
+        net.run_until(1_000, |n| n.ready(0) == 2 && n.ready(1) == 1),
+        "peer 0 dialled the real peer 1 at once"
+    );
+    // Connected to the node that answers there, a later claim changes nothing.
+    net.disconnect(0, 1);
+    assert!(net.run_until(1_000, |n| n.ready(1) == 1));
+}
+
 #[test]
 fn learned_addresses_are_dialled_only_within_the_outbound_budget() {
     let n = 6;

@@ -111,6 +111,13 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
             if n > 0 {
                 let back = peer.restore_items(clock.now(), l.pending);
                 tracing::info!("{back} of {n} stored pending items go back to be mined");
+                if back < n {
+                    tracing::warn!(
+                        "{} stored pending items exceed the pending pool's limits; they stay \
+                         stored and go back at a later start",
+                        n - back
+                    );
+                }
             }
             peer
         }

@@ -11,10 +11,12 @@
 //! entry are removed, and the node fetches what is missing from its peers. With a body cache the
 //! chain drops old bodies while it loads, so a restart never holds every body at once.
 //!
-//! Items typed at this node are stored too (`PENDING`, keyed by item id) before the user is
-//! told they were accepted, in the same group commits as blocks; a stored block that carries
-//! one removes it in its own transaction (from then on the block holds it: a side-branch block
-//! gives its items back to the pool at start). At start the node mines them again.
+//! Items typed at this node are stored too (`PENDING`, keyed by item id, numbered in
+//! submission order) before the user is told they were accepted, in the same group commits as
+//! blocks; a stored block that carries one removes it in its own transaction (from then on the
+//! block holds it: a side-branch block gives its items back to the pool at start). At start
+//! the node mines them again, in the order they were submitted; entries that a loaded block
+//! already carries are removed.
 //!
 //! A second table maps block hashes to sequence numbers, so the same thread answers reads of
 //! bodies the chain evicted ([`StoreHandle::load`], [`StoreLoader`]) in order with the writes:
@@ -34,7 +36,9 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Block hash -> sequence number in `BLOCKS`.
 const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("hashes");
-/// Item id -> the item's canonical encoding: accepted here, not yet in a stored block.
+/// Item id -> submission number (little-endian u64), then the item's canonical encoding:
+/// accepted here, not yet in a stored block. (Entries without the number, written before it
+/// existed, load as number 0.)
 const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 const GENESIS_KEY: &str = "genesis";
 /// Meta key: how many `BLOCKS` entries (from sequence 0) `HASHES` covers, little-endian u64.
@@ -188,7 +192,18 @@ pub fn open(
         .create(dir.join(DB_FILE))?;
     check_network(&db, params)?;
     let (mut loaded, next_seq) = load(&db, params, now, body_cache)?;
-    loaded.pending = load_pending(&db)?;
+    let (pending, next_item) = load_pending(&db)?;
+    let (held, pending): (Vec<Item>, Vec<Item>) = pending
+        .into_iter()
+        .partition(|it| loaded.chain.contains_item(&it.id()));
+    if !held.is_empty() {
+        remove_pending(&db, &held)?;
+        tracing::info!(
+            "store: {} pending items are in stored blocks; removed",
+            held.len()
+        );
+    }
+    loaded.pending = pending;
     index_hashes(&db, next_seq)?;
     metrics
         .blocks_stored
@@ -196,7 +211,7 @@ pub fn open(
     let (tx, rx) = mpsc::channel(WRITE_QUEUE_BATCHES);
     let thread = std::thread::Builder::new()
         .name("rantai-store".into())
-        .spawn(move || writer(db, rx, next_seq, metrics))
+        .spawn(move || writer(db, rx, next_seq, next_item, metrics))
         .map_err(|source| StoreError::Dir {
             path: dir.to_path_buf(),
             source,
@@ -231,19 +246,53 @@ fn check_network(db: &Database, params: &Params) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The stored pending items; an entry that does not decode is logged and skipped.
-fn load_pending(db: &Database) -> Result<Vec<Item>, StoreError> {
+/// The stored pending items in submission order, and the number the next one gets; an entry
+/// that does not decode is logged and skipped.
+fn load_pending(db: &Database) -> Result<(Vec<Item>, u64), StoreError> {
     let txn = db.begin_read()?;
     let table = txn.open_table(PENDING)?;
     let mut items = Vec::new();
     for entry in table.iter()? {
         let (_, v) = entry?;
-        match Item::from_bytes(v.value()) {
-            Ok(item) => items.push(item),
+        match decode_pending(v.value()) {
+            Ok(numbered) => items.push(numbered),
             Err(e) => tracing::error!("store: a pending item is corrupt ({e}); skipped"),
         }
     }
-    Ok(items)
+    items.sort_by_key(|&(n, _)| n);
+    let next = items.last().map_or(0, |&(n, _)| n + 1);
+    Ok((items.into_iter().map(|(_, it)| it).collect(), next))
+}
+
+/// A `PENDING` value: the submission number and the item.
+fn decode_pending(v: &[u8]) -> Result<(u64, Item), rantai_core::DecodeError> {
+    let numbered = v.split_first_chunk::<8>().and_then(|(n, rest)| {
+        let item = Item::from_bytes(rest).ok()?;
+        Some((u64::from_le_bytes(*n), item))
+    });
+    match numbered {
+        Some(n) => Ok(n),
+        None => Item::from_bytes(v).map(|it| (0, it)),
+    }
+}
+
+fn encode_pending(number: u64, item: &Item) -> Vec<u8> {
+    let mut v = number.to_le_bytes().to_vec();
+    v.extend_from_slice(&item.encode());
+    v
+}
+
+/// Removes the entries of `items` from `PENDING`.
+fn remove_pending(db: &Database, items: &[Item]) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut pending = txn.open_table(PENDING)?;
+        for it in items {
+            pending.remove(&it.id().0[..])?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 fn indexed(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StoreError> {
@@ -361,6 +410,7 @@ fn writer(
     db: Database,
     mut rx: mpsc::Receiver<StoreCmd>,
     mut next_seq: u64,
+    mut next_item: u64,
     metrics: Arc<Metrics>,
 ) {
     // Bounded group: at most this many blocks per transaction.
@@ -389,9 +439,10 @@ fn writer(
             }
         }
         let pending: Vec<&Item> = items.iter().map(|p| &p.item).collect();
-        match write_group(&db, next_seq, &group, &pending) {
+        match write_group(&db, next_seq, &group, &pending, next_item) {
             Ok(()) => {
                 next_seq += group.len() as u64;
+                next_item += pending.len() as u64;
                 metrics
                     .blocks_stored
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
@@ -420,13 +471,14 @@ fn writer(
     tracing::debug!("store closed");
 }
 
-/// Writes `items` (accepted here), then `group` (blocks from `first_seq` on), in one
-/// transaction; a block takes the items it carries out of `PENDING`.
+/// Writes `items` (accepted here, numbered from `first_item`), then `group` (blocks from
+/// `first_seq` on), in one transaction; a block takes the items it carries out of `PENDING`.
 fn write_group(
     db: &Database,
     first_seq: u64,
     group: &[StoreEntry],
     items: &[&Item],
+    first_item: u64,
 ) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
     {
@@ -434,8 +486,8 @@ fn write_group(
         let mut hashes = txn.open_table(HASHES)?;
         let mut meta = txn.open_table(META)?;
         let mut pending = txn.open_table(PENDING)?;
-        for it in items {
-            pending.insert(&it.id().0[..], it.encode().as_slice())?;
+        for (n, it) in (first_item..).zip(items) {
+            pending.insert(&it.id().0[..], encode_pending(n, it).as_slice())?;
         }
         let indexed_before = indexed(&meta)? == first_seq;
         for (i, e) in group.iter().enumerate() {
@@ -573,7 +625,7 @@ pub fn write_blocks(
         last.map_or(0, |k| k + 1)
     };
     for (i, chunk) in blocks.chunks(10_000).enumerate() {
-        write_group(&db, next + (i * 10_000) as u64, &unlabelled(chunk), &[])?;
+        write_group(&db, next + (i * 10_000) as u64, &unlabelled(chunk), &[], 0)?;
     }
     Ok(())
 }
@@ -661,16 +713,71 @@ mod tests {
             nonce: 99,
             text: "waiting".into(),
         };
-        write_group(&t.db, 0, &[], &[&first, &waiting]).expect("items");
-        let mut got = load_pending(&t.db).expect("load");
-        got.sort_by_key(Item::id);
-        let mut want = vec![first.clone(), waiting.clone()];
-        want.sort_by_key(Item::id);
-        assert_eq!(got, want);
-        write_group(&t.db, 0, &unlabelled(&blocks[..1]), &[]).expect("block 1");
-        assert_eq!(load_pending(&t.db).expect("load"), vec![waiting.clone()]);
-        write_group(&t.db, 1, &unlabelled(&blocks[1..]), &[&second]).expect("block 2");
-        assert_eq!(load_pending(&t.db).expect("load"), vec![waiting]);
+        write_group(&t.db, 0, &[], &[&first, &waiting], 0).expect("items");
+        let want = vec![first.clone(), waiting.clone()];
+        assert_eq!(load_pending(&t.db).expect("load"), (want, 2));
+        write_group(&t.db, 0, &unlabelled(&blocks[..1]), &[], 2).expect("block 1");
+        assert_eq!(
+            load_pending(&t.db).expect("load"),
+            (vec![waiting.clone()], 2)
+        );
+        write_group(&t.db, 1, &unlabelled(&blocks[1..]), &[&second], 2).expect("block 2");
+        assert_eq!(load_pending(&t.db).expect("load"), (vec![waiting], 2));
+    }
+
+    /// Pending items load in the order they were submitted (not by id), entries written
+    /// without a number load first, and a restart drops entries that a stored block carries.
+    #[test]
+    fn pending_items_load_in_submission_order_without_what_blocks_carry() {
+        let params = Arc::new(Params::dev());
+        let dir = TempPath::new("pending-order");
+        let blocks = chain_of(1, &params);
+        let carried = blocks[0].items()[0].clone();
+        let mut lines: Vec<Item> = (0..6)
+            .map(|i| Item {
+                nonce: i,
+                text: format!("typed {i}"),
+            })
+            .collect();
+        // Submission order opposite to id order, so an id-ordered load would show.
+        lines.sort_by_key(|it| std::cmp::Reverse(it.id()));
+        let old = Item {
+            nonce: 7,
+            text: "written before numbers".into(),
+        };
+        {
+            let db = Database::create(dir.0.join(DB_FILE)).expect("database");
+            check_network(&db, &params).expect("fresh store");
+            write_group(&db, 0, &unlabelled(&blocks), &[], 0).expect("block");
+            let refs: Vec<&Item> = lines.iter().collect();
+            write_group(&db, 1, &[], &refs[..3], 0).expect("first items");
+            // Accepted while the block carrying it was in flight: stored as pending after it.
+            write_group(&db, 1, &[], &[&carried], 3).expect("carried item");
+            write_group(&db, 1, &[], &refs[3..], 4).expect("more items");
+            let txn = db.begin_write().expect("write");
+            {
+                let mut pending = txn.open_table(PENDING).expect("pending");
+                pending
+                    .insert(&old.id().0[..], old.encode().as_slice())
+                    .expect("old entry");
+            }
+            txn.commit().expect("commit");
+        }
+        let metrics = Arc::new(Metrics::default());
+        let (store, loaded) = open(&dir.0, &params, metrics, Millis(0), None).expect("open");
+        let mut want = vec![old];
+        want.extend(lines);
+        assert_eq!(loaded.pending, want);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(store.close());
+        let db = Database::open(dir.0.join(DB_FILE)).expect("reopen");
+        assert_eq!(
+            load_pending(&db).expect("load"),
+            (want, 7),
+            "carried entry removed"
+        );
     }
 
     /// The hash index covers exactly the entries below `next_seq`: writes keep it current,
@@ -681,7 +788,7 @@ mod tests {
         let t = TempDb::new("index");
         check_network(&t.db, &params).expect("fresh store");
         let blocks = chain_of(5, &params);
-        write_group(&t.db, 0, &unlabelled(&blocks), &[]).expect("write");
+        write_group(&t.db, 0, &unlabelled(&blocks), &[], 0).expect("write");
         let want = |n: usize| -> Vec<(BlockHash, u64)> {
             let mut v: Vec<(BlockHash, u64)> = blocks[..n]
                 .iter()
@@ -722,7 +829,7 @@ mod tests {
         let t = TempDb::new("stale");
         check_network(&t.db, &params).expect("fresh store");
         let blocks = chain_of(5, &params);
-        write_group(&t.db, 0, &unlabelled(&blocks[..4]), &[]).expect("write");
+        write_group(&t.db, 0, &unlabelled(&blocks[..4]), &[], 0).expect("write");
         // Entry 3 is cut off without touching the index; another block then takes seq 3.
         let txn = t.db.begin_write().expect("write");
         txn.open_table(BLOCKS)
@@ -731,7 +838,7 @@ mod tests {
             .expect("truncate");
         txn.commit().expect("commit");
         let mut other = chain_of(4, &Params::new("other", 0));
-        write_group(&t.db, 3, &unlabelled(&other[3..]), &[]).expect("write");
+        write_group(&t.db, 3, &unlabelled(&other[3..]), &[], 0).expect("write");
         let read = read_blocks(&t.db, vec![blocks[3].hash(), blocks[2].hash()]);
         assert_eq!(read.missing, vec![blocks[3].hash()]);
         assert_eq!(read.blocks, vec![blocks[2].clone()]);
@@ -754,7 +861,7 @@ mod tests {
         }
         drop(tx);
         let metrics = Arc::new(Metrics::default());
-        writer(db, rx, 0, metrics.clone());
+        writer(db, rx, 0, 0, metrics.clone());
         assert_eq!(metrics.blocks_stored.load(Ordering::Relaxed), 4_097);
         assert_eq!(metrics.store_commits.load(Ordering::Relaxed), 2);
     }

@@ -28,6 +28,9 @@ struct Target {
     state: State,
     failures: u32,
     next_at: Millis,
+    /// The node id that answered our last dial here. Only a connection to that node covers
+    /// the address: any peer may claim any listen address in its `hello`.
+    node_id: Option<u64>,
 }
 
 /// The dial schedule: every address this peer may dial, by address. The earliest due times
@@ -45,7 +48,14 @@ impl Dialer {
     /// Adds an address to dial at `now`; false if it was already known or the table is full.
     fn add(&mut self, addr: &str, configured: bool, now: Millis) -> bool {
         if let Some(t) = self.targets.get_mut(addr) {
-            t.configured |= configured;
+            if configured && !t.configured {
+                // Configured now: due at once, whatever it waited for as a learned address.
+                t.configured = true;
+                if t.state == State::Waiting {
+                    t.next_at = t.next_at.min(now);
+                }
+                self.refresh();
+            }
             return false;
         }
         if !configured && self.targets.len() >= MAX_DIAL_TARGETS {
@@ -56,6 +66,7 @@ impl Dialer {
             state: State::Waiting,
             failures: 0,
             next_at: now,
+            node_id: None,
         };
         self.targets.insert(addr.to_string(), target);
         self.refresh();
@@ -193,13 +204,19 @@ impl Peer {
         }
     }
 
-    /// Whether a connection past its handshake already reaches the node listening on `addr`.
+    /// Whether a connection past its handshake already reaches the node listening on `addr`:
+    /// the node that answered our last dial there, or, for a learned address we never
+    /// reached, any node claiming it. A configured address is never given up on a claim.
     fn reaches(&self, addr: &str) -> bool {
+        let Some(t) = self.dialer.targets.get(addr) else {
+            return false;
+        };
         self.conns.values().any(|c| {
             c.is_ready()
-                && c.remote
-                    .as_ref()
-                    .is_some_and(|r| r.listen.as_deref() == Some(addr))
+                && c.remote.as_ref().is_some_and(|r| match t.node_id {
+                    Some(id) => r.node_id == id,
+                    None => !t.configured && r.listen.as_deref() == Some(addr),
+                })
         })
     }
 
@@ -208,9 +225,12 @@ impl Peer {
         self.dialer.update(addr, |t| t.state = State::Connected);
     }
 
-    /// The handshake with a dialled address completed: it is a good address again.
-    pub(super) fn dial_ready(&mut self, addr: &str) {
-        self.dialer.update(addr, |t| t.failures = 0);
+    /// The handshake with a dialled address completed with `node_id`: a good address again.
+    pub(super) fn dial_ready(&mut self, addr: &str, node_id: u64) {
+        self.dialer.update(addr, |t| {
+            t.failures = 0;
+            t.node_id = Some(node_id);
+        });
     }
 
     /// A dial failed or its connection closed: try again after the backoff, or forget a
@@ -256,11 +276,15 @@ impl Peer {
             match reason {
                 // Never dial ourselves again.
                 Some(DisconnectReason::SelfConnection) => self.dialer.remove(t),
-                Some(DisconnectReason::Duplicate(_)) => self.dial_covered(t),
+                Some(&DisconnectReason::Duplicate(id)) => {
+                    // The node at `t` answered with `id`, and we already reach it.
+                    self.dialer.update(t, |t| t.node_id = Some(id));
+                    self.dial_covered(t)
+                }
                 _ => {
                     if was_ready {
                         // It worked before: one quick retry, then the usual backoff.
-                        self.dial_ready(t);
+                        self.dialer.update(t, |t| t.failures = 0);
                     }
                     self.dial_failed(t);
                 }

@@ -90,10 +90,8 @@ impl Peer {
         }
         if outbound {
             self.send(peer, Message::GetAddr);
-        }
-        if outbound {
             if let Some(a) = self.conns.get(&peer).and_then(|c| c.addr.clone()) {
-                self.dial_ready(&a);
+                self.dial_ready(&a, node_id);
             }
         }
         self.event(Event::PeerReady {
