@@ -76,6 +76,13 @@ impl Builder {
         self
     }
 
+    /// Lets peers learn addresses from each other and dial them (see
+    /// [`SimConfig::discovery`]).
+    pub fn discovery(mut self, on: bool) -> Self {
+        self.cfg.discovery = on;
+        self
+    }
+
     /// Probability that a message is lost.
     pub fn loss(mut self, p: f64) -> Self {
         self.cfg.loss = p;

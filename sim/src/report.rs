@@ -54,7 +54,14 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioSummary {
     pub peers: u32,
+    /// Links of the topology (configured peers).
     pub links: usize,
+    /// With `discovery`: whether peers learned addresses and dialled them, and how many links
+    /// that added (absent when off).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub discovery: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learned_links: Option<usize>,
     pub miners: u32,
     pub blocks_target: u64,
     pub block_interval_ms: u64,
@@ -240,8 +247,10 @@ pub struct RunView<'a> {
     pub best_chain: Option<&'a Chain>,
     /// The state the end-of-run checks judged.
     pub end: EndState,
-    /// Number of links.
+    /// Number of links of the topology.
     pub links: usize,
+    /// Links added when peers dialled addresses they learned (discovery).
+    pub learned_links: usize,
     /// Online peers at the end.
     pub online: u32,
     /// Virtual time at the end.
@@ -318,6 +327,8 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
         scenario: ScenarioSummary {
             peers: cfg.peers,
             links: run.links,
+            discovery: cfg.discovery,
+            learned_links: cfg.discovery.then_some(run.learned_links),
             miners: cfg.miners(),
             blocks_target: cfg.blocks,
             block_interval_ms: cfg.block_interval().0,

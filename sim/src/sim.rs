@@ -114,6 +114,15 @@ fn peer_config(cfg: &SimConfig) -> Config {
     core
 }
 
+/// Peer `i`'s configuration: `core`, and with discovery the address it advertises.
+fn peer_core(core: &Config, discovery: bool, i: u32) -> Config {
+    let mut c = core.clone();
+    if discovery {
+        c.listen_addr = Some(peer_addr(i));
+    }
+    c
+}
+
 impl Sim {
     /// Builds the network and schedules everything the configuration asks for.
     pub fn new(cfg: SimConfig) -> Result<Sim, ConfigError> {
@@ -134,7 +143,7 @@ impl Sim {
                 let mut chain = Chain::with_orphan_limits(core.params.clone(), core.orphan_limits);
                 chain.reserve(expected_blocks);
                 let seed = derive_seed(cfg.seed, "peer", i as u64);
-                let peer = Peer::with_chain(core.clone(), seed, chain);
+                let peer = Peer::with_chain(peer_core(&core, cfg.discovery, i as u32), seed, chain);
                 let port = Port::new(
                     placement.upload_bps[i],
                     placement.download_bps[i],
@@ -296,7 +305,8 @@ impl Sim {
             metrics: &self.metrics,
             best_chain: best,
             end,
-            links: self.net.links.len(),
+            links: self.net.links.configured(),
+            learned_links: self.net.links.len() - self.net.links.configured(),
             online: self.online,
             now: self.now(),
             tiebreak_blocks: self.mining.extra_blocks(),

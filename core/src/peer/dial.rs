@@ -172,7 +172,7 @@ impl Peer {
     }
 
     /// Outbound connections plus dials in flight.
-    fn outbound_used(&self) -> usize {
+    pub(super) fn outbound_used(&self) -> usize {
         let open = self
             .conns
             .values()

@@ -79,7 +79,6 @@ impl Peer {
         c.tip = Some(tip);
         c.known.insert(&tip.hash);
         let outbound = c.direction == Direction::Outbound;
-        c.asked_addr = outbound;
         self.timers.set(peer, &mut c.timers, Timer::Handshake, None);
         if let Some(interval) = self.config.ping_interval {
             self.timers
@@ -88,8 +87,16 @@ impl Peer {
         if let Some(l) = &listen {
             self.learn_addr(l.clone());
         }
-        if outbound {
+        // Addresses come from every peer we dialled, and from inbound ones while the outbound
+        // budget has room: a node that only ever accepted connections learns whom to dial.
+        let ask = outbound || self.outbound_used() < self.config.max_outbound;
+        if let Some(c) = self.conns.get_mut(&peer) {
+            c.asked_addr = ask;
+        }
+        if ask {
             self.send(peer, Message::GetAddr);
+        }
+        if outbound {
             if let Some(a) = self.conns.get(&peer).and_then(|c| c.addr.clone()) {
                 self.dial_ready(&a, node_id);
             }

@@ -535,6 +535,23 @@ pub static KEYS: &[Key] = &[
         },
         show: |c| ms(c.redial_delay),
     },
+    Key {
+        name: "discovery",
+        value_name: "on|off",
+        help: "Peers advertise their address and dial addresses learned from neighbours, up to core's outbound budget (8), so the topology grows from the configured links [default: off]",
+        sweepable: true,
+        toml_array: None,
+        clear: None,
+        set: |c, v, _| {
+            c.discovery = match v {
+                "on" | "true" => true,
+                "off" | "false" => false,
+                _ => return Err(ValueError::expected("`on` or `off`", v)),
+            };
+            Ok(())
+        },
+        show: |c| one(if c.discovery { "on" } else { "off" }),
+    },
 ];
 
 #[cfg(test)]

@@ -70,6 +70,10 @@ pub struct SimConfig {
     pub redial_delay: Millis,
     /// Cap on inbound links per peer for `random` topologies (`None`: unlimited).
     pub max_inbound: Option<u32>,
+    /// Peers advertise their address (`sim:<i>`) and dial addresses they learn from
+    /// neighbours' `addr` answers, within core's outbound budget: the topology grows from
+    /// the configured links as a real network's does. Off: the links are the topology.
+    pub discovery: bool,
 }
 
 impl Default for SimConfig {
@@ -100,6 +104,7 @@ impl Default for SimConfig {
             request_timeout: Millis::from_secs(60),
             redial_delay: Millis::from_secs(5),
             max_inbound: None,
+            discovery: false,
         }
     }
 }

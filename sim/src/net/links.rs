@@ -58,6 +58,9 @@ pub(crate) struct Conn {
 pub(crate) struct Links {
     links: Vec<Link>,
     edges: Vec<(u32, u32)>,
+    /// Links below this index are the topology's (configured peers); later ones were
+    /// added when a peer dialled an address it learned.
+    configured: usize,
     /// Upload slots `(start, end)` in µs booked per (link, sender) and not yet finished, so a
     /// closing connection can hand its unsent share of the uplink back. Indexed by
     /// `2 * link + (sender is the acceptor)`; empty (no allocation) until the first booking.
@@ -67,7 +70,7 @@ pub(crate) struct Links {
 impl Links {
     /// The links of `edges` (`(dialer, acceptor)` pairs), all closed.
     pub(crate) fn new(edges: Vec<(u32, u32)>) -> Links {
-        let links = edges
+        let links: Vec<Link> = edges
             .iter()
             .map(|&(a, b)| Link {
                 a,
@@ -80,10 +83,37 @@ impl Links {
             })
             .collect();
         Links {
+            configured: links.len(),
             links,
             edges,
             uploads: Vec::new(),
         }
+    }
+
+    /// Adds a closed link from dialer `a` to acceptor `b` (a learned address): its index.
+    pub(crate) fn add(&mut self, a: u32, b: u32) -> u32 {
+        let l = self.links.len() as u32;
+        self.links.push(Link {
+            a,
+            b,
+            epoch: 0,
+            open: false,
+            fifo_to_b: SimTime::ZERO,
+            fifo_to_a: SimTime::ZERO,
+            dial_gen: 0,
+        });
+        self.edges.push((a, b));
+        l
+    }
+
+    /// Number of links of the topology (the rest were added for learned addresses).
+    pub(crate) fn configured(&self) -> usize {
+        self.configured
+    }
+
+    /// Whether `link` is one of the topology's (its dialer keeps it as a configured peer).
+    pub(crate) fn is_configured(&self, link: u32) -> bool {
+        (link as usize) < self.configured
     }
 
     /// Number of links.

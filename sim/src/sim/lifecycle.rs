@@ -24,26 +24,42 @@ impl Sim {
         self.sched.schedule(at, Ev::Dial { link, gen });
     }
 
-    /// Peer `n`'s core asks to dial `addr` (`sim:<peer>`, one of its links): the attempt is an
-    /// event now, superseding any pending one.
+    /// Peer `n`'s core asks to dial `addr` (`sim:<peer>`): the attempt on the link from `n`
+    /// to that peer is an event now, superseding any pending one. With discovery, a learned
+    /// address gets a new link; an address that names no other peer fails at once.
     pub(super) fn dial_addr(&mut self, n: u32, addr: &str) {
-        let link = addr
+        let peers = self.nodes.len() as u32;
+        let target = addr
             .strip_prefix("sim:")
             .and_then(|b| b.parse::<u32>().ok())
-            .and_then(|b| {
-                self.nodes[n as usize]
-                    .links
-                    .iter()
-                    .copied()
-                    .find(|&l| self.net.links.ends(l) == (n, b))
-            });
-        debug_assert!(
-            link.is_some(),
-            "peer {n} dials {addr}, not one of its links"
-        );
-        if let Some(l) = link {
-            self.schedule_dial(l, Millis::ZERO);
-        }
+            .filter(|&b| b < peers && b != n);
+        let Some(b) = target else {
+            if let Some(p) = self.nodes[n as usize].peer.as_mut() {
+                let addr = addr.to_string();
+                p.handle(self.sched.now().to_peer(), Input::DialFailed { addr });
+                self.after_call(n);
+            }
+            return;
+        };
+        let existing = self.nodes[n as usize]
+            .links
+            .iter()
+            .copied()
+            .find(|&l| self.net.links.ends(l) == (n, b));
+        let link = match existing {
+            Some(l) => l,
+            None => {
+                debug_assert!(
+                    self.cfg.discovery,
+                    "peer {n} dials {addr}, not one of its links"
+                );
+                let l = self.net.links.add(n, b);
+                self.nodes[n as usize].links.push(l);
+                self.nodes[b as usize].links.push(l);
+                l
+            }
+        };
+        self.schedule_dial(link, Millis::ZERO);
     }
 
     /// A dial fired: opens the connection, or fails (a side down, or a partition between
@@ -117,18 +133,20 @@ impl Sim {
         }
     }
 
-    /// Restarts peer `i`: its core dials the links it dials at once (the other sides re-dial by
-    /// their own schedule), and its mining race restarts.
+    /// Restarts peer `i`: its core dials the topology's links it dials at once (the other
+    /// sides re-dial by their own schedule; learned addresses are learned again), and its
+    /// mining race restarts.
     pub(super) fn do_restart(&mut self, i: u32) {
         self.metrics.faults.restarts += 1;
         self.fault_fired("restart", i);
-        let tip = self.nodes[i as usize].restart(&self.core, self.cfg.seed, i);
+        let core = super::peer_core(&self.core, self.cfg.discovery, i);
+        let tip = self.nodes[i as usize].restart(&core, self.cfg.seed, i);
         self.checker.peer_up(tip);
         self.online += 1;
         let links = self.nodes[i as usize].links.clone();
         for l in links {
             let (a, b) = self.net.links.ends(l);
-            if a == i {
+            if a == i && self.net.links.is_configured(l) {
                 if let Some(p) = self.nodes[i as usize].peer.as_mut() {
                     p.add_peer(self.sched.now().to_peer(), peer_addr(b));
                 }
