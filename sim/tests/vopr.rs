@@ -5,7 +5,7 @@ use rantai_sim::config::SimConfig;
 use rantai_sim::vopr;
 use rantai_sim::{Report, Sim};
 
-/// Seeds CI runs: about 1.5 minutes on the 2-core CI machine in the test profile. The full
+/// Seeds CI runs: about 3 minutes on a 2-core machine in the test profile. The full
 /// campaign (10,000 seeds) is one command in sim/README.md.
 const CI_SEEDS: std::ops::Range<u64> = 0..1500;
 
@@ -70,6 +70,7 @@ fn scenarios_cover_the_documented_ranges() {
         .any(|k| k.restart.is_some() && !k.keep_chain)));
     assert!(any(&|c| c.partitions.len() == 2) && any(&|c| c.crashes.len() == 3));
     assert!(any(&|c| c.items == 0) && any(&|c| c.items == 100));
+    assert!(any(&|c| c.discovery) && any(&|c| !c.discovery));
 }
 
 #[test]

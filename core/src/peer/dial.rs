@@ -188,7 +188,9 @@ impl Peer {
     /// [`Config::max_outbound`]: super::Config::max_outbound
     pub(super) fn dial_due(&mut self) {
         let now = self.now;
-        if self.dialer.next_due(true).is_none_or(|t| t > now) {
+        // Nothing due, or only learned addresses with the budget spent: called after every
+        // input, so this must not walk the address table.
+        if self.next_dial().is_none_or(|t| t > now) {
             return;
         }
         let budget = self
