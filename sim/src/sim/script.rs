@@ -26,7 +26,8 @@ impl Sim {
         self.nodes.len() as u32
     }
 
-    /// The links as `(dialer, acceptor)` pairs.
+    /// The links as `(dialer, acceptor)` pairs: the topology's first, then (with discovery)
+    /// those added as peers dialled addresses they learned, in the order they were added.
     pub fn edges(&self) -> &[(u32, u32)] {
         self.net.links.edges()
     }
