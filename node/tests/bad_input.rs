@@ -95,7 +95,7 @@ async fn garbage_bytes_and_bad_frames_are_dropped() {
     let (a, b) = pair().await;
     let m = a.client().metrics().clone();
     let mut random = vec![0u8; 10_000];
-    rand::thread_rng().fill_bytes(&mut random);
+    seeded_rng(1, "the garbage bytes").1.fill_bytes(&mut random);
     let other_net = Params::new("some-other-network", 8).genesis_hash();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("random bytes", random),
@@ -180,7 +180,9 @@ async fn invalid_blocks_are_rejected_and_their_senders_dropped() {
     // A block whose parent never arrives waits in the bounded orphan pool; nothing breaks.
     let mut s = handshake(a.local_addr()).await;
     let mut fake_parent = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut fake_parent);
+    seeded_rng(2, "the orphan's parent")
+        .1
+        .fill_bytes(&mut fake_parent);
     let orphan = block(
         BlockHash::from(rantai_core::Hash32(fake_parent)),
         7,
@@ -253,11 +255,12 @@ async fn a_flood_of_unknown_announcements_is_cut_off() {
     let (a, b) = pair().await;
     let mut s = handshake(a.local_addr()).await;
     let mut sent = 0usize;
+    let (_, mut rng) = seeded_rng(3, "the announced hashes");
     for _ in 0..100 {
         let hashes: Vec<BlockHash> = (0..1000)
             .map(|_| {
                 let mut h = [0u8; 32];
-                rand::thread_rng().fill_bytes(&mut h);
+                rng.fill_bytes(&mut h);
                 rantai_core::Hash32(h)
             })
             .collect();
@@ -446,7 +449,7 @@ async fn a_peer_announcing_a_block_it_never_serves_causes_no_storm() {
         .await
         .expect("join");
     let mut phantom = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut phantom);
+    seeded_rng(4, "the phantom tip").1.fill_bytes(&mut phantom);
     let tip = Tip {
         height: 1000,
         hash: rantai_core::Hash32(phantom),
