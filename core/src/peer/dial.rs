@@ -150,11 +150,6 @@ impl Peer {
         self.finish();
     }
 
-    /// Whether `addr` is a configured peer (dialled forever) rather than a learned one.
-    pub fn is_configured_peer(&self, addr: &str) -> bool {
-        self.dialer.targets.get(addr).is_some_and(|t| t.configured)
-    }
-
     /// An address learned from a neighbour becomes a dial target, unless the table is full.
     pub(super) fn add_learned(&mut self, addr: &str) {
         self.dialer.add(addr, false, self.now);
@@ -324,6 +319,39 @@ mod tests {
         assert_eq!(d.next_due(true), Some(Millis(5)));
         assert_eq!(d.due(Millis(5), 1), vec!["c:1".to_string()]);
         assert_eq!(d.next_due(true), None);
+    }
+
+    #[test]
+    fn learning_an_address_again_keeps_it_learned_and_configuring_it_makes_it_due() {
+        let mut d = Dialer::default();
+        assert!(d.add("b:1", false, Millis(0)));
+        assert_eq!(d.due(Millis(0), 1), vec!["b:1".to_string()]);
+        d.update("b:1", |t| {
+            t.state = State::Waiting;
+            t.next_at = Millis(1_000);
+        });
+        assert!(!d.add("b:1", false, Millis(5)));
+        assert!(!d.targets["b:1"].configured, "still a learned address");
+        assert_eq!(d.next_due(false), None);
+        assert!(!d.add("b:1", true, Millis(5)));
+        assert!(d.targets["b:1"].configured);
+        assert_eq!(
+            d.next_due(false),
+            Some(Millis(5)),
+            "configured: due at once"
+        );
+    }
+
+    #[test]
+    fn a_removed_address_leaves_the_schedule() {
+        let mut d = Dialer::default();
+        assert!(d.add("a:1", true, Millis(0)));
+        assert!(d.add("b:1", false, Millis(3)));
+        assert_eq!(d.due(Millis(0), 1), vec!["a:1".to_string()]);
+        d.remove("a:1");
+        d.remove("b:1");
+        assert!(d.targets.is_empty());
+        assert_eq!((d.dialing(), d.next_due(true)), (0, None));
     }
 
     #[test]
