@@ -31,6 +31,12 @@ fn a_configured_peer_is_dialled_at_once_and_kept() {
     net.add_peer(0, &addr(1));
     assert!(net.run_until(1_000, |n| n.ready(0) == 1 && n.ready(1) == 1));
     assert_eq!(net.dial_times(0, &addr(1)).len(), 1);
+    assert!(net.peers[0].is_configured_peer(&addr(1)));
+    assert!(
+        !net.peers[1].is_configured_peer(&addr(0)),
+        "learned from the hello, not configured"
+    );
+    assert!(net.peers[1].addrs().any(|a| *a == addr(0)));
     // The connection closes: it worked, so the dialler retries after one short backoff
     // (100-200 ms: the base doubled once, jittered).
     let closed = net.now;

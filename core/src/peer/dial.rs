@@ -150,6 +150,12 @@ impl Peer {
         self.finish();
     }
 
+    /// Whether `addr` is a configured peer (dialled forever) rather than a learned one: the
+    /// node logs a configured peer's failed dial louder.
+    pub fn is_configured_peer(&self, addr: &str) -> bool {
+        self.dialer.targets.get(addr).is_some_and(|t| t.configured)
+    }
+
     /// An address learned from a neighbour becomes a dial target, unless the table is full.
     pub(super) fn add_learned(&mut self, addr: &str) {
         self.dialer.add(addr, false, self.now);
