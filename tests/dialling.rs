@@ -5,7 +5,7 @@
 mod harness;
 
 use harness::{config, Net};
-use rantai_core::{Config, DisconnectReason, Millis};
+use rantai_core::{Config, Direction, DisconnectReason, Input, Millis, Output, Peer};
 
 /// Peer `i` listens on `10.0.0.i:3000`.
 fn addr(i: usize) -> String {
@@ -61,6 +61,7 @@ fn failed_dials_back_off_with_seeded_jitter_up_to_the_cap() {
     };
     let times = run();
     assert!(times.len() > 15, "kept dialling: {} dials", times.len());
+    let mut shortened = 0;
     for (k, w) in times.windows(2).enumerate() {
         let gap = w[1].since(w[0]).0;
         // Failure k+1 waits within 50-100% of min(100 ms * 2^(k+1), 2 s), plus the dial's
@@ -70,7 +71,15 @@ fn failed_dials_back_off_with_seeded_jitter_up_to_the_cap() {
             gap >= full / 2 && gap <= full + 10,
             "gap {k}: {gap} ms, full {full}"
         );
+        if gap + 10 < full * 9 / 10 {
+            shortened += 1;
+        }
     }
+    assert!(
+        shortened * 2 > times.len(),
+        "jittered: only {shortened} of {} gaps under 90% of the backoff",
+        times.len() - 1
+    );
     assert_eq!(times, run(), "the jitter comes from the peer's seed");
 }
 
@@ -179,4 +188,129 @@ fn at_the_inbound_limit_a_newcomer_evicts_an_idle_socket_or_is_refused() {
         .iter()
         .any(|(n, r)| *n == 0 && *r == DisconnectReason::InboundFull));
     assert_eq!(net.ready(0), 2);
+}
+
+/// A driver may wake later than `poll_timeout` asked: a dial overdue by then still goes out.
+#[test]
+fn an_overdue_dial_goes_out_when_the_driver_wakes_late() {
+    let mut p = Peer::new(listening(0), 7);
+    let dials = |p: &mut Peer| {
+        std::iter::from_fn(|| p.poll())
+            .filter(|o| matches!(o, Output::Dial { addr } if *addr == self::addr(1)))
+            .count()
+    };
+    p.add_peer(Millis(0), addr(1));
+    assert_eq!(dials(&mut p), 1);
+    p.handle(Millis(1), Input::DialFailed { addr: addr(1) });
+    assert_eq!(dials(&mut p), 0);
+    let due = p.poll_timeout().expect("a retry is scheduled");
+    p.handle_timeout(due.add(Millis(700)));
+    assert_eq!(dials(&mut p), 1, "dialled when the driver woke");
+}
+
+/// A dial that connected is no longer in flight: when another outbound connection closes,
+/// the freed place goes to a learned address.
+#[test]
+fn a_closed_connection_frees_its_place_in_the_outbound_budget() {
+    let n = 6;
+    let mut net = Net::new(n, |i| {
+        let mut c = listening(i);
+        // Only peer 0 dials addresses it learns.
+        c.max_outbound = if i == 0 { 3 } else { 0 };
+        c
+    });
+    for i in 2..n {
+        net.connect(i, 1);
+    }
+    net.connect(0, 1);
+    net.run_for(2_000);
+    let dials = |net: &Net| net.dials.iter().filter(|(_, node, _)| *node == 0).count();
+    let outbound = |net: &Net| {
+        net.peers[0]
+            .peers()
+            .iter()
+            .filter(|p| p.ready && p.direction == Direction::Outbound)
+            .count()
+    };
+    assert_eq!(
+        dials(&net),
+        2,
+        "two learned dials fill the budget beside peer 1"
+    );
+    assert_eq!(outbound(&net), 3);
+    net.disconnect(0, 1);
+    net.run_for(2_000);
+    assert_eq!(dials(&net), 3, "the freed place is used");
+    assert_eq!(outbound(&net), 3);
+}
+
+/// After a dial reached a node, that node's own connection to us covers its address: a
+/// configured peer that re-connects to us first is not dialled a second time.
+#[test]
+fn a_configured_peer_that_reconnected_to_us_is_not_dialled_again() {
+    let mut net = Net::new(2, |i| {
+        let mut c = listening(i);
+        c.max_outbound = if i == 1 { 0 } else { 8 };
+        c
+    });
+    net.add_peer(0, &addr(1));
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1));
+    net.disconnect(0, 1);
+    net.connect(1, 0);
+    net.run_for(3_000);
+    assert_eq!(net.dial_times(0, &addr(1)).len(), 1);
+    assert_eq!(net.ready(0), 1);
+    assert!(net.disconnects.is_empty(), "{:?}", net.disconnects);
+}
+
+/// A configured peer that already dialled us: our dial there ends as a duplicate, which
+/// tells us the node behind the address, so we do not keep dialling it.
+#[test]
+fn a_configured_peer_that_already_dialled_us_is_dialled_once() {
+    let mut net = Net::new(2, |i| {
+        let mut c = listening(i);
+        c.max_outbound = if i == 1 { 0 } else { 8 };
+        c
+    });
+    net.connect(1, 0);
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1));
+    net.add_peer(0, &addr(1));
+    net.run_for(11_000);
+    assert_eq!(net.dial_times(0, &addr(1)).len(), 1);
+    assert_eq!(net.ready(0), 1);
+    // Once the connection that covered the address closes, it is dialled again within the
+    // base delay (100 ms), not at the next look after the longest one (2 s).
+    let closed = net.now;
+    net.disconnect(1, 0);
+    assert!(net.run_until(1_000, |n| n.dial_times(0, &addr(1)).len() == 2));
+    let gap = net.dial_times(0, &addr(1))[1].since(closed).0;
+    assert!(gap <= 150, "re-dialled {gap} ms after the close");
+}
+
+/// Addresses are asked of every peer we dialled, and of inbound ones only while our own
+/// outbound budget has room.
+#[test]
+fn inbound_peers_are_asked_for_addresses_only_while_the_outbound_budget_has_room() {
+    let mut net = Net::new(4, |i| {
+        let mut c = config();
+        c.max_outbound = if i == 0 { 1 } else { 8 };
+        c
+    });
+    net.record = true;
+    let asked = |net: &Net, other: usize| {
+        let conn = net.conn_of(0, other).expect("connected");
+        net.outbox
+            .iter()
+            .any(|(_, n, to, m)| *n == 0 && *to == conn && m.kind() == "get_addr")
+    };
+    net.connect(1, 0);
+    net.run_for(100);
+    assert!(asked(&net, 1), "inbound, nothing dialled yet: asked");
+    net.connect(0, 2);
+    net.run_for(100);
+    assert!(asked(&net, 2), "dialled by us: asked, the budget now full");
+    net.connect(3, 0);
+    net.run_for(100);
+    assert_eq!(net.ready(0), 3);
+    assert!(!asked(&net, 3), "inbound with the budget full: not asked");
 }

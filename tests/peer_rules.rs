@@ -47,7 +47,11 @@ fn disconnects_of(net: &Net, node: usize) -> Vec<DisconnectReason> {
 
 #[test]
 fn a_hello_carrying_our_own_node_id_is_refused_as_a_self_connection() {
-    let (mut net, conn) = half_open();
+    // On a connection we dialled: closed at once.
+    let mut net = Net::new(2, |_| config());
+    net.cut_oneway(1, 0);
+    net.connect(0, 1);
+    let conn = net.conn_of(0, 1).expect("node 0's outbound end");
     let own = net.peers[0].node_id();
     let hello = hello_to(&net, 0, PROTOCOL_VERSION, own);
     net.inject(0, conn, hello);
@@ -56,7 +60,19 @@ fn a_hello_carrying_our_own_node_id_is_refused_as_a_self_connection() {
         vec![DisconnectReason::SelfConnection]
     );
     assert_eq!(net.peers[0].connection_count(), 0);
+    // On an inbound one: never made ready; its dialling end closes it (below), or the
+    // handshake timeout does.
+    let (mut net, conn) = half_open();
+    let own = net.peers[0].node_id();
+    let hello = hello_to(&net, 0, PROTOCOL_VERSION, own);
+    net.inject(0, conn, hello);
     assert_eq!(net.ready(0), 0);
+    net.run_for(3_000);
+    assert_eq!(
+        disconnects_of(&net, 0),
+        vec![DisconnectReason::HandshakeTimeout]
+    );
+    assert_eq!(net.peers[0].connection_count(), 0);
 }
 
 #[test]
@@ -71,6 +87,26 @@ fn a_node_that_dials_itself_drops_the_connection_as_a_self_connection() {
             .iter()
             .all(|r| *r == DisconnectReason::SelfConnection),
         "closed as a self-connection, not as a duplicate: {reasons:?}"
+    );
+    assert_eq!(net.peers[0].connection_count(), 0);
+}
+
+#[test]
+fn a_configured_address_that_reaches_ourselves_is_dialled_once() {
+    let own = "10.0.0.9:3000".to_string();
+    let mut net = Net::new(1, |_| {
+        let mut c = config();
+        c.listen_addr = Some(own.clone());
+        c.dial_retry_base = Millis(100);
+        c.dial_retry_max = Millis(2_000);
+        c
+    });
+    net.add_peer(0, &own);
+    net.run_for(30_000);
+    assert_eq!(net.dial_times(0, &own).len(), 1, "never dialled again");
+    assert_eq!(
+        disconnects_of(&net, 0),
+        vec![DisconnectReason::SelfConnection]
     );
     assert_eq!(net.peers[0].connection_count(), 0);
 }
@@ -126,16 +162,14 @@ fn simultaneous_dials_leave_one_connection_that_both_ends_agree_on() {
     net.connect(0, 1);
     net.connect(1, 0);
     net.run_for(2_000);
-    // Both ends close the same one of the two (the harness forgets a link when either end
-    // closes it): had they picked different ones, neither connection would be left.
+    // Both keep the connection the smaller id dialled; the larger id closes its own dial,
+    // so that dial ends as a duplicate (not a failure to retry).
     let (id0, id1) = (net.peers[0].node_id(), net.peers[1].node_id());
+    let (larger, smaller_id) = if id0 > id1 { (0, id1) } else { (1, id0) };
     assert_eq!(
         net.disconnects,
-        vec![
-            (0, DisconnectReason::Duplicate(id1)),
-            (1, DisconnectReason::Duplicate(id0))
-        ],
-        "each end closes one duplicate"
+        vec![(larger, DisconnectReason::Duplicate(smaller_id))],
+        "only the losing connection's dialler closes it"
     );
     assert_eq!(net.peers[0].connection_count(), 1);
     assert_eq!(net.peers[1].connection_count(), 1);
@@ -304,23 +338,23 @@ fn a_simultaneous_dial_replaces_a_connection_only_within_the_handshake_timeout()
     );
     assert_eq!(net.conn_of(0, 1), None, "our dial {out:?} closed");
     assert_eq!(net.conn_of(0, 2), Some(inb));
-    // From the handshake timeout on, an established connection stays and the newcomer goes.
-    let (net, out, inb) = dial_race(1, timeout);
-    assert_eq!(
-        disconnects_of(&net, 0),
-        vec![DisconnectReason::Duplicate(1)]
-    );
-    assert_eq!(net.conn_of(0, 1), Some(out));
-    assert_eq!(net.conn_of(0, 2), None, "the newcomer {inb:?} closed");
-    // A remote with the larger id: the connection we dialled wins, however young.
-    let (net, out, inb) = dial_race(u64::MAX, 1);
-    assert_eq!(
-        disconnects_of(&net, 0),
-        vec![DisconnectReason::Duplicate(u64::MAX)]
-    );
-    assert_eq!(net.conn_of(0, 1), Some(out));
-    assert_eq!(net.conn_of(0, 2), None, "the newcomer {inb:?} closed");
-    assert_eq!(net.ready(0), 1);
+    // From the handshake timeout on, an established connection stays and the newcomer goes;
+    // a remote with the larger id: the connection we dialled wins, however young. Either
+    // way the newcomer loses, and its dialler (the remote, silent here) is the one to close
+    // it: we never make it ready, and the handshake timeout ends it.
+    for (remote, after) in [(1, timeout), (u64::MAX, 1)] {
+        let (mut net, out, inb) = dial_race(remote, after);
+        assert_eq!(disconnects_of(&net, 0), vec![], "remote {remote}");
+        assert_eq!(net.ready(0), 1);
+        assert_eq!(net.conn_of(0, 1), Some(out));
+        net.run_for(timeout + 100);
+        assert_eq!(
+            disconnects_of(&net, 0),
+            vec![DisconnectReason::HandshakeTimeout]
+        );
+        assert_eq!(net.conn_of(0, 2), None, "the newcomer {inb:?} closed");
+        assert_eq!(net.conn_of(0, 1), Some(out));
+    }
 }
 
 #[test]

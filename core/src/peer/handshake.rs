@@ -63,6 +63,18 @@ impl Peer {
             );
         }
         if node_id == self.node_id {
+            if self
+                .conns
+                .get(&peer)
+                .is_some_and(|c| c.direction == Direction::Inbound)
+            {
+                // Our own dial seen from its far end. Its dialling end reads our hello too and
+                // closes it as a self-connection, which also stops dialling that address;
+                // closing here first would only look like a failed dial to it (retried with
+                // backoff, forever for a configured address). The handshake timeout still
+                // bounds the wait.
+                return;
+            }
             return self.disconnect(peer, DisconnectReason::SelfConnection);
         }
         if !self.resolve_duplicate(peer, node_id) {
@@ -187,12 +199,18 @@ impl Peer {
             } else {
                 node_id
             };
-            if young && new_dialer == self.node_id.min(node_id) {
-                self.disconnect(other, DisconnectReason::Duplicate(node_id));
-            } else {
-                self.disconnect(peer, DisconnectReason::Duplicate(node_id));
-                return false;
+            let keep_new = young && new_dialer == self.node_id.min(node_id);
+            let close = if keep_new { other } else { peer };
+            // Only the loser's dialler closes it, so its dial ends as a duplicate (it learns
+            // which node that address reaches) and not as a failure to retry; the acceptor
+            // leaves it to the dialler (the handshake timeout bounds the wait), and does not
+            // make a losing newcomer ready meanwhile.
+            let ours = close == peer && this_dir == Direction::Outbound
+                || close == other && other_dir == Direction::Outbound;
+            if ours {
+                self.disconnect(close, DisconnectReason::Duplicate(node_id));
             }
+            return keep_new;
         }
         true
     }
