@@ -265,6 +265,16 @@ fn a_sender_proves_a_heavier_tip_by_delivering_it() {
         .and_then(|p| p.tip)
         .expect("a known tip");
     assert_eq!((tip.height, tip.hash), (1, b1.hash()));
+    // An equal-work competitor it relays is not its tip: fork choice keeps the first seen.
+    let rival = block_on(&g, net.now, vec![], 2);
+    send_block(&mut net, conns[0], &rival);
+    let tip = net.peers[0]
+        .peers()
+        .into_iter()
+        .find(|p| p.peer == conns[0])
+        .and_then(|p| p.tip)
+        .expect("a known tip");
+    assert_eq!(tip.hash, b1.hash());
 }
 
 /// Node 0 holds B2; a neighbour delivers an equal-work R2 with a greater hash. Node 0 (no
