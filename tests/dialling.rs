@@ -272,12 +272,21 @@ fn a_configured_peer_that_already_dialled_us_is_dialled_once() {
         c.max_outbound = if i == 1 { 0 } else { 8 };
         c
     });
+    // The path under test: the established connection wins (our dial comes after the
+    // handshake timeout) and we close our own dial as the duplicate.
     net.connect(1, 0);
-    assert!(net.run_until(1_000, |n| n.ready(0) == 1));
+    net.run_for(3_000);
+    assert_eq!(net.ready(0), 1);
     net.add_peer(0, &addr(1));
     net.run_for(11_000);
     assert_eq!(net.dial_times(0, &addr(1)).len(), 1);
     assert_eq!(net.ready(0), 1);
+    let id1 = net.peers[1].node_id();
+    assert_eq!(
+        net.disconnects,
+        vec![(0, DisconnectReason::Duplicate(id1))],
+        "closed by its dialler as a duplicate"
+    );
     // Once the connection that covered the address closes, it is dialled again within the
     // base delay (100 ms), not at the next look after the longest one (2 s).
     let closed = net.now;

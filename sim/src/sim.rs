@@ -593,8 +593,9 @@ impl Sim {
         if let Some(p) = self.nodes[n as usize].peer.as_ref() {
             prefetch::pending_sends(p, &self.net.links);
         }
-        // Executing an output never calls back into this peer, so outputs can be taken and
-        // executed one at a time (no intermediate buffer).
+        // Outputs are taken and executed one at a time (no intermediate buffer). The one call
+        // back into this peer, a dial of an address that names no other peer (discovery),
+        // drains the rest of the queue in its own `after_call`, so the order still holds.
         while let Some(out) = self.nodes[n as usize].peer.as_mut().and_then(Peer::poll) {
             self.execute(n, out);
         }

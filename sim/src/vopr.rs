@@ -65,7 +65,7 @@ pub struct Outcome {
     /// The scenario, as the plain simulator's flags (the liveness phase is the campaign's own).
     pub scenario: String,
     pub peers: u32,
-    /// Links at the end of the run: the topology's and, with discovery, those peers added.
+    /// Links the caps count: the topology's, plus `max_outbound` per peer with discovery.
     pub links: usize,
     /// Longest shortest path of the topology, in hops.
     pub diameter: u32,
@@ -327,11 +327,18 @@ pub fn run(seed: u64) -> Outcome {
         }
     };
     let n = sim.peer_count();
-    // With discovery the link count grows as peers dial what they learn: the caps follow it,
-    // and the diameter of the configured topology stays an upper bound.
+    // With discovery each peer may hold up to `max_outbound` connections of its own beyond the
+    // topology's links: the caps count those too (a fixed number, so they do not loosen as
+    // peers dial more addresses). The configured topology's diameter stays an upper bound.
+    let links = sim.edges().len()
+        + if cfg.discovery {
+            n as usize * sim.peer_config().max_outbound
+        } else {
+            0
+        };
     let diam = diameter(n, sim.edges());
     let mut failures = Vec::new();
-    let storm = |s: &Sim| s.in_flight() > in_flight_cap(s.edges().len());
+    let storm = |s: &Sim| s.in_flight() > in_flight_cap(links);
 
     // Safety phase: every block mined (or a generous time passed) and every fault fired.
     let safety_end = Millis(
@@ -420,7 +427,6 @@ pub fn run(seed: u64) -> Outcome {
             }
         }
     }
-    let links = sim.edges().len();
     if storm(&sim) {
         failures.push(Failure {
             kind: FailureKind::Storm,

@@ -28,6 +28,9 @@ pub(super) struct Conn {
     pub(super) answered_getaddr: bool,
     /// We sent `get_addr` and accept one `addr` in reply.
     pub(super) asked_addr: bool,
+    /// Its `hello` showed a duplicate (or ourselves) that the other end dialled and is to
+    /// close: never made ready, and what else arrives on it meanwhile is dropped quietly.
+    pub(super) left_to_dialler: bool,
     /// Requests in a row that stalled; a delivered block resets it.
     pub(super) strikes: u32,
     /// Announced hashes to request, oldest first (its length lies in line 1).
@@ -106,6 +109,7 @@ impl Conn {
             direction,
             answered_getaddr: false,
             asked_addr: false,
+            left_to_dialler: false,
             strikes: 0,
             to_fetch: SmallVec::new(),
             since: now,

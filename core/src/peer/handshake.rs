@@ -73,6 +73,9 @@ impl Peer {
                 // closing here first would only look like a failed dial to it (retried with
                 // backoff, forever for a configured address). The handshake timeout still
                 // bounds the wait.
+                if let Some(c) = self.conns.get_mut(&peer) {
+                    c.left_to_dialler = true;
+                }
                 return;
             }
             return self.disconnect(peer, DisconnectReason::SelfConnection);
@@ -209,6 +212,10 @@ impl Peer {
                 || close == other && other_dir == Direction::Outbound;
             if ours {
                 self.disconnect(close, DisconnectReason::Duplicate(node_id));
+            } else if !keep_new {
+                if let Some(c) = self.conns.get_mut(&peer) {
+                    c.left_to_dialler = true;
+                }
             }
             return keep_new;
         }

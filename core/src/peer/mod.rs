@@ -383,13 +383,16 @@ impl Peer {
             return self.disconnect(peer, DisconnectReason::Malformed(e));
         }
         let ready = self.conns.get(&peer).is_some_and(Conn::is_ready);
+        let left = self.conns.get(&peer).is_some_and(|c| c.left_to_dialler);
         match msg {
             Message::Hello(hello) => {
-                if ready {
+                if ready || left {
                     return self.violation(peer, Violation::SecondHello);
                 }
                 self.on_hello(peer, *hello)
             }
+            // The dialler may have made it ready before it saw the duplicate: not its fault.
+            _ if left => {}
             _ if !ready => self.violation(peer, Violation::MessageBeforeHello),
             Message::Ping { nonce, tip } => self.on_ping(peer, nonce, tip),
             Message::Pong { nonce, tip } => self.on_pong(peer, nonce, tip),

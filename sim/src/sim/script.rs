@@ -26,6 +26,11 @@ impl Sim {
         self.nodes.len() as u32
     }
 
+    /// The protocol configuration every peer starts from (each adds its own listen address).
+    pub fn peer_config(&self) -> &rantai_core::Config {
+        &self.core
+    }
+
     /// The links as `(dialer, acceptor)` pairs: the topology's first, then (with discovery)
     /// those added as peers dialled addresses they learned, in the order they were added.
     pub fn edges(&self) -> &[(u32, u32)] {
