@@ -305,3 +305,147 @@ fn a_lost_tie_is_settled_after_the_grace_and_not_before() {
         "the greater tip, once the grace ran out"
     );
 }
+
+/// How a rival's hash relates to the tip's and to the rivals sent before it.
+type Pick = fn(&BlockHash, &BlockHash, &[Arc<Block>]) -> bool;
+
+/// Node 0 (no hash power but for tie breaks) mines its tip `b1`; the speaker delivers one
+/// rival at height 1 per `picks` entry (the first nonce whose hash `pick(hash, b1, earlier)`
+/// accepts) and goes away, so only what node 0 noted from the blocks counts.
+fn tie_at_height_one(picks: &[Pick]) -> (Net, Arc<Block>, Vec<Arc<Block>>) {
+    let (mut net, conns) = with_speakers(1, || {
+        let mut c = config();
+        c.mining = MinePolicy::OwnItems;
+        c
+    });
+    let g = net.peers[0].chain().genesis().clone();
+    net.mine(0);
+    let b1 = net.peers[0].chain().tip().clone();
+    let mut sent: Vec<Arc<Block>> = Vec::new();
+    for pick in picks {
+        let r = block_where(&g, net.now, |h| pick(h, &b1.hash(), &sent));
+        send_block(&mut net, conns[0], &r);
+        sent.push(r);
+    }
+    net.disconnect(1, 0);
+    (net, b1, sent)
+}
+
+#[test]
+fn the_holder_of_the_greater_tip_mines_on_it_at_once() {
+    let (mut net, b1, _) = tie_at_height_one(&[|h, b1, _| h < b1]);
+    net.run_for(100);
+    assert_eq!(net.tip_height(0), 2, "the tie was broken");
+    assert_eq!(net.peers[0].chain().tip().header().prev, b1.hash());
+}
+
+#[test]
+fn a_peer_that_knows_a_greater_tip_does_not_mine_beside_a_lesser_one() {
+    let (mut net, _, rivals) = tie_at_height_one(&[|h, b1, _| h < b1, |h, b1, _| h > b1]);
+    net.run_for(1_000);
+    assert_eq!(net.tip_height(0), 1, "no block of its own");
+    net.run_for(net.peers[0].config().tie_grace.0);
+    // It adopted the greater tip, and now holds the greatest in the tie: it mines on it.
+    assert!(net.peers[0].chain().in_best_chain(&rivals[1].hash()));
+    assert_eq!(net.tip_height(0), 2);
+}
+
+#[test]
+fn after_the_grace_the_greatest_of_several_greater_tips_is_adopted() {
+    let (mut net, _, rivals) = tie_at_height_one(&[
+        |h, b1, _| h > b1,
+        |h, b1, sent| h > b1 && *h < sent[0].hash(),
+    ]);
+    net.run_for(net.peers[0].config().tie_grace.0 + 1_000);
+    assert_eq!(net.peers[0].chain().tip().hash(), rivals[0].hash());
+}
+
+/// A rival noted at one height is stale once the tip moves on; a tie at the new height
+/// replaces it, above and below.
+#[test]
+fn a_stale_rival_gives_way_to_a_tie_at_the_next_height() {
+    for above in [true, false] {
+        let (mut net, conns) = with_speakers(1, || {
+            let mut c = config();
+            c.mining = MinePolicy::OwnItems;
+            c
+        });
+        let g = net.peers[0].chain().genesis().clone();
+        net.mine(0);
+        let b1 = net.peers[0].chain().tip().clone();
+        // A rival at height 1: the greatest (or least) of many hashes.
+        let candidates = (0..200u64)
+            .map(|n| block_on(&g, net.now, vec![], n))
+            .filter(|b| b.hash() != b1.hash());
+        let r1 = if above {
+            candidates.max_by_key(|b| b.hash())
+        } else {
+            candidates.min_by_key(|b| b.hash())
+        }
+        .expect("rivals");
+        send_block(&mut net, conns[0], &r1);
+        let b2 = block_on(&b1, net.now, vec![], 1);
+        send_block(&mut net, conns[0], &b2);
+        assert_eq!(net.peers[0].chain().tip().hash(), b2.hash());
+        let r2 = block_where(&b1, net.now, |h| {
+            if above {
+                *h > b2.hash() && *h < r1.hash()
+            } else {
+                *h < b2.hash() && *h > r1.hash()
+            }
+        });
+        send_block(&mut net, conns[0], &r2);
+        net.disconnect(1, 0);
+        if above {
+            net.run_for(net.peers[0].config().tie_grace.0 + 1_000);
+            assert_eq!(net.peers[0].chain().tip().hash(), r2.hash(), "adopted");
+        } else {
+            net.run_for(100);
+            assert_eq!(net.tip_height(0), 3, "broke the tie at height 2");
+            assert_eq!(net.peers[0].chain().tip().header().prev, b2.hash());
+        }
+    }
+}
+
+/// `all-items` mines pending items only when settled: no neighbour claims more work.
+#[test]
+fn all_items_mining_waits_while_a_neighbour_claims_more_work() {
+    for neighbour_ahead in [true, false] {
+        let (mut net, conns) = with_speakers(1, || {
+            let mut c = config();
+            c.mining = MinePolicy::AllItems;
+            c
+        });
+        net.mine(0);
+        let claim = if neighbour_ahead {
+            Tip {
+                height: 9,
+                hash: BlockHash::default(),
+                work: rantai_core::Work(u128::from(u64::MAX)),
+            }
+        } else {
+            let g = net.peers[0].chain().genesis().hash();
+            Tip {
+                height: 0,
+                hash: g,
+                work: net.peers[0].chain().work_of(&g).expect("genesis work"),
+            }
+        };
+        net.inject(
+            0,
+            conns[0],
+            Message::Ping {
+                nonce: 1,
+                tip: claim,
+            },
+        );
+        net.submit(0, "a line");
+        net.run_for(100);
+        let expect = if neighbour_ahead { 1 } else { 2 };
+        assert_eq!(
+            net.tip_height(0),
+            expect,
+            "neighbour ahead: {neighbour_ahead}"
+        );
+    }
+}
