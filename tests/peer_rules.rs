@@ -676,3 +676,58 @@ fn a_rejected_block_is_not_fetched_again_when_announced() {
     );
     assert_eq!(sent(&net, "get_blocks"), asked, "not fetched again");
 }
+
+/// A `get_blocks` of exactly `MAX_GET_BLOCKS` hashes is answered (here: all `not_found`), one
+/// more is a protocol violation, and a request naming a hash twice costs 20 points.
+#[test]
+fn get_blocks_is_bounded_at_its_limit_and_refuses_repeated_hashes() {
+    use rantai_core::peer::MAX_GET_BLOCKS;
+    use rantai_core::{BlockHash, Hash32, Violation};
+    let hashes = |n: usize| -> rantai_core::Hashes {
+        (0..n)
+            .map(|i| {
+                let mut h = [7u8; 32];
+                h[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                BlockHash::from(Hash32(h))
+            })
+            .collect()
+    };
+    let (mut net, conn) = ready_speaker(RelayPolicy::Announce, 0);
+    let before = sent(&net, "not_found");
+    net.inject(
+        0,
+        conn,
+        Message::GetBlocks {
+            hashes: hashes(MAX_GET_BLOCKS),
+        },
+    );
+    assert!(disconnects_of(&net, 0).is_empty());
+    assert_eq!(sent(&net, "not_found"), before + 1, "answered");
+    net.inject(
+        0,
+        conn,
+        Message::GetBlocks {
+            hashes: hashes(MAX_GET_BLOCKS + 1),
+        },
+    );
+    assert_eq!(
+        disconnects_of(&net, 0),
+        vec![DisconnectReason::Protocol(Violation::GetBlocksOverLimit)]
+    );
+    let (mut net, conn) = ready_speaker(RelayPolicy::Announce, 0);
+    for k in 1..=5 {
+        let mut twice = hashes(2);
+        twice[1] = twice[0];
+        net.inject(0, conn, Message::GetBlocks { hashes: twice });
+        let expect = if k < 5 {
+            vec![]
+        } else {
+            vec![DisconnectReason::Misbehaving(100)]
+        };
+        assert_eq!(
+            disconnects_of(&net, 0),
+            expect,
+            "after {k} repeated requests"
+        );
+    }
+}
