@@ -449,3 +449,42 @@ fn all_items_mining_waits_while_a_neighbour_claims_more_work() {
         );
     }
 }
+
+/// With item gossip, an item goes on to every other neighbour once: not back to its sender,
+/// and not again when a second neighbour sends it too.
+#[test]
+fn a_gossiped_item_goes_to_each_other_neighbour_once() {
+    let (mut net, conns) = with_speakers(3, || {
+        let mut c = config();
+        c.relay_items = true;
+        c
+    });
+    let item = Item {
+        nonce: 3,
+        text: "gossip".to_string(),
+    };
+    let items_to = |net: &Net, to: ConnId| -> usize {
+        net.outbox
+            .iter()
+            .filter(|(_, n, c, _)| *n == 0 && *c == to)
+            .map(|(_, _, _, m)| match m {
+                Message::Items { items } => items.iter().filter(|i| **i == item).count(),
+                _ => 0,
+            })
+            .sum()
+    };
+    let send = |net: &mut Net, from: ConnId| {
+        let items = vec![item.clone()];
+        net.inject(0, from, Message::Items { items });
+    };
+    send(&mut net, conns[0]);
+    send(&mut net, conns[1]);
+    assert_eq!(net.peers[0].pending_len(), 1);
+    assert_eq!(items_to(&net, conns[0]), 0, "not back to its sender");
+    assert_eq!(items_to(&net, conns[1]), 1, "once");
+    assert_eq!(
+        items_to(&net, conns[2]),
+        1,
+        "once, though two neighbours sent it"
+    );
+}
