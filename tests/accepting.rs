@@ -45,6 +45,13 @@ fn with_speakers(speakers: usize, cfg: impl Fn() -> Config) -> (Net, Vec<ConnId>
     (net, conns)
 }
 
+/// Mines only its own items (and to break ties it holds the greater side of).
+fn own_items() -> Config {
+    let mut c = config();
+    c.mining = MinePolicy::OwnItems;
+    c
+}
+
 /// A block on `parent` stamped `at` with `items`, nonce `nonce` (difficulty 0: any nonce).
 fn block_on(parent: &Block, at: Millis, items: Vec<Item>, nonce: u64) -> Arc<Block> {
     Arc::new(Template::new(parent.header(), parent.hash(), 0, at, items).into_block(nonce))
@@ -194,11 +201,7 @@ fn a_pushed_block_is_pushed_on_but_the_orphans_it_connects_are_announced() {
 #[test]
 fn a_reorg_puts_back_only_the_items_the_new_chain_lacks() {
     for rival_carries_it in [true, false] {
-        let (mut net, conns) = with_speakers(1, || {
-            let mut c = config();
-            c.mining = MinePolicy::OwnItems;
-            c
-        });
+        let (mut net, conns) = with_speakers(1, own_items);
         let g = net.peers[0].chain().genesis().clone();
         let id = net.submit(0, "a line");
         net.run_for(20);
@@ -313,11 +316,7 @@ type Pick = fn(&BlockHash, &BlockHash, &[Arc<Block>]) -> bool;
 /// rival at height 1 per `picks` entry (the first nonce whose hash `pick(hash, b1, earlier)`
 /// accepts) and goes away, so only what node 0 noted from the blocks counts.
 fn tie_at_height_one(picks: &[Pick]) -> (Net, Arc<Block>, Vec<Arc<Block>>) {
-    let (mut net, conns) = with_speakers(1, || {
-        let mut c = config();
-        c.mining = MinePolicy::OwnItems;
-        c
-    });
+    let (mut net, conns) = with_speakers(1, own_items);
     let g = net.peers[0].chain().genesis().clone();
     net.mine(0);
     let b1 = net.peers[0].chain().tip().clone();
@@ -365,11 +364,7 @@ fn after_the_grace_the_greatest_of_several_greater_tips_is_adopted() {
 #[test]
 fn a_stale_rival_gives_way_to_a_tie_at_the_next_height() {
     for above in [true, false] {
-        let (mut net, conns) = with_speakers(1, || {
-            let mut c = config();
-            c.mining = MinePolicy::OwnItems;
-            c
-        });
+        let (mut net, conns) = with_speakers(1, own_items);
         let g = net.peers[0].chain().genesis().clone();
         net.mine(0);
         let b1 = net.peers[0].chain().tip().clone();
