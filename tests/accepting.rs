@@ -92,6 +92,16 @@ fn relayed_to(net: &Net, to: ConnId) -> (Vec<BlockHash>, Vec<BlockHash>) {
     (announced, pushed)
 }
 
+/// What node 0 knows of the tip at the far end of `conn`.
+fn speaker_tip(net: &Net, conn: ConnId) -> Tip {
+    net.peers[0]
+        .peers()
+        .into_iter()
+        .find(|p| p.peer == conn)
+        .and_then(|p| p.tip)
+        .expect("a known tip")
+}
+
 fn accepted_from(net: &Net, hash: BlockHash) -> Option<Option<ConnId>> {
     net.events[0].iter().find_map(|(_, e)| match e {
         Event::BlockAccepted { block, from } if block.hash() == hash => Some(*from),
@@ -261,22 +271,12 @@ fn a_sender_proves_a_heavier_tip_by_delivering_it() {
     let g = net.peers[0].chain().genesis().clone();
     let b1 = block_on(&g, net.now, vec![], 1);
     send_block(&mut net, conns[0], &b1);
-    let tip = net.peers[0]
-        .peers()
-        .into_iter()
-        .find(|p| p.peer == conns[0])
-        .and_then(|p| p.tip)
-        .expect("a known tip");
+    let tip = speaker_tip(&net, conns[0]);
     assert_eq!((tip.height, tip.hash), (1, b1.hash()));
     // An equal-work competitor it relays is not its tip: fork choice keeps the first seen.
     let rival = block_on(&g, net.now, vec![], 2);
     send_block(&mut net, conns[0], &rival);
-    let tip = net.peers[0]
-        .peers()
-        .into_iter()
-        .find(|p| p.peer == conns[0])
-        .and_then(|p| p.tip)
-        .expect("a known tip");
+    let tip = speaker_tip(&net, conns[0]);
     assert_eq!(tip.hash, b1.hash());
 }
 
