@@ -79,6 +79,101 @@ fn lost_items_message_does_not_lose_the_item() {
     assert!(net.run_until(2_000, |n| n.peers[0].chain().contains_item(&id)));
 }
 
+/// Items (count, bytes) in each `items` message node 0 sent since outbox entry `from`.
+fn items_sent(net: &Net, from: usize) -> Vec<(usize, usize)> {
+    net.outbox[from..]
+        .iter()
+        .filter_map(|(_, node, _, m)| match m {
+            rantai_core::Message::Items { items } if *node == 0 => {
+                Some((items.len(), items.iter().map(Item::encoded_len).sum()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Two linked nodes that pool plenty of items, node 0 recording what it sends; returns once
+/// node 0 has sent its first keepalive ping (the harness clock then stands at that ping).
+fn pinging_pair() -> Net {
+    let mut net = Net::new(2, |_| {
+        let mut c = config();
+        c.relay_items = true;
+        c.max_pending_items = 4_000;
+        c.max_pending_bytes = 64 << 20;
+        let mut params = Params::dev();
+        params.max_block_data_bytes = 2 << 20;
+        c.params = Arc::new(params);
+        c
+    });
+    net.record = true;
+    net.connect(0, 1);
+    assert!(net.run_until(10_000, |n| n
+        .outbox
+        .iter()
+        .any(|(_, node, _, m)| *node == 0 && m.kind() == "ping")));
+    net
+}
+
+/// Items still pending a ping interval after they entered the pool are re-sent with that
+/// keepalive (exactly then, not one interval later), at most one full message's worth per
+/// ping (256 items), resuming where the last one stopped.
+#[test]
+fn stale_items_are_resent_one_full_message_per_ping() {
+    let mut net = pinging_pair();
+    // Each submission is gossiped at once, in a message of its own: all 300 are lost.
+    net.lose.push((0, "items", 300));
+    for k in 0..300 {
+        net.submit(0, &format!("item {k}"));
+    }
+    let from = net.outbox.len();
+    net.run_for(10);
+    assert_eq!(net.peers[1].pending_len(), 0, "all lost");
+    net.run_for(4_990);
+    assert_eq!(
+        items_sent(&net, from)
+            .iter()
+            .map(|c| c.0)
+            .collect::<Vec<_>>(),
+        vec![256]
+    );
+    net.run_for(20);
+    assert_eq!(net.peers[1].pending_len(), 256);
+    net.run_for(5_000);
+    assert_eq!(net.peers[1].pending_len(), 300);
+}
+
+/// A re-send also stops at the message byte bound: four items that fill it exactly go in one
+/// message, and a fifth waits for the next ping.
+#[test]
+fn stale_items_are_resent_up_to_the_message_byte_bound_exactly() {
+    use rantai_core::block::ITEM_OVERHEAD;
+    use rantai_core::message::MAX_ITEMS_MSG_BYTES;
+    let mut net = pinging_pair();
+    net.lose.push((0, "items", 5));
+    let quarter = MAX_ITEMS_MSG_BYTES / 4;
+    let last = MAX_ITEMS_MSG_BYTES - 3 * quarter;
+    let from = net.outbox.len();
+    for (k, len) in [quarter, quarter, quarter, last, 100]
+        .into_iter()
+        .enumerate()
+    {
+        net.submit(0, &format!("{k}{}", "b".repeat(len - ITEM_OVERHEAD - 1)));
+    }
+    net.run_for(5_000);
+    assert_eq!(
+        items_sent(&net, from),
+        [
+            (1, quarter),
+            (1, quarter),
+            (1, quarter),
+            (1, last),
+            (1, 100),
+            (4, MAX_ITEMS_MSG_BYTES)
+        ],
+        "the lost sends, one item each, then the re-send"
+    );
+}
+
 #[test]
 fn catch_up_does_not_loop_while_its_batch_is_requested_from_a_non_server() {
     // Node 2 announces what it has but never delivers a block (its block messages are lost).

@@ -28,7 +28,12 @@ fn probe_config() -> Config {
 /// Node 0 dialled node 1, whose end never speaks (the test does, on `conn`): node 1 claims
 /// `work` more than node 0 and a tip of its own.
 fn scripted(extra_work: u128) -> (Net, ConnId, Tip) {
-    let mut net = Net::new(2, |_| probe_config());
+    scripted_with(probe_config(), extra_work)
+}
+
+/// [`scripted`] with node 0 configured as `c`.
+fn scripted_with(c: Config, extra_work: u128) -> (Net, ConnId, Tip) {
+    let mut net = Net::new(2, |_| c.clone());
     net.record = true;
     net.partition(0, 1);
     net.connect(0, 1);
@@ -308,5 +313,31 @@ fn a_pong_with_another_nonce_proves_nothing() {
         story(&sent_since(&net, from, t0)),
         vec![s(0, "get_blocks [1]"), s(SEC, "ping")],
         "no resend before the probe, and the probe on time (no round trip was measured)"
+    );
+}
+
+/// A keepalive pong measures the round trip too: answered after 1.5 s, the first probe waits
+/// 3 s (twice that), not the configured 1 s. Only the pong carrying the keepalive's nonce counts.
+#[test]
+fn a_keepalive_pong_measures_the_round_trip() {
+    let mut c = probe_config();
+    c.ping_interval = Some(Millis::from_secs(5));
+    let (mut net, conn, tip) = scripted_with(c, 0);
+    let from = net.outbox.len();
+    run(&mut net, conn, tip, 5 * SEC, false);
+    net.inject(0, conn, Message::Pong { nonce: 7, tip });
+    answer_last_ping_after(&mut net, conn, tip, from, 1_500);
+    let (t0, from) = (net.now, net.outbox.len());
+    net.inject(
+        0,
+        conn,
+        Message::Inv {
+            hashes: vec![hash(1)].into(),
+        },
+    );
+    run(&mut net, conn, tip, 3_200, false);
+    assert_eq!(
+        story(&sent_since(&net, from, t0)),
+        vec![s(0, "get_blocks [1]"), s(3 * SEC, "ping")]
     );
 }

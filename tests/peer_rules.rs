@@ -411,12 +411,15 @@ fn the_address_book_learns_each_address_once_and_stops_at_its_bound() {
 /// A ready connection from node 1 to node 0 whose messages the test speaks (node 0 at height
 /// `height`, mined on its own).
 fn ready_speaker(relay: RelayPolicy, height: usize) -> (Net, ConnId) {
+    let mut c = config();
+    c.relay = relay;
+    ready_speaker_with(c, height)
+}
+
+/// [`ready_speaker`] with node 0 configured as `c`.
+fn ready_speaker_with(c: Config, height: usize) -> (Net, ConnId) {
     let (mut net, conn) = {
-        let mut net = Net::new(2, |_| {
-            let mut c = config();
-            c.relay = relay;
-            c
-        });
+        let mut net = Net::new(2, |_| c.clone());
         net.cut_oneway(1, 0);
         net.connect(1, 0);
         let conn = net.conn_of(0, 1).expect("node 0's end of the link");
@@ -639,16 +642,20 @@ fn unrequested_blocks_far_below_the_tip_are_not_stored() {
         !net.peers[0].chain().knows(&block.hash()),
         "height 1 under tip 8"
     );
-    let (mut net, conn) = ready_speaker(RelayPolicy::Push, 6);
-    let msg = block_on_genesis(&net, net.now.0 + 1);
-    let Message::Block { block } = msg.clone() else {
-        unreachable!()
-    };
-    net.inject(0, conn, msg);
-    assert!(
-        net.peers[0].chain().knows(&block.hash()),
-        "height 1 under tip 6"
-    );
+    // At tip 7 the block (with its parent) falls short of the tip by exactly the margin of six
+    // blocks' work: still stored.
+    for tip in [6, 7] {
+        let (mut net, conn) = ready_speaker(RelayPolicy::Push, tip);
+        let msg = block_on_genesis(&net, net.now.0 + 1);
+        let Message::Block { block } = msg.clone() else {
+            unreachable!()
+        };
+        net.inject(0, conn, msg);
+        assert!(
+            net.peers[0].chain().knows(&block.hash()),
+            "height 1 under tip {tip}"
+        );
+    }
     let stale = messages_until_dropped(RelayPolicy::Push, 8, |net, k| {
         block_on_genesis(net, net.now.0 + k)
     });
@@ -730,4 +737,89 @@ fn get_blocks_is_bounded_at_its_limit_and_refuses_repeated_hashes() {
             "after {k} repeated requests"
         );
     }
+}
+
+/// An item of exactly the block data limit (with its 4-byte count, it must fit in a block of
+/// its own) is pooled; one byte more costs 20 points, so the fifth drops the sender.
+#[test]
+fn gossiped_items_are_bounded_by_what_fits_in_a_block() {
+    use rantai_core::block::ITEM_OVERHEAD;
+    use rantai_core::Item;
+    let mut c = config();
+    c.relay_items = true;
+    c.max_pending_bytes = 64 << 20;
+    let limit = c.params.block_data_limit();
+    let item = |k: u64, len: usize| Message::Items {
+        items: vec![Item {
+            nonce: k,
+            text: "i".repeat(len - ITEM_OVERHEAD),
+        }],
+    };
+    let (mut net, conn) = ready_speaker_with(c.clone(), 0);
+    for k in 0..5 {
+        net.inject(0, conn, item(k, limit - 4));
+    }
+    assert_eq!(net.peers[0].pending_len(), 5);
+    assert!(disconnects_of(&net, 0).is_empty());
+    let (mut net, conn) = ready_speaker_with(c, 0);
+    for k in 0..5 {
+        net.inject(0, conn, item(k, limit - 3));
+    }
+    assert_eq!(net.peers[0].pending_len(), 0);
+    assert_eq!(
+        disconnects_of(&net, 0),
+        vec![DisconnectReason::Misbehaving(100)]
+    );
+}
+
+/// Announcements of what is already requested, queued, stored or rejected take no room in the
+/// fetch queue: with the queue full, twenty of each (an honest neighbour repeating itself)
+/// cost nothing, while twenty of new blocks cost the 5 points of an overflow each.
+#[test]
+fn announcements_of_blocks_already_handled_never_overflow_the_fetch_queue() {
+    use rantai_core::{BlockHash, Hash32};
+    let mut c = config();
+    c.max_in_flight_per_peer = 2;
+    c.max_fetch_queue = 3;
+    let unknown = |n: u8| BlockHash::from(Hash32([n; 32]));
+    let inv = |h: BlockHash| Message::Inv {
+        hashes: vec![h].into(),
+    };
+    let (mut net, conn) = ready_speaker_with(c.clone(), 1);
+    // A rejected block (from the future: 5 points, once).
+    let max_future = net.peers[0].config().params.max_future_ms;
+    let msg = block_on_genesis(&net, net.now.0 + max_future + 1);
+    let Message::Block { block } = &msg else {
+        unreachable!()
+    };
+    let rejected = block.hash();
+    net.inject(0, conn, msg);
+    // Two requested, three queued: the queue is full.
+    net.inject(
+        0,
+        conn,
+        Message::Inv {
+            hashes: (1..=5).map(unknown).collect(),
+        },
+    );
+    assert_eq!(sent(&net, "get_blocks"), 1);
+    let stored = net.peers[0].chain().tip().hash();
+    for h in [unknown(1), unknown(5), stored, rejected] {
+        for _ in 0..20 {
+            net.inject(0, conn, inv(h));
+        }
+    }
+    assert!(
+        disconnects_of(&net, 0).is_empty(),
+        "{:?}",
+        disconnects_of(&net, 0)
+    );
+    // New blocks past a full queue: 5 + 19 x 5 points reach 100.
+    for n in 0..19 {
+        net.inject(0, conn, inv(unknown(100 + n)));
+    }
+    assert_eq!(
+        disconnects_of(&net, 0),
+        vec![DisconnectReason::Misbehaving(100)]
+    );
 }

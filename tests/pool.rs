@@ -99,3 +99,24 @@ fn own_items_leave_the_neighbours_half_alone() {
     net.run_for(1_000);
     assert_eq!(net.peers[1].pending_len(), 1 + 2);
 }
+
+/// Items restored after a restart go back to the pool only if neither the pool nor the chain
+/// already holds them.
+#[test]
+fn restoring_skips_items_already_pending_or_mined() {
+    use rantai_core::Item;
+    let mut net = Net::new(1, |_| config());
+    net.submit(0, "mined");
+    net.mine(0);
+    let mined = net.peers[0].chain().tip().items()[0].clone();
+    net.submit(0, "pending");
+    let pending: Vec<Item> = net.peers[0].pending_items().cloned().collect();
+    let new = Item {
+        nonce: 3,
+        text: "new".into(),
+    };
+    let restored = net.restore_items(0, vec![pending[0].clone(), mined, new.clone()]);
+    assert_eq!(restored, 1);
+    let now: Vec<Item> = net.peers[0].pending_items().cloned().collect();
+    assert_eq!(now, vec![pending[0].clone(), new]);
+}

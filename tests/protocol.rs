@@ -517,6 +517,73 @@ fn a_get_blocks_for_evicted_blocks_is_answered_after_the_load_and_unknown_ones_n
     assert!(net.sent.get("not_found").copied().unwrap_or(0) >= 1);
 }
 
+/// Bodies read back from the store are checked before they are served: an intact one is sent
+/// (and no `not_found` with it), while one missing from disk, one whose data no longer matches
+/// its header, and one of another tree are answered `not_found`, never sent.
+#[test]
+fn served_bodies_from_the_store_must_be_ours_and_intact() {
+    use rantai_core::{Block, Item};
+    use std::sync::Arc;
+    let mut net = Net::new(2, |i| {
+        let mut c = config();
+        c.body_cache_blocks = (i == 0).then_some(1);
+        c
+    });
+    net.connect(1, 0);
+    assert!(net.run_until(1_000, |n| n.ready(0) == 1));
+    let blocks: Vec<_> = (0..5).map(|_| net.mine(0)).collect();
+    assert!(net.run_until(2_000, |n| n.tip_height(1) == 5));
+    let conn = net.conn_of(0, 1).expect("linked");
+    let count = |net: &Net, kind: &str| net.sent.get(kind).copied().unwrap_or(0);
+    // Asks node 0 for one evicted block; returns how many blocks and not_founds it sent.
+    let ask = |net: &mut Net, hash| {
+        let (blocks_before, nf_before) = (count(net, "block"), count(net, "not_found"));
+        net.inject(
+            0,
+            conn,
+            Message::GetBlocks {
+                hashes: [hash].into_iter().collect(),
+            },
+        );
+        net.run_for(5);
+        (
+            count(net, "block") - blocks_before,
+            count(net, "not_found") - nf_before,
+        )
+    };
+    assert_eq!(ask(&mut net, blocks[0].hash()), (1, 0), "intact on disk");
+    net.disks[0].remove(&blocks[1].hash());
+    assert_eq!(ask(&mut net, blocks[1].hash()), (0, 1), "gone from disk");
+    let corrupt = Block::new(
+        blocks[2].header().clone(),
+        vec![Item {
+            nonce: 9,
+            text: "not what was mined".into(),
+        }],
+    );
+    net.disks[0].insert(blocks[2].hash(), Arc::new(corrupt));
+    assert_eq!(
+        ask(&mut net, blocks[2].hash()),
+        (0, 1),
+        "data does not match"
+    );
+    let foreign = rantai_core::Template::new(
+        blocks[3].header(),
+        rantai_core::BlockHash::ZERO,
+        0,
+        rantai_core::Millis(5),
+        vec![],
+    )
+    .into_block(1);
+    net.disks[0].insert(blocks[3].hash(), Arc::new(foreign));
+    assert_eq!(
+        ask(&mut net, blocks[3].hash()),
+        (0, 1),
+        "not a block of our tree"
+    );
+    assert_eq!(net.ready(0), 1);
+}
+
 #[test]
 fn items_of_evicted_blocks_return_to_the_pool_after_a_deep_reorg() {
     let mut net = Net::new(2, |i| {

@@ -93,3 +93,57 @@ pub(super) fn spilled_bytes<A: smallvec::Array>(v: &SmallVec<A>) -> usize {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(n: u64, encoded_len: usize) -> Item {
+        Item {
+            nonce: n,
+            text: "i".repeat(encoded_len - crate::block::ITEM_OVERHEAD),
+        }
+    }
+
+    fn lens(batches: &[Vec<Item>]) -> Vec<usize> {
+        batches.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn item_batches_hold_at_most_the_item_count() {
+        let items: Vec<Item> = (0..2 * MAX_ITEMS_PER_MSG as u64 + 1)
+            .map(|n| item(n, 20))
+            .collect();
+        let batches = item_batches(&items);
+        assert_eq!(
+            lens(&batches),
+            vec![MAX_ITEMS_PER_MSG, MAX_ITEMS_PER_MSG, 1]
+        );
+        let flat: Vec<Item> = batches.concat();
+        assert_eq!(flat, items, "every item once, in order");
+        assert!(item_batches(&[]).is_empty());
+    }
+
+    #[test]
+    fn item_batches_fill_the_byte_bound_exactly_and_not_one_byte_more() {
+        // Four items that add up to the bound exactly share one message.
+        let quarter = MAX_ITEMS_MSG_BYTES / 4;
+        let last = MAX_ITEMS_MSG_BYTES - 3 * quarter;
+        let exact = vec![
+            item(1, quarter),
+            item(2, quarter),
+            item(3, quarter),
+            item(4, last),
+        ];
+        assert_eq!(lens(&item_batches(&exact)), vec![4]);
+        // One byte more moves the fourth to a message of its own, and the next joins it.
+        let over = vec![
+            item(1, quarter),
+            item(2, quarter),
+            item(3, quarter),
+            item(4, last + 1),
+            item(5, 20),
+        ];
+        assert_eq!(lens(&item_batches(&over)), vec![3, 2]);
+    }
+}

@@ -183,6 +183,33 @@ mod tests {
     }
 
     #[test]
+    fn removal_gives_back_the_items_bytes_and_its_local_count() {
+        let item = |n: u64, len: usize| Item {
+            nonce: n,
+            text: "x".repeat(len),
+        };
+        let (a, b) = (item(1, 100), item(2, 30));
+        let mut pool = Pool::default();
+        pool.insert(a.clone(), true, Millis(1));
+        pool.insert(b.clone(), false, Millis(2));
+        pool.insert(a.clone(), false, Millis(3));
+        assert_eq!(pool.len(), 2, "a repeated item is pooled once");
+        assert_eq!(pool.bytes(), a.encoded_len() + b.encoded_len());
+        assert!(pool.contains(&a.id()) && pool.contains(&b.id()));
+        pool.remove(&a.id());
+        assert!(!pool.contains(&a.id()) && pool.contains(&b.id()));
+        assert_eq!(pool.bytes(), b.encoded_len());
+        assert_eq!(pool.local_len(), 0);
+        // The bytes freed make room again: the byte bound is exact.
+        let max = b.encoded_len() + a.encoded_len();
+        assert!(pool.fits(&a, 10, max));
+        assert!(!pool.fits(&item(3, 101), 10, max));
+        pool.remove(&b.id());
+        pool.remove(&b.id());
+        assert_eq!((pool.len(), pool.bytes()), (0, 0));
+    }
+
+    #[test]
     fn own_items_are_forgotten_only_once_buried_deep() {
         let mut chain = Chain::new(Arc::new(Params::dev()));
         let buried = Item {

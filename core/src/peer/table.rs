@@ -240,6 +240,38 @@ mod tests {
     }
 
     #[test]
+    fn table_grows_by_a_quarter_and_requested_goes_back_inline_at_its_inline_size() {
+        // Hundreds of thousands of tables in a simulation: growth is a quarter of the length
+        // (at least 2), not a doubling.
+        let mut t = ConnTable::default();
+        let mut id = 0;
+        while t.len() < 40 || t.len() < t.vals.capacity() {
+            t.insert(ConnId(id), id);
+            id += 1;
+        }
+        let cap = t.vals.capacity();
+        t.insert(ConnId(1_000), 0);
+        assert_eq!(t.vals.capacity(), cap + cap / 4, "from {cap}");
+        let mut t = ConnTable::default();
+        t.insert(ConnId(1), 1u8);
+        assert_eq!(t.vals.capacity(), 2, "at least 2 from empty");
+
+        // Requested spills past 2 entries and shrinks back as soon as 2 are left, not 1.
+        let h = |n: u8| Hash32([n; 32]);
+        let mut r = Requested::default();
+        for n in 0..3 {
+            r.insert(h(n), ConnId(1));
+        }
+        assert!(r.entries.spilled());
+        r.remove(&h(0));
+        assert!(!r.entries.spilled(), "two entries fit inline");
+        // Replacing an entry changes its holder, not its place.
+        r.insert(h(2), ConnId(7));
+        assert_eq!(r.get(&h(2)), Some(&ConnId(7)));
+        assert_eq!(r.entries.len(), 2);
+    }
+
+    #[test]
     fn table_keeps_id_order_and_replaces() {
         let mut t = ConnTable::default();
         for id in [5u64, 1, 9, 3] {
