@@ -823,3 +823,37 @@ fn announcements_of_blocks_already_handled_never_overflow_the_fetch_queue() {
         vec![DisconnectReason::Misbehaving(100)]
     );
 }
+
+/// A hash queued behind a full request window is skipped when its turn comes if the block
+/// arrived meanwhile: it is never requested twice.
+#[test]
+fn a_queued_hash_that_arrived_meanwhile_is_not_requested() {
+    use rantai_core::{BlockHash, Hash32};
+    let mut c = config();
+    c.max_in_flight_per_peer = 2;
+    let (mut net, conn) = ready_speaker_with(c, 0);
+    let unknown = |n: u8| BlockHash::from(Hash32([n; 32]));
+    let msg = block_on_genesis(&net, net.now.0 + 1);
+    let Message::Block { block } = msg.clone() else {
+        unreachable!()
+    };
+    // Two requested, the block queued behind them; then it arrives anyway.
+    net.inject(
+        0,
+        conn,
+        Message::Inv {
+            hashes: vec![unknown(1), unknown(2), block.hash()].into(),
+        },
+    );
+    net.inject(0, conn, msg);
+    assert!(net.peers[0].chain().contains(&block.hash()));
+    let asked = sent(&net, "get_blocks");
+    net.inject(
+        0,
+        conn,
+        Message::NotFound {
+            hashes: vec![unknown(1), unknown(2)].into(),
+        },
+    );
+    assert_eq!(sent(&net, "get_blocks"), asked, "nothing left to ask for");
+}
