@@ -555,7 +555,7 @@ fn served_bodies_from_the_store_must_be_ours_and_intact() {
     net.disks[0].remove(&blocks[1].hash());
     assert_eq!(ask(&mut net, blocks[1].hash()), (0, 1), "gone from disk");
     let corrupt = Block::new(
-        blocks[2].header().clone(),
+        *blocks[2].header(),
         vec![Item {
             nonce: 9,
             text: "not what was mined".into(),

@@ -18,6 +18,7 @@
 //! - [`pow`]: the nonce search (the crate's only `unsafe`, the SHA-extension kernel, is there).
 //! - [`chain`]: validation, fork choice, reorgs, the orphan pool; [`params`]: network constants
 //!   and genesis.
+//! - [`compact`]: compact blocks (short ids, rebuilding from the pending pool).
 //! - [`message`]: wire messages and the frame codec; [`codec`]: the binary encoding's
 //!   primitives and its error type.
 //! - [`peer`]: the protocol state machine, [`Peer`].
@@ -69,6 +70,7 @@ pub mod block;
 pub mod body;
 pub mod chain;
 pub mod codec;
+pub mod compact;
 #[allow(unsafe_code)] // a prefetch intrinsic; hint.rs states why it is sound
 pub mod hint;
 pub mod message;
@@ -80,11 +82,13 @@ pub mod types;
 pub use block::{Block, Header, Item, ItemId, Template};
 pub use body::{ChainBlock, EvictedBlock};
 pub use chain::{BlockError, Chain, Insert, TipChange};
+pub use compact::CompactBlock;
 pub use message::{DecodeError, FrameDecoder, Hashes, Message, Tip};
 pub use params::Params;
 pub use peer::{
-    Config, ConfigSummary, Direction, DisconnectReason, Event, Input, LoadPurpose, MinePolicy,
-    Output, ParseMinePolicyError, ParseRelayPolicyError, Peer, RelayPolicy, SubmitError, Violation,
+    CompactOutcome, Config, ConfigSummary, Direction, DisconnectReason, Event, Input, LoadPurpose,
+    MinePolicy, Output, ParseMinePolicyError, ParseRelayPolicyError, Peer, RelayPolicy,
+    SubmitError, Violation,
 };
 pub use types::{BlockHash, ConnId, Hash32, Millis, Work};
 

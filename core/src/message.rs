@@ -12,12 +12,13 @@
 use crate::block::{Block, Item, HEADER_LEN, ITEM_OVERHEAD, MAX_BLOCK_DATA_BYTES};
 pub use crate::codec::DecodeError;
 use crate::codec::Reader;
+use crate::compact::{CompactBlock, MAX_BLOCK_ITEMS};
 use crate::types::{BlockHash, Work};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// Protocol version spoken by this implementation (2: the binary encoding).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Protocol version spoken by this implementation (2: the binary encoding; 3: compact blocks).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Largest frame payload accepted (4 MiB): exactly a `block` message carrying
 /// [`MAX_BLOCK_DATA_BYTES`] of data, the largest valid message.
 pub const MAX_FRAME_BYTES: usize = 1 + HEADER_LEN + MAX_BLOCK_DATA_BYTES;
@@ -134,11 +135,39 @@ pub enum Message {
         /// At most [`MAX_ADDRS_PER_MSG`] addresses of [`MAX_ADDR_LEN`] bytes each.
         addrs: Vec<String>,
     },
+    /// Compact relay: asks the receiver to push new blocks to us as compact blocks at once
+    /// (high bandwidth) or to stop doing so (back to announcements).
+    SendCmpct {
+        /// Push compact blocks at once (`true`), or announce (`false`).
+        high_bandwidth: bool,
+    },
+    /// A block as header, short ids and prefilled items ([`CompactBlock`]); boxed like
+    /// `Hello`, so other messages stay small.
+    CmpctBlock(Box<CompactBlock>),
+    /// Asks for one block as a compact block (low-bandwidth compact relay, after an `inv`).
+    GetCmpct {
+        /// The announced block.
+        hash: BlockHash,
+    },
+    /// Asks for the items at these positions of a block sent compactly.
+    GetBlockItems {
+        /// The block.
+        hash: BlockHash,
+        /// Positions in the block, increasing.
+        indexes: Vec<u32>,
+    },
+    /// The items a `get_block_items` asked for, in its order.
+    BlockItems {
+        /// The block.
+        hash: BlockHash,
+        /// The items.
+        items: Vec<Item>,
+    },
 }
 
 /// Names of the message kinds, indexed by [`Message::kind_index`] (also the kind byte on the
 /// wire).
-pub const KIND_NAMES: [&str; 12] = [
+pub const KIND_NAMES: [&str; 17] = [
     "hello",
     "ping",
     "pong",
@@ -151,6 +180,11 @@ pub const KIND_NAMES: [&str; 12] = [
     "items",
     "get_addr",
     "addr",
+    "send_cmpct",
+    "cmpct_block",
+    "get_cmpct",
+    "get_block_items",
+    "block_items",
 ];
 
 impl Message {
@@ -175,6 +209,11 @@ impl Message {
             Message::Items { .. } => 9,
             Message::GetAddr => 10,
             Message::Addr { .. } => 11,
+            Message::SendCmpct { .. } => 12,
+            Message::CmpctBlock(_) => 13,
+            Message::GetCmpct { .. } => 14,
+            Message::GetBlockItems { .. } => 15,
+            Message::BlockItems { .. } => 16,
         }
     }
 
@@ -218,7 +257,23 @@ impl Message {
                 MAX_BLOCK_DATA_BYTES,
                 "block bytes",
             ),
-            Message::Ping { .. } | Message::Pong { .. } | Message::GetAddr => Ok(()),
+            Message::CmpctBlock(cb) => cb.check_limits(),
+            Message::GetBlockItems { indexes, .. } => {
+                too_long(indexes.len(), MAX_BLOCK_ITEMS, "item positions")
+            }
+            Message::BlockItems { items, .. } => {
+                too_long(items.len(), MAX_BLOCK_ITEMS, "block items")?;
+                too_long(
+                    items.iter().map(Item::encoded_len).sum(),
+                    MAX_BLOCK_DATA_BYTES,
+                    "block item bytes",
+                )
+            }
+            Message::Ping { .. }
+            | Message::Pong { .. }
+            | Message::GetAddr
+            | Message::SendCmpct { .. }
+            | Message::GetCmpct { .. } => Ok(()),
         }
     }
 
@@ -241,6 +296,13 @@ impl Message {
             Message::Items { items } => LIST + items.iter().map(Item::encoded_len).sum::<usize>(),
             Message::GetAddr => 0,
             Message::Addr { addrs } => LIST + addrs.iter().map(|a| 1 + a.len()).sum::<usize>(),
+            Message::SendCmpct { .. } => 1,
+            Message::CmpctBlock(cb) => cb.encoded_len(),
+            Message::GetCmpct { .. } => 32,
+            Message::GetBlockItems { indexes, .. } => 32 + 4 + 4 * indexes.len(),
+            Message::BlockItems { items, .. } => {
+                32 + 4 + items.iter().map(Item::encoded_len).sum::<usize>()
+            }
         }
     }
 
@@ -295,6 +357,23 @@ impl Message {
                 for a in addrs {
                     out.push(a.len() as u8);
                     out.extend_from_slice(a.as_bytes());
+                }
+            }
+            Message::SendCmpct { high_bandwidth } => out.push(u8::from(*high_bandwidth)),
+            Message::CmpctBlock(cb) => cb.encode_into(out),
+            Message::GetCmpct { hash } => out.extend_from_slice(&hash.0),
+            Message::GetBlockItems { hash, indexes } => {
+                out.extend_from_slice(&hash.0);
+                out.extend_from_slice(&(indexes.len() as u32).to_le_bytes());
+                for i in indexes {
+                    out.extend_from_slice(&i.to_le_bytes());
+                }
+            }
+            Message::BlockItems { hash, items } => {
+                out.extend_from_slice(&hash.0);
+                out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+                for it in items {
+                    it.encode_into(out);
                 }
             }
         }
@@ -394,6 +473,37 @@ impl Message {
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Message::Addr { addrs }
+            }
+            12 => Message::SendCmpct {
+                high_bandwidth: match r.u8("high bandwidth flag")? {
+                    0 => false,
+                    1 => true,
+                    f => return Err(DecodeError::Flag(f, "high bandwidth")),
+                },
+            },
+            13 => Message::CmpctBlock(Box::new(CompactBlock::decode(&mut r)?)),
+            14 => Message::GetCmpct {
+                hash: r.hash("hash")?,
+            },
+            15 => {
+                let hash = r.hash("hash")?;
+                let n = r.u32("position count")? as usize;
+                let n = r.count(n, MAX_BLOCK_ITEMS, 4, "item positions")?;
+                let indexes = (0..n)
+                    .map(|_| r.u32("item position"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Message::GetBlockItems { hash, indexes }
+            }
+            16 => {
+                let hash = r.hash("hash")?;
+                let n = r.u32("item count")? as usize;
+                let n = r.count(n, MAX_BLOCK_ITEMS, ITEM_OVERHEAD, "block items")?;
+                let items = (0..n)
+                    .map(|_| Item::decode(&mut r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let msg = Message::BlockItems { hash, items };
+                msg.check_limits()?;
+                msg
             }
             k => return Err(DecodeError::UnknownKind(Some(k))),
         };

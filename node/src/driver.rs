@@ -356,6 +356,17 @@ impl Driver {
                     store::log_accepted(&block, &label);
                 }
             }
+            Event::CompactBlock {
+                hash,
+                from,
+                outcome,
+            } => {
+                let label = self
+                    .conns
+                    .get(from)
+                    .map_or(from.to_string(), |c| c.label.clone());
+                tracing::debug!("compact block {hash} from {label}: {outcome:?}");
+            }
             Event::BlockRejected { hash, from, reason } => {
                 self.metrics.blocks_rejected.fetch_add(1, Ordering::Relaxed);
                 let label = from

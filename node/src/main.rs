@@ -147,10 +147,7 @@ fn parse_socket_addr(s: &str) -> Result<String, String> {
 }
 
 fn relay_name(relay: RelayPolicy) -> &'static str {
-    match relay {
-        RelayPolicy::Push => "push",
-        RelayPolicy::Announce => "announce",
-    }
+    relay.as_str()
 }
 
 /// An advertised address must fit a `hello` (64 bytes), or every peer would refuse it.
@@ -166,11 +163,8 @@ fn parse_advertise(s: &str) -> Result<String, String> {
 }
 
 fn parse_relay(s: &str) -> Result<RelayPolicy, String> {
-    match s {
-        "push" => Ok(RelayPolicy::Push),
-        "announce" => Ok(RelayPolicy::Announce),
-        _ => Err(format!("expected `push` or `announce`, got `{s}`")),
-    }
+    s.parse()
+        .map_err(|e: rantai_core::peer::ParseRelayPolicyError| e.to_string())
 }
 
 /// Allocations of this size or more get their own mappings (glibc's `M_MMAP_THRESHOLD`).

@@ -72,7 +72,7 @@ impl Builder {
 
     /// Block relay policy of every peer.
     pub fn relay(mut self, r: RelayPolicy) -> Self {
-        self.cfg.relay = r;
+        self.cfg.relay = Some(r);
         self
     }
 

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub bytes: [u64; KIND_NAMES.len()],
     /// Full blocks delivered to a peer that had already accepted them.
     pub dup_block_deliveries: u64,
+    /// Compact blocks by outcome, and payload gaps drawn.
+    pub compact: CompactCounts,
     /// Announced hashes of blocks the receiving peer had already accepted.
     pub redundant_inv_hashes: u64,
     pub reorgs: u64,
@@ -361,5 +363,37 @@ mod tests {
         assert_eq!(m.delays.max(), Some(90));
         assert_eq!(m.delays.mean(), Some(50.0));
         assert!(!m.on_accepted(&rantai_core::types::sha256(b"x"), 0, Millis(0), 10));
+    }
+}
+
+/// Compact blocks received, by how they ended, and the payload gaps the model drew
+/// (`compact.*` in the report; absent when no compact block was sent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CompactCounts {
+    /// Rebuilt from the pending pool at once.
+    pub rebuilt: u64,
+    /// Rebuilt after one `get_block_items` round trip.
+    pub round_trip: u64,
+    /// Replaced by the whole block.
+    pub whole_block: u64,
+    /// Deliveries at which the payload model said the receiver's mempool lacked part of the
+    /// block (each forces a round trip).
+    pub payload_gaps: u64,
+}
+
+impl CompactCounts {
+    /// Counts one finished compact block.
+    pub fn count(&mut self, outcome: rantai_core::CompactOutcome) {
+        use rantai_core::CompactOutcome as O;
+        match outcome {
+            O::Rebuilt => self.rebuilt += 1,
+            O::RoundTrip => self.round_trip += 1,
+            O::WholeBlock => self.whole_block += 1,
+        }
+    }
+
+    /// No compact block in the run.
+    pub fn is_empty(&self) -> bool {
+        *self == CompactCounts::default()
     }
 }

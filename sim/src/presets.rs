@@ -7,6 +7,8 @@
 //! topology and influential nodes" (2015). Transcribed via the project's
 //! `shared/data/bitcoin-network-measurements.toml`; nothing is read from there at run time.
 
+use rantai_core::RelayPolicy;
+
 /// Region names, in the order of every table below.
 pub const REGIONS: [&str; 6] = [
     "north_america",
@@ -36,6 +38,9 @@ pub struct Preset {
     pub block_interval_s: u64,
     /// Typical block size, bytes.
     pub block_size_bytes: u64,
+    /// How blocks were relayed then: announcements before compact blocks (BIP 152, Bitcoin
+    /// Core 0.13, 2016), compact blocks after.
+    pub relay: RelayPolicy,
 }
 
 /// Outbound-degree CDF measured for Bitcoin (Miller et al. 2015); used by both presets.
@@ -65,6 +70,7 @@ pub const BITCOIN_2015: Preset = Preset {
     outbound_degree_cdf: &BITCOIN_DEGREE_CDF,
     block_interval_s: 600,
     block_size_bytes: 535_000,
+    relay: RelayPolicy::Announce,
 };
 
 /// Bitcoin as measured in 2019.
@@ -88,6 +94,7 @@ pub const BITCOIN_2019: Preset = Preset {
     outbound_degree_cdf: &BITCOIN_DEGREE_CDF,
     block_interval_s: 600,
     block_size_bytes: 535_000,
+    relay: RelayPolicy::Compact,
 };
 
 /// Every preset, for lookups and `--help`.

@@ -7,10 +7,10 @@
 
 use crate::checker::EndState;
 use crate::config::{bandwidth_str, latency_str, topology_str, SimConfig};
-use crate::metrics::{quantile, FaultCounts, Metrics};
+use crate::metrics::{quantile, CompactCounts, FaultCounts, Metrics};
 use crate::net::KIND_NAMES;
 use crate::units::{fmt_bytes, fmt_ms};
-use rantai_core::{Chain, Millis, RelayPolicy};
+use rantai_core::{Chain, Millis};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,6 +35,9 @@ pub struct Report {
     pub reorgs: ReorgReport,
     pub messages: MessagesReport,
     pub redundancy: RedundancyReport,
+    /// Compact relay: how received compact blocks ended (absent without compact relay).
+    #[serde(skip_serializing_if = "CompactCounts::is_empty")]
+    pub compact: CompactCounts,
     pub faults: FaultCounts,
     pub items: ItemsReport,
     pub convergence: ConvergenceReport,
@@ -337,12 +340,7 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
             topology: topology_str(&cfg.topology),
             latency: latency_str(&cfg.latency()),
             bandwidth: bandwidth_str(&cfg.bandwidth()),
-            relay: if cfg.relay == RelayPolicy::Push {
-                "push"
-            } else {
-                "announce"
-            }
-            .into(),
+            relay: cfg.relay().as_str().into(),
             loss: cfg.loss,
             duplicate: cfg.duplicate,
             reorder: cfg.reorder,
@@ -396,6 +394,7 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
             duplicate_block_deliveries: m.dup_block_deliveries,
             redundant_inv_hashes: m.redundant_inv_hashes,
         },
+        compact: m.compact.clone(),
         faults: m.faults.clone(),
         items: ItemsReport {
             submitted: m.items_submitted.len() as u64,

@@ -33,6 +33,7 @@ use crate::sched::Scheduler;
 use crate::time::SimTime;
 use crate::trace::{Trace, TraceEv};
 use crate::workload;
+use rand::Rng;
 use rantai_core::{
     BlockHash, Chain, Config, ConnId, Event, Input, Message, Millis, MinePolicy, Output, Params,
     Peer, SubmitError,
@@ -90,6 +91,8 @@ pub struct Sim {
     online: u32,
     submissions: Vec<(Millis, u32)>,
     timed_out: bool,
+    /// Draws of the compact-block payload model (which mempools lack part of a block).
+    payload_rng: rand_chacha::ChaCha8Rng,
 }
 
 /// The configuration every simulated peer runs, as a miner starts it: `Always` while the run
@@ -97,7 +100,7 @@ pub struct Sim {
 /// `Off` ([`Mining::policy`]).
 fn peer_config(cfg: &SimConfig) -> Config {
     let mut core = Config::new(Params::dev());
-    core.relay = cfg.relay;
+    core.relay = cfg.relay();
     core.mining = if cfg.blocks > 0 {
         MinePolicy::Always
     } else {
@@ -182,6 +185,7 @@ impl Sim {
             online: n as u32,
             submissions: Vec::new(),
             timed_out: false,
+            payload_rng: stream(cfg.seed, "compact-payload", 0),
             cfg,
         };
         // Each link's dialer keeps it as a configured peer: core dials it (now) and re-dials
@@ -519,6 +523,16 @@ impl Sim {
         );
         self.metrics.count_redundant(&msg, to);
         let peer_id = conn_id(link, epoch);
+        if let Message::CmpctBlock(cb) = &msg {
+            // The environment, not the protocol: whether this peer's mempool holds the
+            // block's virtual payload. Core decides what to do about it.
+            let rate = self.cfg.compact_failure;
+            if self.block_size > 0 && rate > 0.0 && self.payload_rng.gen_bool(rate) {
+                self.metrics.compact.payload_gaps += 1;
+                let block = cb.hash();
+                peer.handle(now.to_peer(), Input::PayloadMissing { block });
+            }
+        }
         peer.handle(now.to_peer(), Input::Message { peer: peer_id, msg });
         self.after_call(to);
     }
@@ -647,6 +661,7 @@ impl Sim {
                 checker::check_accepted(&mut self.metrics, now, n, &hash, mined_here, parent_held);
             }
             Event::BlockRejected { reason, .. } => self.metrics.on_rejected(&reason),
+            Event::CompactBlock { outcome, .. } => self.metrics.compact.count(outcome),
             Event::TipChanged { hash, height } => {
                 self.trace.rec(
                     now,

@@ -133,11 +133,11 @@ pub fn scenario(seed: u64) -> SimConfig {
         3 => Topology::SmallWorld { k: 4, p: 0.2 },
         _ => Topology::Star,
     };
-    cfg.relay = if r.gen() {
-        RelayPolicy::Announce
-    } else {
-        RelayPolicy::Push
-    };
+    cfg.relay = Some(match r.gen_range(0..3) {
+        0 => RelayPolicy::Announce,
+        1 => RelayPolicy::Push,
+        _ => RelayPolicy::Compact,
+    });
     let round = |x: f64| (x * 1000.0).round() / 1000.0;
     cfg.loss = if r.gen_range(0..4) == 0 {
         0.0

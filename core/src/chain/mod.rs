@@ -18,7 +18,7 @@ pub use error::BlockError;
 pub use orphans::OrphanLimits;
 use orphans::Orphans;
 
-use crate::block::{Block, ItemId, HEADER_LEN, HEADER_VERSION, MAX_DIFFICULTY};
+use crate::block::{Block, Header, ItemId, HEADER_LEN, HEADER_VERSION, MAX_DIFFICULTY};
 use crate::body::{ChainBlock, EvictedBlock};
 use crate::params::Params;
 use crate::types::{BlockHash, Millis, Work};
@@ -224,16 +224,32 @@ impl Chain {
     /// bounds, proof of work, timestamp bound.
     pub fn check_block(&self, block: &Block, now: Millis) -> Result<(), BlockError> {
         let h = block.header();
+        let size = block.size() - HEADER_LEN;
+        let max = self.params.block_data_limit();
+        if h.version == HEADER_VERSION && h.height != 0 && size > max {
+            return Err(BlockError::TooLarge { size, max });
+        }
+        self.header_rules(h, block.hash(), now)?;
+        if !block.data_hash_matches() {
+            return Err(BlockError::DataHash);
+        }
+        Ok(())
+    }
+
+    /// The rules a header alone must keep: version, not a second genesis, difficulty bounds,
+    /// proof of work, timestamp bound. A compact block's header is checked with this before
+    /// its items are fetched.
+    pub fn check_header(&self, h: &Header, now: Millis) -> Result<(), BlockError> {
+        self.header_rules(h, h.hash(), now)
+    }
+
+    /// [`Chain::check_header`] with the header's hash already computed.
+    fn header_rules(&self, h: &Header, hash: BlockHash, now: Millis) -> Result<(), BlockError> {
         if h.version != HEADER_VERSION {
             return Err(BlockError::Version(h.version));
         }
         if h.height == 0 {
             return Err(BlockError::FakeGenesis);
-        }
-        let size = block.size() - HEADER_LEN;
-        let max = self.params.block_data_limit();
-        if size > max {
-            return Err(BlockError::TooLarge { size, max });
         }
         if h.difficulty < self.params.min_difficulty {
             return Err(BlockError::DifficultyBelowMinimum {
@@ -244,7 +260,7 @@ impl Chain {
         if h.difficulty > MAX_DIFFICULTY {
             return Err(BlockError::DifficultyTooHigh(h.difficulty));
         }
-        let got = block.hash().leading_zero_bits();
+        let got = hash.leading_zero_bits();
         if got < h.difficulty {
             return Err(BlockError::ProofOfWork {
                 got,
@@ -257,9 +273,6 @@ impl Chain {
                 now_ms: now.0,
                 max_future_ms: self.params.max_future_ms,
             });
-        }
-        if !block.data_hash_matches() {
-            return Err(BlockError::DataHash);
         }
         Ok(())
     }

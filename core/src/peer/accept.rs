@@ -72,6 +72,9 @@ impl Peer {
             .flat_map(|c| c.joined.iter().map(|b| b.hash()))
             .collect();
         if let (Some(p), Some(h)) = (from, first) {
+            if joined.contains(&h) {
+                self.note_first_delivery(p);
+            }
             if relayed && !joined.contains(&h) {
                 let points = if self.config.relay == RelayPolicy::Announce {
                     penalty::UNREQUESTED_SIDE_BLOCK

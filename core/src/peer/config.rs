@@ -17,14 +17,21 @@ pub enum RelayPolicy {
     Announce,
     /// Send the whole block at once: lower latency, redundant bytes.
     Push,
+    /// Compact blocks (BIP 152): up to three neighbours that recently delivered blocks first
+    /// are asked to push new blocks as compact blocks at once (high bandwidth); others
+    /// announce, and the block is then asked for as a compact block (low bandwidth). Either
+    /// way the receiver rebuilds it from its pending pool and asks only for what it lacks.
+    Compact,
 }
 
 impl RelayPolicy {
-    /// The name used in configuration files and on command lines (`announce`, `push`).
+    /// The name used in configuration files and on command lines (`announce`, `push`,
+    /// `compact`).
     pub fn as_str(self) -> &'static str {
         match self {
             RelayPolicy::Announce => "announce",
             RelayPolicy::Push => "push",
+            RelayPolicy::Compact => "compact",
         }
     }
 }
@@ -35,9 +42,9 @@ impl fmt::Display for RelayPolicy {
     }
 }
 
-/// A relay policy name that is neither `announce` nor `push`.
+/// A relay policy name that is not `announce`, `push` or `compact`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected `announce` or `push`, got `{0}`")]
+#[error("expected `announce`, `push` or `compact`, got `{0}`")]
 pub struct ParseRelayPolicyError(pub String);
 
 impl FromStr for RelayPolicy {
@@ -47,6 +54,7 @@ impl FromStr for RelayPolicy {
         match s {
             "announce" => Ok(RelayPolicy::Announce),
             "push" => Ok(RelayPolicy::Push),
+            "compact" => Ok(RelayPolicy::Compact),
             _ => Err(ParseRelayPolicyError(s.to_string())),
         }
     }
@@ -382,6 +390,12 @@ pub mod penalty {
     pub const PUSHED_SIDE_BLOCK: u32 = 1;
     /// An item too large for any block.
     pub const OVERSIZED_ITEM: u32 = 20;
+    /// `block_items` for a block we are not rebuilding from that peer.
+    pub const UNREQUESTED_BLOCK_ITEMS: u32 = 10;
+    /// `block_items` with more or fewer items than were asked for.
+    pub const WRONG_BLOCK_ITEMS: u32 = 20;
+    /// `get_block_items` naming positions out of order or past the block's end.
+    pub const BAD_ITEM_POSITIONS: u32 = 20;
     /// Taken off the score for each block the peer delivers that we accept.
     pub const GOOD_BLOCK_CREDIT: u32 = 5;
 }
@@ -392,13 +406,17 @@ mod tests {
 
     #[test]
     fn relay_policy_names_round_trip() {
-        for p in [RelayPolicy::Announce, RelayPolicy::Push] {
+        for p in [
+            RelayPolicy::Announce,
+            RelayPolicy::Push,
+            RelayPolicy::Compact,
+        ] {
             assert_eq!(p.to_string().parse::<RelayPolicy>(), Ok(p));
         }
         let err = "gossip".parse::<RelayPolicy>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "expected `announce` or `push`, got `gossip`"
+            "expected `announce`, `push` or `compact`, got `gossip`"
         );
     }
 }

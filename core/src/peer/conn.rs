@@ -31,6 +31,8 @@ pub(super) struct Conn {
     /// Its `hello` showed a duplicate (or ourselves) that the other end dialled and is to
     /// close: never made ready, and what else arrives on it meanwhile is dropped quietly.
     pub(super) left_to_dialler: bool,
+    /// The remote asked us (`send_cmpct`) to push new blocks to it as compact blocks at once.
+    pub(super) cmpct_hb: bool,
     /// Requests in a row that stalled; a delivered block resets it.
     pub(super) strikes: u32,
     /// Announced hashes to request, oldest first (its length lies in line 1).
@@ -108,6 +110,7 @@ impl Conn {
             score: 0,
             direction,
             answered_getaddr: false,
+            cmpct_hb: false,
             asked_addr: false,
             left_to_dialler: false,
             strikes: 0,

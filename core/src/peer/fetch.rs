@@ -6,7 +6,7 @@
 use super::config::{MAX_GET_BLOCKS, STALE_MARGIN_BLOCKS};
 use super::conn::Req;
 use super::{penalty, LoadPurpose, Output, Peer, RelayPolicy, Violation};
-use crate::block::Block;
+use crate::block::{Block, Header};
 use crate::message::{Hashes, Message};
 use crate::types::{BlockHash, ConnId, Work};
 use std::collections::BTreeSet;
@@ -79,7 +79,15 @@ impl Peer {
             c.edit_requests(peer, &mut self.timers, |r| r.extend(reqs));
             c.sent_seq += 1;
             self.arm_probe(peer);
-            self.send(peer, Message::GetBlocks { hashes: batch });
+            // Compact relay asks for a single new block compactly (low bandwidth); batches
+            // are catch-up, whose blocks' items no pool holds any more.
+            let msg = match batch.as_slice() {
+                [hash] if self.config.relay == RelayPolicy::Compact => {
+                    Message::GetCmpct { hash: *hash }
+                }
+                _ => Message::GetBlocks { hashes: batch },
+            };
+            self.send(peer, msg);
         }
     }
 
@@ -125,6 +133,9 @@ impl Peer {
             reqs.len() < before
         });
         self.release_requests(peer, hashes);
+        for h in hashes {
+            self.compact_done(h);
+        }
         let points = if was_requested {
             penalty::NOT_FOUND_REQUESTED
         } else {
@@ -136,6 +147,7 @@ impl Peer {
 
     pub(super) fn on_block(&mut self, peer: ConnId, block: Arc<Block>) {
         let h = block.hash();
+        self.compact_done(&h);
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
@@ -162,7 +174,7 @@ impl Peer {
         let known = self.chain.knows(&h) || self.rejected.contains(&h);
         if !solicited && known && self.config.relay == RelayPolicy::Announce {
             self.misbehaved(peer, penalty::REDUNDANT_BLOCK);
-        } else if !solicited && self.far_below_tip(&block) {
+        } else if !solicited && self.far_below_tip(block.header()) {
             self.misbehaved(peer, penalty::STALE_BLOCK);
         } else if !known {
             // Pushed blocks keep being pushed; fetched ones are announced onwards.
@@ -173,14 +185,14 @@ impl Peer {
     }
 
     /// Whether an unrequested block would sit well below our tip's work (a cheap side branch).
-    fn far_below_tip(&self, block: &Block) -> bool {
-        let Some(parent_work) = self.chain.work_of(&block.prev()) else {
+    pub(super) fn far_below_tip(&self, header: &Header) -> bool {
+        let Some(parent_work) = self.chain.work_of(&header.prev) else {
             return false;
         };
         let unit = Work::of_difficulty(self.config.params.min_difficulty).0;
         let margin = Work(unit.saturating_mul(STALE_MARGIN_BLOCKS));
         parent_work
-            .saturating_add(block.header().work())
+            .saturating_add(header.work())
             .saturating_add(margin)
             < self.chain.tip_work()
     }

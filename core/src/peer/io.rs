@@ -70,6 +70,14 @@ pub enum Input {
         /// Hashes the store did not have.
         missing: Vec<BlockHash>,
     },
+    /// Simulation only: the driver's model of which transactions reached which mempool says
+    /// this node lacks part of `block`'s payload (the bytes a simulated block stands for but
+    /// does not carry). Rebuilding that block from a compact block then takes one
+    /// `get_block_items` round trip. A real node never receives this.
+    PayloadMissing {
+        /// The block whose payload is partly missing here.
+        block: BlockHash,
+    },
 }
 
 /// Why the peer wants evicted bodies back.
@@ -171,11 +179,34 @@ pub enum Event {
         /// How many items.
         count: usize,
     },
+    /// A compact block ended: rebuilt at once, after one `get_block_items` round trip, or
+    /// replaced by a request for the whole block.
+    CompactBlock {
+        /// The block.
+        hash: BlockHash,
+        /// The connection it came from.
+        from: ConnId,
+        /// How it ended.
+        outcome: CompactOutcome,
+    },
     /// A new dialable address from a peer.
     AddrLearned {
         /// The address.
         addr: String,
     },
+}
+
+/// How a compact block was turned into a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompactOutcome {
+    /// Every item was in the pending pool (or prefilled).
+    Rebuilt,
+    /// Missing items came with one `get_block_items` round trip.
+    RoundTrip,
+    /// The whole block was asked for instead: equal short ids, a collision, an answer that
+    /// did not fit, or too many rebuilds at once.
+    WholeBlock,
 }
 
 /// Why the peer closed a connection. Variants for which [`is_misbehaviour`] holds are the

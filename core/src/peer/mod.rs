@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+mod compact;
 mod config;
 mod conn;
 mod dial;
@@ -36,8 +37,8 @@ pub use config::{
     RelayPolicy, MAX_GET_BLOCKS, MAX_MISSED_PONGS,
 };
 pub use io::{
-    Direction, DisconnectReason, Event, Input, LoadPurpose, Output, PeerSummary, SubmitError,
-    Violation,
+    CompactOutcome, Direction, DisconnectReason, Event, Input, LoadPurpose, Output, PeerSummary,
+    SubmitError, Violation,
 };
 
 use crate::block::{Block, Item, ItemId, Template, ITEM_OVERHEAD};
@@ -85,6 +86,7 @@ pub struct Peer {
     /// Height of the last equal-work competitor relayed.
     competitor_relayed_at: Option<u64>,
     rejected: Rejected,
+    compact: compact::CompactState,
     timers: TimerIndex,
     flush: FlushQueue,
     out: VecDeque<Output>,
@@ -158,6 +160,7 @@ impl Peer {
             rival_above: None,
             competitor_relayed_at: None,
             rejected: Rejected::default(),
+            compact: compact::CompactState::default(),
             timers: TimerIndex::default(),
             flush: FlushQueue::default(),
             out: VecDeque::new(),
@@ -237,6 +240,12 @@ impl Peer {
     /// Known dialable addresses, sorted.
     pub fn addrs(&self) -> impl Iterator<Item = &String> + '_ {
         self.addrs.iter()
+    }
+
+    /// Neighbours asked to push new blocks to us as compact blocks at once (compact relay),
+    /// the one that delivered a block first least recently first.
+    pub fn high_bandwidth_peers(&self) -> &[ConnId] {
+        self.compact.high_bandwidth()
     }
 
     /// Every open connection, in id order.
@@ -361,6 +370,7 @@ impl Peer {
                 blocks,
                 missing,
             } => self.on_blocks_loaded(purpose, blocks, missing),
+            Input::PayloadMissing { block } => self.on_payload_missing(block),
         }
         self.finish();
     }
@@ -405,6 +415,13 @@ impl Peer {
             Message::Items { items } => self.on_items(peer, items),
             Message::GetAddr => self.on_get_addr(peer),
             Message::Addr { addrs } => self.on_addr(peer, addrs),
+            Message::SendCmpct { high_bandwidth } => self.on_send_cmpct(peer, high_bandwidth),
+            Message::CmpctBlock(cb) => self.on_cmpct_block(peer, *cb),
+            Message::GetCmpct { hash } => self.on_get_cmpct(peer, hash),
+            Message::GetBlockItems { hash, indexes } => {
+                self.on_get_block_items(peer, hash, indexes)
+            }
+            Message::BlockItems { hash, items } => self.on_block_items(peer, hash, items),
         }
     }
 
@@ -460,6 +477,7 @@ impl Peer {
         let Some(c) = self.conns.remove(&peer) else {
             return;
         };
+        self.compact_forget(peer);
         self.timers.remove(peer, &c.timers);
         let dropped: Vec<BlockHash> = c.requests().iter().map(|r| r.hash).collect();
         self.release_requests(peer, &dropped);

@@ -7,6 +7,7 @@ use super::{penalty, Peer, RelayPolicy};
 use crate::block::{Block, Item};
 use crate::message::{Hashes, Message, MAX_HASHES, MAX_ITEMS_MSG_BYTES, MAX_ITEMS_PER_MSG};
 use crate::types::{ConnId, Millis};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 impl Peer {
@@ -14,16 +15,23 @@ impl Peer {
         let h = block.hash();
         let push = may_push && self.config.relay == RelayPolicy::Push;
         let mut pushes = Vec::new();
+        let mut compacts = SmallVec::<[ConnId; 3]>::new();
         for (&id, c) in self.conns.iter_mut() {
             if Some(id) == from || !c.is_ready() || c.known.contains(&h) {
                 continue;
             }
             c.known.insert(&h);
-            if push {
+            if c.cmpct_hb {
+                // It asked for new blocks compactly at once, whatever our own policy.
+                compacts.push(id);
+            } else if push {
                 pushes.push(id);
             } else {
                 self.flush.announce(id, &mut c.batch, h);
             }
+        }
+        for id in compacts {
+            self.send_compact(id, block);
         }
         for id in pushes {
             self.send(

@@ -323,23 +323,40 @@ pub static KEYS: &[Key] = &[
     Key {
         name: "relay",
         value_name: "RELAY",
-        help: "announce | push [default: announce]",
+        help: "announce | push | compact [default: the preset's (bitcoin-2019: compact), else announce]",
         sweepable: true,
         toml_array: None,
         clear: None,
         set: |c, v, _| {
-            c.relay = match v {
+            c.relay = Some(match v {
                 "announce" => RelayPolicy::Announce,
                 "push" => RelayPolicy::Push,
-                _ => return Err(ValueError::expected("`announce` or `push`", v)),
-            };
+                "compact" => RelayPolicy::Compact,
+                _ => return Err(ValueError::expected("`announce`, `push` or `compact`", v)),
+            });
             Ok(())
         },
         show: |c| {
-            one(match c.relay {
-                RelayPolicy::Push => "push",
-                _ => "announce",
-            })
+            c.relay.map_or(vec![], |r| one(r.as_str()))
+        },
+    },
+    Key {
+        name: "compact_failure",
+        value_name: "P",
+        help: "Probability that a peer's mempool lacks part of a compact block's payload (one more round trip) [default: 0.13]",
+        sweepable: true,
+        toml_array: None,
+        clear: None,
+        set: |c, v, _| {
+            c.compact_failure = parse_probability(v)?;
+            Ok(())
+        },
+        show: |c| {
+            if c.compact_failure != crate::net::COMPACT_FAILURE_RATE {
+                one(c.compact_failure)
+            } else {
+                vec![]
+            }
         },
     },
     Key {

@@ -54,7 +54,11 @@ pub struct SimConfig {
     /// letting later messages of the same connection overtake it.
     pub reorder: f64,
     pub reorder_delay: Millis,
-    pub relay: RelayPolicy,
+    /// Default: the preset's (compact for bitcoin-2019), else announce.
+    pub relay: Option<RelayPolicy>,
+    /// Probability that a peer's mempool lacks part of a compact block's virtual payload, so
+    /// rebuilding it takes one more round trip (see [`crate::net::COMPACT_FAILURE_RATE`]).
+    pub compact_failure: f64,
     pub partitions: Vec<PartitionSpec>,
     pub crashes: Vec<CrashSpec>,
     /// Data items submitted at random online peers during the first half of the mining phase.
@@ -94,7 +98,8 @@ impl Default for SimConfig {
             duplicate: 0.0,
             reorder: 0.0,
             reorder_delay: Millis(1000),
-            relay: RelayPolicy::Announce,
+            relay: None,
+            compact_failure: crate::net::COMPACT_FAILURE_RATE,
             partitions: Vec::new(),
             crashes: Vec::new(),
             items: 0,
@@ -127,6 +132,13 @@ impl SimConfig {
         self.block_interval
             .or(self.preset.map(|p| Millis::from_secs(p.block_interval_s)))
             .unwrap_or(Millis::from_secs(10))
+    }
+
+    /// Relay policy after applying preset defaults.
+    pub fn relay(&self) -> RelayPolicy {
+        self.relay
+            .or(self.preset.map(|p| p.relay))
+            .unwrap_or(RelayPolicy::Announce)
     }
 
     /// Virtual block size after applying preset defaults.

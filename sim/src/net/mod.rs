@@ -25,14 +25,32 @@ use rantai_core::Message;
 
 pub use rantai_core::message::KIND_NAMES;
 
+/// Bytes of the compact form of a 535 kB Bitcoin block (SimBlock's figure, via
+/// `shared/data/bitcoin-network-measurements.toml`, `compact_blocks.compact_block_bytes`): a
+/// compact block's virtual payload is this share of the block's.
+pub const COMPACT_BYTES_PER_535KB: u64 = 18_000;
+/// Share of a block's payload fetched after a failed reconstruction: 1 %, SimBlock's value
+/// (every entry of its table is 0.01).
+pub const COMPACT_MISSING_SHARE_PERCENT: u64 = 1;
+/// Probability that a stable node's mempool lacks part of a block's payload, so a compact
+/// block needs one more round trip: SimBlock's `failure_rate_control_node` (13 %; it uses
+/// 27 % for nodes that joined recently).
+pub const COMPACT_FAILURE_RATE: f64 = 0.13;
+
 /// Bytes a message takes on the wire: exactly its frame (length prefix and binary payload,
-/// as the node sends it), plus for a block the virtual `block_size_bytes` of payload that
-/// stands for transactions the simulation does not carry.
+/// as the node sends it), plus the virtual payload that stands for transactions the
+/// simulation does not carry: all of `block_size_bytes` for a whole block, its short ids
+/// for a compact block ([`COMPACT_BYTES_PER_535KB`] per 535 kB), and the missing share
+/// ([`COMPACT_MISSING_SHARE_PERCENT`]) for the `block_items` of a rebuild.
 #[inline]
 pub fn wire_size(msg: &Message, block_size_bytes: u64) -> u64 {
     let frame = (FRAME_HEADER_LEN + msg.encoded_len()) as u64;
     match msg {
         Message::Block { .. } => frame + block_size_bytes,
+        Message::CmpctBlock(_) => frame + block_size_bytes * COMPACT_BYTES_PER_535KB / 535_000,
+        Message::BlockItems { .. } => {
+            frame + block_size_bytes * COMPACT_MISSING_SHARE_PERCENT / 100
+        }
         _ => frame,
     }
 }
