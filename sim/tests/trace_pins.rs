@@ -3,7 +3,7 @@
 //! commit), while a refactor has to leave every one as it is.
 //!
 //! Covered: every shipped scenario file (default, partitions one-way and healing, loss,
-//! crashes, both relay policies, a small world, the 2015 preset), the README's sweep
+//! crashes, the three relay policies, a small world, the 2015 preset), the README's sweep
 //! (block interval x 4 seeds) and the first fault-campaign seeds (events and messages).
 
 use rantai_sim::{vopr, Sim, SimConfig};
@@ -46,11 +46,12 @@ fn scenario_files_keep_their_trace_hashes() {
     const PINS: &[(&str, &str, u64)] = &[
         ("bitcoin-2015.toml", "c00bb745a9fd87a7", 2441267),
         ("crash-restart.toml", "3fdbdac8e196cb31", 144057),
-        ("default.toml", "00d9c1ec000f4f88", 1257097),
+        ("default.toml", "7eba78dd381b8c33", 1567643),
         ("lossy.toml", "2ce05dd4d56ad287", 533650),
         ("oneway-partition.toml", "e88a5a3ec69ce977", 449977),
         ("partition-heal.toml", "9a9499183cd99453", 821829),
         ("relay-announce.toml", "dd5e53a3c35b7b28", 329403),
+        ("relay-compact.toml", "4ddb6b23f186cd67", 403957),
         ("relay-push.toml", "ade815e740ec4014", 442728),
         ("small-world.toml", "ab3567244448d3a6", 164912),
     ];
@@ -69,7 +70,7 @@ fn default_config_matches_default_scenario_file() {
     // The CLI's run without flags and `default.toml` are one scenario.
     assert_eq!(
         hash_of(SimConfig::default()).0,
-        "00d9c1ec000f4f88",
+        "7eba78dd381b8c33",
         "SimConfig::default() no longer runs the pinned default scenario"
     );
 }
@@ -78,22 +79,22 @@ fn default_config_matches_default_scenario_file() {
 fn readme_sweep_keeps_its_trace_hashes() {
     // `--peers 200 --blocks 100 --sweep block-interval=5s,30s,2m,10m --seeds 4`
     const PINS: &[(&str, &str, u64)] = &[
-        ("5s seed 1", "c3fdba0ba272af7c", 227866),
-        ("5s seed 2", "5bafc9a45e0390ce", 229712),
-        ("5s seed 3", "20420fc2d10c202a", 242132),
-        ("5s seed 4", "55fbb0964c2e2ac6", 244730),
-        ("30s seed 1", "43a426cd7db510d1", 247825),
-        ("30s seed 2", "4b08f7870bc8dc18", 248421),
-        ("30s seed 3", "78c7af50072af2e6", 253731),
-        ("30s seed 4", "3031b8c7386847db", 254404),
-        ("2m seed 1", "58bd3bc2393acd5e", 248744),
-        ("2m seed 2", "a018d70b23715a2c", 248672),
-        ("2m seed 3", "777bb57495c572eb", 254498),
-        ("2m seed 4", "c575048493134f79", 254925),
-        ("10m seed 1", "88ff7871eef95f97", 248967),
-        ("10m seed 2", "4e32779d5920aa10", 248792),
-        ("10m seed 3", "61149bff07c5d0b0", 254498),
-        ("10m seed 4", "9bf541562283f041", 254626),
+        ("5s seed 1", "122ae3edd0091a8b", 294394),
+        ("5s seed 2", "66293b438a6504b6", 299539),
+        ("5s seed 3", "19d1bc72f0b873e7", 308316),
+        ("5s seed 4", "cfa353e62f5d1038", 304673),
+        ("30s seed 1", "01422ed12bf656ef", 306254),
+        ("30s seed 2", "ac251cfdae0c9492", 307300),
+        ("30s seed 3", "325530415c34744f", 314322),
+        ("30s seed 4", "d34906a2b7eda869", 309768),
+        ("2m seed 1", "e1f8d07cb1aa6951", 306030),
+        ("2m seed 2", "bc3ae2a61d6ed6c9", 307855),
+        ("2m seed 3", "136e513e43c90da6", 316271),
+        ("2m seed 4", "c2890090b2aec24b", 312048),
+        ("10m seed 1", "b6ed8187d0b86d54", 306571),
+        ("10m seed 2", "040cf211554b9b30", 308496),
+        ("10m seed 3", "ff74d8c32d7c3998", 317135),
+        ("10m seed 4", "f4a48300fb743922", 312486),
     ];
     let mut got = Vec::new();
     for interval in ["5s", "30s", "2m", "10m"] {
@@ -115,13 +116,13 @@ fn campaign_seeds_keep_their_event_and_message_counts() {
     // Campaign runs have no single trace; events and messages over a randomized fault mix
     // move with any protocol decision.
     const PINS: &[(u64, u64, u64)] = &[
-        (0, 18731, 10603),
+        (0, 13737, 7718),
         (1, 38707, 22297),
-        (2, 322708, 184271),
-        (3, 125648, 72298),
-        (4, 69180, 37105),
-        (5, 1558313, 769022),
-        (6, 603564, 390593),
+        (2, 36322, 24516),
+        (3, 136515, 79570),
+        (4, 63812, 34501),
+        (5, 1532225, 758309),
+        (6, 659496, 424195),
         (7, 44704, 30211),
     ];
     let got: Vec<(u64, u64, u64)> = (0..PINS.len() as u64)

@@ -141,6 +141,9 @@ fn lossy_line_propagates_much_faster_than_a_request_timeout_per_hop() {
         ("loss", "0.3"),
         ("blocks", "10"),
         ("block_interval", "60s"),
+        // The story of request recovery, told with announcements (bitcoin-2019's default is
+        // compact relay now; the campaign draws that too).
+        ("relay", "announce"),
     ]);
     assert!(r.convergence.converged && r.invariants.ok);
     // Blocks that lost a fork race never reach everyone; every other one does.
