@@ -138,7 +138,17 @@ fn stale_items_are_resent_one_full_message_per_ping() {
     );
     net.run_for(20);
     assert_eq!(net.peers[1].pending_len(), 256);
+    // The next ping resumes after the last item re-sent, not at it.
+    let from = net.outbox.len();
     net.run_for(5_000);
+    let second: Vec<String> = net.outbox[from..]
+        .iter()
+        .filter_map(|(_, node, _, m)| match m {
+            rantai_core::Message::Items { items } if *node == 0 => Some(items[0].text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(second, vec!["item 256".to_string()]);
     assert_eq!(net.peers[1].pending_len(), 300);
 }
 
@@ -416,4 +426,46 @@ fn items_of_a_side_branch_block_join_the_pool_when_items_are_gossiped() {
     assert!(net.peers[0].pending_items().any(|i| i.id() == item.id()));
     net.mine(0);
     assert!(net.run_until(2_000, |n| n.peers[1].chain().contains_item(&item.id())));
+}
+
+/// A node that does not relay items never re-sends its pending ones either: with item gossip
+/// off, its lines stay with it until it mines them.
+#[test]
+fn without_item_relay_pending_items_are_never_resent() {
+    let mut net = Net::new(2, |_| config());
+    net.record = true;
+    net.connect(0, 1);
+    net.run_for(500);
+    net.submit(0, "stays here");
+    net.run_for(30_000);
+    let items = net
+        .outbox
+        .iter()
+        .filter(|(_, _, _, m)| m.kind() == "items")
+        .count();
+    assert_eq!(items, 0);
+    assert!(
+        net.sent.get("ping").copied().unwrap_or(0) >= 4,
+        "pings went out"
+    );
+}
+
+/// An item gossiped again after it was mined is not pooled again (it would be mined twice).
+#[test]
+fn an_item_already_in_the_chain_is_not_pooled_again() {
+    let mut net = Net::new(2, |_| {
+        let mut c = config();
+        c.relay_items = true;
+        c
+    });
+    net.connect(0, 1);
+    net.run_for(500);
+    net.submit(0, "mined once");
+    net.mine(0);
+    net.run_for(500);
+    assert!(net.same_tip(&[0, 1]));
+    let item = net.peers[0].chain().tip().items()[0].clone();
+    let conn = net.conn_of(1, 0).expect("linked");
+    net.inject(1, conn, rantai_core::Message::Items { items: vec![item] });
+    assert_eq!(net.peers[1].pending_len(), 0);
 }

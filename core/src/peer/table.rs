@@ -290,6 +290,20 @@ mod tests {
     }
 
     #[test]
+    fn known_set_keeps_one_key_per_set_for_every_set_and_odd_keys_too() {
+        let mut k = KnownSet::default();
+        // One key for each of the 16 sets (the set is bits 1..5 of the key), all odd: all kept.
+        let keys: Vec<u64> = (0..KNOWN_SLOTS as u64 / 2).map(|s| (s << 1) | 1).collect();
+        for &key in &keys {
+            k.insert_key(key);
+        }
+        for &key in &keys {
+            assert!(k.contains_key(key), "key {key}");
+        }
+        assert!(!k.contains_key(keys[3] + 64), "same set, other key");
+    }
+
+    #[test]
     fn known_set_forgets_but_never_invents() {
         let mut k = KnownSet::default();
         assert!(!k.contains_key(0));
