@@ -525,11 +525,15 @@ impl Sim {
         let peer_id = conn_id(link, epoch);
         if let Message::CmpctBlock(cb) = &msg {
             // The environment, not the protocol: whether this peer's mempool holds the
-            // block's virtual payload. Core decides what to do about it.
+            // virtual payload of a block it does not have yet. Core decides what to do.
             let rate = self.cfg.compact_failure;
-            if self.block_size > 0 && rate > 0.0 && self.payload_rng.gen_bool(rate) {
+            let block = cb.hash();
+            if self.block_size > 0
+                && rate > 0.0
+                && !peer.chain().knows(&block)
+                && self.payload_rng.gen_bool(rate)
+            {
                 self.metrics.compact.payload_gaps += 1;
-                let block = cb.hash();
                 peer.handle(now.to_peer(), Input::PayloadMissing { block });
             }
         }
