@@ -300,3 +300,35 @@ fn lost_block_items_are_recovered_with_the_whole_block() {
     assert_eq!(sent(&net, "block"), 1, "the whole block, once");
     assert!(net.disconnects.is_empty());
 }
+
+/// With four fully linked compact nodes, blocks often arrive compactly from two or three
+/// neighbours at once while one of them is still being asked for missing items: the answers
+/// no longer needed must leave no request behind, or its timeout would count as a stall.
+#[test]
+fn blocks_rebuilt_from_one_neighbour_leave_no_request_to_stall_on_the_others() {
+    let mut net = Net::new(4, |_| {
+        let mut c = compact_config();
+        c.request_timeout = Millis::from_secs(2);
+        c
+    });
+    for a in 0..4 {
+        for b in a + 1..4 {
+            net.connect(a, b);
+        }
+    }
+    assert!(net.run_until(2_000, |n| (0..4).all(|i| n.ready(i) == 3)));
+    for round in 0..24usize {
+        let miner = round % 4;
+        // The miner's line reaches nobody: every neighbour asks for it.
+        net.lose.push((miner, "items", 1));
+        net.submit(miner, &format!("round {round}"));
+        net.mine(miner);
+        assert!(
+            net.run_until(5_000, |n| n.same_tip(&[0, 1, 2, 3])),
+            "round {round}"
+        );
+        net.run_for(3_000);
+    }
+    assert_eq!(net.disconnects, vec![]);
+    assert!(sent(&net, "get_block_items") > 0);
+}

@@ -21,4 +21,11 @@ fn thousand_peers_smoke() {
     assert!((100..20_000).contains(&t50), "t50 median {t50} ms");
     assert_eq!(r.scenario.relay, "compact");
     assert!(r.compact.rebuilt + r.compact.round_trip > 0);
+    // No fault was injected, so nobody may be dropped (compact relay once left requests
+    // answered by another neighbour to time out as stalls).
+    assert!(
+        r.faults.disconnects.is_empty(),
+        "{:?}",
+        r.faults.disconnects
+    );
 }

@@ -143,12 +143,27 @@ impl Peer {
         };
         c.known.insert(&h);
         let solicited = c.requests().iter().any(|r| r.hash == h);
-        if self.chain.knows(&h)
-            || self.rejected.contains(&h)
-            || self.compact.partial.contains_key(&h)
-        {
-            if solicited && !self.compact.partial.contains_key(&h) {
+        if self.chain.knows(&h) || self.rejected.contains(&h) {
+            if solicited {
                 self.drop_request(peer, h);
+            }
+            return;
+        }
+        if let Some(from) = self.compact.partial.get(&h).map(|p| p.from) {
+            // Already being rebuilt from `from`: this copy helps only if it completes the
+            // block at once (it may prefill what the first lacked); otherwise `from`'s
+            // request covers the block and this one needs no answer.
+            let whole = cb
+                .rebuild(self.pool.items())
+                .ok()
+                .filter(|r| r.missing().is_empty());
+            match whole {
+                Some(rebuilt) if from != peer => {
+                    let header = cb.header;
+                    self.complete(peer, header, rebuilt, Vec::new(), CompactOutcome::Rebuilt)
+                }
+                _ if solicited && from != peer => self.drop_request(peer, h),
+                _ => {}
             }
             return;
         }
@@ -211,6 +226,10 @@ impl Peer {
             .get(&hash)
             .is_some_and(|p| p.from == peer);
         if !from_peer {
+            // Late for a block that came another way meanwhile: asked for, so no fault.
+            if self.chain.knows(&hash) || self.rejected.contains(&hash) {
+                return;
+            }
             return self.misbehaved(peer, penalty::UNREQUESTED_BLOCK_ITEMS);
         }
         let Some(p) = self.compact.partial.remove(&hash) else {
@@ -346,6 +365,24 @@ impl Peer {
     pub(super) fn compact_done(&mut self, h: &BlockHash) {
         if !self.compact.partial.is_empty() {
             self.compact.partial.remove(h);
+        }
+    }
+
+    /// Block `h` is here (from `from`): compact relay may have it requested of other
+    /// neighbours too (a push rebuilt from one while another was asked), and an answer no
+    /// longer needed must not count as a stall if it is lost.
+    pub(super) fn drop_other_requests(&mut self, h: BlockHash, from: ConnId) {
+        if self.config.relay != RelayPolicy::Compact {
+            return;
+        }
+        let timers = &mut self.timers;
+        for (&id, c) in self.conns.iter_mut() {
+            if id != from && c.requests().iter().any(|r| r.hash == h) {
+                c.edit_requests(id, timers, |reqs| reqs.retain(|r| r.hash != h));
+            }
+        }
+        if self.requested.get(&h).is_some_and(|p| *p != from) {
+            self.requested.remove(&h);
         }
     }
 }

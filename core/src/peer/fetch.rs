@@ -171,6 +171,7 @@ impl Peer {
             c.strikes = 0;
         }
         self.release_requests(peer, &[h]);
+        self.drop_other_requests(h, peer);
         let known = self.chain.knows(&h) || self.rejected.contains(&h);
         if !solicited && known && self.config.relay == RelayPolicy::Announce {
             self.misbehaved(peer, penalty::REDUNDANT_BLOCK);
