@@ -46,12 +46,12 @@ fn scenario_files_keep_their_trace_hashes() {
     const PINS: &[(&str, &str, u64)] = &[
         ("bitcoin-2015.toml", "c00bb745a9fd87a7", 2441267),
         ("crash-restart.toml", "3fdbdac8e196cb31", 144057),
-        ("default.toml", "a795f16081c3acec", 1590657),
+        ("default.toml", "d988f3ae06516e66", 1575210),
         ("lossy.toml", "2ce05dd4d56ad287", 533650),
         ("oneway-partition.toml", "e88a5a3ec69ce977", 449977),
         ("partition-heal.toml", "9a9499183cd99453", 821829),
         ("relay-announce.toml", "dd5e53a3c35b7b28", 329403),
-        ("relay-compact.toml", "0a4293252ce590b6", 411895),
+        ("relay-compact.toml", "1ba95d1c043de675", 407729),
         ("relay-push.toml", "ade815e740ec4014", 442728),
         ("small-world.toml", "ab3567244448d3a6", 164912),
     ];
@@ -70,7 +70,7 @@ fn default_config_matches_default_scenario_file() {
     // The CLI's run without flags and `default.toml` are one scenario.
     assert_eq!(
         hash_of(SimConfig::default()).0,
-        "a795f16081c3acec",
+        "d988f3ae06516e66",
         "SimConfig::default() no longer runs the pinned default scenario"
     );
 }
@@ -79,22 +79,22 @@ fn default_config_matches_default_scenario_file() {
 fn readme_sweep_keeps_its_trace_hashes() {
     // `--peers 200 --blocks 100 --sweep block-interval=5s,30s,2m,10m --seeds 4`
     const PINS: &[(&str, &str, u64)] = &[
-        ("5s seed 1", "7882180e56fbe818", 307504),
-        ("5s seed 2", "e2ecaf4088bd2d61", 310736),
-        ("5s seed 3", "c2abfddfc99c9cda", 319243),
-        ("5s seed 4", "de71c6bbf45699b8", 315784),
-        ("30s seed 1", "591b90346839eaae", 312631),
-        ("30s seed 2", "e2532a4870b637bb", 312593),
-        ("30s seed 3", "348744cb86942e76", 322481),
-        ("30s seed 4", "74a150607819c168", 315490),
-        ("2m seed 1", "9b67c890e6726e28", 312526),
-        ("2m seed 2", "eb0646dc43fed31a", 312727),
-        ("2m seed 3", "2d601b450473d955", 322995),
-        ("2m seed 4", "1ee7ece352da224b", 316217),
-        ("10m seed 1", "6d5ec516d9c6e63a", 312526),
-        ("10m seed 2", "289f21d9945b1865", 313056),
-        ("10m seed 3", "e6871a73de862536", 322995),
-        ("10m seed 4", "ea271862e4eb7132", 316217),
+        ("5s seed 1", "7f1f0069182ff4de", 304352),
+        ("5s seed 2", "29360c16e2c5c593", 308339),
+        ("5s seed 3", "0db880fdf1f2e81d", 317157),
+        ("5s seed 4", "aff0be14beb6192c", 312226),
+        ("30s seed 1", "1ce80a80c25cb5ed", 308141),
+        ("30s seed 2", "23841f7ffc61600f", 309800),
+        ("30s seed 3", "c5671beb9a88d076", 318910),
+        ("30s seed 4", "e995beaab3496a48", 313763),
+        ("2m seed 1", "ea6ab0510c78498c", 310254),
+        ("2m seed 2", "f2e1a2289e80d66e", 310637),
+        ("2m seed 3", "c2a6cdd1ef6cc0c0", 319482),
+        ("2m seed 4", "4c689975a5c72e45", 313129),
+        ("10m seed 1", "db5462c369fa5ec9", 310254),
+        ("10m seed 2", "873f98ae491555c2", 311001),
+        ("10m seed 3", "8f6605effd53b49c", 319482),
+        ("10m seed 4", "071052e372415b96", 313129),
     ];
     let mut got = Vec::new();
     for interval in ["5s", "30s", "2m", "10m"] {
@@ -120,8 +120,8 @@ fn campaign_seeds_keep_their_event_and_message_counts() {
         (1, 38707, 22297),
         (2, 36322, 24516),
         (3, 136515, 79570),
-        (4, 63750, 34319),
-        (5, 1522596, 746693),
+        (4, 63751, 34320),
+        (5, 1516284, 745594),
         (6, 659496, 424195),
         (7, 44704, 30211),
     ];

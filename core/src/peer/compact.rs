@@ -31,6 +31,9 @@ const MAX_PAYLOAD_GAPS: usize = 64;
 #[derive(Debug)]
 struct Partial {
     from: ConnId,
+    /// Part of the payload is missing here ([`super::Input::PayloadMissing`]): no other copy
+    /// of the compact block can supply it, only `from`'s `block_items`.
+    payload_gap: bool,
     header: Header,
     rebuilt: Rebuilt,
 }
@@ -149,7 +152,12 @@ impl Peer {
             }
             return;
         }
-        if let Some(from) = self.compact.partial.get(&h).map(|p| p.from) {
+        if let Some((from, gap)) = self
+            .compact
+            .partial
+            .get(&h)
+            .map(|p| (p.from, p.payload_gap))
+        {
             // Already being rebuilt from `from`: this copy helps only if it completes the
             // block at once (it may prefill what the first lacked); otherwise `from`'s
             // request covers the block and this one needs no answer.
@@ -158,7 +166,7 @@ impl Peer {
                 .ok()
                 .filter(|r| r.missing().is_empty());
             match whole {
-                Some(rebuilt) if from != peer => {
+                Some(rebuilt) if from != peer && !gap => {
                     let header = cb.header;
                     self.complete(peer, header, rebuilt, Vec::new(), CompactOutcome::Rebuilt)
                 }
@@ -200,6 +208,7 @@ impl Peer {
             h,
             Partial {
                 from: peer,
+                payload_gap: gap,
                 header: cb.header,
                 rebuilt,
             },
