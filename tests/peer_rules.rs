@@ -857,3 +857,34 @@ fn a_queued_hash_that_arrived_meanwhile_is_not_requested() {
     );
     assert_eq!(sent(&net, "get_blocks"), asked, "nothing left to ask for");
 }
+
+/// `AllItems` mining waits while a block is being fetched (it may extend the tip the new
+/// block would land on), and starts once the fetch ends.
+#[test]
+fn all_items_mining_waits_for_blocks_in_flight() {
+    use rantai_core::{BlockHash, Hash32, MinePolicy};
+    let mut c = config();
+    c.mining = MinePolicy::AllItems;
+    let (mut net, conn) = ready_speaker_with(c, 0);
+    let unknown = BlockHash::from(Hash32([9; 32]));
+    net.inject(
+        0,
+        conn,
+        Message::Inv {
+            hashes: vec![unknown].into(),
+        },
+    );
+    assert_eq!(sent(&net, "get_blocks"), 1);
+    net.submit(0, "waits for the fetch");
+    net.run_for(500);
+    assert_eq!(net.tip_height(0), 0, "a block is in flight");
+    net.inject(
+        0,
+        conn,
+        Message::NotFound {
+            hashes: vec![unknown].into(),
+        },
+    );
+    net.run_for(100);
+    assert_eq!(net.tip_height(0), 1, "mined once the fetch ended");
+}
