@@ -332,3 +332,160 @@ fn blocks_rebuilt_from_one_neighbour_leave_no_request_to_stall_on_the_others() {
     assert_eq!(net.disconnects, vec![]);
     assert!(sent(&net, "get_block_items") > 0);
 }
+
+/// Node 0 (compact relay, no keepalives, ban score `score`) with `k` neighbours played by
+/// the test; their own nodes never reach node 0.
+fn speakers(k: usize, score: u32) -> (Net, Vec<rantai_core::ConnId>) {
+    let mut net = Net::new(k + 1, |_| {
+        let mut c = compact_config();
+        c.ping_interval = None;
+        c.disconnect_score = score;
+        c
+    });
+    let mut conns = Vec::new();
+    for i in 1..=k {
+        net.cut_oneway(i, 0);
+        net.connect(i, 0);
+        let conn = net.conn_of(0, i).expect("linked");
+        let hello = Message::Hello(Box::new(rantai_core::message::Hello {
+            version: rantai_core::message::PROTOCOL_VERSION,
+            genesis: net.peers[0].chain().genesis().hash(),
+            node_id: 90 + i as u64,
+            tip: net.peers[0].tip(),
+            listen: None,
+        }));
+        net.inject(0, conn, hello);
+        conns.push(conn);
+    }
+    assert_eq!(net.ready(0), k);
+    (net, conns)
+}
+
+/// A block on node 0's genesis with one item node 0 does not pool, its compact form (nothing
+/// prefilled) and the item.
+fn unpooled_block(net: &Net, salt: u64) -> (rantai_core::Block, Message, Item) {
+    let x = Item {
+        nonce: 2,
+        text: "not in node 0's pool".into(),
+    };
+    let b = block_with(net, vec![x.clone()]);
+    let cb = CompactBlock::new(b.header(), b.items(), salt, |_, _| false);
+    (b, Message::CmpctBlock(Box::new(cb)), x)
+}
+
+fn sent_to(net: &Net, from: usize, conn: rantai_core::ConnId) -> Vec<&'static str> {
+    net.outbox
+        .iter()
+        .filter(|(_, n, to, _)| *n == from && *to == conn)
+        .map(|(_, _, _, m)| m.kind())
+        .collect()
+}
+
+/// Review finding: a rebuild whose sender stalled used to block its block for as long as
+/// that sender stayed connected (every later copy was dropped as "being rebuilt").
+#[test]
+fn a_rebuild_whose_sender_stalled_gives_way_to_another_neighbours_copy() {
+    let (mut net, c) = speakers(2, 100);
+    let (a, b) = (c[0], c[1]);
+    let (blk, cb, x) = unpooled_block(&net, 5);
+    let h = blk.hash();
+    net.inject(0, a, cb.clone());
+    net.inject(
+        0,
+        b,
+        Message::Inv {
+            hashes: [h].into_iter().collect(),
+        },
+    );
+    net.run_for(2_500); // A never answers: its request stalls
+    net.record = true;
+    net.inject(0, b, cb);
+    assert_eq!(sent_to(&net, 0, b), vec!["get_block_items"]);
+    net.inject(
+        0,
+        b,
+        Message::BlockItems {
+            hash: h,
+            items: vec![x],
+        },
+    );
+    assert!(net.peers[0].chain().contains(&h));
+}
+
+/// Review finding: another neighbour's `not_found`, or a copy of its own whose data does not
+/// match, used to end A's rebuild, so A's honest answer then cost A points.
+#[test]
+fn another_neighbours_not_found_or_bad_copy_leaves_the_rebuild_alone() {
+    for bad_copy in [false, true] {
+        let (mut net, c) = speakers(2, 10);
+        let (a, b) = (c[0], c[1]);
+        let y = Item {
+            nonce: 1,
+            text: "pooled".into(),
+        };
+        net.inject(
+            0,
+            b,
+            Message::Items {
+                items: vec![y.clone()],
+            },
+        );
+        let (blk, cb, x) = unpooled_block(&net, 5);
+        let h = blk.hash();
+        net.inject(0, a, cb);
+        if bad_copy {
+            let mut bad = CompactBlock::new(blk.header(), blk.items(), 6, |_, _| false);
+            bad.short_ids[0] = ShortIdKey::new(blk.header(), 6).short_id(&y.id());
+            net.inject(0, b, Message::CmpctBlock(Box::new(bad)));
+        } else {
+            net.inject(
+                0,
+                b,
+                Message::NotFound {
+                    hashes: [h].into_iter().collect(),
+                },
+            );
+        }
+        net.inject(
+            0,
+            a,
+            Message::BlockItems {
+                hash: h,
+                items: vec![x],
+            },
+        );
+        assert!(net.peers[0].chain().contains(&h), "bad copy {bad_copy}");
+        net.run_for(5_000);
+        let a_ready = net.peers[0].peers().iter().any(|p| p.peer == a && p.ready);
+        assert!(a_ready, "bad copy {bad_copy}: {:?}", net.disconnects);
+    }
+}
+
+/// Review finding: a `block_items` penalty that closed its sender used to leave a request
+/// recorded for the closed connection, so nobody was asked for the block again.
+#[test]
+fn a_sender_dropped_for_wrong_block_items_leaves_no_request_behind() {
+    let (mut net, c) = speakers(2, 20);
+    let (a, b) = (c[0], c[1]);
+    let (blk, cb, x) = unpooled_block(&net, 5);
+    let h = blk.hash();
+    net.inject(0, a, cb);
+    net.inject(
+        0,
+        a,
+        Message::BlockItems {
+            hash: h,
+            items: vec![x.clone(), x],
+        },
+    );
+    assert_eq!(net.ready(0), 1, "A dropped at 20 points");
+    net.record = true;
+    net.inject(
+        0,
+        b,
+        Message::Inv {
+            hashes: [h].into_iter().collect(),
+        },
+    );
+    assert_eq!(sent_to(&net, 0, b), vec!["get_cmpct"]);
+}

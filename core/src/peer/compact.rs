@@ -152,6 +152,11 @@ impl Peer {
             }
             return;
         }
+        if let Some(from) = self.compact.partial.get(&h).map(|p| p.from) {
+            if !self.rebuild_alive(&h, from) {
+                self.compact.partial.remove(&h);
+            }
+        }
         if let Some((from, gap)) = self
             .compact
             .partial
@@ -167,8 +172,21 @@ impl Peer {
                 .filter(|r| r.missing().is_empty());
             match whole {
                 Some(rebuilt) if from != peer && !gap => {
-                    let header = cb.header;
-                    self.complete(peer, header, rebuilt, Vec::new(), CompactOutcome::Rebuilt)
+                    // Taken only if its data checks out: a copy that does not must not end
+                    // the first sender's rebuild (nor cost anyone: it may be a collision).
+                    let block = rebuilt.fill(Vec::new()).map(|it| Block::new(cb.header, it));
+                    match block {
+                        Some(b) if b.data_hash_matches() => {
+                            self.event(Event::CompactBlock {
+                                hash: h,
+                                from: peer,
+                                outcome: CompactOutcome::Rebuilt,
+                            });
+                            self.on_block(peer, Arc::new(b));
+                        }
+                        _ if solicited => self.drop_request(peer, h),
+                        _ => {}
+                    }
                 }
                 _ if solicited && from != peer => self.drop_request(peer, h),
                 _ => {}
@@ -200,6 +218,9 @@ impl Peer {
                 Vec::new(),
                 CompactOutcome::Rebuilt,
             );
+        }
+        if self.compact.partial.len() >= MAX_PARTIAL_BLOCKS {
+            self.purge_dead_rebuilds();
         }
         if self.compact.partial.len() >= MAX_PARTIAL_BLOCKS {
             return self.request_whole(peer, h);
@@ -238,6 +259,15 @@ impl Peer {
             // Late for a block that came another way meanwhile: asked for, so no fault.
             if self.chain.knows(&hash) || self.rejected.contains(&hash) {
                 return;
+            }
+            // Its rebuild ended (another neighbour's `not_found` or a stall) while it was
+            // still asked: ask it for the whole block instead, at no cost.
+            let asked = self
+                .conns
+                .get(&peer)
+                .is_some_and(|c| c.requests().iter().any(|r| r.hash == hash));
+            if asked {
+                return self.request_whole(peer, hash);
             }
             return self.misbehaved(peer, penalty::UNREQUESTED_BLOCK_ITEMS);
         }
@@ -286,6 +316,9 @@ impl Peer {
             from: peer,
             outcome: CompactOutcome::WholeBlock,
         });
+        if !self.conns.contains_key(&peer) {
+            return;
+        }
         self.track_request(peer, h);
         self.send(
             peer,
@@ -299,12 +332,13 @@ impl Peer {
     /// so loss probes and the request timeout cover what is sent next.
     fn track_request(&mut self, peer: ConnId, h: BlockHash) {
         let deadline = self.now.add(self.config.request_timeout);
+        let Some(c) = self.conns.get_mut(&peer) else {
+            // Gone (a penalty just closed it): nobody to ask, and no request to record.
+            return;
+        };
         if self.requested.get(&h).is_none() {
             self.requested.insert(h, peer);
         }
-        let Some(c) = self.conns.get_mut(&peer) else {
-            return;
-        };
         let seq = c.sent_seq;
         c.edit_requests(peer, &mut self.timers, |reqs| {
             match reqs.iter_mut().find(|r| r.hash == h) {
@@ -370,10 +404,34 @@ impl Peer {
         self.compact.partial.retain(|_, p| p.from != peer);
     }
 
-    /// A block arrived whole (or `not_found` ended its request): no rebuild waits for it.
-    pub(super) fn compact_done(&mut self, h: &BlockHash) {
-        if !self.compact.partial.is_empty() {
+    /// `peer` sent block `h` whole (or `not_found` for it): its rebuild of `h` ends. A
+    /// rebuild from another neighbour stays: only its own sender's answer ends it.
+    pub(super) fn compact_done(&mut self, h: &BlockHash, peer: ConnId) {
+        if self.compact.partial.get(h).is_some_and(|p| p.from == peer) {
             self.compact.partial.remove(h);
+        }
+    }
+
+    /// Whether `from` still has the request that keeps its rebuild of `h` alive: a stall or
+    /// a copy from elsewhere may have ended it, and a rebuild nobody will answer must not
+    /// block the block (or hold one of the slots).
+    fn rebuild_alive(&self, h: &BlockHash, from: ConnId) -> bool {
+        self.conns
+            .get(&from)
+            .is_some_and(|c| c.requests().iter().any(|r| r.hash == *h))
+    }
+
+    /// Drops rebuilds whose request is gone.
+    fn purge_dead_rebuilds(&mut self) {
+        let dead: Vec<BlockHash> = self
+            .compact
+            .partial
+            .iter()
+            .filter(|(h, p)| !self.rebuild_alive(h, p.from))
+            .map(|(h, _)| *h)
+            .collect();
+        for h in dead {
+            self.compact.partial.remove(&h);
         }
     }
 

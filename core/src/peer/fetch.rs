@@ -134,7 +134,7 @@ impl Peer {
         });
         self.release_requests(peer, hashes);
         for h in hashes {
-            self.compact_done(h);
+            self.compact_done(h, peer);
         }
         let points = if was_requested {
             penalty::NOT_FOUND_REQUESTED
@@ -147,7 +147,7 @@ impl Peer {
 
     pub(super) fn on_block(&mut self, peer: ConnId, block: Arc<Block>) {
         let h = block.hash();
-        self.compact_done(&h);
+        self.compact_done(&h, peer);
         let Some(c) = self.conns.get_mut(&peer) else {
             return;
         };
@@ -171,7 +171,6 @@ impl Peer {
             c.strikes = 0;
         }
         self.release_requests(peer, &[h]);
-        self.drop_other_requests(h, peer);
         let known = self.chain.knows(&h) || self.rejected.contains(&h);
         if !solicited && known && self.config.relay == RelayPolicy::Announce {
             self.misbehaved(peer, penalty::REDUNDANT_BLOCK);
@@ -180,6 +179,9 @@ impl Peer {
         } else if !known {
             // Pushed blocks keep being pushed; fetched ones are announced onwards.
             self.process_block(block, Some(peer), !solicited);
+        }
+        if self.chain.knows(&h) {
+            self.drop_other_requests(h, peer);
         }
         self.request_more(peer);
         self.maybe_sync(peer);

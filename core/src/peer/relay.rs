@@ -14,6 +14,10 @@ impl Peer {
     pub(super) fn relay_block(&mut self, block: &Arc<Block>, from: Option<ConnId>, may_push: bool) {
         let h = block.hash();
         let push = may_push && self.config.relay == RelayPolicy::Push;
+        // High-bandwidth compact pushes go out for relayed blocks and for a new tip reached
+        // by catch-up or a reorg; the blocks below such a tip are announced (pushed, they
+        // could sit far below the receiver's tip and cost their sender points).
+        let is_tip = self.chain.tip().hash() == h;
         let mut pushes = Vec::new();
         let mut compacts = SmallVec::<[ConnId; 3]>::new();
         for (&id, c) in self.conns.iter_mut() {
@@ -21,7 +25,7 @@ impl Peer {
                 continue;
             }
             c.known.insert(&h);
-            if c.cmpct_hb {
+            if c.cmpct_hb && (may_push || is_tip) {
                 // It asked for new blocks compactly at once, whatever our own policy.
                 compacts.push(id);
             } else if push {
