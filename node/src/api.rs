@@ -3,7 +3,7 @@
 
 use crate::metrics::{Gauges, Metrics};
 use crate::store::StoreLoader;
-use rantai_core::{Block, BlockHash, ChainBlock, Direction, ItemId, SubmitError};
+use rantai_core::{Block, BlockHash, ChainBlock, Direction, ItemId, MinePolicy, SubmitError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -41,6 +41,11 @@ pub enum Request {
     },
     BestChain {
         reply: oneshot::Sender<Vec<ChainBlock>>,
+    },
+    /// Switches the mining policy; answered with the previous one.
+    SetMining {
+        policy: MinePolicy,
+        reply: oneshot::Sender<MinePolicy>,
     },
 }
 
@@ -249,6 +254,14 @@ impl NodeClient {
     pub async fn best_chain(&self) -> Result<Vec<Arc<Block>>, Stopped> {
         let chain = self.ask(|reply| Request::BestChain { reply }).await?;
         self.bodies(chain).await
+    }
+
+    /// Switches when this node mines ([`MinePolicy`]) from now on and returns the previous
+    /// policy. With `Off`, then `OwnItems` once items are submitted, one block carries them
+    /// all (up to the block limit): how a test or a testbed mines a block of a chosen size
+    /// at a chosen moment.
+    pub async fn set_mine_policy(&self, policy: MinePolicy) -> Result<MinePolicy, Stopped> {
+        self.ask(|reply| Request::SetMining { policy, reply }).await
     }
 
     /// Counters, readable without asking the driver.

@@ -78,9 +78,11 @@ pub async fn reader(
         dec.extend(&buf[..n]);
         held_max = held_max.max(dec.buffered());
         loop {
+            let before = dec.buffered();
             match dec.next_message() {
                 Ok(Some(msg)) => {
                     metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+                    metrics.count_in(msg.kind_index(), before - dec.buffered());
                     if events.send(ConnEvent::Message { id, msg }).await.is_err() {
                         return;
                     }
@@ -114,12 +116,20 @@ pub async fn writer(
     write_timeout: Duration,
 ) {
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    // (kind, frame bytes) of each message in `out`, counted once the write succeeds.
+    let mut framed: Vec<(usize, usize)> = Vec::new();
     while let Some(msg) = queue.recv().await {
         out.clear();
-        out.extend_from_slice(&msg.to_frame());
+        framed.clear();
+        let mut push = |m: &Message, out: &mut Vec<u8>| {
+            let before = out.len();
+            out.extend_from_slice(&m.to_frame());
+            framed.push((m.kind_index(), out.len() - before));
+        };
+        push(&msg, &mut out);
         while out.len() < WRITE_BATCH_BYTES {
             match queue.try_recv() {
-                Ok(m) => out.extend_from_slice(&m.to_frame()),
+                Ok(m) => push(&m, &mut out),
                 Err(_) => break,
             }
         }
@@ -128,6 +138,9 @@ pub async fn writer(
                 metrics
                     .bytes_out
                     .fetch_add(out.len() as u64, Ordering::Relaxed);
+                for &(kind, len) in &framed {
+                    metrics.count_out(kind, len);
+                }
             }
             Ok(Err(e)) => {
                 let _ = events

@@ -365,6 +365,7 @@ impl Driver {
                     .conns
                     .get(from)
                     .map_or(from.to_string(), |c| c.label.clone());
+                self.metrics.count_compact(outcome);
                 tracing::debug!("compact block {hash} from {label}: {outcome:?}");
             }
             Event::BlockRejected { hash, from, reason } => {
@@ -553,6 +554,12 @@ impl Driver {
             }
             Request::BestChain { reply } => {
                 let _ = reply.send(self.peer.chain().best_chain().cloned().collect());
+            }
+            Request::SetMining { policy, reply } => {
+                let was = self.peer.mine_policy();
+                self.peer.set_mine_policy(self.clock.now(), policy);
+                tracing::info!("mining policy {was} -> {policy}");
+                let _ = reply.send(was);
             }
         }
     }

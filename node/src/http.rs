@@ -6,6 +6,8 @@
 //! - `GET /blocks/{hash}` → [`crate::BlockView`] or 404
 //! - `POST /blocks` (body = the data, UTF-8) → `{"id": "<item id>"}`
 //! - `GET /metrics` → Prometheus text
+//! - `PUT /mining` (body = `off`, `own-items`, `all-items` or `always`) → `{"mining": ..,
+//!   "was": ..}`: when this node mines from now on
 //!
 //! Every connection is bounded ([`HttpLimits`]): at most `max_connections` are served at once
 //! (more wait, unaccepted, in the kernel's queue: they cost this process no file descriptor, so
@@ -21,11 +23,11 @@ use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use rantai_core::{BlockHash, SubmitError};
+use rantai_core::{BlockHash, MinePolicy, SubmitError};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -71,6 +73,7 @@ pub fn router(client: NodeClient) -> Router {
         .route("/blocks", get(blocks).post(submit))
         .route("/blocks/{hash}", get(block))
         .route("/metrics", get(metrics))
+        .route("/mining", put(mining))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(client)
 }
@@ -230,6 +233,22 @@ async fn submit(State(c): State<NodeClient>, body: axum::body::Bytes) -> Respons
 async fn metrics(State(c): State<NodeClient>) -> Response {
     match c.metrics_text().await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(_) => stopped(),
+    }
+}
+
+async fn mining(State(c): State<NodeClient>, body: axum::body::Bytes) -> Response {
+    let Some(policy) = std::str::from_utf8(&body)
+        .ok()
+        .and_then(|t| t.trim().parse::<MinePolicy>().ok())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected a mining policy: off, own-items, all-items or always",
+        );
+    };
+    match c.set_mine_policy(policy).await {
+        Ok(was) => Json(json!({ "mining": policy.as_str(), "was": was.as_str() })).into_response(),
         Err(_) => stopped(),
     }
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use rantai_core::{Millis, Params, RelayPolicy};
+use rantai_core::{Millis, MinePolicy, Params, RelayPolicy};
 use rantai_node::http;
 use rantai_node::lines::{Line, LineReader};
 use rantai_node::{NodeClient, NodeOptions, Submitted};
@@ -75,6 +75,14 @@ struct NodeArgs {
     /// How blocks travel: `push` (whole block at once) or `announce` (hash, then fetched).
     #[arg(long, default_value = relay_name(defaults().config.relay), value_parser = parse_relay)]
     relay: RelayPolicy,
+    /// Gossip pending items to peers, so their pools hold them before a block does (compact
+    /// relay then sends short ids instead of the items).
+    #[arg(long)]
+    relay_items: bool,
+    /// When to mine: `own-items` (lines submitted here), `all-items` (any pending item),
+    /// `always`, or `off` (switch later with `PUT /mining`).
+    #[arg(long, default_value = defaults().config.mining.as_str(), value_parser = parse_mine)]
+    mine: MinePolicy,
     /// Most HTTP API connections served at once; more wait to be accepted.
     #[arg(long, default_value_t = http::MAX_API_CONNECTIONS as u32,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -162,6 +170,11 @@ fn parse_advertise(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+fn parse_mine(s: &str) -> Result<MinePolicy, String> {
+    s.parse()
+        .map_err(|e: rantai_core::peer::ParseMinePolicyError| e.to_string())
+}
+
 fn parse_relay(s: &str) -> Result<RelayPolicy, String> {
     s.parse()
         .map_err(|e: rantai_core::peer::ParseRelayPolicyError| e.to_string())
@@ -235,6 +248,8 @@ async fn node(a: NodeArgs) -> Result<()> {
     config.dial_retry_max = Millis(a.retry_max_ms);
     config.mine_difficulty = a.pow_bits;
     config.relay = a.relay;
+    config.relay_items = a.relay_items;
+    config.mining = a.mine;
     config.handshake_timeout = Millis(a.handshake_timeout_ms);
     config.ping_interval = (a.ping_interval_ms > 0).then_some(Millis(a.ping_interval_ms));
     config.pong_timeout = Millis(a.pong_timeout_ms);

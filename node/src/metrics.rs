@@ -1,8 +1,20 @@
 //! Counters shared by the driver, the connection tasks and the store thread, rendered as
 //! Prometheus text by `GET /metrics`.
 
+use rantai_core::message::KIND_NAMES;
+use rantai_core::CompactOutcome;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Frames and bytes of one message kind, each way; bytes are whole frames (length prefix
+/// included) as they crossed the socket.
+#[derive(Debug, Default)]
+pub struct KindTraffic {
+    pub messages_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
 
 /// Monotonic counters; relaxed atomics, since they are only read for reporting.
 #[derive(Debug, Default)]
@@ -24,7 +36,15 @@ pub struct Metrics {
     pub peers_dropped_slow: AtomicU64,
     pub disconnects_misbehaviour: AtomicU64,
     pub items_submitted: AtomicU64,
+    /// Traffic per message kind, indexed like [`KIND_NAMES`].
+    pub by_kind: [KindTraffic; KIND_NAMES.len()],
+    /// Compact blocks received, by how they ended, indexed like [`COMPACT_OUTCOMES`].
+    pub compact: [AtomicU64; COMPACT_OUTCOMES.len()],
 }
+
+/// Labels of [`Metrics::compact`]: rebuilt from the pool alone, after one `get_block_items`
+/// round trip, or given up for the whole block.
+pub const COMPACT_OUTCOMES: [&str; 3] = ["rebuilt", "round_trip", "whole_block"];
 
 /// Gauges read from the driver at the moment of the request.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +58,57 @@ pub struct Gauges {
 }
 
 impl Metrics {
+    /// Counts one frame of kind `kind` (see [`rantai_core::Message::kind_index`]) read from a peer.
+    pub fn count_in(&self, kind: usize, frame_bytes: usize) {
+        if let Some(k) = self.by_kind.get(kind) {
+            k.messages_in.fetch_add(1, Ordering::Relaxed);
+            k.bytes_in.fetch_add(frame_bytes as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one frame of kind `kind` written to a peer.
+    pub fn count_out(&self, kind: usize, frame_bytes: usize) {
+        if let Some(k) = self.by_kind.get(kind) {
+            k.messages_out.fetch_add(1, Ordering::Relaxed);
+            k.bytes_out.fetch_add(frame_bytes as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a compact block that ended with `outcome`.
+    pub fn count_compact(&self, outcome: CompactOutcome) {
+        let i = match outcome {
+            CompactOutcome::Rebuilt => 0,
+            CompactOutcome::RoundTrip => 1,
+            CompactOutcome::WholeBlock => 2,
+        };
+        self.compact[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames of `kind` (a [`KIND_NAMES`] entry) read and their bytes; `(0, 0)` for an unknown name.
+    pub fn kind_in(&self, kind: &str) -> (u64, u64) {
+        self.kind_index(kind).map_or((0, 0), |k| {
+            (
+                k.messages_in.load(Ordering::Relaxed),
+                k.bytes_in.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Frames of `kind` written and their bytes; `(0, 0)` for an unknown name.
+    pub fn kind_out(&self, kind: &str) -> (u64, u64) {
+        self.kind_index(kind).map_or((0, 0), |k| {
+            (
+                k.messages_out.load(Ordering::Relaxed),
+                k.bytes_out.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    fn kind_index(&self, kind: &str) -> Option<&KindTraffic> {
+        let i = KIND_NAMES.iter().position(|n| *n == kind)?;
+        self.by_kind.get(i)
+    }
+
     /// Prometheus text exposition (version 0.0.4).
     pub fn render(&self, g: &Gauges) -> String {
         let mut s = String::with_capacity(2048);
@@ -129,6 +200,63 @@ impl Metrics {
             "Data items submitted locally (stdin or POST).",
             &self.items_submitted,
         );
+        let family = |s: &mut String, name: &str, help: &str| {
+            let _ = writeln!(
+                s,
+                "# HELP rantai_{name} {help}\n# TYPE rantai_{name} counter"
+            );
+        };
+        family(
+            &mut s,
+            "peer_messages_total",
+            "Frames read from (in) and written to (out) peers, by message kind.",
+        );
+        for dir in ["in", "out"] {
+            for (name, k) in KIND_NAMES.iter().zip(&self.by_kind) {
+                let v = if dir == "in" {
+                    &k.messages_in
+                } else {
+                    &k.messages_out
+                };
+                let _ = writeln!(
+                    s,
+                    "rantai_peer_messages_total{{direction=\"{dir}\",kind=\"{name}\"}} {}",
+                    v.load(Ordering::Relaxed)
+                );
+            }
+        }
+        family(
+            &mut s,
+            "peer_bytes_total",
+            "Bytes of whole frames read from (in) and written to (out) peers, by message kind.",
+        );
+        for dir in ["in", "out"] {
+            for (name, k) in KIND_NAMES.iter().zip(&self.by_kind) {
+                let v = if dir == "in" {
+                    &k.bytes_in
+                } else {
+                    &k.bytes_out
+                };
+                let _ = writeln!(
+                    s,
+                    "rantai_peer_bytes_total{{direction=\"{dir}\",kind=\"{name}\"}} {}",
+                    v.load(Ordering::Relaxed)
+                );
+            }
+        }
+        family(
+            &mut s,
+            "compact_blocks_total",
+            "Compact blocks received, by outcome: rebuilt from the pending pool, after one \
+             round trip for missing items, or replaced by the whole block.",
+        );
+        for (name, v) in COMPACT_OUTCOMES.iter().zip(&self.compact) {
+            let _ = writeln!(
+                s,
+                "rantai_compact_blocks_total{{outcome=\"{name}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
         let mut gauge = |name: &str, help: &str, v: u64| {
             let _ = writeln!(
                 s,

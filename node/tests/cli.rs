@@ -141,9 +141,32 @@ fn http_api_answers_with_the_documented_keys() {
         "rantai_bytes_in_total",
         "rantai_bytes_out_total",
         "rantai_height 1",
+        "rantai_peer_bytes_total{direction=\"in\",kind=\"cmpct_block\"} 0",
+        "rantai_compact_blocks_total{outcome=\"rebuilt\"} 0",
     ] {
         assert!(text.contains(k), "metrics has {k}:\n{text}");
     }
+
+    // Mining switched off, then on: the line POSTed in between waits, then is mined.
+    let put = |body: &[u8]| http(n.http, "PUT", "/mining", body).expect("mining");
+    assert_eq!(put(b"sometimes").0, 400);
+    let (code, body) = put(b"off");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        (v["mining"].as_str(), v["was"].as_str()),
+        (Some("off"), Some("own-items"))
+    );
+    let (code, _) = http(n.http, "POST", "/blocks", b"waits for mining").expect("post");
+    assert_eq!(code, 202);
+    let st = n.status().expect("status");
+    assert_eq!((st.height, st.pending_items), (1, 1));
+    assert_eq!(st.config.mining, "off");
+    assert_eq!(put(b"own-items\n").0, 200);
+    wait_until(WAIT, "the waiting line mined", || {
+        n.status()
+            .is_some_and(|s| s.height == 2 && s.pending_items == 0)
+    });
 }
 
 #[test]

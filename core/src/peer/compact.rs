@@ -64,7 +64,7 @@ impl Peer {
         let gossip = self.config.relay_items;
         let c = self.conns.get(&to)?;
         let cb = CompactBlock::new(block.header(), block.items(), salt, |_, it| {
-            !gossip || !c.known.contains(&it.id())
+            !gossip || !c.known_items.contains(&it.id())
         });
         let msg_len = 1 + cb.encoded_len();
         (msg_len <= crate::message::MAX_FRAME_BYTES).then_some(cb)

@@ -3,7 +3,7 @@
 
 use super::io::{Direction, PeerSummary};
 use super::outbox::{spilled_bytes, Batch};
-use super::table::KnownSet;
+use super::table::{KnownItems, KnownSet};
 use super::timers::{Timer, TimerIndex, TimerTable};
 use crate::message::Tip;
 use crate::types::{BlockHash, ConnId, Millis};
@@ -43,6 +43,8 @@ pub(super) struct Conn {
     /// through [`Conn::edit_requests`], which keeps [`Timer::Requests`] in step.
     in_flight: SmallVec<[Req; 1]>,
     pub(super) known: KnownSet,
+    /// Pending items this neighbour holds (sent either way); compact blocks prefill the rest.
+    pub(super) known_items: KnownItems,
     // Cold.
     pub(super) timers: TimerTable,
     pub(super) tip: Option<Tip>,
@@ -118,6 +120,7 @@ impl Conn {
             since: now,
             in_flight: SmallVec::new(),
             known: KnownSet::default(),
+            known_items: KnownItems::default(),
             timers: TimerTable::default(),
             tip: None,
             ping_nonce: None,
@@ -235,5 +238,6 @@ impl Conn {
             + spilled_bytes(&self.in_flight)
             + spilled_bytes(&self.to_fetch)
             + self.batch.spilled_bytes()
+            + self.known_items.bytes()
     }
 }

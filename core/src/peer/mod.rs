@@ -650,6 +650,11 @@ impl Peer {
     /// Sends the pending pool to a neighbour in frame-sized `items` messages.
     fn send_pool(&mut self, peer: ConnId) {
         let items: Vec<Item> = self.pool.items().cloned().collect();
+        if let Some(c) = self.conns.get_mut(&peer) {
+            for it in &items {
+                c.known_items.insert(&it.id());
+            }
+        }
         for items in item_batches(&items) {
             self.send(peer, Message::Items { items });
         }

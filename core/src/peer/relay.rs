@@ -50,10 +50,10 @@ impl Peer {
     pub(super) fn relay_item(&mut self, item: &Item, from: Option<ConnId>) {
         let id = item.id();
         for (&pid, c) in self.conns.iter_mut() {
-            if Some(pid) == from || !c.is_ready() || c.known.contains(&id) {
+            if Some(pid) == from || !c.is_ready() || c.known_items.contains(&id) {
                 continue;
             }
-            c.known.insert(&id);
+            c.known_items.insert(&id);
             self.flush.item(pid, &mut c.batch, item.clone());
         }
     }
@@ -74,7 +74,7 @@ impl Peer {
         }
         let id = item.id();
         if let Some(c) = self.conns.get_mut(&peer) {
-            c.known.insert(&id);
+            c.known_items.insert(&id);
         }
         if self.chain.contains_item(&id) || self.pool.contains(&id) {
             return;
@@ -113,6 +113,7 @@ impl Peer {
                 break;
             }
             bytes += p.item.encoded_len();
+            c.known_items.insert(&p.item.id());
             items.push(p.item.clone());
             last = seq;
         }

@@ -8,6 +8,7 @@
 
 use crate::types::{ConnId, Hash32};
 use smallvec::SmallVec;
+use std::collections::{BTreeSet, VecDeque};
 // Atomic, not `Cell`, so the peer stays `Sync`; relaxed loads and stores are plain moves.
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -184,11 +185,6 @@ impl Default for KnownSet {
 }
 
 impl KnownSet {
-    /// Index of the first slot of the key's set; slot `set + 1` is the set's older entry.
-    fn set(key: u64) -> usize {
-        ((key >> 1) as usize % (KNOWN_SLOTS / 2)) * 2
-    }
-
     pub(crate) fn contains(&self, h: &Hash32) -> bool {
         self.contains_key(h.key_u64())
     }
@@ -198,22 +194,110 @@ impl KnownSet {
     }
 
     pub(crate) fn contains_key(&self, key: u64) -> bool {
-        let (i, k) = (Self::set(key), key | 1);
-        (self.slots[i] == k) | (self.slots[i + 1] == k)
+        two_way_contains(&self.slots, key)
     }
 
     pub(crate) fn insert_key(&mut self, key: u64) {
-        let (i, k) = (Self::set(key), key | 1);
-        if self.slots[i] != k && self.slots[i + 1] != k {
-            self.slots[i + 1] = self.slots[i];
-            self.slots[i] = k;
+        two_way_insert(&mut self.slots, key);
+    }
+}
+
+/// Index of the first slot of the key's set in a two-way table of `len` slots; slot
+/// `set + 1` is the set's older entry.
+fn two_way_set(len: usize, key: u64) -> usize {
+    ((key >> 1) as usize % (len / 2)) * 2
+}
+
+fn two_way_contains(slots: &[u64], key: u64) -> bool {
+    let (i, k) = (two_way_set(slots.len(), key), key | 1);
+    (slots[i] == k) | (slots[i + 1] == k)
+}
+
+/// Inserts `key`, evicting its set's older entry when the set is full; false if it was there.
+fn two_way_insert(slots: &mut [u64], key: u64) -> bool {
+    let (i, k) = (two_way_set(slots.len(), key), key | 1);
+    if slots[i] == k || slots[i + 1] == k {
+        return false;
+    }
+    slots[i + 1] = slots[i];
+    slots[i] = k;
+    true
+}
+
+/// Most item ids a [`KnownItems`] remembers per neighbour: a block of up to this many items
+/// that went between us and the neighbour goes to it as short ids alone.
+pub(crate) const KNOWN_ITEMS_MAX: usize = 4096;
+
+/// Pending items a neighbour is known to hold (it sent them, or we did), kept apart from the
+/// block hashes of [`KnownSet`] so a burst of items cannot make us forget which blocks a
+/// neighbour has. Compact relay sends these as short ids and prefills the rest.
+///
+/// Exact, unlike [`KnownSet`]: an item forgotten costs its whole bytes in the next compact
+/// block, not one redundant announcement. The oldest id goes once [`KNOWN_ITEMS_MAX`] are
+/// held; a neighbour that never gossips items costs nothing.
+#[derive(Debug, Default)]
+pub(crate) struct KnownItems {
+    ids: BTreeSet<u64>,
+    /// `ids` in insertion order, for eviction.
+    order: VecDeque<u64>,
+}
+
+impl KnownItems {
+    pub(crate) fn contains(&self, h: &Hash32) -> bool {
+        self.ids.contains(&h.key_u64())
+    }
+
+    pub(crate) fn insert(&mut self, h: &Hash32) {
+        let key = h.key_u64();
+        if !self.ids.insert(key) {
+            return;
         }
+        self.order.push_back(key);
+        if self.order.len() > KNOWN_ITEMS_MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
+
+    /// Approximate heap bytes held (for memory accounting).
+    pub(crate) fn bytes(&self) -> usize {
+        // A B-tree key costs about 1.5 slots with its node's slack.
+        self.ids.len() * 12 + self.order.capacity() * 8
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_items_are_exact_and_bounded() {
+        let h = |n: u32| crate::types::sha256(&n.to_le_bytes());
+        let mut k = KnownItems::default();
+        assert!(!k.contains(&h(1)));
+        assert_eq!(k.bytes(), 0, "nothing allocated before the first item");
+        for n in 0..KNOWN_ITEMS_MAX as u32 {
+            k.insert(&h(n));
+            k.insert(&h(n)); // twice: counted once
+        }
+        assert!(
+            (0..KNOWN_ITEMS_MAX as u32).all(|n| k.contains(&h(n))),
+            "exact"
+        );
+        assert!(!k.contains(&h(KNOWN_ITEMS_MAX as u32)));
+        for n in 0..100_000 {
+            k.insert(&h(n));
+        }
+        assert_eq!(k.order.len(), KNOWN_ITEMS_MAX, "bounded");
+        assert_eq!(k.ids.len(), KNOWN_ITEMS_MAX);
+        let lo = 100_000 - KNOWN_ITEMS_MAX as u32;
+        assert!(
+            (lo..100_000).all(|n| k.contains(&h(n))),
+            "the newest are kept"
+        );
+        assert!(!k.contains(&h(lo - 1)), "the oldest went first");
+    }
 
     #[test]
     fn requested_behaves_like_a_map() {
