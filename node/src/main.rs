@@ -72,7 +72,8 @@ struct NodeArgs {
     /// Address to advertise to peers (default: the listen address, unless it is a wildcard).
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_advertise)]
     advertise: Option<String>,
-    /// How blocks travel: `push` (whole block at once) or `announce` (hash, then fetched).
+    /// How blocks travel: `push` (whole block at once), `announce` (hash, then fetched) or
+    /// `compact` (short ids of the items, rebuilt from the pending pool).
     #[arg(long, default_value = relay_name(defaults().config.relay), value_parser = parse_relay)]
     relay: RelayPolicy,
     /// Gossip pending items to peers, so their pools hold them before a block does (compact
