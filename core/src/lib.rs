@@ -22,6 +22,8 @@
 //! - [`message`]: wire messages and the frame codec; [`codec`]: the binary encoding's
 //!   primitives and its error type.
 //! - [`peer`]: the protocol state machine, [`Peer`].
+//! - [`calib`]: the links, schedule and report formats of calibration runs (testbed and
+//!   simulator).
 //!
 //! ```
 //! use rantai_core::{Config, Direction, Input, Millis, Output, Params, Peer, ConnId};
@@ -68,6 +70,7 @@
 
 pub mod block;
 pub mod body;
+pub mod calib;
 pub mod chain;
 pub mod codec;
 pub mod compact;

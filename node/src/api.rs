@@ -42,11 +42,36 @@ pub enum Request {
     BestChain {
         reply: oneshot::Sender<Vec<ChainBlock>>,
     },
+    /// The accepted-block log, oldest first.
+    Accepted {
+        reply: oneshot::Sender<Vec<Accepted>>,
+    },
     /// Switches the mining policy; answered with the previous one.
     SetMining {
         policy: MinePolicy,
         reply: oneshot::Sender<MinePolicy>,
     },
+}
+
+/// Most entries of the accepted-block log; older ones are dropped first.
+pub const MAX_ACCEPTED_LOG: usize = 10_000;
+
+/// One entry of `GET /accepted`: a block that joined this node's block tree, and when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Accepted {
+    pub hash: String,
+    pub height: u64,
+    /// Wall-clock microseconds since the Unix epoch at acceptance.
+    pub at_unix_us: u64,
+    /// Mined by this node's own miner.
+    pub mined_here: bool,
+}
+
+/// Wall-clock microseconds since the Unix epoch (0 for a clock set before 1970).
+pub(crate) fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// The node is shutting down or gone.
@@ -262,6 +287,13 @@ impl NodeClient {
     /// at a chosen moment.
     pub async fn set_mine_policy(&self, policy: MinePolicy) -> Result<MinePolicy, Stopped> {
         self.ask(|reply| Request::SetMining { policy, reply }).await
+    }
+
+    /// The last [`MAX_ACCEPTED_LOG`] blocks accepted, oldest first, each with
+    /// the wall-clock time of its acceptance: processes on one host share that clock, so a
+    /// testbed compares these times across nodes.
+    pub async fn accepted(&self) -> Result<Vec<Accepted>, Stopped> {
+        self.ask(|reply| Request::Accepted { reply }).await
     }
 
     /// Counters, readable without asking the driver.

@@ -7,7 +7,7 @@
 //! Every input carries the protocol time of one [`Clock`].
 
 use crate::answer;
-use crate::api::Request;
+use crate::api::{self, unix_micros, Request, MAX_ACCEPTED_LOG};
 use crate::clock::Clock;
 use crate::conn::{self, ConnEvent};
 use crate::conns::{Conn, Conns};
@@ -21,6 +21,7 @@ use rantai_core::{
     BlockHash, ConnId, Direction, DisconnectReason, Event, Input, LoadPurpose, Message, Output,
     Peer,
 };
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub(crate) struct Driver {
     advertise: Option<String>,
     last_timeout_call: Option<Instant>,
     opts: NodeOptions,
+    /// The most recent accepted blocks with the wall-clock time of acceptance (`GET /accepted`).
+    accepted: VecDeque<api::Accepted>,
 }
 
 impl Driver {
@@ -105,6 +108,7 @@ impl Driver {
             advertise,
             last_timeout_call: None,
             opts,
+            accepted: VecDeque::new(),
         };
         let inbox = Inbox {
             events,
@@ -339,6 +343,15 @@ impl Driver {
             }
             Event::BlockAccepted { block, from } => {
                 self.metrics.blocks_accepted.fetch_add(1, Ordering::Relaxed);
+                if self.accepted.len() == MAX_ACCEPTED_LOG {
+                    self.accepted.pop_front();
+                }
+                self.accepted.push_back(api::Accepted {
+                    hash: block.hash().to_string(),
+                    height: block.height(),
+                    at_unix_us: unix_micros(),
+                    mined_here: from.is_none() && self.mining.is_own(block.hash()),
+                });
                 let label = match from {
                     Some(p) => match self.conns.get_mut(p) {
                         Some(c) => {
@@ -554,6 +567,9 @@ impl Driver {
             }
             Request::BestChain { reply } => {
                 let _ = reply.send(self.peer.chain().best_chain().cloned().collect());
+            }
+            Request::Accepted { reply } => {
+                let _ = reply.send(self.accepted.iter().cloned().collect());
             }
             Request::SetMining { policy, reply } => {
                 let was = self.peer.mine_policy();

@@ -6,6 +6,7 @@
 //! - `GET /blocks/{hash}` → [`crate::BlockView`] or 404
 //! - `POST /blocks` (body = the data, UTF-8) → `{"id": "<item id>"}`
 //! - `GET /metrics` → Prometheus text
+//! - `GET /accepted` → [`crate::Accepted`] list: recent accepted blocks with wall-clock times
 //! - `PUT /mining` (body = `off`, `own-items`, `all-items` or `always`) → `{"mining": ..,
 //!   "was": ..}`: when this node mines from now on
 //!
@@ -74,6 +75,7 @@ pub fn router(client: NodeClient) -> Router {
         .route("/blocks/{hash}", get(block))
         .route("/metrics", get(metrics))
         .route("/mining", put(mining))
+        .route("/accepted", get(accepted))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(client)
 }
@@ -249,6 +251,13 @@ async fn mining(State(c): State<NodeClient>, body: axum::body::Bytes) -> Respons
     };
     match c.set_mine_policy(policy).await {
         Ok(was) => Json(json!({ "mining": policy.as_str(), "was": was.as_str() })).into_response(),
+        Err(_) => stopped(),
+    }
+}
+
+async fn accepted(State(c): State<NodeClient>) -> Response {
+    match c.accepted().await {
+        Ok(list) => Json(list).into_response(),
         Err(_) => stopped(),
     }
 }

@@ -21,7 +21,10 @@ mod options;
 mod server;
 pub mod store;
 
-pub use api::{BlockPage, BlockView, NodeClient, PeerStatus, Status, Stopped, Submitted};
+pub use api::{
+    Accepted, BlockPage, BlockView, NodeClient, PeerStatus, Status, Stopped, Submitted,
+    MAX_ACCEPTED_LOG,
+};
 pub use clock::unix_now;
 pub use options::NodeOptions;
 pub use server::{run, spawn, NodeError, NodeHandle};
