@@ -20,6 +20,8 @@ mod mining;
 mod options;
 mod server;
 pub mod store;
+#[cfg(target_os = "linux")]
+pub mod testbed;
 
 pub use api::{
     Accepted, BlockPage, BlockView, NodeClient, PeerStatus, Status, Stopped, Submitted,

@@ -31,6 +31,9 @@ struct Cli {
 enum Cmd {
     /// Start the tutorial's localnet: nodes on ports 3000.. (HTTP on 8000..), all connected.
     Localnet(LocalnetArgs),
+    /// Run a scenario on real nodes, each in its own network namespace, behind a link
+    /// emulator (Linux, root); write the report that `rantai-sim compare` reads.
+    Testbed(TestbedArgs),
     /// GET a path from a node's HTTP API and print the body (for hosts without curl).
     Api {
         /// The node's `--http` address.
@@ -135,6 +138,19 @@ struct LocalnetArgs {
     pow_bits: u32,
 }
 
+#[derive(Args, Debug)]
+struct TestbedArgs {
+    /// A simulator scenario file with `links` and `schedule` (and optionally `relay`, `loss`,
+    /// `seed`, `settle`).
+    scenario: PathBuf,
+    /// Where to write the report (JSON).
+    #[arg(long, default_value = "testbed-report.json")]
+    out: PathBuf,
+    /// Where the nodes' logs go.
+    #[arg(long, default_value = "testbed-logs")]
+    logs: PathBuf,
+}
+
 /// The node's defaults ([`NodeOptions::default`]), which the flags' defaults show.
 fn defaults() -> NodeOptions {
     NodeOptions::default()
@@ -213,6 +229,7 @@ fn main() -> Result<()> {
     let result = match cli.command {
         Some(Cmd::Localnet(args)) => rt.block_on(localnet(args)),
         Some(Cmd::Api { addr, path }) => api_get(&addr, &path),
+        Some(Cmd::Testbed(args)) => rt.block_on(testbed(args)),
         None => rt.block_on(node(cli.node)),
     };
     // stdin is read on a blocking thread that cannot be interrupted: do not wait for it.
@@ -532,4 +549,50 @@ fn prefix_lines(r: impl std::io::Read + Send + 'static, name: String) {
             eprintln!("[{name}] {line}");
         }
     });
+}
+
+#[cfg(target_os = "linux")]
+async fn testbed(a: TestbedArgs) -> Result<()> {
+    use rantai_node::testbed::{self, TestbedConfig};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let exe = std::env::current_exe().context("cannot find this binary")?;
+    let cfg = TestbedConfig::from_scenario(&a.scenario, exe, a.logs.clone())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let signals = tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+        eprintln!("stopping: removing the testbed's processes and namespaces");
+        flag.store(true, Ordering::Relaxed);
+        Ok::<(), std::io::Error>(())
+    });
+    let run = tokio::task::spawn_blocking(move || testbed::run(&cfg, &stop));
+    let report = run.await.context("the testbed thread failed")?;
+    signals.abort();
+    let report = report?;
+    let json = serde_json::to_string_pretty(&report)?;
+    std::fs::write(&a.out, json + "\n").with_context(|| format!("cannot write {}", a.out.display()))?;
+    println!("testbed: {} nodes, {} blocks, relay {}", report.nodes, report.blocks.len(), report.relay);
+    for (k, b) in report.blocks.iter().enumerate() {
+        let ms = |t: Option<u64>| t.map_or("-".to_string(), |t| format!("{t} ms"));
+        println!(
+            "  block {k}: node {} {} bytes: t50 {} t90 {} t100 {}",
+            b.miner,
+            b.bytes,
+            ms(b.t50),
+            ms(b.t90),
+            ms(b.t100)
+        );
+    }
+    println!("report written to {} (compare: rantai-sim compare)", a.out.display());
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn testbed(_: TestbedArgs) -> Result<()> {
+    bail!("the testbed needs Linux network namespaces")
 }

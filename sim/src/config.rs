@@ -19,7 +19,7 @@ pub use model::{
     PartitionSpec, Topology, TopologyError,
 };
 
-pub use scenario::{PingInterval, SimConfig};
+pub use scenario::{LinksFile, PingInterval, ScheduleFile, SimConfig};
 
 use std::path::Path;
 

@@ -35,6 +35,8 @@ pub(crate) enum Ev {
     Restart(u32),
     /// Workload item `idx` is submitted at `node` (or the next online peer).
     Submit { idx: u32, node: u32 },
+    /// Scheduled block `k` (a calibration schedule's line) is mined.
+    Scheduled(u32),
 }
 
 impl Targeted for Ev {

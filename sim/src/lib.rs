@@ -19,10 +19,12 @@
 //! event routing, with the scripting API), `sched` (clock and event queue), `event`, `node`
 //! (a peer's life), [`net`] (links, partitions, the per-message model, topology), `mining`,
 //! `faults`, `workload`, [`checker`] (invariants, convergence), `prefetch` (cache hints),
-//! [`time`]; then [`metrics`], [`trace`] and [`report`] (a pure read of a finished run).
+//! [`time`]; then [`metrics`], [`trace`] and [`report`] (a pure read of a finished run), and
+//! [`calib`] (a run beside the real-node testbed's).
 
 pub mod alloc;
 mod builder;
+pub mod calib;
 mod chart;
 pub mod checker;
 pub mod config;

@@ -52,6 +52,11 @@ struct Cli {
     /// Sweep runs executed at once, one thread each [default: available cores].
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Compare the run with a `rantai-node testbed` report of the same scenario (`links` and
+    /// `schedule` keys): side-by-side table on stdout; with --out also calibration.json (the
+    /// simulator's side) and calibration.svg (both delay CDFs).
+    #[arg(long, value_name = "TESTBED.json")]
+    compare: Option<PathBuf>,
 }
 
 /// The scenario keys given on the command line: one flag per entry of [`KEYS`], with the
@@ -459,6 +464,9 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
         write_file(&dir.join("propagation.svg"), &report.propagation_svg())?;
     }
     print_result(cli, &report, || report.summary())?;
+    if let Some(path) = &cli.compare {
+        compare(cli, &sim, path)?;
+    }
     if let Some(cfg) = again {
         let second = Sim::new(cfg).context("building the simulation")?.run();
         if second.deterministic_json() != report.deterministic_json() {
@@ -604,4 +612,33 @@ fn sim_trace_error(sim: &Sim) -> Option<String> {
 
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `--compare`: the run beside a testbed report of the same scenario.
+fn compare(cli: &Cli, sim: &Sim, path: &std::path::Path) -> anyhow::Result<()> {
+    use rantai_sim::calib;
+    anyhow::ensure!(
+        sim.config().schedule.is_some(),
+        "--compare needs a scenario with a `schedule` (and a `links` file), as the testbed ran"
+    );
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let tb: rantai_core::calib::CalibReport =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let ours = calib::sim_report(sim);
+    anyhow::ensure!(
+        tb.nodes == ours.nodes && tb.blocks.len() == ours.blocks.len(),
+        "{} has {} nodes and {} blocks; this scenario {} and {}",
+        path.display(),
+        tb.nodes,
+        tb.blocks.len(),
+        ours.nodes,
+        ours.blocks.len()
+    );
+    let rows = calib::compare(&tb, &ours);
+    print!("{}", calib::table(&tb, &ours, &rows));
+    if let Some(dir) = &cli.out {
+        write_file(&dir.join("calibration.json"), &(serde_json::to_string_pretty(&ours)? + "\n"))?;
+        write_file(&dir.join("calibration.svg"), &calib::cdf_svg(&tb, &ours))?;
+    }
+    Ok(())
 }

@@ -24,6 +24,9 @@ pub struct BlockRec {
     pub t100: Option<u64>,
     /// Which peers have accepted it (freed once every peer has).
     seen: Vec<u64>,
+    /// Per peer, the delay until it accepted the block (only with
+    /// [`Metrics::record_arrivals`]; empty otherwise).
+    pub arrivals: Vec<Option<u64>>,
 }
 
 /// Injected faults and connection churn, all counted so a fault that silently does nothing shows.
@@ -74,6 +77,9 @@ pub struct Metrics {
     pub delays: DelayHistogram,
     /// Popped events that a newer generation had cancelled (lazy timer cancellation).
     pub cancelled_events: u64,
+    /// Keep every (block, peer) delay in [`BlockRec::arrivals`] (calibration runs, which are
+    /// small), not only the histogram.
+    pub record_arrivals: bool,
 }
 
 impl Metrics {
@@ -108,6 +114,11 @@ impl Metrics {
             t90: None,
             t100: None,
             seen: vec![0; (peers as usize).div_ceil(64)],
+            arrivals: if self.record_arrivals {
+                vec![None; peers as usize]
+            } else {
+                Vec::new()
+            },
         });
     }
 
@@ -124,6 +135,9 @@ impl Metrics {
         r.seen[w] |= bit;
         r.reached += 1;
         let d = now.since(r.mined_at).0;
+        if let Some(a) = r.arrivals.get_mut(node as usize) {
+            *a = Some(d);
+        }
         if r.miner != node {
             self.delays.record(d);
         }

@@ -107,6 +107,12 @@ fn peer_config(cfg: &SimConfig) -> Config {
         MinePolicy::OwnItems
     };
     core.relay_items = true;
+    if cfg.links.is_some() {
+        // A links file is the whole network, as on the testbed, whose nodes dial only the
+        // links they are given (`--max-outbound 0`): so neither asks inbound peers for
+        // addresses it could not use.
+        core.max_outbound = 0;
+    }
     // The topology decides who connects: no inbound limit (a star's hub has every peer).
     core.max_inbound = usize::MAX;
     // Core re-dials a closed link's dialer side: from `redial_delay`, doubling, at most 8x.
@@ -203,6 +209,17 @@ impl Sim {
         for (at, ev) in faults::plan(&sim.cfg) {
             sim.faults.planned(at, true);
             sim.sched.schedule(at, ev);
+        }
+        if let Some(l) = &sim.cfg.links {
+            sim.net.set_link_latency(l.links.clone());
+        }
+        if let Some(s) = sim.cfg.schedule.clone() {
+            sim.metrics.record_arrivals = true;
+            for (k, b) in s.blocks.iter().enumerate() {
+                let at = SimTime::from_millis(Millis(b.at_ms));
+                sim.faults.planned(at, false);
+                sim.sched.schedule(at, Ev::Scheduled(k as u32));
+            }
         }
         for s in workload::plan(&sim.cfg) {
             sim.faults.planned(s.at, false);
@@ -405,6 +422,10 @@ impl Sim {
             Ev::Submit { idx, node } => {
                 self.faults.fired_planned();
                 self.scheduled_submit(idx, node);
+            }
+            Ev::Scheduled(k) => {
+                self.faults.fired_planned();
+                self.scheduled_block(k);
             }
         }
     }

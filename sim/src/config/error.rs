@@ -63,6 +63,10 @@ pub enum ValueError {
     Latency(#[from] LatencyError),
     #[error(transparent)]
     Fault(#[from] FaultError),
+    #[error("cannot read {path}: {msg}")]
+    Read { path: String, msg: String },
+    #[error(transparent)]
+    Calib(#[from] rantai_core::calib::CalibError),
 
     // Checks across keys (`SimConfig::validate`).
     #[error("{shares} shares given for {miners} miners")]
@@ -83,6 +87,12 @@ pub enum ValueError {
     HealBeforeSplit { index: usize },
     #[error("partition[{index}]: peer {peer} >= peers ({peers})")]
     PartitionPeerOutOfRange { index: usize, peer: u32, peers: u32 },
+    #[error("the links file has {nodes} nodes but peers is {peers}")]
+    LinksPeers { nodes: u32, peers: u32 },
+    #[error("scheduled block {index} is mined at peer {node} >= peers ({peers})")]
+    SchedulePeer { index: usize, node: u32, peers: u32 },
+    #[error("a schedule mines its own blocks: `blocks` must be 0 (it is {0})")]
+    ScheduleWithBlocks(u64),
 
     // Shapes of values in a scenario file.
     #[error("expected a string, number or boolean")]

@@ -7,7 +7,7 @@
 
 use super::error::{ValueError, MAX_ITEM_BYTES};
 use super::model::{CrashSpec, Latency, PartitionSpec, Topology};
-use super::scenario::{PingInterval, SimConfig};
+use super::scenario::{LinksFile, PingInterval, ScheduleFile, SimConfig};
 use crate::presets;
 use crate::units::{parse_duration, parse_probability, parse_size};
 use rantai_core::RelayPolicy;
@@ -113,6 +113,18 @@ fn duration_s(v: &str) -> Result<rantai_core::Millis, ValueError> {
 /// A duration as the replay command writes it, in exact milliseconds.
 fn ms(m: rantai_core::Millis) -> Vec<String> {
     vec![format!("{}ms", m.0)]
+}
+
+/// A file named by a key, relative to the scenario file's directory.
+fn read_relative(v: &str, base: Option<&Path>) -> Result<String, ValueError> {
+    let p = match base {
+        Some(b) if Path::new(v).is_relative() => b.join(v),
+        _ => Path::new(v).to_path_buf(),
+    };
+    std::fs::read_to_string(&p).map_err(|e| ValueError::Read {
+        path: p.display().to_string(),
+        msg: e.to_string(),
+    })
 }
 
 /// A single shown value.
@@ -491,6 +503,47 @@ pub static KEYS: &[Key] = &[
                 vec![]
             }
         },
+    },
+    Key {
+        name: "links",
+        value_name: "FILE",
+        help: "Calibration links file (`A B LATENCY`, `node I up RATE down RATE` lines): the \
+               topology, each link's latency and each peer's rates; sets peers",
+        sweepable: false,
+        toml_array: None,
+        clear: None,
+        set: |c, v, base| {
+            let text = read_relative(v, base)?;
+            let links = rantai_core::calib::Links::parse(&text)?;
+            c.peers = links.nodes;
+            c.links = Some(LinksFile {
+                source: v.to_string(),
+                links: std::sync::Arc::new(links),
+            });
+            Ok(())
+        },
+        show: |c| c.links.iter().map(|l| l.source.clone()).collect(),
+    },
+    Key {
+        name: "schedule",
+        value_name: "FILE",
+        help: "Calibration block schedule (`TIME NODE BYTES` lines): these blocks replace \
+               mining; sets blocks and miners to 0",
+        sweepable: false,
+        toml_array: None,
+        clear: None,
+        set: |c, v, base| {
+            let text = read_relative(v, base)?;
+            let blocks = rantai_core::calib::parse_schedule(&text, u32::MAX)?;
+            c.blocks = 0;
+            c.miners = Some(0);
+            c.schedule = Some(ScheduleFile {
+                source: v.to_string(),
+                blocks: std::sync::Arc::new(blocks),
+            });
+            Ok(())
+        },
+        show: |c| c.schedule.iter().map(|s| s.source.clone()).collect(),
     },
     Key {
         name: "settle",

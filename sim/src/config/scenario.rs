@@ -78,6 +78,25 @@ pub struct SimConfig {
     /// neighbours' `addr` answers, within core's outbound budget: the topology grows from
     /// the configured links as a real network's does. Off: the links are the topology.
     pub discovery: bool,
+    /// A calibration links file: the topology, each link's one-way latency and each peer's
+    /// access rates, replacing `topology`, `latency` and `bandwidth`.
+    pub links: Option<LinksFile>,
+    /// A calibration block schedule: these blocks, at these times, replace mining.
+    pub schedule: Option<ScheduleFile>,
+}
+
+/// A links file as given (`source`, the path written) and as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinksFile {
+    pub source: String,
+    pub links: std::sync::Arc<rantai_core::calib::Links>,
+}
+
+/// A block schedule as given and as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleFile {
+    pub source: String,
+    pub blocks: std::sync::Arc<Vec<rantai_core::calib::Scheduled>>,
 }
 
 impl Default for SimConfig {
@@ -110,6 +129,8 @@ impl Default for SimConfig {
             redial_delay: Millis::from_secs(5),
             max_inbound: None,
             discovery: false,
+            links: None,
+            schedule: None,
         }
     }
 }
@@ -143,6 +164,10 @@ impl SimConfig {
 
     /// Virtual block size after applying preset defaults.
     pub fn block_size_bytes(&self) -> u64 {
+        if self.schedule.is_some() {
+            // Scheduled blocks carry their bytes as a real item.
+            return 0;
+        }
         self.block_size_bytes
             .or(self.preset.map(|p| p.block_size_bytes))
             .unwrap_or(0)
@@ -224,6 +249,28 @@ impl SimConfig {
                     "topology",
                     ValueError::EdgeOutOfRange { a, b, peers },
                 ));
+            }
+        }
+        if let Some(l) = &self.links {
+            if l.links.nodes != peers {
+                let e = ValueError::LinksPeers {
+                    nodes: l.links.nodes,
+                    peers,
+                };
+                return Err(invalid("links", e));
+            }
+        }
+        if let Some(s) = &self.schedule {
+            if self.blocks > 0 {
+                return Err(invalid("schedule", ValueError::ScheduleWithBlocks(self.blocks)));
+            }
+            if let Some((index, b)) = s.blocks.iter().enumerate().find(|(_, b)| b.node >= peers) {
+                let e = ValueError::SchedulePeer {
+                    index,
+                    node: b.node,
+                    peers,
+                };
+                return Err(invalid("schedule", e));
             }
         }
         for (index, c) in self.crashes.iter().enumerate() {

@@ -134,6 +134,8 @@ pub(crate) struct Network {
     pub regions: Vec<u8>,
     pub model: Model,
     in_flight: InFlight,
+    /// One-way latency per configured link (a links file's), replacing the latency model.
+    link_latency: Option<std::sync::Arc<rantai_core::calib::Links>>,
 }
 
 impl Network {
@@ -144,7 +146,13 @@ impl Network {
             regions,
             model,
             in_flight: InFlight::default(),
+            link_latency: None,
         }
+    }
+
+    /// Gives each configured link the latency its links-file line names.
+    pub(crate) fn set_link_latency(&mut self, links: std::sync::Arc<rantai_core::calib::Links>) {
+        self.link_latency = Some(links);
     }
 
     /// Messages in flight.
@@ -175,6 +183,11 @@ impl Network {
             sender,
             receiver,
             fifo: self.links.fifo_mut(conn),
+            latency_ms: self
+                .link_latency
+                .as_ref()
+                .and_then(|l| l.links.get(conn.link as usize))
+                .map(|l| l.latency_ms),
         };
         match self.model.transmit(bytes, now, path) {
             Fate::Lost => Transit::Dropped(DropReason::Loss),

@@ -110,6 +110,8 @@ pub(crate) struct Path<'a> {
     pub receiver: &'a mut Port,
     /// Arrival time of the connection's last in-order message in this direction.
     pub fifo: &'a mut SimTime,
+    /// The link's fixed one-way latency (a links file), instead of a draw from the model.
+    pub latency_ms: Option<u64>,
 }
 
 /// What happens to one message.
@@ -167,7 +169,11 @@ impl Model {
         if f.reorder > 0.0 && r.gen::<f64>() < f.reorder {
             delay = r.gen_range(0..=f.reorder_delay.0.max(1));
         }
-        let lat = self.latency_ms(path.from_region, path.to_region, path.sender);
+        let fixed = path.latency_ms;
+        let lat = match fixed {
+            Some(l) => l,
+            None => self.latency_ms(path.from_region, path.to_region, path.sender),
+        };
         let now_us = now.as_micros();
         let mut upload = None;
         let arrival_us = if bytes >= BANDWIDTH_THRESHOLD_BYTES {
@@ -196,7 +202,10 @@ impl Model {
             *path.fifo = at;
         }
         let duplicate_at = dup.then(|| {
-            let extra = self.latency_ms(path.from_region, path.to_region, path.sender);
+            let extra = match fixed {
+                Some(l) => l,
+                None => self.latency_ms(path.from_region, path.to_region, path.sender),
+            };
             at.add(Millis(extra))
         });
         Fate::Deliver(Delivery {
@@ -259,6 +268,7 @@ mod tests {
                 sender: s,
                 receiver: r,
                 fifo,
+                latency_ms: None,
             };
             match m.transmit(bytes, SimTime::ZERO, path) {
                 Fate::Deliver(d) => d,

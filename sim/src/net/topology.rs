@@ -30,7 +30,12 @@ pub fn place(cfg: &SimConfig) -> Placement {
             *r = draw_region(p, rng.gen::<f64>());
         }
     }
-    let (up, down) = match cfg.bandwidth() {
+    let (up, down) = match (&cfg.links, cfg.bandwidth()) {
+        (Some(l), _) => (
+            l.links.access.iter().map(|a| a.up_bps).collect(),
+            l.links.access.iter().map(|a| a.down_bps).collect(),
+        ),
+        (None, bw) => match bw {
         Bandwidth::Uniform { download, upload } => (vec![upload; n], vec![download; n]),
         Bandwidth::Region => {
             // validate() guarantees a preset for the region model.
@@ -46,6 +51,7 @@ pub fn place(cfg: &SimConfig) -> Placement {
                     .collect(),
             )
         }
+        },
     };
     Placement {
         region,
@@ -82,6 +88,13 @@ pub fn build_topology(cfg: &SimConfig) -> Vec<(u32, u32)> {
             false
         }
     };
+    if let Some(l) = &cfg.links {
+        // In file order, so link `l` is the file's line `l` (its latency is looked up so).
+        for s in &l.links.links {
+            add(s.a, s.b, &mut edges);
+        }
+        return edges;
+    }
     match &cfg.topology {
         Topology::Mesh => {
             for a in 0..n {

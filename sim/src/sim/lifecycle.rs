@@ -182,6 +182,25 @@ impl Sim {
     }
 
     /// A planned submission fired: item `idx` goes to `node` or the next online peer.
+    /// Scheduled block `k`: its item is submitted at its peer, which mines it at once. A
+    /// peer that is down, or refuses the item, mines nothing (a violation says so).
+    pub(super) fn scheduled_block(&mut self, k: u32) {
+        let Some(b) = self
+            .cfg
+            .schedule
+            .as_ref()
+            .and_then(|s| s.blocks.get(k as usize).copied())
+        else {
+            return;
+        };
+        let text = rantai_core::calib::block_text(k as usize, b.bytes);
+        let now = self.sched.now().as_millis();
+        if let Err(e) = self.submit(b.node, &text).map(|_| ()).and_then(|()| self.mine(b.node).map(|_| ())) {
+            self.metrics
+                .violation(now, format!("scheduled block {k} at peer {}: {e}", b.node));
+        }
+    }
+
     pub(super) fn scheduled_submit(&mut self, idx: u32, node: u32) {
         let n = self.nodes.len() as u32;
         let Some(target) = workload::pick_online(node, n, |i| self.nodes[i as usize].is_up())
