@@ -575,8 +575,14 @@ async fn testbed(a: TestbedArgs) -> Result<()> {
     signals.abort();
     let report = report?;
     let json = serde_json::to_string_pretty(&report)?;
-    std::fs::write(&a.out, json + "\n").with_context(|| format!("cannot write {}", a.out.display()))?;
-    println!("testbed: {} nodes, {} blocks, relay {}", report.nodes, report.blocks.len(), report.relay);
+    std::fs::write(&a.out, json + "\n")
+        .with_context(|| format!("cannot write {}", a.out.display()))?;
+    println!(
+        "testbed: {} nodes, {} blocks, relay {}",
+        report.nodes,
+        report.blocks.len(),
+        report.relay
+    );
     for (k, b) in report.blocks.iter().enumerate() {
         let ms = |t: Option<u64>| t.map_or("-".to_string(), |t| format!("{t} ms"));
         println!(
@@ -588,7 +594,10 @@ async fn testbed(a: TestbedArgs) -> Result<()> {
             ms(b.t100)
         );
     }
-    println!("report written to {} (compare: rantai-sim compare)", a.out.display());
+    println!(
+        "report written to {} (compare: rantai-sim compare)",
+        a.out.display()
+    );
     Ok(())
 }
 

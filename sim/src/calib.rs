@@ -145,8 +145,16 @@ pub fn compare(tb: &CalibReport, sim: &CalibReport) -> Vec<Row> {
     let (dt, ds) = (pair_delays(tb), pair_delays(sim));
     let mean = |d: &[u64]| (!d.is_empty()).then(|| d.iter().sum::<u64>() as f64 / d.len() as f64);
     for (name, x, y) in [
-        ("pairs median ms", ms(quantile(&dt, 0.5)), ms(quantile(&ds, 0.5))),
-        ("pairs p90 ms", ms(quantile(&dt, 0.9)), ms(quantile(&ds, 0.9))),
+        (
+            "pairs median ms",
+            ms(quantile(&dt, 0.5)),
+            ms(quantile(&ds, 0.5)),
+        ),
+        (
+            "pairs p90 ms",
+            ms(quantile(&dt, 0.9)),
+            ms(quantile(&ds, 0.9)),
+        ),
         ("pairs mean ms", mean(&dt), mean(&ds)),
     ] {
         rows.push(Row {
@@ -194,7 +202,11 @@ pub fn table(tb: &CalibReport, sim: &CalibReport, rows: &[Row]) -> String {
         tb.relay,
         sim.relay
     );
-    let _ = writeln!(s, "  {:<28} {:>12} {:>12} {:>9}  agrees", "", "testbed", "sim", "error");
+    let _ = writeln!(
+        s,
+        "  {:<28} {:>12} {:>12} {:>9}  agrees",
+        "", "testbed", "sim", "error"
+    );
     let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     for r in rows {
         let err = r
@@ -239,9 +251,19 @@ pub fn cdf_svg(tb: &CalibReport, sim: &CalibReport) -> String {
     );
     for i in 0..=4 {
         let v = i as f64 / 4.0;
-        svg.hgrid(x0, x0 + pw, y0 + (1.0 - v) * ph, format_args!("{:.0}%", v * 100.0));
+        svg.hgrid(
+            x0,
+            x0 + pw,
+            y0 + (1.0 - v) * ph,
+            format_args!("{:.0}%", v * 100.0),
+        );
         let t = xmax * i as f64 / 4.0;
-        svg.vgrid(x0 + pw * i as f64 / 4.0, y0, y0 + ph, format_args!("{t:.0}"));
+        svg.vgrid(
+            x0 + pw * i as f64 / 4.0,
+            y0,
+            y0 + ph,
+            format_args!("{t:.0}"),
+        );
     }
     svg.frame(x0, y0, pw, ph);
     svg.text_middle(x0 + pw / 2.0, y0 + ph + 36.0, "delay after the miner (ms)");
@@ -252,13 +274,30 @@ pub fn cdf_svg(tb: &CalibReport, sim: &CalibReport) -> String {
         for (i, &v) in d.iter().enumerate() {
             let x = x0 + v as f64 / xmax * pw;
             pts.push(format!("{x:.1},{:.1}", y0 + (1.0 - i as f64 / n) * ph));
-            pts.push(format!("{x:.1},{:.1}", y0 + (1.0 - (i + 1) as f64 / n) * ph));
+            pts.push(format!(
+                "{x:.1},{:.1}",
+                y0 + (1.0 - (i + 1) as f64 / n) * ph
+            ));
         }
         svg.polyline(&pts.join(" "), Stroke { color, dashed });
     }
     let stroke = |color, dashed| Stroke { color, dashed };
-    svg.legend(x0 + 10.0, y0 + ph + 56.0, 30.0, stroke("#1f77b4", false), "testbed (real nodes)", None);
-    svg.legend(x0 + 260.0, y0 + ph + 56.0, 30.0, stroke("#d62728", true), "simulator", None);
+    svg.legend(
+        x0 + 10.0,
+        y0 + ph + 56.0,
+        30.0,
+        stroke("#1f77b4", false),
+        "testbed (real nodes)",
+        None,
+    );
+    svg.legend(
+        x0 + 260.0,
+        y0 + ph + 56.0,
+        30.0,
+        stroke("#d62728", true),
+        "simulator",
+        None,
+    );
     svg.finish()
 }
 
@@ -290,11 +329,18 @@ mod tests {
         let tb = report(&[&[Some(0), Some(100), Some(200), Some(300)]]);
         let close = report(&[&[Some(0), Some(104), Some(207), Some(314)]]);
         let far = report(&[&[Some(0), Some(120), Some(260), Some(300)]]);
-        assert_eq!(pair_delays(&tb), vec![100, 200, 300], "the miner's own 0 left out");
+        assert_eq!(
+            pair_delays(&tb),
+            vec![100, 200, 300],
+            "the miner's own 0 left out"
+        );
         let rows = compare(&tb, &close);
         assert!(rows.iter().all(Row::agrees), "{rows:?}");
         let rows = compare(&tb, &far);
-        let t50 = rows.iter().find(|r| r.what == "block 0 t50 ms").expect("row");
+        let t50 = rows
+            .iter()
+            .find(|r| r.what == "block 0 t50 ms")
+            .expect("row");
         assert_eq!((t50.testbed, t50.sim), (Some(100.0), Some(120.0)));
         assert!(!t50.agrees());
         assert!((t50.rel_error().expect("error") - 0.2).abs() < 1e-9);

@@ -621,7 +621,8 @@ fn compare(cli: &Cli, sim: &Sim, path: &std::path::Path) -> anyhow::Result<()> {
         sim.config().schedule.is_some(),
         "--compare needs a scenario with a `schedule` (and a `links` file), as the testbed ran"
     );
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let tb: rantai_core::calib::CalibReport =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let ours = calib::sim_report(sim);
@@ -637,7 +638,10 @@ fn compare(cli: &Cli, sim: &Sim, path: &std::path::Path) -> anyhow::Result<()> {
     let rows = calib::compare(&tb, &ours);
     print!("{}", calib::table(&tb, &ours, &rows));
     if let Some(dir) = &cli.out {
-        write_file(&dir.join("calibration.json"), &(serde_json::to_string_pretty(&ours)? + "\n"))?;
+        write_file(
+            &dir.join("calibration.json"),
+            &(serde_json::to_string_pretty(&ours)? + "\n"),
+        )?;
         write_file(&dir.join("calibration.svg"), &calib::cdf_svg(&tb, &ours))?;
     }
     Ok(())

@@ -337,9 +337,18 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
             block_interval_ms: cfg.block_interval().0,
             block_size_bytes: cfg.block_size_bytes(),
             preset: cfg.preset.map_or("none".into(), |p| p.name.to_string()),
-            topology: topology_str(&cfg.topology),
-            latency: latency_str(&cfg.latency()),
-            bandwidth: bandwidth_str(&cfg.bandwidth()),
+            topology: match &cfg.links {
+                Some(l) => format!("links:{}", l.source),
+                None => topology_str(&cfg.topology),
+            },
+            latency: match &cfg.links {
+                Some(_) => "links".into(),
+                None => latency_str(&cfg.latency()),
+            },
+            bandwidth: match &cfg.links {
+                Some(_) => "links".into(),
+                None => bandwidth_str(&cfg.bandwidth()),
+            },
             relay: cfg.relay().as_str().into(),
             loss: cfg.loss,
             duplicate: cfg.duplicate,

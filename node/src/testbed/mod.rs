@@ -109,7 +109,13 @@ struct Handle {
 }
 
 impl Handle {
-    fn call(&self, i: usize, method: &'static str, path: &str, body: Vec<u8>) -> Result<Vec<u8>, TestbedError> {
+    fn call(
+        &self,
+        i: usize,
+        method: &'static str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, TestbedError> {
         let node_err = |why: String| TestbedError::Node { node: i, why };
         let (code, body) = http_in(&self.ns, self.api, method, path, body).map_err(node_err)?;
         if !(200..300).contains(&code) {
@@ -152,7 +158,9 @@ impl TestbedConfig {
     ) -> Result<TestbedConfig, TestbedError> {
         let bad = |why: String| TestbedError::Scenario(format!("{}: {why}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| bad(e.to_string()))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| bad(e.to_string()))?;
         let other: Vec<&str> = table
             .keys()
             .map(String::as_str)
@@ -201,7 +209,11 @@ impl TestbedConfig {
             Some(toml::Value::Integer(s)) if *s > 0 => Duration::from_secs(*s as u64),
             Some(toml::Value::String(s)) => rantai_core::calib::parse_ms(s)
                 .map(Duration::from_millis)
-                .ok_or_else(|| bad(format!("`settle`: expected a duration such as 30s, got {s}")))?,
+                .ok_or_else(|| {
+                    bad(format!(
+                        "`settle`: expected a duration such as 30s, got {s}"
+                    ))
+                })?,
             Some(v) => return Err(bad(format!("`settle`: expected a duration, got {v}"))),
         };
         Ok(TestbedConfig {
@@ -244,7 +256,9 @@ fn wait_for(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(TestbedError::Setup(format!("timed out after {timeout:?} waiting for {what}")));
+            return Err(TestbedError::Setup(format!(
+                "timed out after {timeout:?} waiting for {what}"
+            )));
         }
         sleep_until(Instant::now() + Duration::from_millis(20), stop)?;
     }
@@ -283,7 +297,9 @@ pub fn run(cfg: &TestbedConfig, stop: &Arc<AtomicBool>) -> Result<CalibReport, T
     for i in 0..n {
         procs.0.push(spawn_node(cfg, &prefix, i)?);
     }
-    let api: SocketAddr = API.parse().map_err(|e| TestbedError::Setup(format!("{e}")))?;
+    let api: SocketAddr = API
+        .parse()
+        .map_err(|e| TestbedError::Setup(format!("{e}")))?;
     let nodes: Vec<Handle> = (0..n)
         .map(|i| Handle {
             ns: format!("{prefix}{i}"),
@@ -291,20 +307,34 @@ pub fn run(cfg: &TestbedConfig, stop: &Arc<AtomicBool>) -> Result<CalibReport, T
         })
         .collect();
     let degree: Vec<usize> = (0..n as u32)
-        .map(|i| cfg.links.links.iter().filter(|l| l.a == i || l.b == i).count())
+        .map(|i| {
+            cfg.links
+                .links
+                .iter()
+                .filter(|l| l.a == i || l.b == i)
+                .count()
+        })
         .collect();
     for (i, h) in nodes.iter().enumerate() {
-        wait_for(Duration::from_secs(30), stop, &format!("node {i}'s handshakes"), || {
-            let Ok(s) = h.json(i, "/status") else {
-                return Ok(false);
-            };
-            let ready = s["peers"]
-                .as_array()
-                .map_or(0, |p| p.iter().filter(|p| p["ready"] == true).count());
-            Ok(ready == degree[i])
-        })?;
+        wait_for(
+            Duration::from_secs(30),
+            stop,
+            &format!("node {i}'s handshakes"),
+            || {
+                let Ok(s) = h.json(i, "/status") else {
+                    return Ok(false);
+                };
+                let ready = s["peers"]
+                    .as_array()
+                    .map_or(0, |p| p.iter().filter(|p| p["ready"] == true).count());
+                Ok(ready == degree[i])
+            },
+        )?;
     }
-    tracing::info!("testbed: {n} nodes connected; mining {} blocks", cfg.schedule.len());
+    tracing::info!(
+        "testbed: {n} nodes connected; mining {} blocks",
+        cfg.schedule.len()
+    );
     let t0 = Instant::now();
     let mut hashes = Vec::with_capacity(cfg.schedule.len());
     for (k, s) in cfg.schedule.iter().enumerate() {
@@ -332,7 +362,11 @@ pub fn run(cfg: &TestbedConfig, stop: &Arc<AtomicBool>) -> Result<CalibReport, T
     let best = nodes[0].json(0, "/blocks?from=1&limit=1000")?;
     let best: BTreeSet<String> = best["blocks"]
         .as_array()
-        .map(|b| b.iter().filter_map(|b| b["hash"].as_str().map(String::from)).collect())
+        .map(|b| {
+            b.iter()
+                .filter_map(|b| b["hash"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     drop(procs);
     let stats = router.finish();
@@ -429,15 +463,20 @@ fn mine_one(
     h.call(i, "POST", "/blocks", block_text(k, s.bytes).into_bytes())?;
     h.call(i, "PUT", "/mining", b"own-items".to_vec())?;
     let mut hash = None;
-    wait_for(Duration::from_secs(10), stop, "the scheduled block to be mined", || {
-        let log = h.accepted(i)?;
-        hash = log
-            .iter()
-            .skip(before.min(log.len()))
-            .find(|a| a.mined_here)
-            .map(|a| a.hash.clone());
-        Ok(hash.is_some())
-    })?;
+    wait_for(
+        Duration::from_secs(10),
+        stop,
+        "the scheduled block to be mined",
+        || {
+            let log = h.accepted(i)?;
+            hash = log
+                .iter()
+                .skip(before.min(log.len()))
+                .find(|a| a.mined_here)
+                .map(|a| a.hash.clone());
+            Ok(hash.is_some())
+        },
+    )?;
     h.call(i, "PUT", "/mining", b"off".to_vec())?;
     hash.ok_or(TestbedError::Node {
         node: i,
@@ -448,9 +487,13 @@ fn mine_one(
 /// Adds a node's `rantai_peer_{messages,bytes}_total{direction="out",...}` samples.
 fn add_sent(text: &str, into: &mut BTreeMap<String, KindCount>) {
     for line in text.lines() {
-        let (field, rest) = if let Some(r) = line.strip_prefix("rantai_peer_messages_total{direction=\"out\",kind=\"") {
+        let (field, rest) = if let Some(r) =
+            line.strip_prefix("rantai_peer_messages_total{direction=\"out\",kind=\"")
+        {
             (0, r)
-        } else if let Some(r) = line.strip_prefix("rantai_peer_bytes_total{direction=\"out\",kind=\"") {
+        } else if let Some(r) =
+            line.strip_prefix("rantai_peer_bytes_total{direction=\"out\",kind=\"")
+        {
             (1, r)
         } else {
             continue;
@@ -535,6 +578,12 @@ mod tests {
         add_sent(text, &mut m);
         add_sent(text, &mut m);
         assert_eq!(m.len(), 1, "zero and inbound samples left out");
-        assert_eq!(m["inv"], KindCount { count: 6, bytes: 240 });
+        assert_eq!(
+            m["inv"],
+            KindCount {
+                count: 6,
+                bytes: 240
+            }
+        );
     }
 }

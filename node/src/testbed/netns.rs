@@ -149,7 +149,8 @@ pub fn http_in(
 fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
     let io = |e: std::io::Error| format!("{method} {path}: {e}");
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(io)?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(io)?;
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()

@@ -156,9 +156,9 @@ pub fn run(fds: &[OwnedFd], model: &LinkModel, stop: &Arc<AtomicBool>) -> Router
         if heap.peek().is_some_and(|Reverse(f)| f.at <= now_us()) {
             continue;
         }
-        let wait_us = heap
-            .peek()
-            .map_or(20_000, |Reverse(f)| f.at.saturating_sub(now_us()).min(20_000));
+        let wait_us = heap.peek().map_or(20_000, |Reverse(f)| {
+            f.at.saturating_sub(now_us()).min(20_000)
+        });
         let ts = libc::timespec {
             tv_sec: 0,
             tv_nsec: (wait_us * 1_000) as libc::c_long,
@@ -181,9 +181,7 @@ pub fn run(fds: &[OwnedFd], model: &LinkModel, stop: &Arc<AtomicBool>) -> Router
             }
             loop {
                 // SAFETY: reading into an owned buffer of MAX_PACKET bytes.
-                let got = unsafe {
-                    libc::read(pfds[src].fd, buf.as_mut_ptr().cast(), buf.len())
-                };
+                let got = unsafe { libc::read(pfds[src].fd, buf.as_mut_ptr().cast(), buf.len()) };
                 if got <= 0 {
                     break;
                 }

@@ -262,7 +262,10 @@ impl SimConfig {
         }
         if let Some(s) = &self.schedule {
             if self.blocks > 0 {
-                return Err(invalid("schedule", ValueError::ScheduleWithBlocks(self.blocks)));
+                return Err(invalid(
+                    "schedule",
+                    ValueError::ScheduleWithBlocks(self.blocks),
+                ));
             }
             if let Some((index, b)) = s.blocks.iter().enumerate().find(|(_, b)| b.node >= peers) {
                 let e = ValueError::SchedulePeer {

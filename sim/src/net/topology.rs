@@ -36,21 +36,21 @@ pub fn place(cfg: &SimConfig) -> Placement {
             l.links.access.iter().map(|a| a.down_bps).collect(),
         ),
         (None, bw) => match bw {
-        Bandwidth::Uniform { download, upload } => (vec![upload; n], vec![download; n]),
-        Bandwidth::Region => {
-            // validate() guarantees a preset for the region model.
-            let p = cfg.preset.unwrap_or(&crate::presets::BITCOIN_2019);
-            (
-                region
-                    .iter()
-                    .map(|&r| Some(p.upload_bps[r as usize]))
-                    .collect(),
-                region
-                    .iter()
-                    .map(|&r| Some(p.download_bps[r as usize]))
-                    .collect(),
-            )
-        }
+            Bandwidth::Uniform { download, upload } => (vec![upload; n], vec![download; n]),
+            Bandwidth::Region => {
+                // validate() guarantees a preset for the region model.
+                let p = cfg.preset.unwrap_or(&crate::presets::BITCOIN_2019);
+                (
+                    region
+                        .iter()
+                        .map(|&r| Some(p.upload_bps[r as usize]))
+                        .collect(),
+                    region
+                        .iter()
+                        .map(|&r| Some(p.download_bps[r as usize]))
+                        .collect(),
+                )
+            }
         },
     };
     Placement {

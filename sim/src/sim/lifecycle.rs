@@ -195,7 +195,11 @@ impl Sim {
         };
         let text = rantai_core::calib::block_text(k as usize, b.bytes);
         let now = self.sched.now().as_millis();
-        if let Err(e) = self.submit(b.node, &text).map(|_| ()).and_then(|()| self.mine(b.node).map(|_| ())) {
+        if let Err(e) = self
+            .submit(b.node, &text)
+            .map(|_| ())
+            .and_then(|()| self.mine(b.node).map(|_| ()))
+        {
             self.metrics
                 .violation(now, format!("scheduled block {k} at peer {}: {e}", b.node));
         }
