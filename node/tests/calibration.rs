@@ -157,7 +157,7 @@ fn testbed_and_simulator_agree_on_five_nodes_and_leave_nothing_behind() {
             "real block {k} reached every node: {b:?}"
         );
     }
-    for kind in ["hello", "inv", "get_blocks", "block", "items"] {
+    for kind in ["hello", "inv", "get_blocks", "block"] {
         let row = rows
             .iter()
             .find(|r| r.what == format!("{kind} messages"))

@@ -4,7 +4,7 @@
 
 use crate::chart::{Stroke, Svg, F1};
 use crate::net::KIND_NAMES;
-use crate::Sim;
+use crate::{Sim, SimConfig};
 use rantai_core::calib::{CalibBlock, CalibReport, KindCount};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -63,6 +63,54 @@ pub fn sim_report(sim: &Sim) -> CalibReport {
         messages,
         stale,
     }
+}
+
+/// What [`generate_links`] draws: a `random:degree` topology over `peers`, each link's
+/// latency uniform in `latency_ms`, and optionally each peer's up and down rates uniform in
+/// `rate_bps` (drawn separately).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinksPlan {
+    pub peers: u32,
+    pub degree: u32,
+    pub latency_ms: (u64, u64),
+    pub rate_bps: Option<(u64, u64)>,
+    pub seed: u64,
+}
+
+/// A links file for a calibration scenario, drawn from the seed (the simulator's own random
+/// topology; latencies from stream `calib-latency`, rates from `calib-rate`).
+pub fn generate_links(plan: &LinksPlan) -> String {
+    use rand::Rng;
+    let cfg = SimConfig {
+        peers: plan.peers,
+        seed: plan.seed,
+        preset: None,
+        topology: crate::config::Topology::Random {
+            k: Some(plan.degree),
+        },
+        ..SimConfig::default()
+    };
+    let edges = crate::net::build_topology(&cfg);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# {} peers, random:{} topology, latency {}..{} ms, seed {} (rantai-sim links)",
+        plan.peers, plan.degree, plan.latency_ms.0, plan.latency_ms.1, plan.seed
+    );
+    if let Some((lo, hi)) = plan.rate_bps {
+        let mut rng = crate::rng::stream(plan.seed, "calib-rate", 0);
+        for i in 0..plan.peers {
+            let up = rng.gen_range(lo..=hi) / 1000;
+            let down = rng.gen_range(lo..=hi) / 1000;
+            let _ = writeln!(s, "node {i} up {up}kbit down {down}kbit");
+        }
+    }
+    let mut rng = crate::rng::stream(plan.seed, "calib-latency", 0);
+    for (a, b) in edges {
+        let lat = rng.gen_range(plan.latency_ms.0..=plan.latency_ms.1);
+        let _ = writeln!(s, "{a} {b} {lat}ms");
+    }
+    s
 }
 
 /// Every (block, node) delay except the miner's own, sorted.
@@ -237,7 +285,9 @@ pub fn cdf_svg(tb: &CalibReport, sim: &CalibReport) -> String {
     let (dt, ds) = (pair_delays(tb), pair_delays(sim));
     let (w, h) = (720.0, 420.0);
     let (x0, y0, pw, ph) = (70.0, 40.0, 600.0, 300.0);
-    let xmax = dt.iter().chain(&ds).copied().max().unwrap_or(1).max(1) as f64 * 1.05;
+    let largest = dt.iter().chain(&ds).copied().max().unwrap_or(1).max(1) as f64;
+    let step = crate::chart::round_step(largest / 4.0);
+    let xmax = step * 4.0;
     let mut svg = Svg::new(w, h);
     svg.title(
         F1(x0 + pw / 2.0),
@@ -357,6 +407,28 @@ mod tests {
         assert!(!inv.agrees(), "a missing kind is a difference");
         let text = table(&counted, &tb, &rows);
         assert!(text.contains("inv messages"), "{text}");
+    }
+
+    #[test]
+    fn generated_links_parse_with_the_plan_s_ranges() {
+        let plan = LinksPlan {
+            peers: 20,
+            degree: 4,
+            latency_ms: (20, 150),
+            rate_bps: Some((10_000_000, 50_000_000)),
+            seed: 3,
+        };
+        let text = generate_links(&plan);
+        assert_eq!(text, generate_links(&plan), "deterministic");
+        let l = rantai_core::calib::Links::parse(&text).expect("parses");
+        assert_eq!(l.nodes, 20);
+        assert!(l.links.len() >= 20 * 4 / 2, "{} links", l.links.len());
+        assert!(l.links.iter().all(|k| (20..=150).contains(&k.latency_ms)));
+        assert!(l.access.iter().all(|a| {
+            [a.up_bps, a.down_bps]
+                .iter()
+                .all(|r| r.is_some_and(|r| (10_000_000..=50_000_000).contains(&r)))
+        }));
     }
 
     #[test]

@@ -249,7 +249,7 @@ pub fn category_panel(svg: &mut Svg, p: &Panel, series: &[Series]) {
 }
 
 /// The smallest round grid step (1, 2, 2.5 or 5 times a power of ten) of at least `raw`.
-fn round_step(raw: f64) -> f64 {
+pub(crate) fn round_step(raw: f64) -> f64 {
     let mag = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()

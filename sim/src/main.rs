@@ -386,6 +386,9 @@ fn main() -> ExitCode {
     if args.get(1).map(String::as_str) == Some("vopr") {
         return vopr_main(args[1..].to_vec());
     }
+    if args.get(1).map(String::as_str) == Some("links") {
+        return links_main(args[1..].to_vec());
+    }
     let cli = Cli::parse();
     let cfg = match cli.config() {
         Ok(c) => c,
@@ -645,4 +648,77 @@ fn compare(cli: &Cli, sim: &Sim, path: &std::path::Path) -> anyhow::Result<()> {
         write_file(&dir.join("calibration.svg"), &calib::cdf_svg(&tb, &ours))?;
     }
     Ok(())
+}
+
+/// `rantai-sim links`: draws a links file for a calibration scenario.
+#[derive(Parser, Debug)]
+#[command(
+    name = "rantai-sim links",
+    version,
+    about = "Draw a calibration links file: a random topology with per-link latencies and \
+             optional per-peer rates, for `rantai-node testbed` and the simulator's `links` key"
+)]
+struct LinksCli {
+    /// Peers.
+    #[arg(long, default_value_t = 20)]
+    peers: u32,
+    /// Outbound links each peer dials (the simulator's random:K topology).
+    #[arg(long, default_value_t = 4)]
+    degree: u32,
+    /// One-way latency range per link, e.g. 20ms..150ms (uniform).
+    #[arg(long, default_value = "20ms..150ms")]
+    latency: String,
+    /// Up and down rate range per peer, e.g. 10Mbit..50Mbit (uniform, each drawn on its own);
+    /// unlimited without it.
+    #[arg(long)]
+    rate: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn links_main(args: Vec<String>) -> ExitCode {
+    use rantai_core::calib::{parse_ms, parse_rate};
+    let cli = match LinksCli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let range = |s: &str, f: fn(&str) -> Option<u64>| {
+        let (a, b) = s.split_once("..")?;
+        let (a, b) = (f(a.trim())?, f(b.trim())?);
+        (a <= b).then_some((a, b))
+    };
+    let Some(latency_ms) = range(&cli.latency, parse_ms) else {
+        eprintln!(
+            "error: --latency: expected LO..HI such as 20ms..150ms, got `{}`",
+            cli.latency
+        );
+        return ExitCode::from(2);
+    };
+    let rate_bps = match cli.rate.as_deref().map(|r| (r, range(r, parse_rate))) {
+        None => None,
+        Some((_, Some(r))) => Some(r),
+        Some((r, None)) => {
+            eprintln!("error: --rate: expected LO..HI such as 10Mbit..50Mbit, got `{r}`");
+            return ExitCode::from(2);
+        }
+    };
+    if !(2..=rantai_core::calib::MAX_NODES).contains(&cli.peers) || cli.degree == 0 {
+        eprintln!(
+            "error: --peers must be 2 to {} and --degree at least 1",
+            rantai_core::calib::MAX_NODES
+        );
+        return ExitCode::from(2);
+    }
+    let plan = rantai_sim::calib::LinksPlan {
+        peers: cli.peers,
+        degree: cli.degree,
+        latency_ms,
+        rate_bps,
+        seed: cli.seed,
+    };
+    say!("{}", rantai_sim::calib::generate_links(&plan).trim_end());
+    ExitCode::SUCCESS
 }

@@ -107,6 +107,11 @@ fn peer_config(cfg: &SimConfig) -> Config {
         MinePolicy::OwnItems
     };
     core.relay_items = true;
+    if cfg.schedule.is_some() {
+        // A scheduled block's bytes travel in the block alone, as on the testbed: gossiping
+        // its item first would send them twice and measure item relay, not block relay.
+        core.relay_items = false;
+    }
     if cfg.links.is_some() {
         // A links file is the whole network, as on the testbed, whose nodes dial only the
         // links they are given (`--max-outbound 0`): so neither asks inbound peers for
@@ -212,6 +217,9 @@ impl Sim {
         }
         if let Some(l) = &sim.cfg.links {
             sim.net.set_link_latency(l.links.clone());
+        }
+        if sim.cfg.tcp_slow_start {
+            sim.net.links.enable_windows();
         }
         if let Some(s) = sim.cfg.schedule.clone() {
             sim.metrics.record_arrivals = true;
@@ -349,7 +357,8 @@ impl Sim {
             && self.converged()
     }
 
-    /// When a run gives up waiting: `settle` after the last block and the last fault, or a
+    /// When a run gives up waiting: `settle` after the last block (mined or scheduled) and the
+    /// last fault, or a
     /// generous multiple of the expected mining time if the blocks never come.
     fn hard_deadline(&self) -> SimTime {
         let base = match self.mining.done_at() {
@@ -361,7 +370,16 @@ impl Sim {
                 SimTime::from_millis(Millis(ms.saturating_add(20 * iv)))
             }
         };
-        base.max(self.faults.last_fault_at()).add(self.cfg.settle)
+        // A schedule's blocks are the run's mining: the last one starts the settle time too.
+        let last_scheduled = self
+            .cfg
+            .schedule
+            .as_ref()
+            .and_then(|s| s.blocks.last())
+            .map_or(SimTime::ZERO, |b| SimTime::from_millis(Millis(b.at_ms)));
+        base.max(self.faults.last_fault_at())
+            .max(last_scheduled)
+            .add(self.cfg.settle)
     }
 
     // ----- dispatch -----

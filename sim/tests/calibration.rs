@@ -142,3 +142,23 @@ fn calibration_keys_are_checked_against_each_other() {
     );
     refused("missing", "links = \"nowhere.txt\"\n", "", "nowhere.txt");
 }
+
+#[test]
+fn the_shipped_calibration_scenarios_parse_and_the_small_one_reaches_everyone() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/calibration");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("calibration scenarios") {
+        let path = e.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            let cfg = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(cfg.peers, 20, "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "{n} calibration scenarios");
+    let (_, r) = run(&dir.join("small.toml"));
+    assert_eq!(r.blocks.len(), 20);
+    for b in &r.blocks {
+        assert!(b.arrival_ms.iter().all(Option::is_some), "{b:?}");
+    }
+}

@@ -402,8 +402,9 @@ fn link_model(cfg: &TestbedConfig) -> router::LinkModel {
 }
 
 /// Starts node `i` in its namespace: it dials the nodes its links name it the dialler of and
-/// nothing else, never mines until told, gossips items and sends no keepalives (as simulated
-/// peers do in a run without faults).
+/// nothing else, never mines until told, does not gossip items (a block's bytes travel in
+/// the block alone) and sends no keepalives: as simulated peers run a scheduled scenario
+/// without faults.
 fn spawn_node(cfg: &TestbedConfig, prefix: &str, i: usize) -> Result<Child, TestbedError> {
     let ns = format!("{prefix}{i}");
     let me = router::node_ip(i).to_string();
@@ -428,7 +429,6 @@ fn spawn_node(cfg: &TestbedConfig, prefix: &str, i: usize) -> Result<Child, Test
         cfg.relay.as_str().into(),
         "--ping-interval-ms".into(),
         "0".into(),
-        "--relay-items".into(),
     ];
     for l in cfg.links.links.iter().filter(|l| l.a as usize == i) {
         args.push("--peer".into());

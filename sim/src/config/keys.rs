@@ -622,6 +622,30 @@ pub static KEYS: &[Key] = &[
         },
         show: |c| one(if c.discovery { "on" } else { "off" }),
     },
+    Key {
+        name: "tcp_slow_start",
+        value_name: "on|off",
+        help: "Model TCP's congestion window per connection: large messages on a fresh or idle \
+               connection wait one round trip per window doubling (see Calibration) [default: off]",
+        sweepable: true,
+        toml_array: None,
+        clear: None,
+        set: |c, v, _| {
+            c.tcp_slow_start = match v {
+                "on" | "true" => true,
+                "off" | "false" => false,
+                _ => return Err(ValueError::expected("`on` or `off`", v)),
+            };
+            Ok(())
+        },
+        show: |c| {
+            if c.tcp_slow_start {
+                one("on")
+            } else {
+                Vec::new()
+            }
+        },
+    },
 ];
 
 #[cfg(test)]

@@ -83,6 +83,8 @@ pub struct SimConfig {
     pub links: Option<LinksFile>,
     /// A calibration block schedule: these blocks, at these times, replace mining.
     pub schedule: Option<ScheduleFile>,
+    /// Model TCP's congestion window (slow start on fresh and idle connections).
+    pub tcp_slow_start: bool,
 }
 
 /// A links file as given (`source`, the path written) and as read.
@@ -131,6 +133,7 @@ impl Default for SimConfig {
             discovery: false,
             links: None,
             schedule: None,
+            tcp_slow_start: false,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! the last in-order message); when to dial is the dialer's core's (a pending dial has a
 //! generation, and a newer one supersedes it); upload time booked on a connection that closes goes back to its sender.
 
+use super::model::Window;
 use crate::time::SimTime;
 use rantai_core::ConnId;
 
@@ -65,6 +66,9 @@ pub(crate) struct Links {
     /// closing connection can hand its unsent share of the uplink back. Indexed by
     /// `2 * link + (sender is the acceptor)`; empty (no allocation) until the first booking.
     uploads: Vec<Vec<(u64, u64)>>,
+    /// With the TCP window model on: each connection's congestion window per direction,
+    /// indexed like `uploads`; empty when it is off.
+    windows: Vec<Window>,
 }
 
 impl Links {
@@ -87,7 +91,30 @@ impl Links {
             links,
             edges,
             uploads: Vec::new(),
+            windows: Vec::new(),
         }
+    }
+
+    /// Turns on the TCP window model ([`Window`]) for every link.
+    pub(crate) fn enable_windows(&mut self) {
+        self.windows = vec![Window::default(); 2 * self.links.len()];
+    }
+
+    /// `conn`'s direction: the arrival time of its last in-order message (its FIFO mark)
+    /// and, with the window model on, its congestion window.
+    #[inline]
+    pub(crate) fn direction_mut(&mut self, conn: &Conn) -> (&mut SimTime, Option<&mut Window>) {
+        let l = &mut self.links[conn.link as usize];
+        let to_a = conn.to == l.a;
+        let fifo = if to_a {
+            &mut l.fifo_to_a
+        } else {
+            &mut l.fifo_to_b
+        };
+        let window = self
+            .windows
+            .get_mut(2 * conn.link as usize + usize::from(to_a));
+        (fifo, window)
     }
 
     /// Adds a closed link from dialer `a` to acceptor `b` (a learned address): its index.
@@ -103,6 +130,9 @@ impl Links {
             dial_gen: 0,
         });
         self.edges.push((a, b));
+        if !self.windows.is_empty() {
+            self.windows.extend([Window::default(); 2]);
+        }
         l
     }
 
@@ -165,17 +195,6 @@ impl Links {
         })
     }
 
-    /// Arrival time of the last in-order message towards `conn.to`.
-    #[inline]
-    pub(crate) fn fifo_mut(&mut self, conn: &Conn) -> &mut SimTime {
-        let l = &mut self.links[conn.link as usize];
-        if conn.to == l.b {
-            &mut l.fifo_to_b
-        } else {
-            &mut l.fifo_to_a
-        }
-    }
-
     /// Supersedes any pending dial of `link`: returns the generation of the next one.
     pub(crate) fn next_dial(&mut self, link: u32) -> u32 {
         let l = &mut self.links[link as usize];
@@ -196,7 +215,15 @@ impl Links {
         l.open = true;
         l.fifo_to_a = now;
         l.fifo_to_b = now;
-        conn_id(link, l.epoch)
+        let epoch = l.epoch;
+        // A new TCP connection starts from the initial window both ways.
+        if let Some(w) = self
+            .windows
+            .get_mut(2 * link as usize..2 * link as usize + 2)
+        {
+            w.fill(Window::default());
+        }
+        conn_id(link, epoch)
     }
 
     /// Closes `link`'s connection from `closer`'s side: its epoch and the other side, or

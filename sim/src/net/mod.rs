@@ -177,12 +177,14 @@ impl Network {
         if !self.partitions.is_empty() && self.partitions.blocked(from, conn.to) {
             return Transit::Dropped(DropReason::Partition);
         }
+        let (fifo, window) = self.links.direction_mut(conn);
         let path = Path {
             from_region: self.regions[from as usize],
             to_region: self.regions[conn.to as usize],
             sender,
             receiver,
-            fifo: self.links.fifo_mut(conn),
+            fifo,
+            window,
             latency_ms: self
                 .link_latency
                 .as_ref()

@@ -92,6 +92,72 @@ impl Port {
     }
 }
 
+/// Linux's initial congestion window: 10 segments of 1,448 payload bytes (RFC 6928).
+pub const INITIAL_WINDOW_BYTES: u64 = 10 * 1448;
+/// The floor of Linux's retransmission timeout: a connection that sent nothing for its RTT
+/// plus this long restarts from the initial window (`tcp_slow_start_after_idle`, on by
+/// default).
+pub const IDLE_RESTART_US: u64 = 200_000;
+/// Largest window the model grows to (no loss ever shrinks it).
+pub const MAX_WINDOW_BYTES: u64 = 16 << 20;
+
+/// One direction of a connection under the TCP window model: its congestion window and when
+/// it last sent. A window starts at [`INITIAL_WINDOW_BYTES`], doubles every round trip while
+/// it cannot fill the path (slow start: a window of bytes, then wait a round trip for their
+/// ACKs), grows by what was sent, and restarts from the initial window after an idle
+/// [`IDLE_RESTART_US`] past a round trip. No loss, no congestion avoidance: the emulated
+/// links of a calibration drop nothing, so the window only grows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Window {
+    /// Bytes; 0 until the connection's first send.
+    cwnd: u64,
+    /// When the last send's last byte left (µs).
+    last_send_us: u64,
+}
+
+impl Window {
+    /// Microseconds from `start_us` until the last of `bytes` has left under the window
+    /// alone (rounds of a window, a round trip apart, until the window fills the path; then
+    /// the rate); updates the window. Other connections' sends are not counted: they use the
+    /// uplink while this one waits for ACKs, so the caller takes the later of this bound and
+    /// the uplink's queue.
+    pub(crate) fn send(
+        &mut self,
+        bytes: u64,
+        start_us: u64,
+        rtt_us: u64,
+        rate: Option<u64>,
+    ) -> u64 {
+        let idle = start_us.saturating_sub(self.last_send_us);
+        let mut c = if self.cwnd == 0 || idle > rtt_us + IDLE_RESTART_US {
+            INITIAL_WINDOW_BYTES
+        } else {
+            self.cwnd
+        };
+        let start_window = c;
+        let (mut sent, mut t) = (0u64, 0u64);
+        loop {
+            if rate.is_some() && transfer_us(c, rate) >= rtt_us {
+                // The window fills the path: the rest goes at the rate.
+                t += transfer_us(bytes - sent, rate);
+                break;
+            }
+            let chunk = c.min(bytes - sent);
+            sent += chunk;
+            if sent >= bytes {
+                t += transfer_us(chunk, rate);
+                break;
+            }
+            // A window's worth in flight, then a round trip for its ACKs.
+            t += rtt_us;
+            c = (c * 2).min(MAX_WINDOW_BYTES);
+        }
+        self.cwnd = (start_window + bytes).min(MAX_WINDOW_BYTES);
+        self.last_send_us = start_us + t;
+        t
+    }
+}
+
 /// Probabilities of the per-message faults.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FaultRates {
@@ -112,6 +178,8 @@ pub(crate) struct Path<'a> {
     pub fifo: &'a mut SimTime,
     /// The link's fixed one-way latency (a links file), instead of a draw from the model.
     pub latency_ms: Option<u64>,
+    /// This direction's congestion window, with the TCP window model on.
+    pub window: Option<&'a mut Window>,
 }
 
 /// What happens to one message.
@@ -190,8 +258,20 @@ impl Model {
             if r.down_bps.is_some() {
                 r.down_free_us = down_done;
             }
-            down_done
+            // The window bounds the transfer too, from when it was handed over: while this
+            // connection waits for ACKs, others may use the uplink.
+            let rate = match (s.up_bps, r.down_bps) {
+                (Some(u), Some(d)) => Some(u.min(d)),
+                (u, d) => u.or(d),
+            };
+            let windowed = path.window.map_or(0, |w| {
+                now_us + w.send(bytes, now_us, 2 * lat * 1000, rate) + lat * 1000
+            });
+            down_done.max(windowed)
         } else {
+            if let Some(w) = path.window {
+                w.send(bytes, now_us, 2 * lat * 1000, None);
+            }
             now_us + lat * 1000
         };
         let mut at = SimTime::from_micros_ceil(arrival_us);
@@ -254,6 +334,35 @@ mod tests {
         Model::new(Latency::Const(Millis(latency_ms)), None, faults)
     }
 
+    #[test]
+    fn a_window_doubles_per_round_trip_until_it_fills_the_path() {
+        let rtt = 100_000;
+        // Unlimited rate: 14,480 B, then doubling; 500 kB needs six windows, five waits.
+        let mut w = Window::default();
+        assert_eq!(w.send(500_000, 0, rtt, None), 5 * rtt);
+        let ten = Some(10_000_000);
+        // 10 Mbit/s fills a 100 ms round trip with 125 kB: four waits, then the rest at rate.
+        let mut w = Window::default();
+        let sent_in_windows = 14_480 + 28_960 + 57_920 + 115_840;
+        let t = 4 * rtt + transfer_us(500_000 - sent_in_windows, ten);
+        assert_eq!(w.send(500_000, 0, rtt, ten), t);
+        // Warm (grown by what it sent, used again within an RTO of its last byte): the rate.
+        assert_eq!(
+            w.send(500_000, t + 50_000, rtt, ten),
+            transfer_us(500_000, ten)
+        );
+        // Idle past a round trip plus the RTO floor: back to the initial window.
+        let later = t + 50_000 + transfer_us(500_000, Some(10_000_000)) + rtt + IDLE_RESTART_US + 1;
+        assert_eq!(w.send(500_000, later, rtt, ten), t);
+        // What fits the initial window goes at the rate.
+        let mut w = Window::default();
+        let one = Some(1_000_000);
+        assert_eq!(
+            w.send(INITIAL_WINDOW_BYTES, 0, rtt, one),
+            transfer_us(INITIAL_WINDOW_BYTES, one)
+        );
+    }
+
     /// Cut-through: an idle path moves a big message in latency + size / min(up, down); a
     /// second one queues behind the first on the uplink; small ones cost latency only.
     #[test]
@@ -269,6 +378,7 @@ mod tests {
                 receiver: r,
                 fifo,
                 latency_ms: None,
+                window: None,
             };
             match m.transmit(bytes, SimTime::ZERO, path) {
                 Fate::Deliver(d) => d,
