@@ -167,6 +167,17 @@ fn http_api_answers_with_the_documented_keys() {
         n.status()
             .is_some_and(|s| s.height == 2 && s.pending_items == 0)
     });
+    let (code, body) = http(n.http, "GET", "/accepted", b"").expect("accepted");
+    assert_eq!(code, 200);
+    let log: Vec<rantai_node::Accepted> = serde_json::from_slice(&body).expect("json");
+    let heights: Vec<u64> = log.iter().map(|a| a.height).collect();
+    assert_eq!(heights, vec![1, 2], "both mined blocks, oldest first");
+    assert!(log.iter().all(|a| a.mined_here));
+    assert!(log[0].at_unix_us <= log[1].at_unix_us);
+    assert!(
+        log[0].at_unix_us > 1_700_000_000_000_000,
+        "microseconds since 1970"
+    );
 }
 
 #[test]
