@@ -286,8 +286,9 @@ pub fn cdf_svg(tb: &CalibReport, sim: &CalibReport) -> String {
     let (w, h) = (720.0, 420.0);
     let (x0, y0, pw, ph) = (70.0, 40.0, 600.0, 300.0);
     let largest = dt.iter().chain(&ds).copied().max().unwrap_or(1).max(1) as f64;
-    let step = crate::chart::round_step(largest / 4.0);
-    let xmax = step * 4.0;
+    let step = crate::chart::round_step(largest / 5.0);
+    let ticks = (largest / step).ceil().max(1.0) as usize;
+    let xmax = step * ticks as f64;
     let mut svg = Svg::new(w, h);
     svg.title(
         F1(x0 + pw / 2.0),
@@ -307,13 +308,10 @@ pub fn cdf_svg(tb: &CalibReport, sim: &CalibReport) -> String {
             y0 + (1.0 - v) * ph,
             format_args!("{:.0}%", v * 100.0),
         );
-        let t = xmax * i as f64 / 4.0;
-        svg.vgrid(
-            x0 + pw * i as f64 / 4.0,
-            y0,
-            y0 + ph,
-            format_args!("{t:.0}"),
-        );
+    }
+    for i in 0..=ticks {
+        let t = step * i as f64;
+        svg.vgrid(x0 + t / xmax * pw, y0, y0 + ph, format_args!("{t:.0}"));
     }
     svg.frame(x0, y0, pw, ph);
     svg.text_middle(x0 + pw / 2.0, y0 + ph + 36.0, "delay after the miner (ms)");
