@@ -104,13 +104,14 @@ impl Outcome {
 /// | blocks | 10..=60, interval 2..=60 s |
 /// | block size | bitcoin-2019's 535 kB (2 in 3) or 0 |
 /// | topology | random (bitcoin-2019 degrees), ring, line, small-world:4:0.2, star |
-/// | relay | announce or push |
+/// | relay | announce, push or compact |
 /// | loss | 0 (1 in 4) or 0..30 % |
 /// | duplication, reordering | 0 (1 in 2) or 0..10 %, 0..20 % |
 /// | partitions | 0..=2 in the mining span: 30 s..20 min, or never healing (1 in 4); a random fraction 0.1..0.9; one-way (1 in 3) |
 /// | crashes | 0..=3 in the mining span: restart after 10 s..10 min (2 in 3) or never; chain kept or wiped (1 in 2) |
 /// | items | 0 (1 in 4) or 1..=100 |
 /// | discovery | on (1 in 3): peers also dial the addresses they learn |
+/// | tcp_slow_start | on (1 in 3): the TCP window model |
 ///
 /// Latency and bandwidth are bitcoin-2019's regional model; every other setting is the
 /// simulator's default.
@@ -186,6 +187,7 @@ pub fn scenario(seed: u64) -> SimConfig {
         r.gen_range(1..=100)
     };
     cfg.discovery = r.gen_range(0..3) == 0;
+    cfg.tcp_slow_start = r.gen_range(0..3) == 0;
     cfg
 }
 
