@@ -211,28 +211,44 @@ impl Metrics {
     }
 }
 
-/// Histogram of delays in 10 ms buckets up to 1,000 s (one overflow bucket beyond): bounded
-/// memory however many (block, peer) pairs are recorded.
+/// Every (block, peer) delay, exactly: a count per millisecond (delays are whole
+/// milliseconds), grown as larger delays come, up to [`DENSE_MAX_MS`]; the rare delays past
+/// that are kept one by one. Quantiles are exact order statistics (nearest rank), at any
+/// scale, in memory bounded by the largest delay rather than the number of samples.
 #[derive(Debug, Clone, Default)]
 pub struct DelayHistogram {
-    buckets: Vec<u64>,
+    /// `counts[ms]`: delays of exactly `ms` milliseconds.
+    counts: Vec<u64>,
+    /// Delays of [`DENSE_MAX_MS`] or more, unsorted.
+    beyond: Vec<u64>,
     count: u64,
     sum_ms: u128,
     max_ms: u64,
 }
 
-/// Width of one histogram bucket in milliseconds.
+/// Width of the steps of [`DelayHistogram::cdf`], the charts' resolution, in milliseconds.
 pub const BUCKET_MS: u64 = 10;
-const BUCKETS: usize = 100_000;
+/// Delays below this many milliseconds (about 70 minutes) are counted per millisecond (at
+/// most 32 MiB); longer ones are kept one by one.
+pub const DENSE_MAX_MS: u64 = 1 << 22;
 
 impl DelayHistogram {
     /// Records one delay.
     pub fn record(&mut self, ms: u64) {
-        if self.buckets.is_empty() {
-            self.buckets = vec![0; BUCKETS + 1];
+        if ms < DENSE_MAX_MS {
+            let i = ms as usize;
+            if i >= self.counts.len() {
+                // Doubling keeps regrowth rare; the cap bounds it.
+                let len = (i + 1)
+                    .next_power_of_two()
+                    .max(1024)
+                    .min(DENSE_MAX_MS as usize);
+                self.counts.resize(len, 0);
+            }
+            self.counts[i] += 1;
+        } else {
+            self.beyond.push(ms);
         }
-        let b = ((ms / BUCKET_MS) as usize).min(BUCKETS);
-        self.buckets[b] += 1;
         self.count += 1;
         self.sum_ms += u128::from(ms);
         self.max_ms = self.max_ms.max(ms);
@@ -253,37 +269,50 @@ impl DelayHistogram {
         (self.count > 0).then_some(self.max_ms)
     }
 
-    /// The `q`-quantile, as the lower edge of its 10 ms bucket (at most 10 ms below the truth).
+    /// The exact `q`-quantile (nearest rank: the smallest delay with at least `q` of the
+    /// delays at or below it).
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.count == 0 {
             return None;
         }
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
         let mut acc = 0;
-        for (i, &c) in self.buckets.iter().enumerate() {
+        for (ms, &c) in self.counts.iter().enumerate() {
             acc += c;
             if acc >= rank {
-                return Some((i as u64 * BUCKET_MS).min(self.max_ms));
+                return Some(ms as u64);
             }
         }
-        Some(self.max_ms)
+        let mut beyond = self.beyond.clone();
+        beyond.sort_unstable();
+        let i = (rank - acc - 1) as usize;
+        beyond.get(i).copied().or(Some(self.max_ms))
     }
 
-    /// Cumulative fractions at bucket edges, for charts: `(delay_ms, fraction <= delay)` at
-    /// every non-empty bucket.
+    /// Cumulative fractions for charts, in [`BUCKET_MS`] steps: `(delay_ms, fraction of
+    /// delays <= delay_ms)` at the end of every step holding a delay (the last at the largest
+    /// delay).
     pub fn cdf(&self) -> Vec<(u64, f64)> {
-        let mut out = Vec::new();
-        let mut acc = 0;
-        for (i, &c) in self.buckets.iter().enumerate() {
+        let mut steps: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+        for (ms, &c) in self.counts.iter().enumerate() {
             if c > 0 {
-                acc += c;
-                out.push((
-                    ((i as u64 + 1) * BUCKET_MS).min(self.max_ms),
-                    acc as f64 / self.count as f64,
-                ));
+                *steps.entry(ms as u64 / BUCKET_MS).or_default() += c;
             }
         }
-        out
+        for &ms in &self.beyond {
+            *steps.entry(ms / BUCKET_MS).or_default() += 1;
+        }
+        let mut acc = 0;
+        steps
+            .into_iter()
+            .map(|(step, c)| {
+                acc += c;
+                (
+                    ((step + 1) * BUCKET_MS).min(self.max_ms),
+                    acc as f64 / self.count as f64,
+                )
+            })
+            .collect()
     }
 }
 
@@ -377,6 +406,39 @@ mod tests {
         assert_eq!(m.delays.max(), Some(90));
         assert_eq!(m.delays.mean(), Some(50.0));
         assert!(!m.on_accepted(&rantai_core::types::sha256(b"x"), 0, Millis(0), 10));
+    }
+
+    #[test]
+    fn delay_quantiles_are_exact_at_any_scale() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut h = DelayHistogram::default();
+        // Small delays (2 ms links), ordinary ones, and a few past the dense range.
+        let mut all: Vec<u64> = (0..20_000)
+            .map(|i| match i % 100 {
+                0 => DENSE_MAX_MS + rng.gen_range(0..10_000_000),
+                1..=49 => rng.gen_range(0..20),
+                _ => rng.gen_range(0..5_000),
+            })
+            .collect();
+        for &d in &all {
+            h.record(d);
+        }
+        all.sort_unstable();
+        for q in [0.0, 0.001, 0.25, 0.5, 0.9, 0.99, 0.995, 0.999, 1.0] {
+            assert_eq!(h.quantile(q), quantile(&all, q), "q {q}");
+        }
+        assert_eq!(h.max(), all.last().copied());
+        assert_eq!(h.count(), all.len() as u64);
+        let cdf = h.cdf();
+        assert_eq!(cdf.last().map(|c| c.1), Some(1.0));
+        assert!(cdf.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+        // The old 10 ms buckets said 10 for 2..=12 ms delays whose median is 7.
+        let mut small = DelayHistogram::default();
+        for d in 2..=12 {
+            small.record(d);
+        }
+        assert_eq!(small.quantile(0.5), Some(7));
     }
 }
 

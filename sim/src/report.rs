@@ -120,7 +120,7 @@ pub struct PropagationReport {
     pub t90: Stat,
     pub t100: Stat,
     /// Delay from mining to acceptance over every (block, receiving peer) pair, the quantity
-    /// Decker and Wattenhofer measured; quantiles are bucket lower edges, within 10 ms.
+    /// Decker and Wattenhofer measured; quantiles are exact (nearest rank).
     pub all_peers: Stat,
     /// Number of (block, receiving peer) pairs behind `all_peers`.
     pub all_peers_samples: u64,
