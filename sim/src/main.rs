@@ -238,7 +238,7 @@ fn vopr_main(args: Vec<String>) -> ExitCode {
     let budget = match cli
         .budget
         .as_deref()
-        .map(|b| rantai_sim::units::parse_duration(b, 1000.0))
+        .map(|b| rantai_sim::units::parse_duration(b, rantai_sim::units::Bare::Seconds))
     {
         None => None,
         Some(Ok(d)) => Some(std::time::Duration::from_millis(d.0)),

@@ -6,7 +6,7 @@ use super::error::{ConfigError, ValueError};
 use super::keys::{self, ArrayForm, Key};
 use super::model::{CrashSpec, Groups, PartitionSpec};
 use super::scenario::SimConfig;
-use crate::units::{parse_duration, parse_probability};
+use crate::units::{parse_duration, parse_probability, Bare};
 use rantai_core::Millis;
 use std::path::Path;
 
@@ -83,7 +83,7 @@ fn duration(t: &toml::Table, key: &str, ctx: &str) -> Result<Option<Millis>, Con
         None => Ok(None),
         Some(v) => {
             let s = scalar(v).ok_or_else(|| invalid_at(ctx, key, ValueError::NotADuration))?;
-            parse_duration(&s, 1000.0)
+            parse_duration(&s, Bare::Seconds)
                 .map(Some)
                 .map_err(|e| invalid_at(ctx, key, e.into()))
         }

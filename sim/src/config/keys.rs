@@ -9,7 +9,7 @@ use super::error::{ValueError, MAX_ITEM_BYTES};
 use super::model::{CrashSpec, Latency, PartitionSpec, Topology};
 use super::scenario::{LinksFile, PingInterval, ScheduleFile, SimConfig};
 use crate::presets;
-use crate::units::{parse_duration, parse_probability, parse_size};
+use crate::units::{parse_duration, parse_probability, parse_size, Bare};
 use rantai_core::RelayPolicy;
 use std::path::Path;
 
@@ -107,7 +107,7 @@ fn count<T: std::str::FromStr>(v: &str, what: &'static str) -> Result<T, ValueEr
 
 /// A duration where a bare number is seconds (`600`, `2s`, `10m`).
 fn duration_s(v: &str) -> Result<rantai_core::Millis, ValueError> {
-    Ok(parse_duration(v, 1000.0)?)
+    Ok(parse_duration(v, Bare::Seconds)?)
 }
 
 /// A duration as the replay command writes it, in exact milliseconds.
@@ -430,7 +430,7 @@ pub static KEYS: &[Key] = &[
         toml_array: None,
         clear: None,
         set: |c, v, _| {
-            c.reorder_delay = parse_duration(v, 1.0)?;
+            c.reorder_delay = parse_duration(v, Bare::Refused)?;
             Ok(())
         },
         show: |c| {

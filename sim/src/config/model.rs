@@ -5,7 +5,7 @@
 //! so `x.to_string().parse()` gives `x` back (except an explicit-groups partition, which only a
 //! scenario file can state, and an edge-list topology, which names its file).
 
-use crate::units::{parse_duration, parse_probability, parse_rate, Rate, UnitError};
+use crate::units::{parse_duration, parse_probability, parse_rate, Bare, Rate, UnitError};
 use rantai_core::Millis;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -224,7 +224,7 @@ impl FromStr for Latency {
     /// Parses `const:50ms` (or just `50ms`), `uniform:10ms..200ms`, `normal:100ms:20ms`,
     /// `lognormal:80ms:0.6`, `region`.
     fn from_str(v: &str) -> Result<Latency, LatencyError> {
-        let d = |s: &str| parse_duration(s, 1.0);
+        let d = |s: &str| parse_duration(s, Bare::Refused);
         let parts: Vec<&str> = v.splitn(3, ':').collect();
         Ok(match parts.as_slice() {
             ["region"] => Latency::Region,
@@ -251,6 +251,8 @@ impl FromStr for Latency {
                     sigma,
                 }
             }
+            // A bare number says why it is refused; other words are unknown models.
+            [x] if x.trim().parse::<f64>().is_ok() => Latency::Const(d(x)?),
             [x] => Latency::Const(d(x).map_err(|_| LatencyError::Unknown(v.to_string()))?),
             _ => return Err(LatencyError::Unknown(v.to_string())),
         })
@@ -287,7 +289,14 @@ impl FromStr for Bandwidth {
         if v == "region" {
             return Ok(Bandwidth::Region);
         }
-        Ok(match v.split_once('/') {
+        // The `/` between two rates, not one inside a unit (`20Mbit/s/5Mbit/s`).
+        let split = v.match_indices('/').map(|(i, _)| i).find(|&i| {
+            let rest = v[i + 1..].trim_start();
+            rest.starts_with(|c: char| c.is_ascii_digit())
+                || rest.eq_ignore_ascii_case("unlimited")
+                || rest.eq_ignore_ascii_case("inf")
+        });
+        Ok(match split.map(|i| (&v[..i], &v[i + 1..])) {
             Some((d, u)) => Bandwidth::Uniform {
                 download: parse_rate(d)?,
                 upload: parse_rate(u)?,
@@ -356,11 +365,11 @@ impl FromStr for PartitionSpec {
         let (a, b) = range
             .split_once("..")
             .ok_or_else(|| FaultError::PartitionForm(v.to_string()))?;
-        let at = parse_duration(a, 1000.0)?;
+        let at = parse_duration(a, Bare::Seconds)?;
         let heal = if b.trim().is_empty() {
             None
         } else {
-            Some(parse_duration(b, 1000.0)?)
+            Some(parse_duration(b, Bare::Seconds)?)
         };
         let mut fraction = 0.5;
         let mut oneway = false;
@@ -429,9 +438,9 @@ impl FromStr for CrashSpec {
             Some((a, b)) => (a, Some(b)),
             None => (range, None),
         };
-        let at = parse_duration(a, 1000.0)?;
+        let at = parse_duration(a, Bare::Seconds)?;
         let restart = match b {
-            Some(b) if !b.trim().is_empty() => Some(parse_duration(b, 1000.0)?),
+            Some(b) if !b.trim().is_empty() => Some(parse_duration(b, Bare::Seconds)?),
             _ => None,
         };
         Ok(CrashSpec {
