@@ -21,6 +21,10 @@ use std::collections::BTreeMap;
 pub const MAX_NODES: u32 = 1_000;
 /// Most scheduled blocks.
 pub const MAX_BLOCKS: usize = 10_000;
+/// Longest one-way latency a links file may give (a minute).
+pub const MAX_LATENCY_MS: u64 = 60_000;
+/// Latest time a schedule may mine at (a week).
+pub const MAX_SCHEDULE_MS: u64 = 7 * 24 * 3600 * 1000;
 
 /// A line of a links or schedule file that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,7 +112,8 @@ impl Links {
                         _ => return Err(err("expected `A B LATENCY` with node numbers")),
                     };
                     let latency_ms = parse_ms(lat)
-                        .ok_or_else(|| err("expected a latency such as 35ms or 1s"))?;
+                        .filter(|&l| l <= MAX_LATENCY_MS)
+                        .ok_or_else(|| err("expected a latency such as 35ms or 1s, at most 60s"))?;
                     if a == b {
                         return Err(err("a node cannot link to itself"));
                     }
@@ -173,8 +178,9 @@ pub fn parse_schedule(text: &str, nodes: u32) -> Result<Vec<Scheduled>, CalibErr
         match words.as_slice() {
             [] => continue,
             [t, i, b] => {
-                let at_ms =
-                    parse_ms(t).ok_or_else(|| err("expected a time such as 500ms or 2s"))?;
+                let at_ms = parse_ms(t)
+                    .filter(|&t| t <= MAX_SCHEDULE_MS)
+                    .ok_or_else(|| err("expected a time such as 500ms or 2s, at most a week"))?;
                 let node = node(i).ok_or_else(|| err("expected a node number"))?;
                 if node >= nodes {
                     return Err(err(&format!("node {node} is not in the links file")));
@@ -294,7 +300,9 @@ pub fn parse_ms(s: &str) -> Option<u64> {
         return None;
     };
     let v: f64 = num.parse().ok()?;
-    (v.is_finite() && v >= 0.0).then(|| (v * scale).round() as u64)
+    let ms = (v * scale).round();
+    // Far past any sensible time, and so past any overflow when added to an instant.
+    (v.is_finite() && v >= 0.0 && ms <= 1e15).then_some(ms as u64)
 }
 
 /// `500kbit`, `20Mbit`, `1Gbit` (also `bit`), in bits per second.
@@ -331,6 +339,7 @@ mod tests {
             "node 0 sideways 1Mbit",
             "0 x 10ms",
             "0 1",
+            "0 1 61s",
         ] {
             assert!(Links::parse(bad).is_err(), "refused: {bad}");
         }
@@ -363,6 +372,10 @@ mod tests {
         assert!(parse_schedule("1s 0 0", 2).is_err(), "empty block");
         assert!(parse_schedule("1s 0 2000000", 2).is_err(), "over the limit");
         assert!(parse_schedule("1 0 10", 2).is_err(), "time needs a unit");
+        assert!(
+            parse_schedule("1e30s 0 10", 2).is_err(),
+            "no overflowing times"
+        );
     }
 
     #[test]

@@ -560,15 +560,20 @@ async fn testbed(a: TestbedArgs) -> Result<()> {
     let cfg = TestbedConfig::from_scenario(&a.scenario, exe, a.logs.clone())?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    // Registered before anything is created, so no signal finds the default action (which
+    // would leave namespaces and nodes behind).
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let signals = tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
+            _ = int.recv() => {}
             _ = term.recv() => {}
+            _ = hup.recv() => {}
         }
         eprintln!("stopping: removing the testbed's processes and namespaces");
         flag.store(true, Ordering::Relaxed);
-        Ok::<(), std::io::Error>(())
     });
     let run = tokio::task::spawn_blocking(move || testbed::run(&cfg, &stop));
     let report = run.await.context("the testbed thread failed")?;

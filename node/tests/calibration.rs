@@ -157,13 +157,24 @@ fn testbed_and_simulator_agree_on_five_nodes_and_leave_nothing_behind() {
             "real block {k} reached every node: {b:?}"
         );
     }
-    for kind in ["hello", "inv", "get_blocks", "block"] {
+    let count = |kind: &str| {
         let row = rows
             .iter()
             .find(|r| r.what == format!("{kind} messages"))
             .unwrap_or_else(|| panic!("a {kind} row"));
-        assert!(row.agrees(), "{kind} messages: {row:?}");
+        (row.testbed.unwrap_or(0.0), row.sim.unwrap_or(0.0))
+    };
+    for kind in ["hello", "get_blocks", "block"] {
+        let (t, s) = count(kind);
+        assert_eq!(t, s, "{kind} messages");
     }
+    // Announcements that cross a block by a few milliseconds can go either way on a loaded
+    // machine (sim/README.md, Calibration): one or two more or fewer.
+    let (t, s) = count("inv");
+    assert!(
+        (t - s).abs() <= 2.0,
+        "inv messages: testbed {t}, simulator {s}"
+    );
     // Loose here (a loaded 2-core CI machine): each side within 25% or 20 ms of the other.
     for r in rows.iter().filter(|r| r.delay) {
         let (Some(t), Some(s)) = (r.testbed, r.sim) else {

@@ -15,26 +15,27 @@ pub const REL_TOLERANCE: f64 = 0.05;
 /// See [`REL_TOLERANCE`].
 pub const ABS_TOLERANCE_MS: f64 = 5.0;
 
-/// The finished run's calibration report: its scheduled blocks in schedule order.
+/// The finished run's calibration report: its scheduled blocks in schedule order (those a
+/// crash skipped, and those the run ended before, are left out or reach nobody).
 pub fn sim_report(sim: &Sim) -> CalibReport {
     let m = sim.metrics();
-    let blocks = m
-        .blocks
-        .iter()
-        .map(|b| {
+    let schedule = sim.config().schedule.iter().flat_map(|s| s.blocks.iter());
+    let blocks = schedule
+        .zip(&m.scheduled)
+        .map(|(s, mined)| {
+            let rec = mined.and_then(|h| m.blocks.iter().find(|b| b.hash == h));
             CalibBlock {
-                miner: b.miner,
-                bytes: 0,
-                hash: b.hash.to_string(),
-                arrival_ms: b.arrivals.clone(),
+                miner: s.node,
+                bytes: s.bytes,
+                hash: rec.map(|b| b.hash.to_string()).unwrap_or_default(),
+                // A skipped block (its peer was down) reached nobody.
+                arrival_ms: rec.map_or_else(
+                    || vec![None; sim.peer_count() as usize],
+                    |b| b.arrivals.clone(),
+                ),
                 ..CalibBlock::default()
             }
             .with_marks()
-        })
-        .zip(sim.config().schedule.iter().flat_map(|s| s.blocks.iter()))
-        .map(|(mut b, s)| {
-            b.bytes = s.bytes;
-            b
         })
         .collect();
     let messages = KIND_NAMES
@@ -100,9 +101,13 @@ pub fn generate_links(plan: &LinksPlan) -> String {
     if let Some((lo, hi)) = plan.rate_bps {
         let mut rng = crate::rng::stream(plan.seed, "calib-rate", 0);
         for i in 0..plan.peers {
-            let up = rng.gen_range(lo..=hi) / 1000;
-            let down = rng.gen_range(lo..=hi) / 1000;
-            let _ = writeln!(s, "node {i} up {up}kbit down {down}kbit");
+            // Whole kbit/s where that loses nothing the parser could read back.
+            let rate = |bps: u64| match bps {
+                0..1000 => format!("{bps}bit"),
+                _ => format!("{}kbit", bps / 1000),
+            };
+            let (up, down) = (rng.gen_range(lo..=hi), rng.gen_range(lo..=hi));
+            let _ = writeln!(s, "node {i} up {} down {}", rate(up), rate(down));
         }
     }
     let mut rng = crate::rng::stream(plan.seed, "calib-latency", 0);

@@ -80,6 +80,9 @@ pub struct Metrics {
     /// Keep every (block, peer) delay in [`BlockRec::arrivals`] (calibration runs, which are
     /// small), not only the histogram.
     pub record_arrivals: bool,
+    /// Per line of a calibration schedule so far, the block it mined (`None`: its peer was
+    /// down).
+    pub scheduled: Vec<Option<BlockHash>>,
 }
 
 impl Metrics {

@@ -232,9 +232,12 @@ pub(crate) const KNOWN_ITEMS_MAX: usize = 4096;
 /// block hashes of [`KnownSet`] so a burst of items cannot make us forget which blocks a
 /// neighbour has. Compact relay sends these as short ids and prefills the rest.
 ///
-/// Exact, unlike [`KnownSet`]: an item forgotten costs its whole bytes in the next compact
-/// block, not one redundant announcement. The oldest id goes once [`KNOWN_ITEMS_MAX`] are
-/// held; a neighbour that never gossips items costs nothing.
+/// Nothing is forgotten until [`KNOWN_ITEMS_MAX`] ids are held (then the oldest goes),
+/// unlike [`KnownSet`]: an item forgotten costs its whole bytes in the next compact block,
+/// not one redundant announcement. Ids are kept as 64-bit keys, so two ids sharing a key
+/// (chance, or ground by a peer for its own items) count as one: the worst outcome is a short
+/// id the neighbour cannot resolve, which costs one `get_block_items` round trip. A
+/// neighbour that never gossips items costs nothing.
 #[derive(Debug, Default)]
 pub(crate) struct KnownItems {
     ids: BTreeSet<u64>,
@@ -252,12 +255,12 @@ impl KnownItems {
         if !self.ids.insert(key) {
             return;
         }
-        self.order.push_back(key);
-        if self.order.len() > KNOWN_ITEMS_MAX {
+        if self.order.len() == KNOWN_ITEMS_MAX {
             if let Some(old) = self.order.pop_front() {
                 self.ids.remove(&old);
             }
         }
+        self.order.push_back(key);
     }
 
     /// Approximate heap bytes held (for memory accounting).

@@ -16,6 +16,7 @@ use rantai_core::calib::{block_text, CalibBlock, CalibReport, KindCount, Links, 
 use rantai_core::RelayPolicy;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +66,38 @@ pub enum TestbedError {
 
 /// The node processes, killed (and reaped) on drop.
 struct Procs(Vec<Child>);
+
+impl Procs {
+    /// The first node process that has exited, with its status.
+    fn exited(&mut self) -> Option<(usize, std::process::ExitStatus)> {
+        self.0
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, c)| c.try_wait().ok().flatten().map(|s| (i, s)))
+    }
+}
+
+/// Every block hash of node 0's best chain above genesis, page by page (a page stops at
+/// 1,000 blocks or 8 MiB of data).
+fn best_chain(h: &Handle) -> Result<BTreeSet<String>, TestbedError> {
+    let mut best = BTreeSet::new();
+    let mut from = 1u64;
+    loop {
+        let page = h.json(0, &format!("/blocks?from={from}&limit=1000"))?;
+        let blocks = page["blocks"].as_array().cloned().unwrap_or_default();
+        let height = page["height"].as_u64().unwrap_or(0);
+        let last = blocks.last().and_then(|b| b["height"].as_u64());
+        best.extend(
+            blocks
+                .iter()
+                .filter_map(|b| b["hash"].as_str().map(String::from)),
+        );
+        match last {
+            Some(l) if l < height => from = l + 1,
+            _ => return Ok(best),
+        }
+    }
+}
 
 impl Drop for Procs {
     fn drop(&mut self) {
@@ -206,8 +239,11 @@ impl TestbedConfig {
         };
         let settle = match table.get("settle") {
             None => Duration::from_secs(30),
-            Some(toml::Value::Integer(s)) if *s > 0 => Duration::from_secs(*s as u64),
+            Some(toml::Value::Integer(s)) if (1..=86_400).contains(s) => {
+                Duration::from_secs(*s as u64)
+            }
             Some(toml::Value::String(s)) => rantai_core::calib::parse_ms(s)
+                .filter(|&ms| ms <= 86_400_000)
                 .map(Duration::from_millis)
                 .ok_or_else(|| {
                     bad(format!(
@@ -268,6 +304,7 @@ fn wait_for(
 /// ends the run early with [`TestbedError::Interrupted`], cleaning up all the same.
 pub fn run(cfg: &TestbedConfig, stop: &Arc<AtomicBool>) -> Result<CalibReport, TestbedError> {
     netns::preflight().map_err(TestbedError::Unavailable)?;
+    netns::sweep_stale();
     let n = cfg.links.nodes as usize;
     if n < 2 || n > MAX_NODES as usize {
         return Err(TestbedError::Scenario(format!(
@@ -321,6 +358,16 @@ pub fn run(cfg: &TestbedConfig, stop: &Arc<AtomicBool>) -> Result<CalibReport, T
             stop,
             &format!("node {i}'s handshakes"),
             || {
+                // A node that exited (bad flags, a port in use) fails the run at once.
+                if let Some((j, status)) = procs.exited() {
+                    return Err(TestbedError::Node {
+                        node: j,
+                        why: format!(
+                            "exited ({status}); see {}",
+                            cfg.log_dir.join(format!("node{j}.log")).display()
+                        ),
+                    });
+                }
                 let Ok(s) = h.json(i, "/status") else {
                     return Ok(false);
                 };
@@ -359,15 +406,7 @@ pub fn run(cfg: &TestbedConfig, stop: &Arc<AtomicBool>) -> Result<CalibReport, T
         let text = String::from_utf8_lossy(&h.call(i, "GET", "/metrics", Vec::new())?).to_string();
         add_sent(&text, &mut messages);
     }
-    let best = nodes[0].json(0, "/blocks?from=1&limit=1000")?;
-    let best: BTreeSet<String> = best["blocks"]
-        .as_array()
-        .map(|b| {
-            b.iter()
-                .filter_map(|b| b["hash"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let best = best_chain(&nodes[0])?;
     drop(procs);
     let stats = router.finish();
     tracing::info!(
@@ -438,8 +477,21 @@ fn spawn_node(cfg: &TestbedConfig, prefix: &str, i: usize) -> Result<Child, Test
         std::fs::File::create(cfg.log_dir.join(format!("node{i}.{suffix}")))
             .map_err(|e| TestbedError::Setup(format!("log file: {e}")))
     };
-    Command::new("ip")
-        .args(&args)
+    let mut cmd = Command::new("ip");
+    // Its own process group: a terminal's Ctrl-C reaches the testbed, which stops the nodes
+    // itself, instead of killing them under it.
+    cmd.process_group(0);
+    // SAFETY: prctl only sets this child's parent-death signal, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // Killed if the testbed dies without cleaning up (SIGKILL); kept across exec.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.args(&args)
         .stdin(Stdio::null())
         .stdout(log("out")?)
         .stderr(log("log")?)
@@ -459,7 +511,7 @@ fn mine_one(
 ) -> Result<String, TestbedError> {
     let i = s.node as usize;
     let h = &nodes[i];
-    let before = h.accepted(i)?.len();
+    let before: BTreeSet<String> = h.accepted(i)?.into_iter().map(|a| a.hash).collect();
     h.call(i, "POST", "/blocks", block_text(k, s.bytes).into_bytes())?;
     h.call(i, "PUT", "/mining", b"own-items".to_vec())?;
     let mut hash = None;
@@ -471,8 +523,7 @@ fn mine_one(
             let log = h.accepted(i)?;
             hash = log
                 .iter()
-                .skip(before.min(log.len()))
-                .find(|a| a.mined_here)
+                .find(|a| a.mined_here && !before.contains(&a.hash))
                 .map(|a| a.hash.clone());
             Ok(hash.is_some())
         },

@@ -43,6 +43,30 @@ pub fn preflight() -> Result<(), String> {
     Ok(())
 }
 
+/// Deletes namespaces a testbed that is gone left behind (`rtb<pid>-*` whose process no
+/// longer exists: one killed with SIGKILL cannot clean up), saying so.
+pub fn sweep_stale() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(pid) = name
+            .strip_prefix("rtb")
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(p, _)| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            match ip(&["netns", "del", name]) {
+                Ok(()) => tracing::warn!("testbed: removed {name}, left by a testbed that is gone"),
+                Err(e) => tracing::warn!("testbed: cannot remove stale {name}: {e}"),
+            }
+        }
+    }
+}
+
 /// The run's namespaces, deleted (with their TUN devices and anything bound inside) on drop.
 #[derive(Debug, Default)]
 pub struct Namespaces {
@@ -52,7 +76,9 @@ pub struct Namespaces {
 impl Drop for Namespaces {
     fn drop(&mut self) {
         for ns in self.names.drain(..) {
-            let _ = ip(&["netns", "del", &ns]);
+            if let Err(e) = ip(&["netns", "del", &ns]) {
+                tracing::warn!("testbed: cannot remove {ns}: {e}");
+            }
         }
     }
 }
@@ -95,9 +121,6 @@ pub fn in_netns<T: Send + 'static>(
     .map_err(|_| "namespace thread panicked".to_string())?
 }
 
-/// `TUNSETIFF` from `linux/if_tun.h`.
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-
 #[repr(C)]
 struct IfReq {
     name: [u8; libc::IFNAMSIZ],
@@ -125,7 +148,7 @@ fn open_tun() -> Result<OwnedFd, String> {
     };
     req.name[..3].copy_from_slice(b"tb0");
     // SAFETY: TUNSETIFF reads and writes an ifreq-sized struct we own.
-    if unsafe { libc::ioctl(owned.as_raw_fd(), TUNSETIFF, &mut req) } < 0 {
+    if unsafe { libc::ioctl(owned.as_raw_fd(), libc::TUNSETIFF, &mut req) } < 0 {
         return Err(format!(
             "cannot create the TUN device: {}",
             std::io::Error::last_os_error()
@@ -182,10 +205,13 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         let Ok(n) = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16) else {
             break;
         };
-        if n == 0 || b.len() < eol + 2 + n {
+        let Some(end) = (eol + 2).checked_add(n).filter(|&e| e <= b.len()) else {
+            break;
+        };
+        if n == 0 {
             break;
         }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        out.extend_from_slice(&b[eol + 2..end]);
         b = &b[(eol + 4 + n).min(b.len())..];
     }
     out

@@ -18,7 +18,7 @@ use std::collections::BinaryHeap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Bytes of queue per direction before drop-tail: 1,000 full-size packets, as the default
 /// `txqueuelen` of 1,000 gives `pfifo`.
@@ -225,9 +225,6 @@ pub fn run(fds: &[OwnedFd], model: &LinkModel, stop: &Arc<AtomicBool>) -> Router
     }
     stats
 }
-
-/// How long a run of the router may sleep at most between looks at its stop flag.
-pub const STOP_POLL: Duration = Duration::from_millis(20);
 
 #[cfg(test)]
 mod tests {

@@ -93,6 +93,10 @@ pub enum ValueError {
     SchedulePeer { index: usize, node: u32, peers: u32 },
     #[error("a schedule mines its own blocks: `blocks` must be 0 (it is {0})")]
     ScheduleWithBlocks(u64),
+    #[error("a schedule needs a `links` file (it keeps every (block, peer) arrival, so the network must be a calibration one)")]
+    ScheduleWithoutLinks,
+    #[error("a schedule mines its own blocks: `miners` and `items` must be 0 (their blocks and items would change the scheduled ones)")]
+    ScheduleWithMining,
 
     // Shapes of values in a scenario file.
     #[error("expected a string, number or boolean")]

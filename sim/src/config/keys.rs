@@ -666,13 +666,23 @@ mod tests {
     }
 
     #[test]
-    fn lists_and_the_seed_are_not_sweepable() {
+    fn lists_files_and_the_seed_are_not_sweepable() {
         let fixed: Vec<&str> = KEYS
             .iter()
             .filter(|k| !k.sweepable)
             .map(|k| k.name)
             .collect();
-        assert_eq!(fixed, ["seed", "hashpower", "partition", "crash"]);
+        assert_eq!(
+            fixed,
+            [
+                "seed",
+                "hashpower",
+                "partition",
+                "crash",
+                "links",
+                "schedule"
+            ]
+        );
         let repeatable: Vec<&str> = KEYS
             .iter()
             .filter(|k| k.repeatable())

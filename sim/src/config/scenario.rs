@@ -270,6 +270,12 @@ impl SimConfig {
                     ValueError::ScheduleWithBlocks(self.blocks),
                 ));
             }
+            if self.links.is_none() {
+                return Err(invalid("schedule", ValueError::ScheduleWithoutLinks));
+            }
+            if self.miners() > 0 || self.items > 0 {
+                return Err(invalid("schedule", ValueError::ScheduleWithMining));
+            }
             if let Some((index, b)) = s.blocks.iter().enumerate().find(|(_, b)| b.node >= peers) {
                 let e = ValueError::SchedulePeer {
                     index,

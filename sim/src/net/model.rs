@@ -116,6 +116,12 @@ pub(crate) struct Window {
 }
 
 impl Window {
+    /// The connection was sending until `t_us` (its uplink's queue may end later than the
+    /// window's bound): idle time counts from the later of the two.
+    pub(crate) fn sent_until(&mut self, t_us: u64) {
+        self.last_send_us = self.last_send_us.max(t_us);
+    }
+
     /// Microseconds from `start_us` until the last of `bytes` has left under the window
     /// alone (rounds of a window, a round trip apart, until the window fills the path; then
     /// the rate); updates the window. Other connections' sends are not counted: they use the
@@ -265,7 +271,10 @@ impl Model {
                 (u, d) => u.or(d),
             };
             let windowed = path.window.map_or(0, |w| {
-                now_us + w.send(bytes, now_us, 2 * lat * 1000, rate) + lat * 1000
+                let t = w.send(bytes, now_us, 2 * lat * 1000, rate);
+                // The last byte leaves when the slower bound lets it: idle counts from then.
+                w.sent_until(up_done);
+                now_us + t + lat * 1000
             });
             down_done.max(windowed)
         } else {

@@ -181,9 +181,11 @@ impl Sim {
         self.trace.rec(now, TraceEv::Fault { what, id });
     }
 
-    /// A planned submission fired: item `idx` goes to `node` or the next online peer.
-    /// Scheduled block `k`: its item is submitted at its peer, which mines it at once. A
-    /// peer that is down, or refuses the item, mines nothing (a violation says so).
+    /// Scheduled block `k`: its item is submitted at its peer, which mines it at once. A peer
+    /// that is down (a crash in the scenario) mines nothing: the block is skipped
+    /// ([`Metrics::scheduled`] holds `None` for it). A refused item is a violation.
+    ///
+    /// [`Metrics::scheduled`]: crate::metrics::Metrics::scheduled
     pub(super) fn scheduled_block(&mut self, k: u32) {
         let Some(b) = self
             .cfg
@@ -195,15 +197,22 @@ impl Sim {
         };
         let text = rantai_core::calib::block_text(k as usize, b.bytes);
         let now = self.sched.now().as_millis();
-        if let Err(e) = self
-            .submit(b.node, &text)
-            .map(|_| ())
-            .and_then(|()| self.mine(b.node).map(|_| ()))
-        {
-            self.metrics
-                .violation(now, format!("scheduled block {k} at peer {}: {e}", b.node));
-        }
+        let mined = if self.nodes[b.node as usize].is_up() {
+            match self.submit(b.node, &text).and_then(|_| self.mine(b.node)) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    let why = format!("scheduled block {k} at peer {}: {e}", b.node);
+                    self.metrics.violation(now, why);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        self.metrics.scheduled.push(mined);
     }
+
+    /// A planned submission fired: item `idx` goes to `node` or the next online peer.
 
     pub(super) fn scheduled_submit(&mut self, idx: u32, node: u32) {
         let n = self.nodes.len() as u32;
