@@ -213,7 +213,6 @@ impl Sim {
     }
 
     /// A planned submission fired: item `idx` goes to `node` or the next online peer.
-
     pub(super) fn scheduled_submit(&mut self, idx: u32, node: u32) {
         let n = self.nodes.len() as u32;
         let Some(target) = workload::pick_online(node, n, |i| self.nodes[i as usize].is_up())
