@@ -389,8 +389,11 @@ pub fn run(cfg: &TestbedConfig, stop: &Arc<AtomicBool>) -> Result<CalibReport, T
         hashes.push(mine_one(&nodes, s, k, stop)?);
     }
     let want: BTreeSet<&str> = hashes.iter().map(String::as_str).collect();
+    // One deadline for all: `settle` after the last block, however many nodes lag.
+    let settled_by = Instant::now() + cfg.settle;
     for (i, h) in nodes.iter().enumerate() {
-        let r = wait_for(cfg.settle, stop, "every block at every node", || {
+        let left = settled_by.saturating_duration_since(Instant::now());
+        let r = wait_for(left, stop, "every block at every node", || {
             let got: BTreeSet<String> = h.accepted(i)?.into_iter().map(|a| a.hash).collect();
             Ok(want.iter().all(|w| got.contains(*w)))
         });
