@@ -286,6 +286,7 @@ impl Driver {
 
     fn on_disconnect(&mut self, id: ConnId, reason: DisconnectReason) {
         let label = self.conns.label(id);
+        self.metrics.count_disconnect(reason.label());
         if reason.is_misbehaviour() {
             self.metrics
                 .disconnects_misbehaviour
@@ -383,6 +384,7 @@ impl Driver {
             }
             Event::BlockRejected { hash, from, reason } => {
                 self.metrics.blocks_rejected.fetch_add(1, Ordering::Relaxed);
+                self.metrics.count_rejected(reason.kind());
                 let label = from
                     .and_then(|p| self.conns.get(p).map(|c| c.label.clone()))
                     .unwrap_or_else(|| "-".into());

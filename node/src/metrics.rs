@@ -3,8 +3,10 @@
 
 use rantai_core::message::KIND_NAMES;
 use rantai_core::CompactOutcome;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Frames and bytes of one message kind, each way; bytes are whole frames (length prefix
 /// included) as they crossed the socket.
@@ -40,6 +42,10 @@ pub struct Metrics {
     pub by_kind: [KindTraffic; KIND_NAMES.len()],
     /// Compact blocks received, by how they ended, indexed like [`COMPACT_OUTCOMES`].
     pub compact: [AtomicU64; COMPACT_OUTCOMES.len()],
+    /// Disconnects the protocol decided, by [`rantai_core::DisconnectReason::label`].
+    pub disconnects: Mutex<BTreeMap<&'static str, u64>>,
+    /// Blocks refused, by [`rantai_core::BlockError::kind`].
+    pub rejected: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Labels of [`Metrics::compact`]: rebuilt from the pool alone, after one `get_block_items`
@@ -71,6 +77,20 @@ impl Metrics {
         if let Some(k) = self.by_kind.get(kind) {
             k.messages_out.fetch_add(1, Ordering::Relaxed);
             k.bytes_out.fetch_add(frame_bytes as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a disconnect by its reason's label.
+    pub fn count_disconnect(&self, label: &'static str) {
+        if let Ok(mut m) = self.disconnects.lock() {
+            *m.entry(label).or_default() += 1;
+        }
+    }
+
+    /// Counts a refused block by its error's kind.
+    pub fn count_rejected(&self, kind: String) {
+        if let Ok(mut m) = self.rejected.lock() {
+            *m.entry(kind).or_default() += 1;
         }
     }
 
@@ -256,6 +276,29 @@ impl Metrics {
                 "rantai_compact_blocks_total{{outcome=\"{name}\"}} {}",
                 v.load(Ordering::Relaxed)
             );
+        }
+        family(
+            &mut s,
+            "disconnects_total",
+            "Peers disconnected by the protocol, by reason (timeouts and duplicates included).",
+        );
+        if let Ok(m) = self.disconnects.lock() {
+            for (reason, v) in m.iter() {
+                let _ = writeln!(s, "rantai_disconnects_total{{reason=\"{reason}\"}} {v}");
+            }
+        }
+        family(
+            &mut s,
+            "blocks_rejected_by_kind_total",
+            "Invalid blocks refused, by the rule they broke.",
+        );
+        if let Ok(m) = self.rejected.lock() {
+            for (kind, v) in m.iter() {
+                let _ = writeln!(
+                    s,
+                    "rantai_blocks_rejected_by_kind_total{{kind=\"{kind}\"}} {v}"
+                );
+            }
         }
         let mut gauge = |name: &str, help: &str, v: u64| {
             let _ = writeln!(

@@ -154,6 +154,7 @@ async fn invalid_blocks_are_rejected_and_their_senders_dropped() {
             block(h, n + 5, "bad height", |_, _| {})
         }),
     ];
+    let n_cases = cases.len() as u64;
     for (what, make) in cases {
         let (h, n) = tip().await;
         let blk = make(h, n);
@@ -177,6 +178,31 @@ async fn invalid_blocks_are_rejected_and_their_senders_dropped() {
         );
         assert_in_sync(&a, &b, what).await;
     }
+    // /metrics names each rule broken and each disconnect's reason.
+    let text = a.client().metrics_text().await.expect("metrics");
+    let samples = |prefix: &str| -> Vec<(String, u64)> {
+        text.lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(prefix)?;
+                let (label, v) = rest.split_once("\"} ")?;
+                Some((label.to_string(), v.parse().ok()?))
+            })
+            .collect()
+    };
+    let kinds = samples("rantai_blocks_rejected_by_kind_total{kind=\"");
+    assert!(kinds.len() >= 3, "a kind per broken rule: {kinds:?}");
+    let by_kind: u64 = kinds.iter().map(|k| k.1).sum();
+    assert_eq!(
+        by_kind,
+        m.blocks_rejected.load(Ordering::Relaxed),
+        "{kinds:?}"
+    );
+    let reasons = samples("rantai_disconnects_total{reason=\"");
+    let invalid = reasons
+        .iter()
+        .find(|r| r.0 == "invalid_block")
+        .map_or(0, |r| r.1);
+    assert!(invalid >= n_cases, "{reasons:?}");
     // A block whose parent never arrives waits in the bounded orphan pool; nothing breaks.
     let mut s = handshake(a.local_addr()).await;
     let mut fake_parent = [0u8; 32];

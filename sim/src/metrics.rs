@@ -208,9 +208,7 @@ impl Metrics {
 
     /// Counts one block rejection by error kind.
     pub fn on_rejected(&mut self, err: &BlockError) {
-        let s = format!("{err:?}");
-        let label: String = s.chars().take_while(|c| c.is_alphanumeric()).collect();
-        *self.rejected_blocks.entry(label).or_default() += 1;
+        *self.rejected_blocks.entry(err.kind()).or_default() += 1;
     }
 }
 
@@ -353,21 +351,7 @@ pub type BuildKeyHasher = std::hash::BuildHasherDefault<KeyHasher>;
 
 /// Stable short label of a disconnect reason (no numbers or hashes).
 pub fn reason_label(r: &DisconnectReason) -> &'static str {
-    match r {
-        DisconnectReason::WrongNetwork { .. } => "wrong_network",
-        DisconnectReason::Version(_) => "version",
-        DisconnectReason::SelfConnection => "self_connection",
-        DisconnectReason::Duplicate(_) => "duplicate",
-        DisconnectReason::HandshakeTimeout => "handshake_timeout",
-        DisconnectReason::PingTimeout => "ping_timeout",
-        DisconnectReason::Stalled(_) => "stalled",
-        DisconnectReason::InvalidBlock(_) => "invalid_block",
-        DisconnectReason::Malformed(_) => "malformed",
-        DisconnectReason::Protocol(_) => "protocol",
-        DisconnectReason::Misbehaving(_) => "misbehaving",
-        DisconnectReason::InboundFull => "inbound_full",
-        DisconnectReason::Evicted => "evicted",
-    }
+    r.label()
 }
 
 /// The `q`-quantile (0..=1) of sorted values, nearest-rank.

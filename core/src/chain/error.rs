@@ -68,3 +68,14 @@ pub enum BlockError {
     #[error("item {0} is already in the chain or twice in the block")]
     DuplicateItem(ItemId),
 }
+
+impl BlockError {
+    /// The rule's name without its details (`BadPow`, `DataHashMismatch`, ...), for
+    /// per-kind counters.
+    pub fn kind(&self) -> String {
+        format!("{self:?}")
+            .chars()
+            .take_while(|c| c.is_alphanumeric())
+            .collect()
+    }
+}

@@ -264,6 +264,26 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
+    /// A stable short label (no numbers or hashes), for per-reason counters in the node's
+    /// metrics and the simulator's report.
+    pub fn label(&self) -> &'static str {
+        match self {
+            DisconnectReason::WrongNetwork { .. } => "wrong_network",
+            DisconnectReason::Version(_) => "version",
+            DisconnectReason::SelfConnection => "self_connection",
+            DisconnectReason::Duplicate(_) => "duplicate",
+            DisconnectReason::HandshakeTimeout => "handshake_timeout",
+            DisconnectReason::PingTimeout => "ping_timeout",
+            DisconnectReason::Stalled(_) => "stalled",
+            DisconnectReason::InvalidBlock(_) => "invalid_block",
+            DisconnectReason::Malformed(_) => "malformed",
+            DisconnectReason::Protocol(_) => "protocol",
+            DisconnectReason::Misbehaving(_) => "misbehaving",
+            DisconnectReason::InboundFull => "inbound_full",
+            DisconnectReason::Evicted => "evicted",
+        }
+    }
+
     /// Whether the remote did something wrong (as opposed to a timeout or a benign duplicate).
     pub fn is_misbehaviour(&self) -> bool {
         matches!(
