@@ -226,42 +226,29 @@ impl Metrics {
                 "# HELP rantai_{name} {help}\n# TYPE rantai_{name} counter"
             );
         };
-        family(
-            &mut s,
-            "peer_messages_total",
-            "Frames read from (in) and written to (out) peers, by message kind.",
-        );
-        for dir in ["in", "out"] {
-            for (name, k) in KIND_NAMES.iter().zip(&self.by_kind) {
-                let v = if dir == "in" {
-                    &k.messages_in
-                } else {
-                    &k.messages_out
-                };
-                let _ = writeln!(
-                    s,
-                    "rantai_peer_messages_total{{direction=\"{dir}\",kind=\"{name}\"}} {}",
-                    v.load(Ordering::Relaxed)
-                );
-            }
-        }
-        family(
-            &mut s,
-            "peer_bytes_total",
-            "Bytes of whole frames read from (in) and written to (out) peers, by message kind.",
-        );
-        for dir in ["in", "out"] {
-            for (name, k) in KIND_NAMES.iter().zip(&self.by_kind) {
-                let v = if dir == "in" {
-                    &k.bytes_in
-                } else {
-                    &k.bytes_out
-                };
-                let _ = writeln!(
-                    s,
-                    "rantai_peer_bytes_total{{direction=\"{dir}\",kind=\"{name}\"}} {}",
-                    v.load(Ordering::Relaxed)
-                );
+        type Pick = fn(&KindTraffic) -> [&AtomicU64; 2];
+        let per_kind: [(&str, &str, Pick); 2] = [
+            (
+                "peer_messages_total",
+                "Frames read from (in) and written to (out) peers, by message kind.",
+                |k| [&k.messages_in, &k.messages_out],
+            ),
+            (
+                "peer_bytes_total",
+                "Bytes of whole frames read from (in) and written to (out) peers, by message kind.",
+                |k| [&k.bytes_in, &k.bytes_out],
+            ),
+        ];
+        for (metric, help, pick) in per_kind {
+            family(&mut s, metric, help);
+            for (d, dir) in ["in", "out"].into_iter().enumerate() {
+                for (name, k) in KIND_NAMES.iter().zip(&self.by_kind) {
+                    let _ = writeln!(
+                        s,
+                        "rantai_{metric}{{direction=\"{dir}\",kind=\"{name}\"}} {}",
+                        pick(k)[d].load(Ordering::Relaxed)
+                    );
+                }
             }
         }
         family(

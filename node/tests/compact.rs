@@ -128,25 +128,21 @@ async fn mine_one_big_block(nodes: &[NodeHandle], holders: usize) {
     }
 }
 
-async fn full_pools(n: usize) {
-    let nodes = line(n, true).await;
-    mine_one_big_block(&nodes, n).await;
+/// `n` nodes relay a 1 MB block once, as a compact block, never whole and with no round
+/// trip: with item gossip (`pools_hold_items`) as short ids (250 of 6 bytes, a header and
+/// framing: under 4 kB), without it with every item prefilled (about the block's size).
+async fn story(n: usize, pools_hold_items: bool) {
+    let nodes = line(n, pools_hold_items).await;
+    mine_one_big_block(&nodes, if pools_hold_items { n } else { 1 }).await;
+    let (what, range) = if pools_hold_items {
+        ("full pools", 1_500..4_000)
+    } else {
+        ("empty pools", 1_000_000..1_100_000)
+    };
     for (i, node) in nodes.iter().enumerate() {
-        assert_eq!(
-            bytes(node, "in", "block").await,
-            0,
-            "node {i}: no whole block"
-        );
-        assert_eq!(
-            bytes(node, "out", "block").await,
-            0,
-            "node {i}: no whole block"
-        );
-        assert_eq!(
-            bytes(node, "in", "block_items").await,
-            0,
-            "node {i}: nothing missing"
-        );
+        for (dir, kind) in [("in", "block"), ("out", "block"), ("in", "block_items")] {
+            assert_eq!(bytes(node, dir, kind).await, 0, "node {i}: {kind} {dir}");
+        }
         if i > 0 {
             assert_eq!(
                 compact(node, "rebuilt").await,
@@ -155,42 +151,10 @@ async fn full_pools(n: usize) {
             );
             assert_eq!(compact(node, "round_trip").await, 0);
             assert_eq!(compact(node, "whole_block").await, 0);
-            // 250 short ids of 6 bytes, a header and framing: under 4 kB for a 1 MB block.
             let got = bytes(node, "in", "cmpct_block").await;
-            eprintln!("{n} nodes, full pools: node {i} took the block in {got} bytes");
+            eprintln!("{n} nodes, {what}: node {i} took the block in {got} bytes");
             assert!(
-                (1_500..4_000).contains(&got),
-                "node {i}: compact block took {got} bytes"
-            );
-        }
-    }
-    for node in nodes {
-        node.shutdown().await;
-    }
-}
-
-async fn empty_pools(n: usize) {
-    let nodes = line(n, false).await;
-    mine_one_big_block(&nodes, 1).await;
-    for (i, node) in nodes.iter().enumerate() {
-        assert_eq!(
-            bytes(node, "in", "block").await,
-            0,
-            "node {i}: no whole block"
-        );
-        assert_eq!(
-            bytes(node, "out", "block").await,
-            0,
-            "node {i}: no whole block"
-        );
-        if i > 0 {
-            // The items came prefilled in the compact block: once, no round trip.
-            assert_eq!(compact(node, "rebuilt").await, 1, "node {i} took the block");
-            assert_eq!(compact(node, "round_trip").await, 0);
-            let got = bytes(node, "in", "cmpct_block").await;
-            eprintln!("{n} nodes, empty pools: node {i} took the block in {got} bytes");
-            assert!(
-                (1_000_000..1_100_000).contains(&got),
+                range.contains(&got),
                 "node {i}: compact block took {got} bytes"
             );
         }
@@ -202,20 +166,20 @@ async fn empty_pools(n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_relay_a_1mb_block_as_short_ids_when_pools_hold_its_items() {
-    full_pools(2).await;
+    story(2, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_relay_a_1mb_block_as_short_ids_when_pools_hold_its_items() {
-    full_pools(3).await;
+    story(3, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_relay_a_1mb_block_once_when_pools_are_empty() {
-    empty_pools(2).await;
+    story(2, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_relay_a_1mb_block_once_when_pools_are_empty() {
-    empty_pools(3).await;
+    story(3, false).await;
 }

@@ -127,6 +127,15 @@ fn read_relative(v: &str, base: Option<&Path>) -> Result<String, ValueError> {
     })
 }
 
+/// `on` or `off` (also `true` or `false`).
+fn on_off(v: &str) -> Result<bool, ValueError> {
+    match v {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(ValueError::expected("`on` or `off`", v)),
+    }
+}
+
 /// A single shown value.
 fn one(v: impl ToString) -> Vec<String> {
     vec![v.to_string()]
@@ -613,11 +622,7 @@ pub static KEYS: &[Key] = &[
         toml_array: None,
         clear: None,
         set: |c, v, _| {
-            c.discovery = match v {
-                "on" | "true" => true,
-                "off" | "false" => false,
-                _ => return Err(ValueError::expected("`on` or `off`", v)),
-            };
+            c.discovery = on_off(v)?;
             Ok(())
         },
         show: |c| one(if c.discovery { "on" } else { "off" }),
@@ -631,11 +636,7 @@ pub static KEYS: &[Key] = &[
         toml_array: None,
         clear: None,
         set: |c, v, _| {
-            c.tcp_slow_start = match v {
-                "on" | "true" => true,
-                "off" | "false" => false,
-                _ => return Err(ValueError::expected("`on` or `off`", v)),
-            };
+            c.tcp_slow_start = on_off(v)?;
             Ok(())
         },
         show: |c| {
