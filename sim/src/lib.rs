@@ -41,6 +41,7 @@ pub mod rng;
 mod sched;
 pub mod sim;
 pub mod sweep;
+pub mod tables;
 pub mod time;
 pub mod trace;
 pub mod units;

@@ -5,12 +5,16 @@
 
 use anyhow::Context;
 use clap::{Arg, ArgAction, Parser};
+use rantai_sim::config::keys::shell_quote;
 use rantai_sim::config::keys::{Key, KEYS};
 use rantai_sim::config::SimConfig;
-use rantai_sim::{sweep, Progress, Sim};
+use rantai_sim::report::Outcome;
+use rantai_sim::{sweep, Progress, Report, Sim};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// mimalloc: a simulation makes millions of small, short-lived allocations (measured about
 /// a quarter faster than the system allocator on the default scenario).
@@ -52,6 +56,10 @@ struct Cli {
     /// Sweep runs executed at once, one thread each [default: available cores].
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Sweep: run only slice I of N of the plan (1 <= I <= N; every N-th run), e.g. one job of
+    /// a Slurm array; combine the slices' --out directories with `rantai-sim merge`.
+    #[arg(long, value_name = "I/N", value_parser = sweep::Shard::parse)]
+    shard: Option<sweep::Shard>,
     /// Compare the run with a `rantai-node testbed` report of the same scenario (`links` and
     /// `schedule` keys): side-by-side table on stdout; with --out also calibration.json (the
     /// simulator's side) and calibration.svg (both delay CDFs).
@@ -132,6 +140,9 @@ impl Cli {
         }
         if self.jobs == Some(0) {
             return Err("--jobs: must be at least 1".into());
+        }
+        if self.shard.is_some() && !self.is_sweep() {
+            return Err("--shard: slices a sweep; it needs --seeds or --sweep".into());
         }
         if self.jobs.is_some() && !self.is_sweep() {
             return Err("--jobs: a single run uses one thread; it needs --seeds or --sweep".into());
@@ -389,6 +400,9 @@ fn main() -> ExitCode {
     if args.get(1).map(String::as_str) == Some("links") {
         return links_main(args[1..].to_vec());
     }
+    if args.get(1).map(String::as_str) == Some("merge") {
+        return merge_main(args[1..].to_vec());
+    }
     let cli = Cli::parse();
     let cfg = match cli.config() {
         Ok(c) => c,
@@ -427,8 +441,11 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
     let blocks = cfg.blocks;
     let again = cli.check_determinism.then(|| cfg.clone());
     let mut sim = Sim::new(cfg).context("building the simulation")?;
+    warn_isolated(&sim);
+    sim.set_stop_flag(stop_flag());
     if let Some(dir) = &cli.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        sim.record_peer_delays();
         if cli.trace {
             let path = dir.join("events.jsonl");
             let f = std::fs::File::create(&path)
@@ -463,8 +480,7 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
         anyhow::bail!("writing the event trace: {e}");
     }
     if let Some(dir) = &cli.out {
-        write_file(&dir.join("report.json"), &report.to_json())?;
-        write_file(&dir.join("propagation.svg"), &report.propagation_svg())?;
+        write_run_files(dir, &sim, &report)?;
     }
     print_result(cli, &report, || report.summary())?;
     if let Some(path) = &cli.compare {
@@ -485,19 +501,67 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
         );
     }
     if !report.invariants.ok {
-        let argv: Vec<String> = std::env::args().collect();
+        let argv: Vec<String> = std::env::args().map(|a| shell_quote(&a)).collect();
         eprintln!(
             "invariant violated (seed {seed}); replay with:\n  {}\nor, with every setting spelled out:\n  {}",
             argv.join(" "),
             report.command
         );
-        return Ok(ExitCode::from(1));
+    } else if report.outcome != Outcome::Ok {
+        eprintln!("{}", report.outcome_line());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(report.outcome))
+}
+
+/// The exit status of each outcome (documented in sim/README.md, "Exit status").
+fn exit_code(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Ok => ExitCode::SUCCESS,
+        Outcome::InvariantViolated => ExitCode::from(1),
+        Outcome::SettleDeadline => ExitCode::from(3),
+        Outcome::Interrupted => ExitCode::from(130),
+    }
+}
+
+/// The flag a first Ctrl-C (SIGINT or SIGTERM) sets, so runs stop at their next event and
+/// write what they have; a second one exits at once with status 130.
+fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let installed = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: stopping at the next event and writing what ran (Ctrl-C again to quit now)");
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: Ctrl-C will not stop the run cleanly: {e}");
+        }
+        flag
+    })
+    .clone()
+}
+
+/// Warns about peers that no link reaches: a typo in a topology is better seen at the start
+/// than as a block that never reaches them.
+fn warn_isolated(sim: &Sim) {
+    let lone = sim.isolated_peers();
+    if !lone.is_empty() {
+        let shown: Vec<String> = lone.iter().take(10).map(u32::to_string).collect();
+        eprintln!(
+            "warning: {} peer(s) have no link and will never receive a block: {}{}",
+            lone.len(),
+            shown.join(", "),
+            if lone.len() > 10 { ", ..." } else { "" }
+        );
+    }
 }
 
 /// Directory of one sweep run under `--out`: plan position, axis value, seed.
 fn run_dir(out: &Path, index: usize, run: &sweep::Run) -> PathBuf {
+    debug_assert_eq!(index, run.index);
     // Bounded, so a long value (a topology file path, say) still makes a valid file name; the
     // index prefix keeps names unique.
     let value: String = run
@@ -520,17 +584,18 @@ fn run_dir(out: &Path, index: usize, run: &sweep::Run) -> PathBuf {
 fn run_sweep(
     cli: &Cli,
     axis: Option<&sweep::Axis>,
-    runs: &[sweep::Run],
+    plan: &[sweep::Run],
 ) -> anyhow::Result<ExitCode> {
+    let runs = match cli.shard {
+        Some(s) => s.select(plan),
+        None => plan.to_vec(),
+    };
     let jobs = cli
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
         .clamp(1, runs.len().max(1));
     if let Some(dir) = &cli.out {
-        for (i, r) in runs.iter().enumerate() {
-            let d = run_dir(dir, i, r);
-            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
-        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let bar = (!cli.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(runs.len() as u64);
@@ -544,46 +609,172 @@ fn run_sweep(
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar
     });
-    let prepare = |i: usize, sim: &mut Sim| -> Result<(), String> {
-        if let (Some(dir), true) = (&cli.out, cli.trace) {
-            let path = run_dir(dir, i, &runs[i]).join("events.jsonl");
-            let f = std::fs::File::create(&path)
-                .map_err(|e| format!("creating {}: {e}", path.display()))?;
-            sim.set_trace_writer(Box::new(std::io::BufWriter::with_capacity(1 << 20, f)));
+    let started = std::time::Instant::now();
+    let stop = stop_flag();
+    // Finished runs so far, kept so that sweep.json is rewritten as each one ends: an
+    // interrupted (or killed) sweep keeps every run that finished.
+    let done: std::sync::Mutex<Vec<(usize, Report)>> = std::sync::Mutex::new(Vec::new());
+    let report_of = |done: Vec<(usize, Report)>, interrupted: bool| {
+        let mut r = sweep::SweepReport::new(axis, plan, done, jobs, started.elapsed());
+        r.shard = cli.shard;
+        r.interrupted = interrupted;
+        r
+    };
+    let prepare = |run: &sweep::Run, sim: &mut Sim| -> Result<(), String> {
+        if let Some(dir) = &cli.out {
+            sim.record_peer_delays();
+            let d = run_dir(dir, run.index, run);
+            std::fs::create_dir_all(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+            if cli.trace {
+                let path = d.join("events.jsonl");
+                let f = std::fs::File::create(&path)
+                    .map_err(|e| format!("creating {}: {e}", path.display()))?;
+                sim.set_trace_writer(Box::new(std::io::BufWriter::with_capacity(1 << 20, f)));
+            }
         }
         Ok(())
     };
-    let done = |_: usize| {
+    let finished = |run: &sweep::Run, sim: &Sim, report: &Report| -> Result<(), String> {
         if let Some(b) = &bar {
             b.inc(1);
         }
+        if let Some(dir) = &cli.out {
+            write_run_files(&run_dir(dir, run.index, run), sim, report)
+                .map_err(|e| format!("{e:#}"))?;
+        }
+        if report.outcome == Outcome::Interrupted {
+            return Ok(());
+        }
+        let mut d = done
+            .lock()
+            .map_err(|_| "a sweep worker panicked".to_string())?;
+        d.push((run.index, report.clone()));
+        if let Some(dir) = &cli.out {
+            let partial = report_of(d.clone(), false);
+            write_sweep_files(dir, &partial).map_err(|e| format!("{e:#}"))?;
+        }
+        Ok(())
     };
-    let started = std::time::Instant::now();
-    let reports = sweep::run_all(runs, jobs, &prepare, &done);
+    let hooks = sweep::Hooks {
+        prepare: &prepare,
+        finished: &finished,
+        stop: Some(&stop),
+    };
+    let result = sweep::run_all(&runs, jobs, hooks);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let reports = reports?;
-    let report = sweep::SweepReport::new(axis, runs, reports, jobs, started.elapsed());
+    result?;
+    let interrupted = stop.load(Ordering::Relaxed);
+    let done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    let report = report_of(done, interrupted);
     if let Some(dir) = &cli.out {
-        for (i, (run, r)) in runs.iter().zip(&report.runs).enumerate() {
-            let d = run_dir(dir, i, run);
-            write_file(&d.join("report.json"), &r.report.to_json())?;
-            write_file(&d.join("propagation.svg"), &r.report.propagation_svg())?;
-        }
-        let json = serde_json::to_string_pretty(&report)?;
-        write_file(&dir.join("sweep.json"), &json)?;
-        write_file(&dir.join("sweep.svg"), &report.svg())?;
+        write_sweep_files(dir, &report)?;
     }
     print_result(cli, &report, || report.summary())?;
-    if !report.ok() {
+    sweep_exit(&report)
+}
+
+/// `sweep.json` and `sweep.svg` under `dir`.
+fn write_sweep_files(dir: &Path, report: &sweep::SweepReport) -> anyhow::Result<()> {
+    write_file(
+        &dir.join("sweep.json"),
+        &serde_json::to_string_pretty(report)?,
+    )?;
+    write_file(&dir.join("sweep.svg"), &report.svg())
+}
+
+/// A sweep's exit status: the worst of its runs' outcomes (see [`exit_code`]).
+fn sweep_exit(report: &sweep::SweepReport) -> anyhow::Result<ExitCode> {
+    let failing: Vec<&str> = report
+        .runs
+        .iter()
+        .filter(|r| !r.report.invariants.ok)
+        .map(|r| r.report.command.as_str())
+        .collect();
+    if !failing.is_empty() {
         eprintln!("invariant violated; replay the failing runs with:");
-        for r in report.runs.iter().filter(|r| !r.report.invariants.ok) {
-            eprintln!("  {}", r.report.command);
+        for c in failing {
+            eprintln!("  {c}");
         }
-        return Ok(ExitCode::from(1));
+        return Ok(exit_code(Outcome::InvariantViolated));
+    }
+    if report.interrupted {
+        eprintln!(
+            "interrupted: {} of {} runs finished and are in sweep.json",
+            report.runs.len(),
+            report.planned_runs
+        );
+        return Ok(exit_code(Outcome::Interrupted));
+    }
+    let late = report
+        .runs
+        .iter()
+        .filter(|r| r.report.outcome == Outcome::SettleDeadline)
+        .count();
+    if late > 0 {
+        eprintln!(
+            "{late} run(s) hit the settle deadline before the network went quiet; raise `settle`"
+        );
+        return Ok(exit_code(Outcome::SettleDeadline));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rantai-sim merge`: the shards of one sweep into one sweep.json and sweep.svg.
+#[derive(Parser, Debug)]
+#[command(
+    name = "rantai-sim merge",
+    about = "Merge the --out directories of a sweep's shards (--shard I/N) into the sweep.json \
+             and sweep.svg one process running the whole sweep would have written"
+)]
+struct MergeCli {
+    /// Directory to write sweep.json and sweep.svg into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Print the merged report as one JSON object on stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// The shards' --out directories (each holding a sweep.json).
+    #[arg(required = true, value_name = "SHARD_DIR")]
+    dirs: Vec<PathBuf>,
+}
+
+fn merge_main(args: Vec<String>) -> ExitCode {
+    let cli = MergeCli::parse_from(args);
+    let merged = (|| -> anyhow::Result<sweep::SweepReport> {
+        let mut parts = Vec::new();
+        for d in &cli.dirs {
+            let path = d.join("sweep.json");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let part: sweep::SweepReport = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a sweep report", path.display()))?;
+            parts.push(part);
+        }
+        let merged = sweep::SweepReport::merge(parts)?;
+        std::fs::create_dir_all(&cli.out)
+            .with_context(|| format!("creating {}", cli.out.display()))?;
+        write_sweep_files(&cli.out, &merged)?;
+        Ok(merged)
+    })();
+    match merged {
+        Ok(r) => {
+            let text = if cli.json {
+                serde_json::to_string(&r)
+                    .map(|t| t + "\n")
+                    .unwrap_or_default()
+            } else {
+                format!("{}  wrote      {}\n", r.summary(), cli.out.display())
+            };
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            sweep_exit(&r).unwrap_or(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Prints `report` as one line of JSON (`--json`) or as its summary, plus where `--out` wrote.
@@ -611,6 +802,16 @@ fn print_result(
 
 fn sim_trace_error(sim: &Sim) -> Option<String> {
     sim.trace_error().map(str::to_string)
+}
+
+/// A run's files under `--out`: its report, charts and tables.
+fn write_run_files(dir: &Path, sim: &Sim, report: &Report) -> anyhow::Result<()> {
+    write_file(&dir.join("report.json"), &report.to_json())?;
+    write_file(&dir.join("propagation.svg"), &report.propagation_svg())?;
+    for (name, text) in sim.tables().csv_files().context("writing the tables")? {
+        write_file(&dir.join(name), &text)?;
+    }
+    Ok(())
 }
 
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {

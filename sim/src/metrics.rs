@@ -14,6 +14,8 @@ pub struct BlockRec {
     pub miner: u32,
     pub height: u64,
     pub mined_at: Millis,
+    /// Bytes of the whole block as relayed: its encoding plus the simulated payload.
+    pub size: u64,
     /// Online peers when it was mined: the 100% mark.
     pub online_at_mine: u32,
     /// Distinct peers that accepted it so far (the miner included).
@@ -31,7 +33,7 @@ pub struct BlockRec {
 
 /// Injected faults and connection churn, all counted so a fault that silently does nothing shows.
 /// Serialized as the report's `faults.*` keys.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FaultCounts {
     pub lost: u64,
     pub duplicated: u64,
@@ -83,6 +85,12 @@ pub struct Metrics {
     /// Per line of a calibration schedule so far, the block it mined (`None`: its peer was
     /// down).
     pub scheduled: Vec<Option<BlockHash>>,
+    /// Keep, per peer, the delay of every block it accepted from another miner
+    /// ([`Metrics::peer_delays`]): 4 bytes per (block, peer) pair, for `peers.csv`.
+    pub record_peer_delays: bool,
+    /// Per peer, the delays (ms) of the blocks it accepted that others mined, in acceptance
+    /// order (only with [`Metrics::record_peer_delays`]).
+    pub peer_delays: Vec<Vec<u32>>,
 }
 
 impl Metrics {
@@ -94,12 +102,14 @@ impl Metrics {
         }
     }
 
-    /// Registers a freshly mined block.
+    /// Registers a freshly mined block of `size` bytes.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_mined(
         &mut self,
         hash: BlockHash,
         miner: u32,
         height: u64,
+        size: u64,
         now: Millis,
         online: u32,
         peers: u32,
@@ -111,6 +121,7 @@ impl Metrics {
             miner,
             height,
             mined_at: now,
+            size,
             online_at_mine: online.max(1),
             reached: 0,
             t50: None,
@@ -143,6 +154,12 @@ impl Metrics {
         }
         if r.miner != node {
             self.delays.record(d);
+            if self.record_peer_delays {
+                if self.peer_delays.len() < peers as usize {
+                    self.peer_delays.resize(peers as usize, Vec::new());
+                }
+                self.peer_delays[node as usize].push(u32::try_from(d).unwrap_or(u32::MAX));
+            }
         }
         let n = u64::from(r.online_at_mine);
         let got = u64::from(r.reached);
@@ -380,7 +397,7 @@ mod tests {
     fn propagation_marks() {
         let mut m = Metrics::default();
         let h = BlockHash::ZERO;
-        m.on_mined(h, 0, 1, Millis(100), 10, 10);
+        m.on_mined(h, 0, 1, 0, Millis(100), 10, 10);
         for i in 0..10 {
             assert!(m.on_accepted(&h, i, Millis(100 + 10 * u64::from(i)), 10));
             assert!(m.on_accepted(&h, i, Millis(1000), 10) || i == 9);
@@ -431,7 +448,7 @@ mod tests {
 
 /// Compact blocks received, by how they ended, and the payload gaps the model drew
 /// (`compact.*` in the report; absent when no compact block was sent).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CompactCounts {
     /// Rebuilt from the pending pool at once.
     pub rebuilt: u64,

@@ -11,7 +11,7 @@ use crate::metrics::{quantile, CompactCounts, FaultCounts, Metrics};
 use crate::net::KIND_NAMES;
 use crate::units::{fmt_bytes, fmt_ms};
 use rantai_core::{Chain, Millis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -23,12 +23,14 @@ pub const REPORT_VERSION: u32 = 1;
 pub type Marks = (Option<u64>, Option<u64>, Option<u64>);
 
 /// The complete result of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub report_version: u32,
     pub seed: u64,
     /// A command line that replays this run.
     pub command: String,
+    /// How the run ended.
+    pub outcome: Outcome,
     pub scenario: ScenarioSummary,
     pub blocks: BlocksReport,
     pub propagation_ms: PropagationReport,
@@ -36,7 +38,7 @@ pub struct Report {
     pub messages: MessagesReport,
     pub redundancy: RedundancyReport,
     /// Compact relay: how received compact blocks ended (absent without compact relay).
-    #[serde(skip_serializing_if = "CompactCounts::is_empty")]
+    #[serde(default, skip_serializing_if = "CompactCounts::is_empty")]
     pub compact: CompactCounts,
     pub faults: FaultCounts,
     pub items: ItemsReport,
@@ -54,16 +56,16 @@ pub struct Report {
 }
 
 /// The resolved scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioSummary {
     pub peers: u32,
     /// Links of the topology (configured peers).
     pub links: usize,
     /// With `discovery`: whether peers learned addresses and dialled them, and how many links
     /// that added (absent when off).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub discovery: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_links: Option<usize>,
     pub miners: u32,
     pub blocks_target: u64,
@@ -81,13 +83,15 @@ pub struct ScenarioSummary {
     pub crashes: usize,
     pub items: u32,
     pub ping_interval_ms: Option<u64>,
+    /// How long the run waits for the network to go quiet after the last block or fault.
+    pub settle_ms: u64,
     /// Every setting of the peer protocol the simulated peers ran (`scenario.peer_config.*`),
     /// so a run can be compared with a node's `GET /status` `config` key by key.
     pub peer_config: rantai_core::ConfigSummary,
 }
 
 /// Mined blocks and their fate (`blocks.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlocksReport {
     pub mined: u64,
     pub in_best_chain: u64,
@@ -101,7 +105,7 @@ pub struct BlocksReport {
 }
 
 /// Summary statistics of one propagation mark across blocks, in milliseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stat {
     pub median: Option<u64>,
     pub p90: Option<u64>,
@@ -110,7 +114,7 @@ pub struct Stat {
 }
 
 /// Block propagation delays (`propagation_ms.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PropagationReport {
     pub blocks_measured: usize,
     pub reached_50: usize,
@@ -127,7 +131,7 @@ pub struct PropagationReport {
 }
 
 /// Reorgs summed over all peers (`reorgs.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReorgReport {
     /// Reorg events summed over all peers.
     pub count: u64,
@@ -136,14 +140,14 @@ pub struct ReorgReport {
 }
 
 /// Messages and bytes of one message kind.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KindStat {
     pub count: u64,
     pub bytes: u64,
 }
 
 /// Traffic (`messages.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessagesReport {
     pub total: u64,
     pub bytes: u64,
@@ -153,7 +157,7 @@ pub struct MessagesReport {
 }
 
 /// Redundant deliveries (`redundancy.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedundancyReport {
     /// Full blocks delivered to peers that had already accepted them.
     pub duplicate_block_deliveries: u64,
@@ -162,7 +166,7 @@ pub struct RedundancyReport {
 }
 
 /// Submitted data items in the final best chain (`items.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemsReport {
     pub submitted: u64,
     pub refused: u64,
@@ -172,7 +176,7 @@ pub struct ItemsReport {
 }
 
 /// Whether and when the online peers agreed (`convergence.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConvergenceReport {
     pub converged: bool,
     /// Whether convergence was required (no partition left open, online peers connected).
@@ -190,7 +194,7 @@ pub struct ConvergenceReport {
 }
 
 /// Invariant violations (`invariants.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InvariantsReport {
     pub ok: bool,
     pub violations_total: u64,
@@ -198,7 +202,7 @@ pub struct InvariantsReport {
 }
 
 /// Engine counters (`engine.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EngineReport {
     /// Events popped from the queue, cancelled ones included.
     pub events: u64,
@@ -209,10 +213,43 @@ pub struct EngineReport {
     pub trace_hash: String,
     /// The run hit its deadline before the network went quiet.
     pub timed_out: bool,
+    /// The run was stopped from outside before its end (Ctrl-C).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+}
+
+/// How a run ended (`outcome`), each with its own exit code in the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Ran to its end: quiet and converged (or not expected to converge), every invariant kept.
+    Ok,
+    /// An invariant was violated: a bug, replay it with `command`.
+    InvariantViolated,
+    /// The `settle` deadline passed before the network went quiet; the convergence checks
+    /// were not made (raise `settle`; safety invariants were still checked).
+    SettleDeadline,
+    /// Stopped from outside (Ctrl-C) before its end: the report covers what ran.
+    Interrupted,
+}
+
+impl Outcome {
+    /// The outcome of a run from its flags (a violation outranks the rest).
+    pub fn of(ok: bool, interrupted: bool, timed_out: bool) -> Outcome {
+        if !ok {
+            Outcome::InvariantViolated
+        } else if interrupted {
+            Outcome::Interrupted
+        } else if timed_out {
+            Outcome::SettleDeadline
+        } else {
+            Outcome::Ok
+        }
+    }
 }
 
 /// Nondeterministic wall-clock and memory figures (`wall.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WallReport {
     pub wall_time_ms: u64,
     pub events_per_sec: f64,
@@ -268,6 +305,8 @@ pub struct RunView<'a> {
     pub trace_hash: String,
     /// The run hit its deadline before the network went quiet.
     pub timed_out: bool,
+    /// The run was stopped from outside before its end.
+    pub interrupted: bool,
 }
 
 /// The report of a finished run; `wall` is the wall-clock time it took.
@@ -327,6 +366,7 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
         report_version: REPORT_VERSION,
         seed: cfg.seed,
         command: cfg.command_line(),
+        outcome: Outcome::of(m.violation_count == 0, run.interrupted, run.timed_out),
         scenario: ScenarioSummary {
             peers: cfg.peers,
             links: run.links,
@@ -357,6 +397,7 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
             crashes: cfg.crashes.len(),
             items: cfg.items,
             ping_interval_ms: cfg.ping_interval().map(|p| p.0),
+            settle_ms: cfg.settle.0,
             peer_config: run.peer_config.clone(),
         },
         blocks: BlocksReport {
@@ -437,6 +478,7 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
             sim_time_ms: run.now.0,
             trace_hash: run.trace_hash.clone(),
             timed_out: run.timed_out,
+            interrupted: run.interrupted,
         },
         wall: WallReport {
             wall_time_ms: wall_ms,
@@ -484,8 +526,16 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  blocks     {} mined (interval {}, size {}), {} in best chain, {} stale ({:.2}%), height {}",
+            "  blocks     {} mined{} (interval {}, size {}), {} in best chain, {} stale ({:.2}%), height {}",
             self.blocks.mined,
+            if self.blocks.tiebreak > 0 {
+                format!(
+                    ", {} of them past the target to break a final tie",
+                    self.blocks.tiebreak
+                )
+            } else {
+                String::new()
+            },
             fmt_ms(sc.block_interval_ms),
             fmt_bytes(sc.block_size_bytes),
             self.blocks.in_best_chain,
@@ -516,7 +566,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  forks      {} reorgs (deepest {}), {} duplicate block deliveries, {} redundant announcements",
+            "  forks      {} reorgs summed over peers (deepest {}), {} duplicate block deliveries, {} redundant announcements",
             self.reorgs.count,
             self.reorgs.deepest,
             self.redundancy.duplicate_block_deliveries,
@@ -612,7 +662,26 @@ impl Report {
             self.engine.trace_hash,
             if self.engine.timed_out { " (hit the settle deadline)" } else { "" }
         );
+        let _ = writeln!(s, "  outcome    {}", self.outcome_line());
         s
+    }
+
+    /// The outcome in words, with what to do about it.
+    pub fn outcome_line(&self) -> String {
+        match self.outcome {
+            Outcome::Ok => "ok".into(),
+            Outcome::InvariantViolated => "invariant violated (a bug: replay it)".into(),
+            Outcome::SettleDeadline => format!(
+                "settle deadline: the network was still busy or split {} after the last block \
+                 or fault; convergence was not judged (raise `settle`, e.g. --settle {})",
+                fmt_ms(self.scenario.settle_ms),
+                crate::units::fmt_duration(self.scenario.settle_ms.saturating_mul(4).max(60_000))
+            ),
+            Outcome::Interrupted => format!(
+                "interrupted at {} simulated: the figures cover what ran, convergence was not judged",
+                fmt_ms(self.engine.sim_time_ms)
+            ),
+        }
     }
 
     /// An SVG chart of the CDF across blocks of the time to reach 50%, 90% and 100% of peers.

@@ -91,6 +91,10 @@ pub struct Sim {
     online: u32,
     submissions: Vec<(Millis, u32)>,
     timed_out: bool,
+    /// Set from outside (Ctrl-C) to stop the run at the next event ([`Sim::set_stop_flag`]).
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The run was stopped by the flag before its end.
+    interrupted: bool,
     /// Draws of the compact-block payload model (which mempools lack part of a block).
     payload_rng: rand_chacha::ChaCha8Rng,
 }
@@ -196,6 +200,8 @@ impl Sim {
             online: n as u32,
             submissions: Vec::new(),
             timed_out: false,
+            stop: None,
+            interrupted: false,
             payload_rng: stream(cfg.seed, "compact-payload", 0),
             cfg,
         };
@@ -300,6 +306,14 @@ impl Sim {
             if self.quiet() {
                 break;
             }
+            if self
+                .stop
+                .as_ref()
+                .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                self.interrupted = true;
+                break;
+            }
             let deadline = self.hard_deadline();
             match self.sched.next_time() {
                 Some(t) if t <= deadline => {
@@ -326,7 +340,11 @@ impl Sim {
             distinct_tips: self.checker.tips().len(),
             items: checker::tally_items(&self.metrics.items_submitted, best),
         };
-        checker::check_end(&mut self.metrics, self.sched.now(), &end);
+        // An interrupted run has no end to judge; one that hit the settle deadline is judged
+        // on safety only: not converging in time is its own outcome (raise `settle`).
+        if !self.interrupted && !self.timed_out {
+            checker::check_end(&mut self.metrics, self.sched.now(), &end);
+        }
         let best = self.majority_tip().and_then(|(_, node)| self.chain(node));
         let view = RunView {
             cfg: &self.cfg,
@@ -343,6 +361,7 @@ impl Sim {
             agreed_after_heal: self.checker.agreed_after_heal().map(SimTime::as_millis),
             trace_hash: self.trace.hash_hex(),
             timed_out: self.timed_out,
+            interrupted: self.interrupted,
         };
         report::build(&view, wall)
     }
@@ -509,10 +528,11 @@ impl Sim {
         let checked = peer.chain().check_block(&block, now.to_peer());
         checker::check_mined(&mut self.metrics, now, node, checked);
         let (hash, height) = (block.hash(), block.height());
+        let size = block.size() as u64 + self.block_size;
         let reached = self.mining.record(now, raced);
         let (online, peers) = (self.online, self.nodes.len() as u32);
         self.metrics
-            .on_mined(hash, node, height, now.as_millis(), online, peers);
+            .on_mined(hash, node, height, size, now.as_millis(), online, peers);
         self.trace.rec(now, TraceEv::Mined { node, height, hash });
         if let Some(p) = self.nodes[node as usize].peer.as_mut() {
             p.handle(now.to_peer(), Input::Mined(block));

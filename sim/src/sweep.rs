@@ -15,6 +15,6 @@ mod plan;
 mod report;
 mod svg;
 
-pub use exec::{run_all, RunError, RunFailure};
-pub use plan::{plan, Axis, PlanError, Run, MAX_RUNS};
-pub use report::{Group, Spread, SweepReport, SweepRun, SweepWall, SWEEP_VERSION};
+pub use exec::{run_all, Finished, Hooks, Prepare, RunError, RunFailure};
+pub use plan::{plan, Axis, PlanError, Run, Shard, MAX_RUNS};
+pub use report::{Group, MergeError, Spread, SweepReport, SweepRun, SweepWall, SWEEP_VERSION};

@@ -266,6 +266,23 @@ pub fn fmt_ms(ms: u64) -> String {
     }
 }
 
+/// Formats milliseconds exactly, as a user would type them and [`parse_duration`] reads
+/// them back: `0s`, `850ms`, `2s`, `10m`, `1m30s`, `1h5m`, `2s500ms`.
+pub fn fmt_duration(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut rest = ms;
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
+
 /// Formats a byte count for humans: `512 B`, `535.0 kB`, `1.2 GB`.
 pub fn fmt_bytes(b: u64) -> String {
     let f = b as f64;
@@ -283,6 +300,27 @@ pub fn fmt_bytes(b: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_durations_read_back() {
+        for (ms, text) in [
+            (0, "0s"),
+            (850, "850ms"),
+            (2000, "2s"),
+            (600_000, "10m"),
+            (90_000, "1m30s"),
+            (3_900_000, "1h5m"),
+            (2500, "2s500ms"),
+            (3_600_001, "1h1ms"),
+        ] {
+            assert_eq!(fmt_duration(ms), text);
+            assert_eq!(
+                parse_duration(text, Bare::Refused),
+                Ok(Millis(ms)),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn durations() {

@@ -1,40 +1,13 @@
 //! The binary: bad scenario files and flags are rejected with a clear message and exit code 2;
 //! a small scenario runs and prints the JSON report with its documented keys.
 
+mod common;
+
+use common::Scratch;
 use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rantai-sim"))
-}
-
-/// A directory of its own under the temp dir for one test, removed when the test ends (kept,
-/// and named on stderr, if it fails).
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("rantai-sim-cli-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    /// Writes `text` to the file `name` in this directory.
-    fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test files kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 #[test]

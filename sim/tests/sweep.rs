@@ -15,8 +15,13 @@ fn base() -> SimConfig {
     cfg
 }
 
-fn no_prepare(_: usize, _: &mut Sim) -> Result<(), String> {
-    Ok(())
+/// The reports of a finished sweep with their plan positions.
+fn indexed(reports: Vec<Option<rantai_sim::Report>>) -> Vec<(usize, rantai_sim::Report)> {
+    reports
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (i, r.expect("every run finished")))
+        .collect()
 }
 
 #[test]
@@ -24,8 +29,8 @@ fn threads_change_nothing_and_groups_summarise_their_runs() {
     let axis = Axis::parse("block-interval=1s,20s").unwrap();
     let runs = sweep::plan(&base(), Some(&axis), 3).unwrap();
     assert_eq!(runs.len(), 6);
-    let one = sweep::run_all(&runs, 1, &no_prepare, &|_| {}).unwrap();
-    let two = sweep::run_all(&runs, 2, &no_prepare, &|_| {}).unwrap();
+    let one = indexed(sweep::run_all(&runs, 1, sweep::Hooks::default()).unwrap());
+    let two = indexed(sweep::run_all(&runs, 2, sweep::Hooks::default()).unwrap());
     let wall = std::time::Duration::ZERO;
     let a = sweep::SweepReport::new(Some(&axis), &runs, one, 1, wall);
     let b = sweep::SweepReport::new(Some(&axis), &runs, two, 2, wall);
@@ -219,22 +224,28 @@ fn a_failing_run_stops_the_sweep_and_is_named() {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let runs = sweep::plan(&base(), None, 6).unwrap();
     let (started, ended) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let prepare = |i: usize, _: &mut Sim| {
+    let prepare = |run: &sweep::Run, _: &mut Sim| {
         started.fetch_add(1, Relaxed);
-        if i == 2 {
+        if run.index == 2 {
             Err("no disk".to_string())
         } else {
             Ok(())
         }
     };
-    let done = |_: usize| {
+    let finished = |_: &sweep::Run, _: &Sim, _: &rantai_sim::Report| {
         ended.fetch_add(1, Relaxed);
+        Ok(())
     };
-    let err = sweep::run_all(&runs, 1, &prepare, &done).unwrap_err();
+    let hooks = sweep::Hooks {
+        prepare: &prepare,
+        finished: &finished,
+        stop: None,
+    };
+    let err = sweep::run_all(&runs, 1, hooks).unwrap_err();
     assert_eq!((err.index, err.seed), (2, 7));
     assert!(err.to_string().contains("no disk"), "{err}");
     assert!(err.command.contains("--seed 7"), "{}", err.command);
-    // One job: runs 3.. never started.
+    // One job: runs 3.. never started; runs 0 and 1 finished.
     assert_eq!(started.load(Relaxed), 3);
-    assert_eq!(ended.load(Relaxed), 3);
+    assert_eq!(ended.load(Relaxed), 2);
 }

@@ -74,8 +74,19 @@ impl Key {
     pub fn show(&self, cfg: &SimConfig) -> Vec<String> {
         (self.show)(cfg)
             .into_iter()
-            .map(|v| format!("--{} {v}", self.flag()))
+            .map(|v| format!("--{} {}", self.flag(), shell_quote(&v)))
             .collect()
+    }
+}
+
+/// `v` as one shell word: unchanged when it is plain, else in single quotes (a quote inside
+/// written `'\''`), so a printed replay command can be pasted as is.
+pub fn shell_quote(v: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:,=@%+".contains(c);
+    if !v.is_empty() && v.chars().all(plain) {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
     }
 }
 
@@ -112,7 +123,7 @@ fn duration_s(v: &str) -> Result<rantai_core::Millis, ValueError> {
 
 /// A duration as the replay command writes it, in exact milliseconds.
 fn ms(m: rantai_core::Millis) -> Vec<String> {
-    vec![format!("{}ms", m.0)]
+    vec![crate::units::fmt_duration(m.0)]
 }
 
 /// A file named by a key, relative to the scenario file's directory.
@@ -461,8 +472,7 @@ pub static KEYS: &[Key] = &[
             c.partitions.push(v.parse::<PartitionSpec>()?);
             Ok(())
         },
-        // Quoted: explicit groups print with brackets and spaces.
-        show: |c| c.partitions.iter().map(|p| format!("'{p}'")).collect(),
+        show: |c| c.partitions.iter().map(PartitionSpec::to_string).collect(),
     },
     Key {
         name: "crash",
@@ -652,6 +662,22 @@ pub static KEYS: &[Key] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replay_commands_paste_into_a_shell() {
+        assert_eq!(shell_quote("10m"), "10m");
+        assert_eq!(shell_quote("uniform:10ms..200ms"), "uniform:10ms..200ms");
+        assert_eq!(shell_quote("my links.txt"), "'my links.txt'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+        let mut c = SimConfig::default();
+        c.apply("partition", "90s..120m:0.5", None).unwrap();
+        c.apply("block_interval", "90s", None).unwrap();
+        let line = c.command_line();
+        assert!(line.contains("--block-interval 1m30s "), "{line}");
+        assert!(line.contains("--settle 10m "), "{line}");
+        assert!(line.contains("--partition 1m30s..2h:0.5"), "{line}");
+    }
 
     #[test]
     fn every_key_is_listed_once_and_spelled_as_in_files() {

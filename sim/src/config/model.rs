@@ -5,7 +5,9 @@
 //! so `x.to_string().parse()` gives `x` back (except an explicit-groups partition, which only a
 //! scenario file can state, and an edge-list topology, which names its file).
 
-use crate::units::{parse_duration, parse_probability, parse_rate, Bare, Rate, UnitError};
+use crate::units::{
+    fmt_duration, parse_duration, parse_probability, parse_rate, Bare, Rate, UnitError,
+};
 use rantai_core::Millis;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -392,9 +394,9 @@ impl FromStr for PartitionSpec {
 impl fmt::Display for PartitionSpec {
     /// The flag form; explicit groups print as `:groups[[..]]`, which only documents them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}ms..", self.at.0)?;
+        write!(f, "{}..", fmt_duration(self.at.0))?;
         if let Some(h) = self.heal {
-            write!(f, "{}ms", h.0)?;
+            f.write_str(&fmt_duration(h.0))?;
         }
         match &self.groups {
             Groups::Fraction(x) => write!(f, ":{x}")?,
@@ -454,9 +456,9 @@ impl FromStr for CrashSpec {
 
 impl fmt::Display for CrashSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}ms..", self.peer, self.at.0)?;
+        write!(f, "{}@{}..", self.peer, fmt_duration(self.at.0))?;
         if let Some(r) = self.restart {
-            write!(f, "{}ms", r.0)?;
+            f.write_str(&fmt_duration(r.0))?;
         }
         if !self.keep_chain {
             f.write_str(":wipe")?;
@@ -494,10 +496,10 @@ mod tests {
         for b in ["region", "50000000bps/10000000bps", "unlimited/unlimited"] {
             assert_eq!(b.parse::<Bandwidth>().unwrap().to_string(), b);
         }
-        for p in ["60000ms..120000ms:0.3:oneway", "1000ms..:0.5"] {
+        for p in ["1m..2m:0.3:oneway", "1s..:0.5", "1m30s..1h:0.25"] {
             assert_eq!(p.parse::<PartitionSpec>().unwrap().to_string(), p);
         }
-        for c in ["3@60000ms..120000ms:wipe", "4@1000ms.."] {
+        for c in ["3@1m..2m:wipe", "4@1s..", "5@2s500ms..10m"] {
             assert_eq!(c.parse::<CrashSpec>().unwrap().to_string(), c);
         }
     }

@@ -69,6 +69,11 @@ impl Port {
         self.up_bps
     }
 
+    /// Download rate in bits per second (`None`: unlimited).
+    pub(crate) fn down_bps(&self) -> Option<u64> {
+        self.down_bps
+    }
+
     /// How far past `now` the uplink is booked.
     pub(crate) fn upload_backlog(&self, now: SimTime) -> Millis {
         Millis((self.up_free_us / 1000).saturating_sub(now.as_millis().0))

@@ -5,7 +5,9 @@
 use super::{Sim, SimError};
 use crate::config::{Groups, SimConfig};
 use crate::metrics::Metrics;
+use crate::mining::hash_shares;
 use crate::net;
+use crate::tables::{Tables, TablesView};
 use crate::trace::TraceEv;
 use rantai_core::{BlockHash, Chain, ItemId, Millis, Peer};
 use std::collections::BTreeMap;
@@ -252,6 +254,54 @@ impl Sim {
     /// Messages in flight (sent, not yet delivered or dropped), background traffic included.
     pub fn in_flight(&self) -> u64 {
         self.net.in_flight().all()
+    }
+
+    /// Makes [`Sim::run`] stop at the next event once `flag` is set (by a Ctrl-C handler, say):
+    /// the report then covers what ran, with outcome `interrupted`, and skips the end-of-run
+    /// checks.
+    pub fn set_stop_flag(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    /// Peers without any link in the topology: they can neither hear nor spread a block.
+    pub fn isolated_peers(&self) -> Vec<u32> {
+        let mut linked = vec![false; self.nodes.len()];
+        for &(a, b) in self.net.links.edges() {
+            for x in [a, b] {
+                if let Some(l) = linked.get_mut(x as usize) {
+                    *l = true;
+                }
+            }
+        }
+        (0..self.nodes.len() as u32)
+            .filter(|&i| !linked[i as usize])
+            .collect()
+    }
+
+    /// Keeps every (block, peer) delay per peer from now on, so [`Sim::tables`] can give each
+    /// peer's median and p90 (4 bytes per pair; off by default). Call before running.
+    pub fn record_peer_delays(&mut self) {
+        self.metrics.record_peer_delays = true;
+    }
+
+    /// The per-block, per-peer and per-miner tables of the run so far (`blocks.csv`,
+    /// `peers.csv`, `miners.csv`). Peers' delay columns are empty unless
+    /// [`Sim::record_peer_delays`] was called before the run.
+    pub fn tables(&self) -> Tables {
+        let best = self.majority_tip().and_then(|(_, node)| self.chain(node));
+        Tables::build(&TablesView {
+            metrics: &self.metrics,
+            best_chain: best,
+            regions: &self.net.regions,
+            has_regions: self.cfg.preset.is_some(),
+            edges: self.net.links.edges(),
+            rates: self
+                .nodes
+                .iter()
+                .map(|n| (n.port.up_bps(), n.port.down_bps()))
+                .collect(),
+            hash_shares: hash_shares(&self.cfg),
+        })
     }
 
     /// Times and peers of the scheduled submissions that ran.

@@ -6,13 +6,14 @@ use super::plan::Run;
 use crate::config::ConfigError;
 use crate::report::Report;
 use crate::sim::Sim;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A run that could not be carried out (a bug worth replaying with `command` when it panicked).
 #[derive(Debug, thiserror::Error)]
 #[error("run {index} (seed {seed}): {cause}; replay with: {command}")]
 pub struct RunError {
+    /// The run's position in the plan.
     pub index: usize,
     pub seed: u64,
     pub cause: RunFailure,
@@ -31,6 +32,9 @@ pub enum RunFailure {
     /// The event trace could not be written.
     #[error("writing the event trace: {0}")]
     Trace(String),
+    /// The caller's `finished` could not keep the result (its message).
+    #[error("{0}")]
+    Finish(String),
     /// The simulation panicked, with the panic's message.
     #[error("panicked: {0}")]
     Panicked(String),
@@ -39,26 +43,55 @@ pub enum RunFailure {
     NotRun,
 }
 
-/// Runs every run on up to `jobs` threads and returns the reports in plan order.
+/// Called on a freshly built simulation before it runs (to attach a trace writer, say).
+pub type Prepare<'a> = &'a (dyn Fn(&Run, &mut Sim) -> Result<(), String> + Sync);
+/// Called from the worker thread as each run ends, with its simulation and report (to write
+/// its files at once, so an interrupted sweep keeps what finished).
+pub type Finished<'a> = &'a (dyn Fn(&Run, &Sim, &Report) -> Result<(), String> + Sync);
+
+/// What the caller hooks into a sweep's execution.
+#[derive(Clone, Copy)]
+pub struct Hooks<'a> {
+    pub prepare: Prepare<'a>,
+    pub finished: Finished<'a>,
+    /// Once set, running simulations stop at their next event (their reports say
+    /// `interrupted`) and no new run starts.
+    pub stop: Option<&'a Arc<AtomicBool>>,
+}
+
+impl Default for Hooks<'_> {
+    fn default() -> Self {
+        Hooks {
+            prepare: &|_, _| Ok(()),
+            finished: &|_, _, _| Ok(()),
+            stop: None,
+        }
+    }
+}
+
+/// Runs every run on up to `jobs` threads and returns the reports in the order of `runs`
+/// (`None`: not started because the stop flag was set).
 ///
-/// `prepare` is called on each freshly built simulation before it runs (to attach a trace
-/// writer, say); `done` after each run ends, failed or not, from the worker thread. After a
-/// failure no new run starts, and the failure with the lowest index is returned. A run's
-/// `wall.peak_rss_bytes` is cleared: the process's high-water mark mixes concurrent runs.
+/// After a failure no new run starts, and the failure with the lowest index is returned. A
+/// run's `wall.peak_rss_bytes` is cleared: the process's high-water mark mixes concurrent
+/// runs.
 pub fn run_all(
     runs: &[Run],
     jobs: usize,
-    prepare: &(dyn Fn(usize, &mut Sim) -> Result<(), String> + Sync),
-    done: &(dyn Fn(usize) + Sync),
-) -> Result<Vec<Report>, RunError> {
+    hooks: Hooks<'_>,
+) -> Result<Vec<Option<Report>>, RunError> {
     let next = AtomicUsize::new(0);
+    let stopped = || hooks.stop.is_some_and(|f| f.load(Ordering::Relaxed));
     let results: Mutex<Vec<Option<Result<Report, RunError>>>> =
         Mutex::new((0..runs.len()).map(|_| None).collect());
     let worker = || loop {
+        if stopped() {
+            break;
+        }
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(run) = runs.get(i) else { break };
         let err = |cause: RunFailure| RunError {
-            index: i,
+            index: run.index,
             seed: run.cfg.seed,
             cause,
             command: run.cfg.command_line(),
@@ -66,13 +99,17 @@ pub fn run_all(
         let one = || {
             let mut sim =
                 Sim::new(run.cfg.clone()).map_err(|e| err(RunFailure::Build(Box::new(e))))?;
-            prepare(i, &mut sim).map_err(|e| err(RunFailure::Prepare(e)))?;
+            if let Some(f) = hooks.stop {
+                sim.set_stop_flag(f.clone());
+            }
+            (hooks.prepare)(run, &mut sim).map_err(|e| err(RunFailure::Prepare(e)))?;
             let mut report = sim.run();
             report.wall.peak_rss_bytes = None;
-            match sim.trace_error() {
-                Some(e) => Err(err(RunFailure::Trace(e.to_string()))),
-                None => Ok(report),
+            if let Some(e) = sim.trace_error() {
+                return Err(err(RunFailure::Trace(e.to_string())));
             }
+            (hooks.finished)(run, &sim, &report).map_err(|e| err(RunFailure::Finish(e)))?;
+            Ok(report)
         };
         // A panic is a bug in the simulator or the protocol: keep which run it was.
         let result =
@@ -88,7 +125,6 @@ pub fn run_all(
         if let Ok(mut r) = results.lock() {
             r[i] = Some(result);
         }
-        done(i);
         if failed {
             // Stop handing out work; runs already started finish.
             next.store(runs.len(), Ordering::Relaxed);
@@ -106,18 +142,21 @@ pub fn run_all(
     let mut missing = None;
     for (i, r) in results.into_iter().enumerate() {
         match r {
-            Some(Ok(rep)) => reports.push(rep),
+            Some(Ok(rep)) => reports.push(Some(rep)),
             Some(Err(e)) => return Err(e),
-            None => missing = missing.or(Some(i)),
+            None => {
+                missing = missing.or(Some(i));
+                reports.push(None);
+            }
         }
     }
-    if let Some(i) = missing {
-        return Err(RunError {
-            index: i,
+    match missing {
+        Some(i) if !stopped() => Err(RunError {
+            index: runs[i].index,
             seed: runs[i].cfg.seed,
             cause: RunFailure::NotRun,
             command: runs[i].cfg.command_line(),
-        });
+        }),
+        _ => Ok(reports),
     }
-    Ok(reports)
 }

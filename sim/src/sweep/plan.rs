@@ -71,6 +71,8 @@ impl Axis {
 /// One run of a sweep: which value of the axis (if any) and the complete configuration.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// Position in the whole plan (kept when a shard takes a slice of it).
+    pub index: usize,
     /// Index into the axis values (0 when there is no axis).
     pub group: usize,
     pub value: Option<String>,
@@ -119,6 +121,7 @@ pub fn plan(base: &SimConfig, axis: Option<&Axis>, seeds: u64) -> Result<Vec<Run
             c.seed = base.seed.wrapping_add(k);
             c.validate()?;
             runs.push(Run {
+                index: runs.len(),
                 group,
                 value: value.cloned(),
                 cfg: c,
@@ -128,9 +131,56 @@ pub fn plan(base: &SimConfig, axis: Option<&Axis>, seeds: u64) -> Result<Vec<Run
     Ok(runs)
 }
 
+/// One slice of a plan for one machine or job: shard `index` of `count` (1-based, as
+/// `--shard 2/4` writes it) takes the runs whose plan position is `index - 1` modulo `count`,
+/// so every value and seed is spread over the shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N` with 1 <= I <= N.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("invalid value for `shard`: expected I/N with 1 <= I <= N, got {s:?}");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: usize = i.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The runs of `plan` in this shard, in plan order.
+    pub fn select(&self, plan: &[Run]) -> Vec<Run> {
+        plan.iter()
+            .filter(|r| r.index % self.count == self.index - 1)
+            .cloned()
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_split_the_plan_without_overlap() {
+        let base = SimConfig::small(10);
+        let plan = plan(&base, Some(&Axis::parse("loss=0,0.1,0.2").unwrap()), 3).unwrap();
+        let mut seen: Vec<usize> = (1..=4)
+            .flat_map(|i| Shard { index: i, count: 4 }.select(&plan))
+            .map(|r| r.index)
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..9).collect::<Vec<_>>());
+        assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["0/4", "5/4", "2", "a/b", "1/0"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn axis_parsing() {

@@ -1,10 +1,10 @@
 //! A sweep's report: per axis value the spread of each measure across seeds, then every run's
 //! full report in plan order; as JSON (`sweep.json`, `--json`) and as a readable table.
 
-use super::plan::{Axis, Run};
+use super::plan::{Axis, Run, Shard};
 use crate::report::Report;
 use crate::units::fmt_ms;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// Sweep report format version; bumped only when a key changes meaning or disappears.
@@ -12,7 +12,7 @@ pub const SWEEP_VERSION: u32 = 1;
 
 /// Mean, sample standard deviation and range of one measure across a group's runs. Runs
 /// without the measure (no block reached 100% of peers, say) are left out; `n` counts the rest.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Spread {
     pub n: usize,
     pub mean: Option<f64>,
@@ -48,7 +48,7 @@ impl Spread {
 }
 
 /// The runs of one axis value, summarised (`groups[].*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Group {
     /// The axis value as given (`null` without an axis).
     pub value: Option<String>,
@@ -75,12 +75,21 @@ pub struct Group {
 }
 
 /// A sweep's result: the plan, one summary per axis value, and every run's full report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepReport {
     pub sweep_version: u32,
     /// The swept scenario key (`null`: only seeds vary).
     pub key: Option<String>,
     pub seeds: Vec<u64>,
+    /// Runs in the whole plan; `runs` holds fewer for one shard or an interrupted sweep.
+    pub planned_runs: usize,
+    /// The slice of the plan this process ran (`--shard I/N`; absent for the whole plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Stopped by Ctrl-C: `runs` holds the runs that finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+    /// One per axis value, in plan order (a value without finished runs has `runs: 0`).
     pub groups: Vec<Group>,
     /// Full reports in plan order (value by value, seed by seed).
     pub runs: Vec<SweepRun>,
@@ -88,53 +97,114 @@ pub struct SweepReport {
     pub wall: SweepWall,
 }
 
-/// One entry of `runs`: its group (index into `groups`), axis value and report.
-#[derive(Debug, Clone, Serialize)]
+/// One entry of `runs`: its plan position, group (index into `groups`), axis value and report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepRun {
+    pub index: usize,
     pub group: usize,
     pub value: Option<String>,
     pub report: Report,
 }
 
 /// Nondeterministic figures of the whole sweep (`wall.*`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepWall {
+    /// For merged shards: the longest shard's.
     pub wall_time_ms: u64,
-    /// Runs executed at once.
+    /// Runs executed at once (merged shards: summed).
     pub jobs: usize,
-    /// Peak resident set of the process, all concurrent runs together.
+    /// Peak resident set of the process, all concurrent runs together (merged: the largest).
     pub peak_rss_bytes: Option<u64>,
 }
 
+/// Why shard outputs could not be merged into one sweep.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("nothing to merge")]
+    Empty,
+    #[error("{0} differs between the shards: they come from different sweeps")]
+    Mismatch(&'static str),
+    #[error("run {0} of the plan appears twice (a shard given twice?)")]
+    Duplicate(usize),
+    #[error("{missing} of {planned} planned runs are missing (plan positions {first}..): merge every shard, after each finished")]
+    Incomplete {
+        missing: usize,
+        planned: usize,
+        first: String,
+    },
+}
+
 impl SweepReport {
-    /// Groups `reports` (in plan order, as [`super::run_all`] returns them) by axis value.
+    /// The report of `plan` (the whole plan, for the axis values and seeds) from the finished
+    /// runs in `done` as `(plan position, report)`, in any order.
     pub fn new(
         axis: Option<&Axis>,
-        runs: &[Run],
-        reports: Vec<Report>,
+        plan: &[Run],
+        done: Vec<(usize, Report)>,
         jobs: usize,
         wall: std::time::Duration,
     ) -> SweepReport {
-        let groups_n = runs.iter().map(|r| r.group + 1).max().unwrap_or(0);
-        let mut seeds: Vec<u64> = runs.iter().map(|r| r.cfg.seed).collect();
+        let groups_n = plan.iter().map(|r| r.group + 1).max().unwrap_or(0);
+        let values = (0..groups_n)
+            .map(|g| {
+                plan.iter()
+                    .find(|r| r.group == g)
+                    .and_then(|r| r.value.clone())
+            })
+            .collect();
+        let mut seeds: Vec<u64> = plan.iter().map(|r| r.cfg.seed).collect();
         seeds.sort_unstable();
         seeds.dedup();
-        let groups = (0..groups_n)
-            .map(|g| {
-                let members: Vec<&Report> = runs
+        let entries = done
+            .into_iter()
+            .filter_map(|(i, report)| {
+                let r = plan.iter().find(|r| r.index == i)?;
+                Some(SweepRun {
+                    index: i,
+                    group: r.group,
+                    value: r.value.clone(),
+                    report,
+                })
+            })
+            .collect();
+        SweepReport::from_entries(
+            axis.map(|a| a.key.clone()),
+            values,
+            seeds,
+            plan.len(),
+            entries,
+            SweepWall {
+                wall_time_ms: wall.as_millis() as u64,
+                jobs,
+                peak_rss_bytes: crate::report::peak_rss_bytes(),
+            },
+        )
+    }
+
+    /// Groups `entries` by axis value (`values`, one per group) and sorts them by plan position.
+    fn from_entries(
+        key: Option<String>,
+        values: Vec<Option<String>>,
+        seeds: Vec<u64>,
+        planned_runs: usize,
+        mut entries: Vec<SweepRun>,
+        wall: SweepWall,
+    ) -> SweepReport {
+        entries.sort_by_key(|e| e.index);
+        let groups = values
+            .into_iter()
+            .enumerate()
+            .map(|(g, value)| {
+                let members: Vec<&Report> = entries
                     .iter()
-                    .zip(&reports)
-                    .filter(|(r, _)| r.group == g)
-                    .map(|(_, rep)| rep)
+                    .filter(|e| e.group == g)
+                    .map(|e| &e.report)
                     .collect();
                 let f =
                     |get: fn(&Report) -> Option<f64>| Spread::of(members.iter().map(|r| get(r)));
                 let ms = |x: Option<u64>| x.map(|v| v as f64);
                 Group {
-                    value: runs
-                        .iter()
-                        .find(|r| r.group == g)
-                        .and_then(|r| r.value.clone()),
+                    value,
                     runs: members.len(),
                     seeds: members.iter().map(|r| r.seed).collect(),
                     stale_rate: f(|r| Some(r.blocks.stale_rate)),
@@ -159,24 +229,67 @@ impl SweepReport {
             .collect();
         SweepReport {
             sweep_version: SWEEP_VERSION,
-            key: axis.map(|a| a.key.clone()),
+            key,
             seeds,
+            planned_runs,
+            shard: None,
+            interrupted: false,
             groups,
-            runs: runs
-                .iter()
-                .zip(reports)
-                .map(|(r, report)| SweepRun {
-                    group: r.group,
-                    value: r.value.clone(),
-                    report,
-                })
-                .collect(),
-            wall: SweepWall {
-                wall_time_ms: wall.as_millis() as u64,
-                jobs,
-                peak_rss_bytes: crate::report::peak_rss_bytes(),
-            },
+            runs: entries,
+            wall,
         }
+    }
+
+    /// Combines the outputs of the shards of one sweep (`--shard I/N`, each complete) into
+    /// the report one process running the whole plan would have written (`wall` aside).
+    pub fn merge(parts: Vec<SweepReport>) -> Result<SweepReport, MergeError> {
+        let first = parts.first().ok_or(MergeError::Empty)?;
+        let values: Vec<Option<String>> = first.groups.iter().map(|g| g.value.clone()).collect();
+        let (key, seeds, planned) = (first.key.clone(), first.seeds.clone(), first.planned_runs);
+        for p in &parts {
+            if p.sweep_version != first.sweep_version {
+                return Err(MergeError::Mismatch("sweep_version"));
+            }
+            if p.key != key {
+                return Err(MergeError::Mismatch("the swept key"));
+            }
+            if p.seeds != seeds {
+                return Err(MergeError::Mismatch("the seed list"));
+            }
+            if p.planned_runs != planned {
+                return Err(MergeError::Mismatch("the number of planned runs"));
+            }
+            if p.groups.iter().map(|g| &g.value).ne(values.iter()) {
+                return Err(MergeError::Mismatch("the swept values"));
+            }
+        }
+        let wall = SweepWall {
+            wall_time_ms: parts.iter().map(|p| p.wall.wall_time_ms).max().unwrap_or(0),
+            jobs: parts.iter().map(|p| p.wall.jobs).sum(),
+            peak_rss_bytes: parts.iter().filter_map(|p| p.wall.peak_rss_bytes).max(),
+        };
+        let mut seen = vec![false; planned];
+        let mut entries = Vec::new();
+        for e in parts.into_iter().flat_map(|p| p.runs) {
+            match seen.get_mut(e.index) {
+                Some(s) if *s => return Err(MergeError::Duplicate(e.index)),
+                Some(s) => *s = true,
+                None => return Err(MergeError::Mismatch("the number of planned runs")),
+            }
+            entries.push(e);
+        }
+        let missing: Vec<usize> = (0..planned).filter(|&i| !seen[i]).collect();
+        if !missing.is_empty() {
+            let shown: Vec<String> = missing.iter().take(5).map(usize::to_string).collect();
+            return Err(MergeError::Incomplete {
+                missing: missing.len(),
+                planned,
+                first: shown.join(", "),
+            });
+        }
+        Ok(SweepReport::from_entries(
+            key, values, seeds, planned, entries, wall,
+        ))
     }
 
     /// Whether every run kept every invariant.
@@ -208,13 +321,19 @@ impl SweepReport {
         let label = self.key.as_deref().unwrap_or("scenario");
         let _ = writeln!(
             s,
-            "rantai-sim sweep: {} x {} seeds = {} runs{}",
+            "rantai-sim sweep: {} x {} seeds = {} runs{}{}",
             match &self.key {
                 Some(k) => format!("{k} over {} values", self.groups.len()),
                 None => "one scenario".to_string(),
             },
             self.seeds.len(),
-            self.runs.len(),
+            self.planned_runs,
+            match (self.shard, self.interrupted) {
+                (_, true) => format!(" (INTERRUPTED: {} finished)", self.runs.len()),
+                (Some(s), false) =>
+                    format!(" (shard {}/{}: {} runs)", s.index, s.count, self.runs.len()),
+                (None, false) => String::new(),
+            },
             first.map_or(String::new(), |sc| format!(
                 "; {} peers, preset {}, relay {}",
                 sc.peers, sc.preset, sc.relay

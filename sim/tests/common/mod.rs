@@ -16,3 +16,38 @@ pub fn settle(sim: &mut Sim, limit: Millis) -> bool {
     let deadline = sim.now().add(limit);
     sim.run_until(deadline, |s| s.converged() && s.events() > 0)
 }
+
+/// A directory of its own under the temp dir for one test, removed when the test ends (kept,
+/// and named on stderr, if it fails).
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("rantai-sim-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// Writes `text` to the file `name` in this directory.
+    pub fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// The path `name` in this directory.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
