@@ -1,10 +1,10 @@
-//! SVG drawing shared by the charts the simulator writes: a run's propagation CDF
-//! (`propagation.svg`) and a sweep's measures against the swept values (`sweep.svg`).
+//! SVG drawing shared by the charts the simulator writes: a run's charts ([`crate::charts`]),
+//! a sweep's (`sweep.svg`) and the calibration CDFs.
 //!
-//! [`Svg`] writes one element per call, with the number formats the charts have always used,
-//! so a chart's file is a function of its data only. Text is XML-escaped where it is written.
-//! [`category_panel`] draws one panel of a categorical chart: per category a mean with a ±1 sd
-//! bar and a faint dot per sample.
+//! [`Svg`] writes one element per call, with fixed number formats, so a chart's file is a
+//! function of its data only. Text is XML-escaped where it is written; the only font asked
+//! for is the viewer's `sans-serif`. [`category_panel`] draws one panel of a categorical
+//! chart: per category a mean with a ±1 sd bar and a faint dot per sample.
 
 use std::fmt::{self, Display, Write as _};
 
@@ -38,6 +38,29 @@ impl Display for Stroke<'_> {
         write!(f, r#"stroke="{}" stroke-width="2""#, self.color)?;
         if self.dashed {
             f.write_str(r#" stroke-dasharray="5,3""#)?;
+        }
+        Ok(())
+    }
+}
+
+/// How a line is drawn, for charts that need more than [`Stroke`]: a width, and a dash pattern
+/// (`""`: solid) so that curves lying on top of each other stay told apart.
+#[derive(Debug, Clone, Copy)]
+pub struct Pen<'a> {
+    pub color: &'a str,
+    pub width: f64,
+    pub dash: &'a str,
+}
+
+impl Display for Pen<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            r#"stroke="{}" stroke-width="{}""#,
+            self.color, self.width
+        )?;
+        if !self.dash.is_empty() {
+            write!(f, r#" stroke-dasharray="{}""#, self.dash)?;
         }
         Ok(())
     }
@@ -165,6 +188,55 @@ impl Svg {
             self.s,
             r#"<line x1="{x:.1}" y1="{y0:.1}" x2="{x:.1}" y2="{y1:.1}" stroke="{color}"/>"#
         );
+    }
+
+    /// A line through `points` drawn with `pen`.
+    pub fn path(&mut self, points: &str, pen: Pen) {
+        let _ = writeln!(
+            self.s,
+            r#"<polyline points="{points}" fill="none" {pen} stroke-linejoin="round"/>"#
+        );
+    }
+
+    /// A line from (`x0`, `y0`) to (`x1`, `y1`).
+    pub fn line(&mut self, x0: f64, y0: f64, x1: f64, y1: f64, pen: Pen) {
+        let _ = writeln!(
+            self.s,
+            r#"<line x1="{x0:.1}" y1="{y0:.1}" x2="{x1:.1}" y2="{y1:.1}" {pen}/>"#
+        );
+    }
+
+    /// A filled rectangle; `opacity` below 1 lets the grid and curves show through.
+    pub fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, opacity: f64) {
+        let _ = writeln!(
+            self.s,
+            r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{fill}" fill-opacity="{opacity}"/>"#,
+            w.max(0.0),
+            h.max(0.0)
+        );
+    }
+
+    /// A hollow circle of radius `r` (a marker on a curve).
+    pub fn ring(&mut self, x: f64, y: f64, r: f64, color: &str) {
+        let _ = writeln!(
+            self.s,
+            r#"<circle cx="{x:.1}" cy="{y:.1}" r="{r}" fill="white" stroke="{color}" stroke-width="1.5"/>"#
+        );
+    }
+
+    /// Text at (`x`, `y`) with an anchor (`start`, `middle`, `end`), a size and a colour.
+    pub fn text(&mut self, x: f64, y: f64, anchor: &str, size: u32, color: &str, text: &str) {
+        let _ = writeln!(
+            self.s,
+            r#"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}" font-size="{size}" fill="{color}">{}</text>"#,
+            xml_escape(text)
+        );
+    }
+
+    /// A legend entry drawn with a [`Pen`]: a `len` px sample of the line and its label.
+    pub fn legend_pen(&mut self, x: f64, y: f64, len: f64, pen: Pen, label: &str) {
+        self.line(x, y, x + len, y, pen);
+        self.text(x + len + 6.0, y + 4.0, "start", 12, "black", label);
     }
 
     /// The finished document.

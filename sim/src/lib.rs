@@ -26,6 +26,7 @@ pub mod alloc;
 mod builder;
 pub mod calib;
 mod chart;
+pub mod charts;
 pub mod checker;
 pub mod config;
 mod event;

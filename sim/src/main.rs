@@ -807,7 +807,9 @@ fn sim_trace_error(sim: &Sim) -> Option<String> {
 /// A run's files under `--out`: its report, charts and tables.
 fn write_run_files(dir: &Path, sim: &Sim, report: &Report) -> anyhow::Result<()> {
     write_file(&dir.join("report.json"), &report.to_json())?;
-    write_file(&dir.join("propagation.svg"), &report.propagation_svg())?;
+    for (name, svg) in report.charts() {
+        write_file(&dir.join(name), &svg)?;
+    }
     for (name, text) in sim.tables().csv_files().context("writing the tables")? {
         write_file(&dir.join(name), &text)?;
     }

@@ -1,5 +1,6 @@
 //! Counters and per-block propagation records collected while the simulation runs.
 
+use crate::charts::record::ChartRecord;
 use crate::net::KIND_NAMES;
 use rantai_core::{BlockError, BlockHash, DisconnectReason, ItemId, Message, Millis};
 use std::collections::{BTreeMap, HashMap};
@@ -91,6 +92,8 @@ pub struct Metrics {
     /// Per peer, the delays (ms) of the blocks it accepted that others mined, in acceptance
     /// order (only with [`Metrics::record_peer_delays`]).
     pub peer_delays: Vec<Vec<u32>>,
+    /// What only the charts need (delays by region, tips over time, fault times).
+    pub charts: ChartRecord,
 }
 
 impl Metrics {
@@ -160,6 +163,7 @@ impl Metrics {
                 }
                 self.peer_delays[node as usize].push(u32::try_from(d).unwrap_or(u32::MAX));
             }
+            self.charts.delay(node, d);
         }
         let n = u64::from(r.online_at_mine);
         let got = u64::from(r.reached);

@@ -1,10 +1,11 @@
-//! The run report: a serde struct with stable keys (see sim/README.md), a human summary and
-//! an SVG chart of the block propagation CDF.
+//! The run report: a serde struct with stable keys (see sim/README.md) and a human summary;
+//! its charts are drawn in [`crate::charts`].
 //!
 //! Contract: the report is a pure read of a finished run ([`RunView`]); it changes nothing
 //! and checks nothing (the end-of-run invariants are [`crate::checker`]'s). Everything except
 //! the `wall` object is a pure function of the scenario and seed.
 
+use crate::charts::ChartData;
 use crate::checker::EndState;
 use crate::config::{bandwidth_str, latency_str, topology_str, SimConfig};
 use crate::metrics::{quantile, CompactCounts, FaultCounts, Metrics};
@@ -53,6 +54,9 @@ pub struct Report {
     /// CDF of all (block, peer) delays for the chart; not serialized.
     #[serde(skip)]
     pub all_cdf: Vec<(u64, f64)>,
+    /// What the other charts need (see [`crate::charts`]); not serialized.
+    #[serde(skip)]
+    pub chart: ChartData,
 }
 
 /// The resolved scenario.
@@ -491,6 +495,7 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
         },
         per_block,
         all_cdf: m.delays.cdf(),
+        chart: ChartData::of(cfg, m, ref_chain),
     }
 }
 
@@ -682,97 +687,5 @@ impl Report {
                 fmt_ms(self.engine.sim_time_ms)
             ),
         }
-    }
-
-    /// An SVG chart of the CDF across blocks of the time to reach 50%, 90% and 100% of peers.
-    pub fn propagation_svg(&self) -> String {
-        use crate::chart::{Stroke, Svg};
-        let (w, h, ml, mb, mt, mr) = (720.0, 420.0, 60.0, 50.0, 30.0, 150.0);
-        let series: [(&str, &str, Vec<u64>); 3] = [
-            (
-                "50% of peers",
-                "#2b8cbe",
-                self.per_block.iter().filter_map(|x| x.0).collect(),
-            ),
-            (
-                "90% of peers",
-                "#e6550d",
-                self.per_block.iter().filter_map(|x| x.1).collect(),
-            ),
-            (
-                "100% of peers",
-                "#31a354",
-                self.per_block.iter().filter_map(|x| x.2).collect(),
-            ),
-        ];
-        let n = self.per_block.len().max(1) as f64;
-        let xmax = series
-            .iter()
-            .flat_map(|s| s.2.iter().copied())
-            .chain(self.all_cdf.last().map(|x| x.0))
-            .max()
-            .unwrap_or(1)
-            .max(1) as f64;
-        let pw = w - ml - mr;
-        let ph = h - mt - mb;
-        let px = |ms: f64| ml + ms / xmax * pw;
-        let py = |f: f64| mt + (1.0 - f) * ph;
-        let mut svg = Svg::new(w, h);
-        svg.title(
-            ml + pw / 2.0,
-            18,
-            &format!(
-                "Block propagation delay (CDF, {} blocks, seed {})",
-                self.per_block.len(),
-                self.seed
-            ),
-        );
-        for i in 0..=5 {
-            let f = i as f64 / 5.0;
-            svg.hgrid(ml, ml + pw, py(f), format_args!("{:.0}%", f * 100.0));
-            let xv = xmax * f;
-            svg.vgrid(px(xv), mt, mt + ph, format_args!("{:.1}s", xv / 1000.0));
-        }
-        svg.frame(ml, mt, pw, ph);
-        svg.text_middle(ml + pw / 2.0, h - 10.0, "delay after mining");
-        svg.ylabel(16, mt + ph / 2.0, "fraction of blocks");
-        let (lx, len) = (ml + pw + 12.0, 20.0);
-        for (k, (label, color, mut v)) in series.into_iter().enumerate() {
-            v.sort_unstable();
-            let mut pts = format!("{:.1},{:.1}", px(0.0), py(0.0));
-            for (i, &d) in v.iter().enumerate() {
-                let x = px(d as f64);
-                let _ = write!(
-                    pts,
-                    " {x:.1},{:.1} {x:.1},{:.1}",
-                    py(i as f64 / n),
-                    py((i + 1) as f64 / n)
-                );
-            }
-            let _ = write!(pts, " {:.1},{:.1}", px(xmax), py(v.len() as f64 / n));
-            let stroke = Stroke {
-                color,
-                dashed: false,
-            };
-            svg.polyline(&pts, stroke);
-            svg.legend(lx, mt + 20.0 + 20.0 * k as f64, len, stroke, label, None);
-        }
-        if !self.all_cdf.is_empty() {
-            let stroke = Stroke {
-                color: "#756bb1",
-                dashed: true,
-            };
-            let mut pts = format!("{:.1},{:.1}", px(0.0), py(0.0));
-            let mut prev = 0.0;
-            for &(d, f) in &self.all_cdf {
-                let x = px(d as f64);
-                let _ = write!(pts, " {x:.1},{:.1} {x:.1},{:.1}", py(prev), py(f));
-                prev = f;
-            }
-            svg.polyline(&pts, stroke);
-            let note = Some("(fraction of pairs)");
-            svg.legend(lx, mt + 80.0, len, stroke, "each peer", note);
-        }
-        svg.finish()
     }
 }

@@ -224,6 +224,7 @@ impl Sim {
         if let Some(l) = &sim.cfg.links {
             sim.net.set_link_latency(l.links.clone());
         }
+        sim.metrics.charts.set_regions(&sim.net.regions);
         if sim.cfg.tcp_slow_start {
             sim.net.links.enable_windows();
         }
@@ -738,6 +739,8 @@ impl Sim {
                 self.metrics.last_tip_change = now.as_millis();
                 let old = std::mem::replace(&mut self.nodes[n as usize].tip, hash);
                 self.checker.tip_moved(old, hash, now);
+                let tips = self.checker.tips().len() as u32;
+                self.metrics.charts.tips.set(now.as_millis().0, tips);
             }
             Event::Reorg { left, .. } => {
                 let depth = left.len() as u64;

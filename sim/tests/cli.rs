@@ -104,8 +104,12 @@ fn small_run_prints_json_report_and_writes_outputs() {
     }
     assert_eq!(v["invariants"]["ok"], true);
     assert!(dir.join("report.json").exists());
+    for chart in ["propagation.svg", "regions.svg", "traffic.svg", "tips.svg"] {
+        let svg = std::fs::read_to_string(dir.join(chart)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{chart}");
+    }
     let svg = std::fs::read_to_string(dir.join("propagation.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+    assert!(svg.contains("polyline"));
     let trace = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
     assert!(trace.lines().count() > 100);
     for line in trace.lines().take(50) {

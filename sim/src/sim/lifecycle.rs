@@ -4,6 +4,7 @@
 //! a restarted miner's race).
 
 use super::Sim;
+use crate::charts::record::Mark;
 use crate::config::Groups;
 use crate::event::Ev;
 use crate::net::partition::assign_groups;
@@ -122,11 +123,13 @@ impl Sim {
     pub(super) fn do_crash(&mut self, i: u32, keep_chain: bool) {
         self.metrics.faults.crashes += 1;
         self.fault_fired("crash", i);
+        self.chart_mark(Mark::Crash(i));
         let Some(tip) = self.nodes[i as usize].crash(keep_chain) else {
             return;
         };
         self.checker.peer_down(tip);
         self.online -= 1;
+        self.chart_tips();
         let links = self.nodes[i as usize].links.clone();
         for l in links {
             self.close_link(l, i, "crash");
@@ -139,10 +142,12 @@ impl Sim {
     pub(super) fn do_restart(&mut self, i: u32) {
         self.metrics.faults.restarts += 1;
         self.fault_fired("restart", i);
+        self.chart_mark(Mark::Restart(i));
         let core = super::peer_core(&self.core, self.cfg.discovery, i);
         let tip = self.nodes[i as usize].restart(&core, self.cfg.seed, i);
         self.checker.peer_up(tip);
         self.online += 1;
+        self.chart_tips();
         let links = self.nodes[i as usize].links.clone();
         for l in links {
             let (a, b) = self.net.links.ends(l);
@@ -161,6 +166,7 @@ impl Sim {
         let group = assign_groups(groups, self.nodes.len(), self.cfg.seed, id);
         self.metrics.faults.partitions += 1;
         self.fault_fired("partition", id);
+        self.chart_mark(Mark::Partition(id));
         self.net.partitions.start(id, group, oneway);
     }
 
@@ -170,7 +176,22 @@ impl Sim {
             self.metrics.faults.heals += 1;
             self.checker.healed(self.sched.now());
             self.fault_fired("heal", id);
+            self.chart_mark(Mark::Heal(id));
         }
+    }
+
+    /// A partition, heal, crash or restart took effect now: the tips chart marks it.
+    fn chart_mark(&mut self, what: Mark) {
+        let now = self.sched.now().as_millis().0;
+        self.metrics.charts.mark(now, what);
+    }
+
+    /// The online peers' distinct tips changed by a peer going down or up: the tips chart
+    /// records the new count.
+    fn chart_tips(&mut self) {
+        let now = self.sched.now().as_millis().0;
+        let tips = self.checker.tips().len() as u32;
+        self.metrics.charts.tips.set(now, tips);
     }
 
     /// A fault took effect now: it moves the settle horizon and goes into the trace.
