@@ -3,8 +3,7 @@
 //!
 //! [`Svg`] writes one element per call, with fixed number formats, so a chart's file is a
 //! function of its data only. Text is XML-escaped where it is written; the only font asked
-//! for is the viewer's `sans-serif`. [`category_panel`] draws one panel of a categorical
-//! chart: per category a mean with a ±1 sd bar and a faint dot per sample.
+//! for is the viewer's `sans-serif`.
 
 use std::fmt::{self, Display, Write as _};
 
@@ -174,22 +173,6 @@ impl Svg {
         self.s.push('\n');
     }
 
-    /// A sample point.
-    fn dot(&mut self, x: f64, y: f64, color: &str) {
-        let _ = writeln!(
-            self.s,
-            r#"<circle cx="{x:.1}" cy="{y:.1}" r="2" fill="{color}" fill-opacity="0.3"/>"#
-        );
-    }
-
-    /// A thin vertical bar (an error bar).
-    fn vbar(&mut self, x: f64, y0: f64, y1: f64, color: &str) {
-        let _ = writeln!(
-            self.s,
-            r#"<line x1="{x:.1}" y1="{y0:.1}" x2="{x:.1}" y2="{y1:.1}" stroke="{color}"/>"#
-        );
-    }
-
     /// A line through `points` drawn with `pen`.
     pub fn path(&mut self, points: &str, pen: Pen) {
         let _ = writeln!(
@@ -239,84 +222,18 @@ impl Svg {
         self.text(x + len + 6.0, y + 4.0, "start", 12, "black", label);
     }
 
+    /// A sample point of `color` (`opacity` 0.3: a faint one among many).
+    pub fn dot_with(&mut self, x: f64, y: f64, r: f64, color: &str, opacity: f64) {
+        let _ = writeln!(
+            self.s,
+            r#"<circle cx="{x:.1}" cy="{y:.1}" r="{r}" fill="{color}" fill-opacity="{opacity}"/>"#
+        );
+    }
+
     /// The finished document.
     pub fn finish(mut self) -> String {
         self.s.push_str("</svg>\n");
         self.s
-    }
-}
-
-/// One line of a categorical panel: per category, the mean, the sample sd and every sample.
-pub struct Series<'a> {
-    pub name: &'a str,
-    pub color: &'a str,
-    pub groups: Vec<(Option<f64>, Option<f64>, Vec<f64>)>,
-}
-
-/// Where a panel goes and how it is labelled.
-pub struct Panel<'a> {
-    pub x0: f64,
-    pub y0: f64,
-    pub w: f64,
-    pub h: f64,
-    pub ylabel: &'a str,
-    /// The title under the categories.
-    pub xlabel: &'a str,
-    /// One label per category, left to right.
-    pub categories: &'a [&'a str],
-}
-
-/// Draws a categorical panel: y from 0 to the largest sample or mean + sd, in four grid steps
-/// of a round size; per series the means joined by a line, ±1 sd bars and faint sample dots.
-pub fn category_panel(svg: &mut Svg, p: &Panel, series: &[Series]) {
-    let Panel { x0, y0, w, h, .. } = *p;
-    let ymax = series
-        .iter()
-        .flat_map(|se| {
-            se.groups.iter().flat_map(|(m, sd, pts)| {
-                pts.iter().copied().chain(m.zip(*sd).map(|(m, sd)| m + sd))
-            })
-        })
-        .fold(0.0f64, f64::max);
-    let step = round_step(if ymax > 0.0 { ymax * 1.05 / 4.0 } else { 0.25 });
-    let ymax = step * 4.0;
-    let decimals = if step >= 1.0 {
-        0
-    } else {
-        (-step.log10().floor()) as usize + 1
-    };
-    let n = p.categories.len().max(1) as f64;
-    let px = |i: usize| x0 + (i as f64 + 0.5) / n * w;
-    let py = |v: f64| y0 + (1.0 - v / ymax) * h;
-    for i in 0..=4 {
-        let v = ymax * i as f64 / 4.0;
-        svg.hgrid(x0, x0 + w, py(v), format_args!("{v:.decimals$}"));
-    }
-    for (i, l) in p.categories.iter().enumerate() {
-        svg.text_middle(px(i), y0 + h + 16.0, l);
-    }
-    svg.frame(x0, y0, w, h);
-    svg.text_middle(x0 + w / 2.0, y0 + h + 40.0, p.xlabel);
-    svg.ylabel(F1(x0 - 50.0), y0 + h / 2.0, p.ylabel);
-    for se in series {
-        let mut line = Vec::new();
-        for (i, (mean, sd, pts)) in se.groups.iter().enumerate() {
-            let x = px(i);
-            for &v in pts {
-                svg.dot(x, py(v), se.color);
-            }
-            if let Some(m) = mean {
-                line.push(format!("{x:.1},{:.1}", py(*m)));
-                if let Some(sd) = sd {
-                    svg.vbar(x, py((m - sd).max(0.0)), py(m + sd), se.color);
-                }
-            }
-        }
-        let stroke = Stroke {
-            color: se.color,
-            dashed: false,
-        };
-        svg.polyline(&line.join(" "), stroke);
     }
 }
 

@@ -113,9 +113,11 @@ fn cli_sweep_prints_json_and_writes_each_run() {
     assert!(dir.join("sweep.json").exists());
     let svg = std::fs::read_to_string(dir.join("sweep.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    // The stale-rate line and the three delay lines, and a dot per run in each.
+    // The stale-rate line and the three delay lines, and a faint dot per run in each.
     assert_eq!(svg.matches("<polyline").count(), 4);
-    assert_eq!(svg.matches("<circle").count(), 4 * 4);
+    assert_eq!(svg.matches(r#"fill-opacity="0.3""#).count(), 4 * 4);
+    // A legend on each panel.
+    assert_eq!(svg.matches(">95% CI<").count(), 2);
     assert!(dir.join("003-push-seed2").join("report.json").exists());
     assert!(dir
         .join("000-announce-seed1")

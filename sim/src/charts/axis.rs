@@ -78,31 +78,43 @@ impl Axis {
         }
     }
 
-    /// A logarithmic axis from the decade at or below `min` (positive) to the first 1, 2 or 5
-    /// times a power of ten at least 5% past `max`.
+    /// A logarithmic axis from the last 1, 2 or 5 times a power of ten at least 5% below `min`
+    /// (positive) to the first one at least 5% past `max`.
     pub fn log(min: f64, max: f64, q: Quantity) -> Axis {
         let min = if min > 0.0 { min } else { 1.0 };
         let max = max.max(min * 10.0);
-        let lo = 10f64.powf(min.log10().floor());
+        // `m` times ten to the `e`, as the nearest double to the decimal (no drift from
+        // repeated multiplication).
+        let val = |m: u32, e: i32| format!("{m}e{e}").parse::<f64>().unwrap_or(f64::NAN);
+        let floor = min / 1.05;
+        let e0 = floor.log10().floor() as i32;
+        let lo = [5, 2, 1]
+            .iter()
+            .map(|&m| val(m, e0))
+            .find(|&v| v <= floor)
+            .unwrap_or(val(1, e0));
         let target = max * 1.05;
         let mut all = Vec::new();
-        let mut decade = lo;
+        let mut e = e0;
         let hi = 'outer: loop {
-            for m in [1.0, 2.0, 5.0] {
-                let v = decade * m;
+            for m in [1, 2, 5] {
+                let v = val(m, e);
+                if v < lo {
+                    continue;
+                }
                 all.push(v);
                 if v >= target {
                     break 'outer v;
                 }
             }
-            decade *= 10.0;
+            e += 1;
         };
         let decades = (hi / lo).log10();
         let ticks = if decades > 3.0 {
             let mut t: Vec<f64> = all
                 .iter()
                 .copied()
-                .filter(|v| is_power_of_ten(*v / lo))
+                .filter(|v| is_power_of_ten(*v))
                 .collect();
             if t.last() != Some(&hi) {
                 t.push(hi);
@@ -267,6 +279,10 @@ mod tests {
         assert_eq!(a.ticks.first(), Some(&100.0));
         assert!(a.ticks.iter().all(|&t| is_round(t)), "{a:?}");
         assert!(a.ticks.contains(&1000.0) && a.ticks.contains(&10_000.0));
+        // A smallest value on a decade is not put on the frame's edge.
+        let b = Axis::log(10.0, 1000.0, Quantity::Plain);
+        assert_eq!(b.lo, 5.0);
+        assert!(b.pos(10.0) > 0.05);
         let wide = Axis::log(1.0, 5e7, Quantity::Millis);
         assert!(wide.ticks.iter().all(|&t| is_round(t)), "{wide:?}");
         assert!(wide.ticks.len() <= 10, "{wide:?}");
