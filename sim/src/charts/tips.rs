@@ -41,10 +41,11 @@ pub(super) fn svg(r: &Report) -> String {
         w,
         &format!("Distinct tips over time: {}", r.chart_setting()),
         &format!(
-            "best tips held by the online peers (most within each {}); {} partitions, {} heals",
+            "best tips held by the online peers, the most within each {}; partitions {}, heals {}, crashes {}",
             fmt_ms(series.bucket_ms),
             r.faults.partitions,
-            r.faults.heals
+            r.faults.heals,
+            r.faults.crashes
         ),
     );
     // Partition bands first, under the grid's labels and the line.
