@@ -84,7 +84,7 @@ pub mod types;
 
 pub use block::{Block, Header, Item, ItemId, Template};
 pub use body::{ChainBlock, EvictedBlock};
-pub use chain::{BlockError, Chain, Insert, TipChange};
+pub use chain::{BlockError, Chain, ChainTip, Insert, TipChange, TipStatus};
 pub use compact::CompactBlock;
 pub use message::{DecodeError, FrameDecoder, Hashes, Message, Tip};
 pub use params::Params;

@@ -680,3 +680,71 @@ fn the_locator_lists_ten_recent_heights_then_doubling_steps_and_genesis_once() {
         vec![30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 19, 15, 7, 0]
     );
 }
+
+#[test]
+fn tips_name_the_best_tip_each_valid_fork_and_each_invalid_branch() {
+    use rantai_core::chain::TipStatus;
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    // Best chain of 3; a valid fork of 2 from height 1; an invalid block on top of height 2.
+    let a = build(&g, 3, 0, 1);
+    for b in &a {
+        insert(&mut c, b).unwrap();
+    }
+    let fork = build(&a[0], 2, 0, 2);
+    for b in &fork {
+        insert(&mut c, b).unwrap();
+    }
+    // Valid alone, but repeats an item of the best chain: found invalid when tried as the tip.
+    let bad1 = child(&a[1], 0, vec![item(50)], 7);
+    let bad2 = child(&bad1, 0, vec![a[0].items()[0].clone()], 8);
+    for b in [&bad1, &bad2] {
+        insert(&mut c, b).unwrap();
+    }
+    let bad3 = child(&bad2, 0, vec![item(51)], 9);
+    assert_eq!(insert(&mut c, &bad3), Err(BlockError::InvalidParent));
+    assert_eq!(c.tip().hash(), a[2].hash(), "the invalid branch never wins");
+    let tips: Vec<_> = c
+        .tips()
+        .into_iter()
+        .map(|t| (t.hash, t.height, t.branch_len, t.status))
+        .collect();
+    assert_eq!(
+        tips,
+        vec![
+            (a[2].hash(), 3, 0, TipStatus::Active),
+            (bad2.hash(), 4, 2, TipStatus::Invalid),
+            (fork[1].hash(), 3, 2, TipStatus::ValidFork),
+        ]
+    );
+    assert_eq!(c.tips()[0].work, c.tip_work());
+}
+
+#[test]
+fn a_hash_prefix_finds_every_valid_block_it_starts() {
+    let mut c = Chain::new(params(0));
+    let g = c.genesis().as_ref().clone();
+    let a = build(&g, 20, 0, 1);
+    for b in &a {
+        insert(&mut c, b).unwrap();
+    }
+    let full = a[7].hash().to_string();
+    assert_eq!(c.hashes_with_prefix(&full[..8], 2), vec![a[7].hash()]);
+    assert_eq!(
+        c.hashes_with_prefix(&full[..9].to_uppercase(), 2),
+        vec![a[7].hash()]
+    );
+    assert_eq!(c.hashes_with_prefix(&full, 2), vec![a[7].hash()]);
+    // The empty prefix matches every block; the limit bounds the answer.
+    assert_eq!(c.hashes_with_prefix("", 5).len(), 5);
+    assert!(c.hashes_with_prefix("xyz", 5).is_empty());
+    // An odd-length prefix compares half a byte.
+    let first_digit = &full[..1];
+    let n = c.hashes_with_prefix(first_digit, 100).len();
+    let expect = [&g]
+        .into_iter()
+        .chain(&a)
+        .filter(|b| b.hash().to_string().starts_with(first_digit))
+        .count();
+    assert_eq!(n, expect);
+}

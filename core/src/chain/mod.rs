@@ -37,6 +37,33 @@ pub enum Insert {
     Accepted(Accepted),
 }
 
+/// How a tip of the block tree stands (like bitcoind's `getchaintips` status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TipStatus {
+    /// The best tip.
+    Active,
+    /// A valid side branch: all its blocks passed validation, it has no more work than the best.
+    ValidFork,
+    /// The tip or one of its ancestors was found invalid when the branch was tried.
+    Invalid,
+}
+
+/// A block of the tree with no child in it: the end of the best chain or of a side branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainTip {
+    /// The tip block's hash.
+    pub hash: BlockHash,
+    /// The tip block's height.
+    pub height: u64,
+    /// Cumulative work up to and including this block.
+    pub work: Work,
+    /// Blocks from the fork with the best chain up to this tip (0 for the best tip).
+    pub branch_len: u64,
+    /// Best tip, valid side branch, or invalid.
+    pub status: TipStatus,
+}
+
 /// Blocks that joined the tree in one insert and what happened to the best chain.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Accepted {
@@ -646,6 +673,71 @@ impl Chain {
         self.best[start..end]
             .iter()
             .map(|&i| self.entries[i as usize].hash())
+            .collect()
+    }
+
+    /// Every tip of the tree (blocks without children, valid or not), the best tip first and
+    /// the rest by height, highest first. Read-only; one pass over the tree.
+    pub fn tips(&self) -> Vec<ChainTip> {
+        let mut has_child = vec![false; self.entries.len()];
+        for e in &self.entries {
+            if e.parent != NONE {
+                has_child[e.parent as usize] = true;
+            }
+        }
+        // The best tip counts even when a child of it was found invalid.
+        let best = *self.best.last().expect("genesis");
+        let mut tips: Vec<ChainTip> = (0..self.entries.len() as u32)
+            .filter(|&i| !has_child[i as usize] || i == best)
+            .map(|i| {
+                let e = &self.entries[i as usize];
+                // Each step moves to a parent, ending at the best chain (genesis is on it).
+                let mut fork = i;
+                while !self.is_best(fork) {
+                    fork = self.entries[fork as usize].parent;
+                }
+                let status = if self.is_best(i) {
+                    TipStatus::Active
+                } else if self.has_invalid_ancestor(i) {
+                    TipStatus::Invalid
+                } else {
+                    TipStatus::ValidFork
+                };
+                ChainTip {
+                    hash: e.hash(),
+                    height: e.height(),
+                    work: e.work(),
+                    branch_len: e.height() - self.entries[fork as usize].height(),
+                    status,
+                }
+            })
+            .collect();
+        tips.sort_by_key(|t| (t.status != TipStatus::Active, std::cmp::Reverse(t.height)));
+        tips
+    }
+
+    /// Hashes of valid tree blocks whose hex form starts with `prefix` (hex digits, either
+    /// case), at most `limit`: how an API resolves the short hashes logs print.
+    pub fn hashes_with_prefix(&self, prefix: &str, limit: usize) -> Vec<BlockHash> {
+        let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        let Some(want) = prefix.bytes().map(nibble).collect::<Option<Vec<u8>>>() else {
+            return Vec::new();
+        };
+        if want.len() > 64 {
+            return Vec::new();
+        }
+        let matches = |h: &BlockHash| {
+            want.iter().enumerate().all(|(i, &d)| {
+                let b = h.0[i / 2];
+                d == if i % 2 == 0 { b >> 4 } else { b & 0xf }
+            })
+        };
+        self.entries
+            .iter()
+            .filter(|e| !e.invalid)
+            .map(Entry::hash)
+            .filter(matches)
+            .take(limit)
             .collect()
     }
 

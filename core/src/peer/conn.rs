@@ -69,6 +69,8 @@ pub(super) struct Conn {
     pub(super) probe_misses: u32,
     /// Smoothed ping round trip, once one was measured.
     pub(super) srtt: Option<Millis>,
+    /// The last keepalive ping's round trip (shown to drivers; decides nothing).
+    pub(super) last_rtt: Option<Millis>,
     /// Pending-pool sequence number of the last stale item re-sent on this connection.
     pub(super) item_cursor: u64,
 }
@@ -134,6 +136,7 @@ impl Conn {
             probe: None,
             probe_misses: 0,
             srtt: None,
+            last_rtt: None,
             item_cursor: 0,
         }
     }
@@ -207,6 +210,7 @@ impl Conn {
 
     /// Folds one ping round trip into the smoothed estimate.
     pub(super) fn sample_rtt(&mut self, rtt: Millis) {
+        self.last_rtt = Some(rtt);
         self.srtt = Some(match self.srtt {
             None => rtt,
             Some(s) => Millis((s.0 * 7 + rtt.0) / 8),
@@ -229,6 +233,9 @@ impl Conn {
             node_id: self.remote.as_ref().map(|r| r.node_id),
             listen: self.remote.as_ref().and_then(|r| r.listen.clone()),
             tip: self.tip,
+            since: self.since,
+            ping_rtt: self.last_rtt,
+            smoothed_rtt: self.srtt,
         }
     }
 

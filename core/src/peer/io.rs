@@ -6,7 +6,7 @@ use super::config::MAX_MISSED_PONGS;
 use crate::block::{Block, Template};
 use crate::chain::BlockError;
 use crate::message::{DecodeError, Message, Tip};
-use crate::types::{BlockHash, ConnId};
+use crate::types::{BlockHash, ConnId, Millis};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -344,6 +344,12 @@ pub struct PeerSummary {
     pub listen: Option<String>,
     /// The remote's best tip as last reported.
     pub tip: Option<Tip>,
+    /// Protocol time the connection opened.
+    pub since: Millis,
+    /// Round trip of the last answered keepalive ping.
+    pub ping_rtt: Option<Millis>,
+    /// Smoothed keepalive round trip (7/8 old + 1/8 new), what loss probes wait for.
+    pub smoothed_rtt: Option<Millis>,
 }
 
 #[cfg(test)]
