@@ -3,10 +3,10 @@
 //! either; bodies the chain evicted stay evicted here and are read by the client, off the
 //! driver task.
 
-use crate::api::{PeerStatus, Status, MAX_PAGE_BYTES};
+use crate::api::{ItemStatus, PeerStatus, Status, TipView, Tips, MAX_PAGE_BYTES, MAX_TIPS};
 use crate::conns::Conns;
 use crate::metrics::Gauges;
-use rantai_core::{BlockHash, Chain, ChainBlock, Peer};
+use rantai_core::{BlockHash, Chain, ChainBlock, ItemId, Millis, Peer};
 use std::time::Duration;
 
 /// What the status shows of the node itself, beyond the peer and its connections.
@@ -16,26 +16,46 @@ pub(crate) struct Local<'a> {
     /// Blocks durably written (with a data directory).
     pub(crate) stored_blocks: Option<u64>,
     pub(crate) uptime: Duration,
+    /// Protocol time now (on the Unix scale, like a connection's start).
+    pub(crate) now: Millis,
 }
 
-/// `GET /status`.
+/// `GET /status`. `catching_up`: a ready peer claims a tip with more work than ours.
 pub(crate) fn status(peer: &Peer, conns: &Conns, local: Local<'_>) -> Status {
     let chain = peer.chain();
-    let peers = peer
-        .peers()
+    let our_work = chain.tip_work();
+    let summaries = peer.peers();
+    let catching_up = summaries
+        .iter()
+        .any(|p| p.ready && p.tip.is_some_and(|t| t.work > our_work));
+    let peers = summaries
         .into_iter()
-        .map(|p| PeerStatus {
-            best_height: {
-                let seen = conns.get(p.peer).map_or(0, |c| c.best_seen);
-                p.tip.map(|t| t.height.max(seen))
-            },
-            id: p.peer.0,
-            addr: p.addr,
-            direction: p.direction,
-            ready: p.ready,
-            node_id: p.node_id.map(|n| format!("{n:016x}")),
-            listen: p.listen,
-            best_hash: p.tip.map(|t| t.hash.to_string()),
+        .map(|p| {
+            let conn = conns.get(p.peer);
+            let [bytes_in, bytes_out, messages_in, messages_out] =
+                conn.map_or([0; 4], |c| c.traffic.read());
+            PeerStatus {
+                best_height: {
+                    let seen = conn.map_or(0, |c| c.best_seen);
+                    p.tip.map(|t| t.height.max(seen))
+                },
+                id: p.peer.0,
+                addr: p.addr,
+                direction: p.direction,
+                ready: p.ready,
+                node_id: p.node_id.map(|n| format!("{n:016x}")),
+                listen: p.listen,
+                best_hash: p.tip.map(|t| t.hash.to_string()),
+                best_work: p.tip.map(|t| t.work),
+                connected_at_unix_ms: p.since.0,
+                connected_secs: local.now.since(p.since).0 / 1000,
+                bytes_in,
+                bytes_out,
+                messages_in,
+                messages_out,
+                ping_rtt_ms: p.ping_rtt.map(|t| t.0),
+                smoothed_rtt_ms: p.smoothed_rtt.map(|t| t.0),
+            }
         })
         .collect();
     Status {
@@ -48,9 +68,46 @@ pub(crate) fn status(peer: &Peer, conns: &Conns, local: Local<'_>) -> Status {
         stored_blocks: local.stored_blocks,
         pending_items: peer.pending_len(),
         uptime_secs: local.uptime.as_secs(),
+        work: our_work,
+        catching_up,
         peers,
         config: peer.config().summary(),
     }
+}
+
+/// `GET /tips`: at most [`MAX_TIPS`], the best tip first.
+pub(crate) fn tips(chain: &Chain) -> Tips {
+    let all = chain.tips();
+    Tips {
+        count: all.len(),
+        tips: all
+            .into_iter()
+            .take(MAX_TIPS)
+            .map(|t| TipView {
+                hash: t.hash.to_string(),
+                height: t.height,
+                work: t.work,
+                branch_len: t.branch_len,
+                status: t.status,
+            })
+            .collect(),
+    }
+}
+
+/// `GET /items/{id}`: pending, in a best-chain block, or unknown.
+pub(crate) fn item(peer: &Peer, id: &ItemId) -> Option<ItemStatus> {
+    let chain = peer.chain();
+    if let Some(height) = chain.item_height(id) {
+        let block = chain.at_height(height)?;
+        return Some(ItemStatus::InBlock {
+            id: id.to_string(),
+            block: block.hash().to_string(),
+            height,
+            confirmations: chain.height() - height + 1,
+        });
+    }
+    peer.pending_item(id)
+        .map(|_| ItemStatus::Pending { id: id.to_string() })
 }
 
 /// Best-chain blocks from height `from`: at most `limit`, and at most [`MAX_PAGE_BYTES`] of

@@ -3,7 +3,9 @@
 
 use crate::metrics::{Gauges, Metrics};
 use crate::store::StoreLoader;
-use rantai_core::{Block, BlockHash, ChainBlock, Direction, ItemId, MinePolicy, SubmitError};
+use rantai_core::{
+    Block, BlockHash, ChainBlock, Direction, ItemId, MinePolicy, SubmitError, TipStatus, Work,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -12,6 +14,29 @@ use tokio::sync::{mpsc, oneshot};
 pub const MAX_BLOCKS_PER_PAGE: usize = 1000;
 /// Most block bytes (canonical size) in one page, so a page of large blocks stays small.
 pub const MAX_PAGE_BYTES: usize = 8 << 20;
+/// Fewest hex digits `GET /blocks/{prefix}` accepts: the logs print 8.
+pub const MIN_HASH_PREFIX: usize = 8;
+/// Most candidates an ambiguous hash prefix is answered with.
+pub const MAX_PREFIX_MATCHES: usize = 8;
+/// Most tips one `GET /tips` lists (side branches are cheap to make at the minimum difficulty).
+pub const MAX_TIPS: usize = 1000;
+
+/// u64 fields that may exceed 2^53 (nonces) travel as decimal strings, like `work`, so that
+/// JavaScript clients, whose numbers are doubles, read them exactly.
+pub mod u64_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `v` as a decimal string.
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    /// Reads a decimal string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// A question for the driver.
 #[derive(Debug)]
@@ -35,6 +60,21 @@ pub enum Request {
     Block {
         hash: BlockHash,
         reply: oneshot::Sender<Option<(ChainBlock, bool)>>,
+    },
+    /// Valid blocks of the tree whose hash starts with `prefix` (hex), at most `limit`.
+    BlocksWithPrefix {
+        prefix: String,
+        limit: usize,
+        reply: oneshot::Sender<Vec<BlockHash>>,
+    },
+    /// The tips of the block tree.
+    Tips {
+        reply: oneshot::Sender<Tips>,
+    },
+    /// Where an item is: pending or in a best-chain block.
+    Item {
+        id: ItemId,
+        reply: oneshot::Sender<Option<ItemStatus>>,
     },
     Gauges {
         reply: oneshot::Sender<Gauges>,
@@ -95,6 +135,11 @@ pub struct Status {
     pub stored_blocks: Option<u64>,
     pub pending_items: usize,
     pub uptime_secs: u64,
+    /// Cumulative work of the best chain (decimal string: it outgrows JSON numbers).
+    pub work: Work,
+    /// Whether a ready peer claims a tip with more work than ours (we are behind it and
+    /// fetching, or about to).
+    pub catching_up: bool,
     pub peers: Vec<PeerStatus>,
     /// Every setting of the peer protocol this node runs, with the same keys as a simulated
     /// run's `scenario.peer_config`.
@@ -118,6 +163,62 @@ pub struct PeerStatus {
     pub best_height: Option<u64>,
     /// The tip hash the remote last claimed (handshake or ping).
     pub best_hash: Option<String>,
+    /// Cumulative work of the tip the remote last claimed (decimal string).
+    pub best_work: Option<Work>,
+    /// Wall-clock milliseconds since the Unix epoch when the connection opened.
+    pub connected_at_unix_ms: u64,
+    /// Seconds since the connection opened.
+    pub connected_secs: u64,
+    /// Bytes read from this connection's socket.
+    pub bytes_in: u64,
+    /// Bytes written to this connection's socket.
+    pub bytes_out: u64,
+    /// Messages decoded from this connection.
+    pub messages_in: u64,
+    /// Messages written to this connection.
+    pub messages_out: u64,
+    /// Round trip of the last answered keepalive ping, in milliseconds (`null` before one).
+    pub ping_rtt_ms: Option<u64>,
+    /// Smoothed keepalive round trip in milliseconds (what the core's loss probes wait for).
+    pub smoothed_rtt_ms: Option<u64>,
+}
+
+/// `GET /tips`: the ends of the block tree, like bitcoind's `getchaintips`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tips {
+    /// Tips in the tree (the list holds at most [`MAX_TIPS`] of them).
+    pub count: usize,
+    /// The best tip first, then the others by height, highest first.
+    pub tips: Vec<TipView>,
+}
+
+/// One tip of the block tree.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TipView {
+    pub hash: String,
+    pub height: u64,
+    /// Cumulative work up to this block (decimal string).
+    pub work: Work,
+    /// Blocks from the fork with the best chain up to this tip (0 for the best tip).
+    pub branch_len: u64,
+    /// `active`, `valid-fork` or `invalid`.
+    pub status: TipStatus,
+}
+
+/// `GET /items/{id}`: where an item is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Waiting in the pending pool to be mined.
+    Pending { id: String },
+    /// In a block of the best chain.
+    InBlock {
+        id: String,
+        block: String,
+        height: u64,
+        /// Best-chain blocks from that one to the tip, both counted (1 in the tip).
+        confirmations: u64,
+    },
 }
 
 /// `GET /blocks`.
@@ -136,6 +237,8 @@ pub struct BlockView {
     pub prev: String,
     pub timestamp_ms: u64,
     pub difficulty: u32,
+    /// Decimal string ([`u64_string`]).
+    #[serde(with = "u64_string")]
     pub nonce: u64,
     pub data_hash: String,
     pub in_best_chain: bool,
@@ -146,6 +249,8 @@ pub struct BlockView {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemView {
     pub id: String,
+    /// Decimal string ([`u64_string`]).
+    #[serde(with = "u64_string")]
     pub nonce: u64,
     pub text: String,
 }
@@ -267,6 +372,30 @@ impl NodeClient {
         };
         let found = self.bodies(vec![b]).await?;
         Ok(found.first().map(|b| BlockView::new(b, best)))
+    }
+
+    /// Hashes of valid blocks starting with `prefix` (hex digits), at most `limit`.
+    pub async fn blocks_with_prefix(
+        &self,
+        prefix: String,
+        limit: usize,
+    ) -> Result<Vec<BlockHash>, Stopped> {
+        self.ask(|reply| Request::BlocksWithPrefix {
+            prefix,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// The tips of the block tree (best tip, side branches, invalid branches).
+    pub async fn tips(&self) -> Result<Tips, Stopped> {
+        self.ask(|reply| Request::Tips { reply }).await
+    }
+
+    /// Where item `id` is: pending, in a best-chain block, or unknown (`None`).
+    pub async fn item(&self, id: ItemId) -> Result<Option<ItemStatus>, Stopped> {
+        self.ask(|reply| Request::Item { id, reply }).await
     }
 
     /// Prometheus text of all counters and gauges.

@@ -3,7 +3,7 @@
 
 use crate::metrics::Metrics;
 use rantai_core::{ConnId, DecodeError, FrameDecoder, Message};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,6 +21,29 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// again: a connection that carried one 4 MiB frame must not keep 4 MiB for the rest of its
 /// life (64 such peers would hold a quarter of a gigabyte).
 pub const KEEP_BUFFER_BYTES: usize = 64 * 1024;
+
+/// One connection's traffic, counted by its reader and writer tasks and read by `/status`
+/// (whole frames, as in [`Metrics`]; bytes out and messages out once written).
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+}
+
+impl Traffic {
+    /// (bytes in, bytes out, messages in, messages out) as of now.
+    pub fn read(&self) -> [u64; 4] {
+        [
+            &self.bytes_in,
+            &self.bytes_out,
+            &self.messages_in,
+            &self.messages_out,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
+    }
+}
 
 /// What connection tasks report to the driver.
 #[derive(Debug)]
@@ -46,6 +69,7 @@ pub async fn reader(
     mut rd: OwnedReadHalf,
     events: mpsc::Sender<ConnEvent>,
     metrics: Arc<Metrics>,
+    traffic: Arc<Traffic>,
 ) {
     let mut dec = FrameDecoder::new();
     let mut buf = vec![0u8; READ_CHUNK];
@@ -60,6 +84,7 @@ pub async fn reader(
             Err(e) => break format!("read error: {e}"),
         };
         metrics.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        traffic.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         if prefix_seen < 4 {
             let take = (4 - prefix_seen).min(n);
             prefix[prefix_seen..prefix_seen + take].copy_from_slice(&buf[..take]);
@@ -82,6 +107,7 @@ pub async fn reader(
             match dec.next_message() {
                 Ok(Some(msg)) => {
                     metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+                    traffic.messages_in.fetch_add(1, Ordering::Relaxed);
                     metrics.count_in(msg.kind_index(), before - dec.buffered());
                     if events.send(ConnEvent::Message { id, msg }).await.is_err() {
                         return;
@@ -113,6 +139,7 @@ pub async fn writer(
     mut queue: mpsc::Receiver<Message>,
     events: mpsc::Sender<ConnEvent>,
     metrics: Arc<Metrics>,
+    traffic: Arc<Traffic>,
     write_timeout: Duration,
 ) {
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
@@ -138,6 +165,12 @@ pub async fn writer(
                 metrics
                     .bytes_out
                     .fetch_add(out.len() as u64, Ordering::Relaxed);
+                traffic
+                    .bytes_out
+                    .fetch_add(out.len() as u64, Ordering::Relaxed);
+                traffic
+                    .messages_out
+                    .fetch_add(framed.len() as u64, Ordering::Relaxed);
                 for &(kind, len) in &framed {
                     metrics.count_out(kind, len);
                 }

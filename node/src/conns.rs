@@ -5,8 +5,10 @@
 //! and naming it in logs need. Ids are handed out in increasing order and never reused, so the
 //! smallest id is the oldest connection.
 
+use crate::conn::Traffic;
 use rantai_core::{ConnId, Direction, Message};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -24,6 +26,8 @@ pub(crate) struct Conn {
     pub(crate) best_seen: u64,
     /// Reader and writer tasks, stopped when the connection is forgotten.
     pub(crate) tasks: [AbortHandle; 2],
+    /// Bytes and messages each way, counted by those tasks.
+    pub(crate) traffic: Arc<Traffic>,
 }
 
 impl Conn {
@@ -33,6 +37,7 @@ impl Conn {
         label: String,
         direction: Direction,
         tasks: [AbortHandle; 2],
+        traffic: Arc<Traffic>,
     ) -> Conn {
         Conn {
             tx,
@@ -42,6 +47,7 @@ impl Conn {
             ready: false,
             best_seen: 0,
             tasks,
+            traffic,
         }
     }
 

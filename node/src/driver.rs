@@ -467,11 +467,13 @@ impl Driver {
         let id = self.conns.next_id();
         let (rd, wr) = stream.into_split();
         let (tx, rx) = mpsc::channel(self.opts.send_queue);
+        let traffic = Arc::new(conn::Traffic::default());
         let r = tokio::spawn(conn::reader(
             id,
             rd,
             self.events_tx.clone(),
             self.metrics.clone(),
+            traffic.clone(),
         ));
         let w = tokio::spawn(conn::writer(
             id,
@@ -479,12 +481,13 @@ impl Driver {
             rx,
             self.events_tx.clone(),
             self.metrics.clone(),
+            traffic.clone(),
             self.opts.write_timeout,
         ));
         tracing::debug!("{label} connected ({direction:?}) as {id}");
         let tasks = [r.abort_handle(), w.abort_handle()];
         self.conns
-            .insert(id, Conn::new(tx, label.clone(), direction, tasks));
+            .insert(id, Conn::new(tx, label.clone(), direction, tasks, traffic));
         self.peer.handle(
             self.clock.now(),
             Input::Connected {
@@ -555,6 +558,7 @@ impl Driver {
                         .as_ref()
                         .map(|_| self.metrics.blocks_stored.load(Ordering::Relaxed)),
                     uptime: self.clock.elapsed(),
+                    now: self.clock.now(),
                 };
                 let _ = reply.send(answer::status(&self.peer, &self.conns, local));
             }
@@ -563,6 +567,19 @@ impl Driver {
             }
             Request::Block { hash, reply } => {
                 let _ = reply.send(answer::block(self.peer.chain(), &hash));
+            }
+            Request::BlocksWithPrefix {
+                prefix,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.peer.chain().hashes_with_prefix(&prefix, limit));
+            }
+            Request::Tips { reply } => {
+                let _ = reply.send(answer::tips(self.peer.chain()));
+            }
+            Request::Item { id, reply } => {
+                let _ = reply.send(answer::item(&self.peer, &id));
             }
             Request::Gauges { reply } => {
                 let _ = reply.send(answer::gauges(&self.peer, &self.conns));

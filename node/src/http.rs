@@ -3,7 +3,10 @@
 //!
 //! - `GET /status` → [`crate::Status`]
 //! - `GET /blocks?from=H&limit=N` → [`crate::BlockPage`] (best chain; `limit` ≤ 1000, default 100)
-//! - `GET /blocks/{hash}` → [`crate::BlockView`] or 404
+//! - `GET /blocks/{hash}` → [`crate::BlockView`] or 404; a unique prefix of at least 8 hex
+//!   digits also finds it (409 if several blocks share it)
+//! - `GET /tips` → [`crate::api::Tips`]: the tips of the block tree, like `getchaintips`
+//! - `GET /items/{id}` → [`crate::api::ItemStatus`]: pending, or in which best-chain block
 //! - `POST /blocks` (body = the data, UTF-8) → `{"id": "<item id>"}`
 //! - `GET /metrics` → Prometheus text
 //! - `GET /accepted` → [`crate::Accepted`] list: recent accepted blocks with wall-clock times
@@ -18,7 +21,7 @@
 //! at the latest `max_connection_age` plus `request_timeout` after it was accepted, even if its
 //! client stopped reading.
 
-use crate::api::{NodeClient, MAX_BLOCKS_PER_PAGE};
+use crate::api::{NodeClient, MAX_BLOCKS_PER_PAGE, MAX_PREFIX_MATCHES, MIN_HASH_PREFIX};
 use crate::listener::Acceptor;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -28,7 +31,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use rantai_core::{BlockHash, MinePolicy, SubmitError};
+use rantai_core::{BlockHash, ItemId, MinePolicy, SubmitError};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -73,6 +76,8 @@ pub fn router(client: NodeClient) -> Router {
         .route("/status", get(status))
         .route("/blocks", get(blocks).post(submit))
         .route("/blocks/{hash}", get(block))
+        .route("/tips", get(tips))
+        .route("/items/{id}", get(item))
         .route("/metrics", get(metrics))
         .route("/mining", put(mining))
         .route("/accepted", get(accepted))
@@ -206,16 +211,80 @@ async fn blocks(State(c): State<NodeClient>, Query(q): Query<BlocksQuery>) -> Re
     }
 }
 
+/// A full hash, or a unique prefix of at least [`MIN_HASH_PREFIX`] hex digits.
 async fn block(State(c): State<NodeClient>, Path(hash): Path<String>) -> Response {
-    let Ok(hash) = BlockHash::from_hex(&hash) else {
+    let hex = hash.len() <= 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex || hash.len() < MIN_HASH_PREFIX {
         return error(
             StatusCode::BAD_REQUEST,
-            "expected a block hash of 64 hex digits",
+            format!(
+                "expected a block hash: 64 hex digits, or a unique prefix of at least \
+                 {MIN_HASH_PREFIX}"
+            ),
         );
+    }
+    let hash = match BlockHash::from_hex(&hash) {
+        Ok(h) => h,
+        Err(_) => match c.blocks_with_prefix(hash.clone(), MAX_PREFIX_MATCHES).await {
+            Ok(found) => match resolve_prefix(&hash, &found) {
+                Ok(h) => h,
+                Err((code, body)) => return (code, Json(body)).into_response(),
+            },
+            Err(_) => return stopped(),
+        },
     };
     match c.block(hash).await {
         Ok(Some(b)) => Json(b).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "unknown block"),
+        Err(_) => stopped(),
+    }
+}
+
+/// The one block a hash prefix names; else the error answer: 404 if none, 409 naming the
+/// candidates if several (`found` holds at most [`MAX_PREFIX_MATCHES`]).
+fn resolve_prefix(
+    prefix: &str,
+    found: &[BlockHash],
+) -> Result<BlockHash, (StatusCode, serde_json::Value)> {
+    match found {
+        [h] => Ok(*h),
+        [] => Err((StatusCode::NOT_FOUND, json!({ "error": "unknown block" }))),
+        _ => {
+            let more = if found.len() >= MAX_PREFIX_MATCHES {
+                " or more"
+            } else {
+                ""
+            };
+            let matches: Vec<String> = found.iter().map(|h| h.to_string()).collect();
+            let body = json!({
+                "error": format!(
+                    "ambiguous hash prefix {prefix}: {}{more} blocks start with it",
+                    found.len()
+                ),
+                "matches": matches,
+            });
+            Err((StatusCode::CONFLICT, body))
+        }
+    }
+}
+
+async fn tips(State(c): State<NodeClient>) -> Response {
+    match c.tips().await {
+        Ok(t) => Json(t).into_response(),
+        Err(_) => stopped(),
+    }
+}
+
+async fn item(State(c): State<NodeClient>, Path(id): Path<String>) -> Response {
+    let Ok(id) = ItemId::from_hex(&id) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected an item id of 64 hex digits",
+        );
+    };
+    match c.item(id).await {
+        Ok(Some(s)) => Json(s).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "unknown item"),
         Err(_) => stopped(),
     }
 }
@@ -259,5 +328,37 @@ async fn accepted(State(c): State<NodeClient>) -> Response {
     match c.accepted().await {
         Ok(list) => Json(list).into_response(),
         Err(_) => stopped(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rantai_core::Hash32;
+
+    /// Two blocks sharing a prefix of 8 hex digits cost 2^32 hashes to make, so the answer to
+    /// an ambiguous prefix is checked here, on made-up hashes.
+    #[test]
+    fn an_ambiguous_prefix_is_a_conflict_naming_the_candidates() {
+        let a = Hash32([0xab; 32]);
+        let mut b = a;
+        b.0[31] = 0;
+        assert_eq!(resolve_prefix("abababab", &[a]).ok(), Some(a));
+        let none = resolve_prefix("abababab", &[]).map_err(|e| e.0);
+        assert_eq!(none, Err(StatusCode::NOT_FOUND));
+        let Err((code, v)) = resolve_prefix("abababab", &[a, b]) else {
+            panic!("two matches are an error")
+        };
+        assert_eq!(code, StatusCode::CONFLICT);
+        assert_eq!(
+            v["error"],
+            "ambiguous hash prefix abababab: 2 blocks start with it"
+        );
+        assert_eq!(v["matches"], json!([a.to_string(), b.to_string()]));
+        let many = vec![a; MAX_PREFIX_MATCHES];
+        let Err((_, v)) = resolve_prefix("abababab", &many) else {
+            panic!("many matches are an error")
+        };
+        assert!(v["error"].as_str().is_some_and(|e| e.contains("8 or more")));
     }
 }

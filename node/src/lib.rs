@@ -24,8 +24,8 @@ pub mod store;
 pub mod testbed;
 
 pub use api::{
-    Accepted, BlockPage, BlockView, NodeClient, PeerStatus, Status, Stopped, Submitted,
-    MAX_ACCEPTED_LOG,
+    Accepted, BlockPage, BlockView, ItemStatus, NodeClient, PeerStatus, Status, Stopped, Submitted,
+    TipView, Tips, MAX_ACCEPTED_LOG,
 };
 pub use clock::unix_now;
 pub use options::NodeOptions;
