@@ -119,17 +119,18 @@ impl Driver {
         (driver, inbox)
     }
 
-    /// Accepts on `listener` and runs until `shutdown`; then closes every connection and
-    /// flushes the store.
+    /// Accepts on `listener` (if any) and runs until `shutdown`; then closes every connection
+    /// and flushes the store.
     pub(crate) async fn run(
         mut self,
         mut inbox: Inbox,
-        listener: TcpListener,
+        listener: Option<TcpListener>,
         mut api: mpsc::Receiver<Request>,
         mut shutdown: oneshot::Receiver<()>,
     ) {
         let (accept_tx, mut accepts) = mpsc::channel(ACCEPT_QUEUE);
-        let accept_task = tokio::spawn(accept_loop(listener, accept_tx));
+        // Without a listener the sender is dropped here and `accepts` yields nothing.
+        let accept_task = listener.map(|l| tokio::spawn(accept_loop(l, accept_tx)));
         loop {
             self.drain();
             // Items before blocks: a block that carries an item removes its pending entry.
@@ -180,7 +181,9 @@ impl Driver {
             }
         }
         tracing::info!("shutting down");
-        accept_task.abort();
+        if let Some(t) = accept_task {
+            t.abort();
+        }
         self.mining.stop();
         self.conns.clear();
         self.drain_outputs_only();

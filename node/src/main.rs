@@ -55,6 +55,15 @@ struct NodeArgs {
     /// Peer to connect to (repeatable); retried with backoff while it is down.
     #[arg(long = "peer", value_name = "ADDR:PORT", value_parser = parse_host_port)]
     peers: Vec<String>,
+    /// Connect only to this peer (repeatable), like bitcoind's -connect: no learned address is
+    /// dialled (as --max-outbound 0) and no inbound connection is accepted unless --listen.
+    #[arg(long = "connect", value_name = "ADDR:PORT", value_parser = parse_host_port,
+          conflicts_with = "max_outbound")]
+    connect: Vec<String>,
+    /// With --connect: accept inbound peers on --bind/--port after all (the default without
+    /// --connect).
+    #[arg(long, requires = "connect")]
+    listen: bool,
     /// Keep the chain in this directory (crash-safe); without it the chain is in memory.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -64,8 +73,8 @@ struct NodeArgs {
     /// Difficulty in leading zero bits of blocks mined here (network minimum 8).
     #[arg(long, default_value_t = defaults().config.mine_difficulty, value_parser = clap::value_parser!(u32).range(8..=48))]
     pow_bits: u32,
-    /// Most inbound peer connections.
-    #[arg(long, alias = "max-peers", default_value_t = defaults().config.max_inbound as u32,
+    /// Most inbound peer connections (alias: --max-peers).
+    #[arg(long, visible_alias = "max-peers", default_value_t = defaults().config.max_inbound as u32,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_inbound: u32,
     /// Most outbound connections to addresses learned from peers (configured --peer are extra).
@@ -136,6 +145,9 @@ struct LocalnetArgs {
     /// Difficulty of mined blocks.
     #[arg(long, default_value_t = defaults().config.mine_difficulty, value_parser = clap::value_parser!(u32).range(8..=48))]
     pow_bits: u32,
+    /// How each node relays blocks: `push`, `announce` or `compact` (passed as --relay).
+    #[arg(long, default_value = relay_name(defaults().config.relay), value_parser = parse_relay)]
+    relay: RelayPolicy,
 }
 
 #[derive(Args, Debug)]
@@ -175,7 +187,8 @@ fn relay_name(relay: RelayPolicy) -> &'static str {
     relay.as_str()
 }
 
-/// An advertised address must fit a `hello` (64 bytes), or every peer would refuse it.
+/// An advertised address is `HOST:PORT` (what peers dial) and fits a `hello` (64 bytes), or
+/// every peer would refuse it.
 fn parse_advertise(s: &str) -> Result<String, String> {
     let max = rantai_core::message::MAX_ADDR_LEN;
     if s.len() > max {
@@ -184,7 +197,10 @@ fn parse_advertise(s: &str) -> Result<String, String> {
             s.len()
         ));
     }
-    Ok(s.to_string())
+    match s.rsplit_once(':') {
+        Some((_, "0")) => Err(format!("`{s}`: port 0 cannot be dialled")),
+        _ => parse_host_port(s),
+    }
 }
 
 fn parse_mine(s: &str) -> Result<MinePolicy, String> {
@@ -238,9 +254,15 @@ fn main() -> Result<()> {
 }
 
 async fn node(a: NodeArgs) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind((a.bind.as_str(), a.port))
+    let accept_inbound = a.connect.is_empty() || a.listen;
+    // Without inbound connections the node binds only a placeholder, which it closes at start.
+    let (bind, port) = match accept_inbound {
+        true => (a.bind.as_str(), a.port),
+        false => ("127.0.0.1", 0),
+    };
+    let listener = tokio::net::TcpListener::bind((bind, port))
         .await
-        .with_context(|| format!("cannot listen on {}:{}", a.bind, a.port))?;
+        .with_context(|| format!("cannot listen on {bind}:{port}"))?;
     let local = listener.local_addr()?;
     let http = match &a.http {
         Some(addr) => Some(
@@ -252,7 +274,8 @@ async fn node(a: NodeArgs) -> Result<()> {
     };
     let ms = Duration::from_millis;
     let mut opts = NodeOptions {
-        peers: a.peers.clone(),
+        peers: a.peers.iter().chain(&a.connect).cloned().collect(),
+        accept_inbound,
         data_dir: a.data_dir.clone(),
         advertise: a.advertise.clone(),
         write_timeout: ms(a.write_timeout_ms),
@@ -261,7 +284,11 @@ async fn node(a: NodeArgs) -> Result<()> {
     };
     let config = &mut opts.config;
     config.max_inbound = a.max_inbound as usize;
-    config.max_outbound = a.max_outbound as usize;
+    // With --connect only the given addresses are dialled, never learned ones.
+    config.max_outbound = match a.connect.is_empty() {
+        true => a.max_outbound as usize,
+        false => 0,
+    };
     config.dial_retry_base = Millis(a.retry_base_ms);
     config.dial_retry_max = Millis(a.retry_max_ms);
     config.mine_difficulty = a.pow_bits;
@@ -277,10 +304,19 @@ async fn node(a: NodeArgs) -> Result<()> {
         .context("cannot start the node")?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {local}")?;
+        match accept_inbound {
+            true => writeln!(out, "listening on {local}")?,
+            false => writeln!(out, "not listening (--connect without --listen)")?,
+        }
         out.flush()?;
     }
-    tracing::info!("listening on {local}");
+    match accept_inbound {
+        true => tracing::info!("listening on {local}"),
+        false => tracing::info!(
+            "not listening: --connect dials only {} and accepts no inbound peer",
+            a.connect.join(", ")
+        ),
+    }
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http_task = match http {
         Some(l) => {
@@ -457,7 +493,9 @@ async fn localnet(a: LocalnetArgs) -> Result<()> {
             .arg("--http")
             .arg(format!("127.0.0.1:{}", a.http_base_port + i))
             .arg("--pow-bits")
-            .arg(a.pow_bits.to_string());
+            .arg(a.pow_bits.to_string())
+            .arg("--relay")
+            .arg(a.relay.as_str());
         for j in 0..n {
             if j != i {
                 cmd.arg("--peer")

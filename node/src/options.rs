@@ -27,6 +27,9 @@ pub struct NodeOptions {
     /// Address advertised to peers; `None` advertises the listener's address unless it is a
     /// wildcard address.
     pub advertise: Option<String>,
+    /// Whether to accept inbound connections. `false` (the binary's `--connect` without
+    /// `--listen`) closes the listener at start and advertises no address.
+    pub accept_inbound: bool,
     pub connect_timeout: Duration,
     /// A write to a peer blocked this long closes the connection.
     pub write_timeout: Duration,
@@ -54,6 +57,7 @@ impl Default for NodeOptions {
             peers: Vec::new(),
             data_dir: None,
             advertise: None,
+            accept_inbound: true,
             connect_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(20),
             send_queue: 4096,

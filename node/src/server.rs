@@ -41,7 +41,8 @@ impl NodeHandle {
         &self.client
     }
 
-    /// The address the node accepts connections on.
+    /// The address the node accepts connections on (closed if it accepts none:
+    /// [`NodeOptions::accept_inbound`]).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -96,10 +97,12 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
             (None, None)
         }
     };
-    let advertise = opts
-        .advertise
-        .clone()
-        .or_else(|| (!local_addr.ip().is_unspecified()).then(|| local_addr.to_string()));
+    let advertise = opts.accept_inbound.then(|| {
+        opts.advertise
+            .clone()
+            .or_else(|| (!local_addr.ip().is_unspecified()).then(|| local_addr.to_string()))
+    });
+    let advertise = advertise.flatten();
     let mut config = opts.config.clone();
     config.listen_addr = advertise.clone();
     config.body_cache_blocks = body_cache;
@@ -139,6 +142,8 @@ pub async fn spawn(listener: TcpListener, opts: NodeOptions) -> Result<NodeHandl
         metrics: metrics.clone(),
         store: store.as_ref().map(StoreHandle::loader),
     };
+    // Without inbound connections the listener closes here: a dial to it is refused.
+    let listener = opts.accept_inbound.then_some(listener);
     let (driver, inbox) = Driver::new(peer, clock, store, metrics, advertise, opts);
     let task = tokio::spawn(driver.run(inbox, listener, api_rx, shutdown_rx));
     Ok(NodeHandle {

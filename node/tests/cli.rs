@@ -20,6 +20,16 @@ fn bad_flags_give_a_clear_error() {
         (vec!["--peer", "notanaddr"], "HOST:PORT"),
         (vec!["localnet", "--pow-bits", "4"], "pow-bits"),
         (vec!["--advertise", &long_addr], "more than the 64"),
+        (vec!["--advertise", "nope"], "HOST:PORT"),
+        (vec!["--advertise", "example.org:0"], "port 0"),
+        (vec!["--advertise", "example.org:70000"], "HOST:PORT"),
+        (vec!["--connect", "nope"], "HOST:PORT"),
+        (vec!["--listen"], "--connect"),
+        (
+            vec!["--connect", "127.0.0.1:1", "--max-outbound", "3"],
+            "--max-outbound",
+        ),
+        (vec!["localnet", "--relay", "shout"], "push"),
     ] {
         let out = Command::new(BIN).args(&args).output().expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?} exits with status 2");
@@ -29,6 +39,57 @@ fn bad_flags_give_a_clear_error() {
             "{args:?}: error mentions {expect}: {err}"
         );
     }
+}
+
+#[test]
+fn help_names_the_inbound_limit_and_its_old_name() {
+    let out = Command::new(BIN).arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for k in [
+        "--max-inbound",
+        "--max-peers",
+        "--connect",
+        "--listen",
+        "--advertise",
+    ] {
+        assert!(help.contains(k), "--help shows {k}:\n{help}");
+    }
+    let out = Command::new(BIN)
+        .args(["localnet", "--help"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--relay"));
+}
+
+#[test]
+fn the_old_max_peers_flag_sets_the_inbound_limit() {
+    let dir = TempDir::new("maxpeers");
+    for flag in ["--max-peers", "--max-inbound"] {
+        let n = NodeProc::start("n", &node_args(0, &[], &[flag, "7"]), dir.path());
+        assert_eq!(n.status().map(|s| s.config.max_inbound), Some(7), "{flag}");
+    }
+}
+
+#[test]
+fn an_advertised_address_is_what_peers_learn() {
+    let dir = TempDir::new("advertise");
+    let a = NodeProc::start(
+        "a",
+        &node_args(0, &[], &["--advertise", "127.0.0.1:9"]),
+        dir.path(),
+    );
+    assert_eq!(
+        a.status().and_then(|s| s.listen).as_deref(),
+        Some("127.0.0.1:9")
+    );
+    let b = NodeProc::start("b", &node_args(0, &[a.addr.port()], &[]), dir.path());
+    wait_until(WAIT, "b sees a's advertised address", || {
+        b.status().is_some_and(|s| {
+            s.peers
+                .iter()
+                .any(|p| p.ready && p.listen.as_deref() == Some("127.0.0.1:9"))
+        })
+    });
 }
 
 #[test]

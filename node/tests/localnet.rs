@@ -60,7 +60,15 @@ impl Drop for Localnet {
 fn localnet_starts_connected_nodes_and_routes_lines() {
     let (base, http) = (free_range(2), free_range(2));
     let mut child = Command::new(BIN)
-        .args(["localnet", "--nodes", "2", "--pow-bits", "10"])
+        .args([
+            "localnet",
+            "--nodes",
+            "2",
+            "--pow-bits",
+            "10",
+            "--relay",
+            "compact",
+        ])
         .args([
             "--base-port",
             &base.to_string(),
@@ -97,6 +105,14 @@ fn localnet_starts_connected_nodes_and_routes_lines() {
     wait_until(Duration::from_secs(20), "both nodes connected", || {
         (0..2).all(|i| status(i).is_some_and(|s| s.peers.iter().any(|p| p.ready)))
     });
+    for i in 0..2 {
+        let relay = status(i).map(|s| s.config.relay);
+        assert_eq!(
+            relay.as_deref(),
+            Some("compact"),
+            "--relay reaches node {i}"
+        );
+    }
     writeln!(stdin, "typed at node one").expect("type");
     writeln!(stdin, "2 typed at node two").expect("type");
     stdin.flush().expect("flush");

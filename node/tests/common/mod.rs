@@ -214,6 +214,9 @@ impl NodeProc {
             if let Some(a) = line.strip_prefix("listening on ") {
                 node.addr = a.trim().parse().expect("listen addr");
                 got.0 = true;
+            } else if line.starts_with("not listening") {
+                // `--connect` without `--listen`: `addr` stays 0.0.0.0:0.
+                got.0 = true;
             } else if let Some(a) = line.strip_prefix("http on ") {
                 node.http = a.trim().parse().expect("http addr");
                 got.1 = true;
