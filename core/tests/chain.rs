@@ -695,6 +695,9 @@ fn tips_name_the_best_tip_each_valid_fork_and_each_invalid_branch() {
     for b in &fork {
         insert(&mut c, b).unwrap();
     }
+    // A branch off the side branch: it still leaves the best chain at height 1.
+    let off_fork = child(&fork[0], 0, vec![item(60)], 6);
+    insert(&mut c, &off_fork).unwrap();
     // Valid alone, but repeats an item of the best chain: found invalid when tried as the tip.
     let bad1 = child(&a[1], 0, vec![item(50)], 7);
     let bad2 = child(&bad1, 0, vec![a[0].items()[0].clone()], 8);
@@ -715,6 +718,7 @@ fn tips_name_the_best_tip_each_valid_fork_and_each_invalid_branch() {
             (a[2].hash(), 3, 0, TipStatus::Active),
             (bad2.hash(), 4, 2, TipStatus::Invalid),
             (fork[1].hash(), 3, 2, TipStatus::ValidFork),
+            (off_fork.hash(), 3, 2, TipStatus::ValidFork),
         ]
     );
     assert_eq!(c.tips()[0].work, c.tip_work());

@@ -195,7 +195,9 @@ pub struct Tips {
 /// One tip of the block tree.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TipView {
+    /// The tip block's hash (64 hex digits).
     pub hash: String,
+    /// The tip block's height.
     pub height: u64,
     /// Cumulative work up to this block (decimal string).
     pub work: Work,
@@ -210,11 +212,17 @@ pub struct TipView {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ItemStatus {
     /// Waiting in the pending pool to be mined.
-    Pending { id: String },
+    Pending {
+        /// The item's id (64 hex digits).
+        id: String,
+    },
     /// In a block of the best chain.
     InBlock {
+        /// The item's id (64 hex digits).
         id: String,
+        /// Hash of the best-chain block holding it.
         block: String,
+        /// That block's height.
         height: u64,
         /// Best-chain blocks from that one to the tip, both counted (1 in the tip).
         confirmations: u64,

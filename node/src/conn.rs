@@ -26,9 +26,13 @@ pub const KEEP_BUFFER_BYTES: usize = 64 * 1024;
 /// (whole frames, as in [`Metrics`]; bytes out and messages out once written).
 #[derive(Debug, Default)]
 pub struct Traffic {
+    /// Bytes read from the socket.
     pub bytes_in: AtomicU64,
+    /// Bytes written to the socket.
     pub bytes_out: AtomicU64,
+    /// Frames decoded.
     pub messages_in: AtomicU64,
+    /// Frames written.
     pub messages_out: AtomicU64,
 }
 

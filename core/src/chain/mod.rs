@@ -677,28 +677,37 @@ impl Chain {
     }
 
     /// Every tip of the tree (blocks without children, valid or not), the best tip first and
-    /// the rest by height, highest first. Read-only; one pass over the tree.
+    /// the rest by height, highest first. Read-only; two passes over the tree, so an API may
+    /// ask it of a tree with many long side branches.
     pub fn tips(&self) -> Vec<ChainTip> {
-        let mut has_child = vec![false; self.entries.len()];
-        for e in &self.entries {
+        let n = self.entries.len();
+        let mut has_child = vec![false; n];
+        // Per entry: the height where its branch leaves the best chain, and whether a block
+        // between there and it is invalid. Parents come before children in `entries`, so
+        // one pass in order sees every parent's values first.
+        let mut fork_height = vec![0u64; n];
+        let mut invalid = vec![false; n];
+        for (i, e) in self.entries.iter().enumerate() {
+            if self.is_best(i as u32) {
+                fork_height[i] = e.height();
+            } else {
+                let p = e.parent as usize;
+                fork_height[i] = fork_height[p];
+                invalid[i] = e.invalid || invalid[p];
+            }
             if e.parent != NONE {
                 has_child[e.parent as usize] = true;
             }
         }
         // The best tip counts even when a child of it was found invalid.
-        let best = *self.best.last().expect("genesis");
-        let mut tips: Vec<ChainTip> = (0..self.entries.len() as u32)
-            .filter(|&i| !has_child[i as usize] || i == best)
+        let best = *self.best.last().expect("genesis") as usize;
+        let mut tips: Vec<ChainTip> = (0..n)
+            .filter(|&i| !has_child[i] || i == best)
             .map(|i| {
-                let e = &self.entries[i as usize];
-                // Each step moves to a parent, ending at the best chain (genesis is on it).
-                let mut fork = i;
-                while !self.is_best(fork) {
-                    fork = self.entries[fork as usize].parent;
-                }
-                let status = if self.is_best(i) {
+                let e = &self.entries[i];
+                let status = if i == best {
                     TipStatus::Active
-                } else if self.has_invalid_ancestor(i) {
+                } else if invalid[i] {
                     TipStatus::Invalid
                 } else {
                     TipStatus::ValidFork
@@ -707,7 +716,7 @@ impl Chain {
                     hash: e.hash(),
                     height: e.height(),
                     work: e.work(),
-                    branch_len: e.height() - self.entries[fork as usize].height(),
+                    branch_len: e.height() - fork_height[i],
                     status,
                 }
             })
