@@ -38,6 +38,26 @@ pub mod u64_string {
     }
 }
 
+/// [`u64_string`] for an optional value (`null` stays `null`).
+pub mod opt_u64_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `Some(v)` as a decimal string, `None` as `null`.
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.collect_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads a decimal string or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<std::borrow::Cow<'de, str>>::deserialize(d)?
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// A question for the driver.
 #[derive(Debug)]
 pub enum Request {
@@ -159,7 +179,9 @@ pub struct PeerStatus {
     pub node_id: Option<String>,
     /// The address the remote says it listens on.
     pub listen: Option<String>,
-    /// The higher of the tip height the remote last claimed and the blocks it sent us.
+    /// The higher of the tip height the remote last claimed and the blocks it sent us. A
+    /// decimal string: the claim is the remote's to make, up to 2^64 - 1.
+    #[serde(with = "opt_u64_string")]
     pub best_height: Option<u64>,
     /// The tip hash the remote last claimed (handshake or ping).
     pub best_hash: Option<String>,

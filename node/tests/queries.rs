@@ -219,7 +219,7 @@ async fn a_peer_claiming_more_work_makes_the_node_catch_up() {
     let mut hello = hello(genesis);
     if let Message::Hello(h) = &mut hello {
         h.tip = Tip {
-            height: 1000,
+            height: u64::MAX,
             hash: rantai_core::Hash32([7; 32]),
             work: Work(u128::MAX / 2),
         };
@@ -233,6 +233,11 @@ async fn a_peer_claiming_more_work_makes_the_node_catch_up() {
     let st = n.status().expect("status");
     let p = &st.peers[0];
     assert_eq!(p.best_work, Some(Work(u128::MAX / 2)));
+    assert_eq!(p.best_height, Some(u64::MAX));
+    // A claimed height is the remote's to make: a string, read exactly.
+    let (_, v) = get(&n, "/status");
+    assert_eq!(v["peers"][0]["best_height"], "18446744073709551615");
+    assert_eq!(v["peers"][0]["best_work"], (u128::MAX / 2).to_string());
     drop(s);
     wait_async(WAIT, "no longer catching up once it left", || async move {
         http_status(http).is_some_and(|s| !s.catching_up && s.peers.is_empty())
