@@ -73,7 +73,7 @@ struct NodeArgs {
     /// Difficulty in leading zero bits of blocks mined here (network minimum 8).
     #[arg(long, default_value_t = defaults().config.mine_difficulty, value_parser = clap::value_parser!(u32).range(8..=48))]
     pow_bits: u32,
-    /// Most inbound peer connections (alias: --max-peers).
+    /// Most inbound peer connections (the old name --max-peers still works).
     #[arg(long, visible_alias = "max-peers", default_value_t = defaults().config.max_inbound as u32,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_inbound: u32,
@@ -81,8 +81,9 @@ struct NodeArgs {
     #[arg(long, default_value_t = defaults().config.max_outbound as u32,
           value_parser = clap::value_parser!(u32).range(0..=1_000))]
     max_outbound: u32,
-    /// Address to advertise to peers (default: the listen address, unless it is a wildcard).
-    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_advertise)]
+    /// Address to advertise to peers, HOST:PORT (default: the listen address, unless it is a
+    /// wildcard).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_advertise)]
     advertise: Option<String>,
     /// How blocks travel: `push` (whole block at once), `announce` (hash, then fetched) or
     /// `compact` (short ids of the items, rebuilt from the pending pool).

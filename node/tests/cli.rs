@@ -141,6 +141,8 @@ fn http_api_answers_with_the_documented_keys() {
         "stored_blocks",
         "pending_items",
         "uptime_secs",
+        "work",
+        "catching_up",
         "peers",
         "config",
     ] {
