@@ -198,8 +198,8 @@ fn parse_advertise(s: &str) -> Result<String, String> {
             s.len()
         ));
     }
-    match s.rsplit_once(':') {
-        Some((_, "0")) => Err(format!("`{s}`: port 0 cannot be dialled")),
+    match s.rsplit_once(':').map(|(_, port)| port.parse::<u16>()) {
+        Some(Ok(0)) => Err(format!("`{s}`: port 0 cannot be dialled")),
         _ => parse_host_port(s),
     }
 }

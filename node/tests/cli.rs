@@ -22,6 +22,7 @@ fn bad_flags_give_a_clear_error() {
         (vec!["--advertise", &long_addr], "more than the 64"),
         (vec!["--advertise", "nope"], "HOST:PORT"),
         (vec!["--advertise", "example.org:0"], "port 0"),
+        (vec!["--advertise", "example.org:00"], "port 0"),
         (vec!["--advertise", "example.org:70000"], "HOST:PORT"),
         (vec!["--connect", "nope"], "HOST:PORT"),
         (vec!["--listen"], "--connect"),
