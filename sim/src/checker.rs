@@ -168,10 +168,11 @@ pub struct EndState {
     pub items: ItemTally,
 }
 
-/// The end-of-run invariants, recorded as violations at `now`.
-pub(crate) fn check_end(m: &mut Metrics, now: SimTime, end: &EndState) {
+/// The end-of-run invariants, recorded as violations at `now`; without `liveness` only the
+/// safety ones (convergence and missing items are not judged).
+pub(crate) fn check_end(m: &mut Metrics, now: SimTime, end: &EndState, liveness: bool) {
     let now = now.as_millis();
-    if end.expected && !end.converged {
+    if liveness && end.expected && !end.converged {
         m.violation(
             now,
             format!(
@@ -180,7 +181,7 @@ pub(crate) fn check_end(m: &mut Metrics, now: SimTime, end: &EndState) {
             ),
         );
     }
-    if end.items.missing > 0 {
+    if liveness && end.items.missing > 0 {
         m.violation(
             now,
             format!(

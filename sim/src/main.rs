@@ -34,7 +34,8 @@ struct Cli {
     /// Print the report as one JSON object on stdout instead of the summary.
     #[arg(long)]
     json: bool,
-    /// Write report.json and propagation.svg (and events.jsonl with --trace) into DIR.
+    /// Write report.json, the charts (propagation, regions, traffic, tips .svg) and the tables
+    /// (blocks, peers, miners .csv) into DIR (and events.jsonl with --trace).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Also write the full event trace as JSON lines (needs --out).
@@ -441,7 +442,7 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
     let blocks = cfg.blocks;
     let again = cli.check_determinism.then(|| cfg.clone());
     let mut sim = Sim::new(cfg).context("building the simulation")?;
-    warn_isolated(&sim);
+    warn_isolated(&sim, None);
     sim.set_stop_flag(stop_flag());
     if let Some(dir) = &cli.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -486,8 +487,14 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
     if let Some(path) = &cli.compare {
         compare(cli, &sim, path)?;
     }
-    if let Some(cfg) = again {
-        let second = Sim::new(cfg).context("building the simulation")?.run();
+    if let Some(cfg) = again.filter(|_| !report.engine.interrupted) {
+        let mut sim = Sim::new(cfg).context("building the simulation")?;
+        sim.set_stop_flag(stop_flag());
+        let second = sim.run();
+        if second.engine.interrupted {
+            eprintln!("determinism check not made: interrupted");
+            return Ok(exit_code(Outcome::Interrupted));
+        }
         if second.deterministic_json() != report.deterministic_json() {
             eprintln!(
                 "determinism check FAILED (seed {seed}): trace {} then {}; replay with:\n  {}",
@@ -546,12 +553,15 @@ fn stop_flag() -> Arc<AtomicBool> {
 
 /// Warns about peers that no link reaches: a typo in a topology is better seen at the start
 /// than as a block that never reaches them.
-fn warn_isolated(sim: &Sim) {
+fn warn_isolated(sim: &Sim, run: Option<&sweep::Run>) {
     let lone = sim.isolated_peers();
-    if !lone.is_empty() {
+    if !lone.is_empty() && sim.peer_count() > 1 {
         let shown: Vec<String> = lone.iter().take(10).map(u32::to_string).collect();
+        let which = run.map_or(String::new(), |r| {
+            format!(" in run {} (seed {})", r.index, r.cfg.seed)
+        });
         eprintln!(
-            "warning: {} peer(s) have no link and will never receive a block: {}{}",
+            "warning{which}: {} peer(s) have no link and will never receive a block: {}{}",
             lone.len(),
             shown.join(", "),
             if lone.len() > 10 { ", ..." } else { "" }
@@ -613,7 +623,9 @@ fn run_sweep(
     let stop = stop_flag();
     // Finished runs so far, kept so that sweep.json is rewritten as each one ends: an
     // interrupted (or killed) sweep keeps every run that finished.
-    let done: std::sync::Mutex<Vec<(usize, Report)>> = std::sync::Mutex::new(Vec::new());
+    // With the time of the last rewrite.
+    type Done = (Vec<(usize, Report)>, Option<std::time::Instant>);
+    let done: std::sync::Mutex<Done> = std::sync::Mutex::new((Vec::new(), None));
     let report_of = |done: Vec<(usize, Report)>, interrupted: bool| {
         let mut r = sweep::SweepReport::new(axis, plan, done, jobs, started.elapsed());
         r.shard = cli.shard;
@@ -621,6 +633,7 @@ fn run_sweep(
         r
     };
     let prepare = |run: &sweep::Run, sim: &mut Sim| -> Result<(), String> {
+        warn_isolated(sim, Some(run));
         if let Some(dir) = &cli.out {
             sim.record_peer_delays();
             let d = run_dir(dir, run.index, run);
@@ -642,16 +655,21 @@ fn run_sweep(
             write_run_files(&run_dir(dir, run.index, run), sim, report)
                 .map_err(|e| format!("{e:#}"))?;
         }
-        if report.outcome == Outcome::Interrupted {
+        if report.engine.interrupted {
             return Ok(());
         }
         let mut d = done
             .lock()
             .map_err(|_| "a sweep worker panicked".to_string())?;
-        d.push((run.index, report.clone()));
-        if let Some(dir) = &cli.out {
-            let partial = report_of(d.clone(), false);
+        d.0.push((run.index, report.clone()));
+        // Rewritten at most once a second (each rewrite holds every finished run), and
+        // always after the first: the final write below holds all of them.
+        let due =
+            d.1.is_none_or(|t: std::time::Instant| t.elapsed().as_secs() >= 1);
+        if let (Some(dir), true) = (&cli.out, due) {
+            let partial = report_of(d.0.clone(), false);
             write_sweep_files(dir, &partial).map_err(|e| format!("{e:#}"))?;
+            d.1 = Some(std::time::Instant::now());
         }
         Ok(())
     };
@@ -666,7 +684,7 @@ fn run_sweep(
     }
     result?;
     let interrupted = stop.load(Ordering::Relaxed);
-    let done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (done, _) = done.into_inner().unwrap_or_else(|p| p.into_inner());
     let report = report_of(done, interrupted);
     if let Some(dir) = &cli.out {
         write_sweep_files(dir, &report)?;
@@ -816,8 +834,14 @@ fn write_run_files(dir: &Path, sim: &Sim, report: &Report) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Writes `text` to `path` whole or not at all (a temporary file renamed over it), so a
+/// process killed mid-write never leaves a truncated report behind.
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 /// `--compare`: the run beside a testbed report of the same scenario.

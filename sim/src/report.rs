@@ -230,8 +230,8 @@ pub enum Outcome {
     Ok,
     /// An invariant was violated: a bug, replay it with `command`.
     InvariantViolated,
-    /// The `settle` deadline passed before the network went quiet; the convergence checks
-    /// were not made (raise `settle`; safety invariants were still checked).
+    /// The `settle` deadline passed before the connected network went quiet; convergence
+    /// and missing items were not judged (raise `settle`); safety invariants were.
     SettleDeadline,
     /// Stopped from outside (Ctrl-C) before its end: the report covers what ran.
     Interrupted,
@@ -239,12 +239,12 @@ pub enum Outcome {
 
 impl Outcome {
     /// The outcome of a run from its flags (a violation outranks the rest).
-    pub fn of(ok: bool, interrupted: bool, timed_out: bool) -> Outcome {
+    pub fn of(ok: bool, interrupted: bool, late: bool) -> Outcome {
         if !ok {
             Outcome::InvariantViolated
         } else if interrupted {
             Outcome::Interrupted
-        } else if timed_out {
+        } else if late {
             Outcome::SettleDeadline
         } else {
             Outcome::Ok
@@ -309,6 +309,9 @@ pub struct RunView<'a> {
     pub trace_hash: String,
     /// The run hit its deadline before the network went quiet.
     pub timed_out: bool,
+    /// The run hit its deadline while the online peers were connected and so expected to
+    /// converge (a network left split never goes quiet: that is not a late run).
+    pub settle_deadline: bool,
     /// The run was stopped from outside before its end.
     pub interrupted: bool,
 }
@@ -370,7 +373,7 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
         report_version: REPORT_VERSION,
         seed: cfg.seed,
         command: cfg.command_line(),
-        outcome: Outcome::of(m.violation_count == 0, run.interrupted, run.timed_out),
+        outcome: Outcome::of(m.violation_count == 0, run.interrupted, run.settle_deadline),
         scenario: ScenarioSummary {
             peers: cfg.peers,
             links: run.links,

@@ -341,11 +341,12 @@ impl Sim {
             distinct_tips: self.checker.tips().len(),
             items: checker::tally_items(&self.metrics.items_submitted, best),
         };
-        // An interrupted run has no end to judge; one that hit the settle deadline is judged
-        // on safety only: not converging in time is its own outcome (raise `settle`).
-        if !self.interrupted && !self.timed_out {
-            checker::check_end(&mut self.metrics, self.sched.now(), &end);
-        }
+        // Safety (no item twice in the best chain) is judged always. Liveness (converged,
+        // nothing missing) is not judged for a run stopped from outside, nor for one that hit
+        // the settle deadline while convergence was expected: that is its own outcome.
+        let late = self.timed_out && end.expected;
+        let liveness = !self.interrupted && !late;
+        checker::check_end(&mut self.metrics, self.sched.now(), &end, liveness);
         let best = self.majority_tip().and_then(|(_, node)| self.chain(node));
         let view = RunView {
             cfg: &self.cfg,
@@ -362,6 +363,7 @@ impl Sim {
             agreed_after_heal: self.checker.agreed_after_heal().map(SimTime::as_millis),
             trace_hash: self.trace.hash_hex(),
             timed_out: self.timed_out,
+            settle_deadline: late,
             interrupted: self.interrupted,
         };
         report::build(&view, wall)

@@ -42,8 +42,9 @@ pub struct PeerRow {
     /// Access rates in bits per second (empty: unlimited).
     pub up_bps: Option<u64>,
     pub down_bps: Option<u64>,
-    /// Blocks mined by others that it accepted, and the median and p90 of their delays.
-    pub blocks_received: u64,
+    /// Blocks mined by others that it accepted, and the median and p90 of their delays
+    /// (all three empty unless per-peer delays were recorded).
+    pub blocks_received: Option<u64>,
     pub median_delay_ms: Option<u64>,
     pub p90_delay_ms: Option<u64>,
     pub blocks_mined: u64,
@@ -158,7 +159,7 @@ impl Tables {
                     in_degree: degree[i as usize].1,
                     up_bps: up,
                     down_bps: down,
-                    blocks_received: delays.len() as u64,
+                    blocks_received: m.record_peer_delays.then_some(delays.len() as u64),
                     median_delay_ms: quantile(&delays, 0.5),
                     p90_delay_ms: quantile(&delays, 0.9),
                     blocks_mined: mined[i as usize],
@@ -270,7 +271,7 @@ mod tests {
             in_degree: 1,
             up_bps: None,
             down_bps: Some(1_000_000),
-            blocks_received: 0,
+            blocks_received: Some(0),
             median_delay_ms: None,
             p90_delay_ms: None,
             blocks_mined: 0,
@@ -321,7 +322,7 @@ mod tests {
             in_degree: 0,
             up_bps: None,
             down_bps: None,
-            blocks_received: 0,
+            blocks_received: None,
             median_delay_ms: None,
             p90_delay_ms: None,
             blocks_mined: 0,

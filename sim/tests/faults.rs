@@ -119,6 +119,7 @@ fn each_message_fault_alone_is_injected() {
         cfg.reorder = reorder;
         let r = rantai_sim::Sim::new(cfg).unwrap().run();
         assert!(r.invariants.ok, "{:?}", r.invariants.violations);
+        assert_eq!(r.outcome, rantai_sim::report::Outcome::Ok);
         (r.faults.lost, r.faults.duplicated, r.faults.delayed)
     };
     let (lost, dup, delayed) = run(0.1, 0.0, 0.0);

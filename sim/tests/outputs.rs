@@ -51,7 +51,7 @@ fn tables_agree_with_the_report() {
     }
 
     assert_eq!(t.peers.len(), 40);
-    let received: u64 = t.peers.iter().map(|p| p.blocks_received).sum();
+    let received: u64 = t.peers.iter().filter_map(|p| p.blocks_received).sum();
     assert_eq!(received, r.propagation_ms.all_peers_samples);
     let out: u32 = t.peers.iter().map(|p| p.out_degree).sum();
     let inn: u32 = t.peers.iter().map(|p| p.in_degree).sum();
@@ -182,6 +182,34 @@ fn the_settle_deadline_is_its_own_outcome() {
     assert!(err.contains("raise `settle`"), "{err}");
 }
 
+/// A network left split never goes quiet, but it was never expected to converge: its run
+/// ends at the deadline and is not a late one.
+#[test]
+fn a_partition_that_never_heals_is_not_a_settle_deadline() {
+    let out = bin()
+        .args(["--peers", "30", "--blocks", "4", "--block-interval", "10s"])
+        .args([
+            "--partition",
+            "5s..:0.5",
+            "--settle",
+            "1m",
+            "--quiet",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["outcome"], "ok");
+    assert_eq!(r["engine"]["timed_out"], true);
+    assert_eq!(r["convergence"]["expected"], false);
+}
+
 #[test]
 fn a_peer_without_links_is_warned_about_at_start() {
     let scratch = Scratch::new("lonely");
@@ -218,8 +246,9 @@ impl Drop for Running {
     }
 }
 
-/// Waits (at most 60 s) until `ready` holds, then sends SIGINT; returns the exit code.
-fn interrupt_when(mut child: Running, ready: impl Fn() -> bool) -> Option<i32> {
+/// Waits (at most 60 s) until `ready` holds, then sends `signal` (`INT`, `TERM`); returns the
+/// exit code.
+fn interrupt_when(mut child: Running, signal: &str, ready: impl Fn() -> bool) -> Option<i32> {
     let start = Instant::now();
     while !ready() {
         assert!(start.elapsed() < Duration::from_secs(60), "never got going");
@@ -230,7 +259,7 @@ fn interrupt_when(mut child: Running, ready: impl Fn() -> bool) -> Option<i32> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent = Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
+        .args([&format!("-{signal}"), &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
@@ -261,7 +290,7 @@ fn ctrl_c_writes_the_report_of_what_ran() {
         .spawn()
         .unwrap();
     let trace = dir.join("events.jsonl");
-    let code = interrupt_when(Running(child), || {
+    let code = interrupt_when(Running(child), "INT", || {
         std::fs::metadata(&trace).is_ok_and(|m| m.len() > 0)
     });
     assert_eq!(code, Some(130));
@@ -282,7 +311,7 @@ fn ctrl_c_writes_the_report_of_what_ran() {
 }
 
 #[test]
-fn ctrl_c_keeps_a_sweeps_finished_runs() {
+fn ctrl_c_or_sigterm_keeps_a_sweeps_finished_runs() {
     let scratch = Scratch::new("sigint-sweep");
     let dir = scratch.path("sweep");
     // First a quick run, then long ones: one job, so the quick one finishes first.
@@ -304,7 +333,10 @@ fn ctrl_c_keeps_a_sweeps_finished_runs() {
         .unwrap();
     let first = dir.join("000-2-seed1").join("report.json");
     let sweep_json = dir.join("sweep.json");
-    let code = interrupt_when(Running(child), || first.exists() && sweep_json.exists());
+    // SIGTERM, as a batch scheduler sends at a job's time limit, stops it the same way.
+    let code = interrupt_when(Running(child), "TERM", || {
+        first.exists() && sweep_json.exists()
+    });
     assert_eq!(code, Some(130));
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&sweep_json).unwrap()).unwrap();
@@ -385,6 +417,20 @@ fn merged_shards_are_the_sweep_one_process_writes() {
         std::fs::read(merged.join("sweep.svg")).unwrap(),
         std::fs::read(whole.join("sweep.svg")).unwrap()
     );
+
+    // A shard of another scenario is a different sweep, even with the same plan shape.
+    let other = scratch.path("other");
+    run(&["--shard", "3/3", "--miners", "7"], &other);
+    let o = bin()
+        .arg("merge")
+        .arg("--out")
+        .arg(scratch.path("mixed"))
+        .args(&shards[..2])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the scenario differs"));
 
     // A missing shard is named, not silently averaged away.
     let o = bin()

@@ -56,6 +56,7 @@ fn scripted_partition_heals_and_converges() {
     }
     let report = sim.run();
     assert!(report.invariants.ok, "{:?}", report.invariants.violations);
+    assert_eq!(report.outcome, rantai_sim::report::Outcome::Ok);
     assert_eq!(report.blocks.stale, 2);
     assert!(
         report.reorgs.count >= 20,

@@ -13,6 +13,7 @@ use std::path::Path;
 fn hash_of(cfg: SimConfig) -> (String, u64) {
     let r = Sim::new(cfg).expect("valid scenario").run();
     assert!(r.invariants.ok, "{:?}", r.invariants.violations);
+    assert_eq!(r.outcome, rantai_sim::report::Outcome::Ok, "{}", r.command);
     (r.engine.trace_hash.clone(), r.engine.events)
 }
 

@@ -59,8 +59,8 @@ pub struct RegionCdf {
 }
 
 impl ChartData {
-    /// Reads the chart data off a finished run; `best` is the majority's chain (none: no
-    /// block is called stale).
+    /// Reads the chart data off a finished run; `best` is the majority's chain (none: every
+    /// block is stale, as in the report's `blocks.stale`).
     pub fn of(cfg: &SimConfig, m: &Metrics, best: Option<&Chain>) -> ChartData {
         let peers = m.charts.region_peers();
         let regions = m
@@ -85,7 +85,7 @@ impl ChartData {
             stale: m
                 .blocks
                 .iter()
-                .map(|b| best.is_some_and(|c| !c.in_best_chain(&b.hash)))
+                .map(|b| best.is_none_or(|c| !c.in_best_chain(&b.hash)))
                 .collect(),
             mined_at_ms: m.blocks.iter().map(|b| b.mined_at.0).collect(),
             regions,

@@ -134,6 +134,20 @@ pub enum MergeError {
     },
 }
 
+/// A replay command without its `--seed N`: what the runs of one axis value share.
+fn without_seed(command: &str) -> String {
+    let mut words = command.split(' ');
+    let mut kept = Vec::new();
+    while let Some(w) = words.next() {
+        if w == "--seed" {
+            words.next();
+        } else {
+            kept.push(w);
+        }
+    }
+    kept.join(" ")
+}
+
 impl SweepReport {
     /// The report of `plan` (the whole plan, for the axis values and seeds) from the finished
     /// runs in `done` as `(plan position, report)`, in any order.
@@ -268,13 +282,25 @@ impl SweepReport {
             jobs: parts.iter().map(|p| p.wall.jobs).sum(),
             peak_rss_bytes: parts.iter().filter_map(|p| p.wall.peak_rss_bytes).max(),
         };
+        if planned as u64 > super::MAX_RUNS {
+            return Err(MergeError::Mismatch("the number of planned runs"));
+        }
         let mut seen = vec![false; planned];
+        // Per axis value, the scenario every run of it replays (its command without the seed):
+        // shards run with other flags are different sweeps, whatever their plan's shape.
+        let mut scenario: Vec<Option<String>> = vec![None; values.len()];
         let mut entries = Vec::new();
         for e in parts.into_iter().flat_map(|p| p.runs) {
             match seen.get_mut(e.index) {
                 Some(s) if *s => return Err(MergeError::Duplicate(e.index)),
                 Some(s) => *s = true,
                 None => return Err(MergeError::Mismatch("the number of planned runs")),
+            }
+            let cmd = without_seed(&e.report.command);
+            match scenario.get_mut(e.group) {
+                Some(Some(c)) if *c != cmd => return Err(MergeError::Mismatch("the scenario")),
+                Some(slot) => *slot = Some(cmd),
+                None => return Err(MergeError::Mismatch("the swept values")),
             }
             entries.push(e);
         }
