@@ -80,6 +80,8 @@ pub struct Metrics {
     pub delays: DelayHistogram,
     /// Popped events that a newer generation had cancelled (lazy timer cancellation).
     pub cancelled_events: u64,
+    /// Rounds of `lookahead` the events fell into (see [`crate::report::EngineReport`]).
+    pub rounds: u64,
     /// Keep every (block, peer) delay in [`BlockRec::arrivals`] (calibration runs, which are
     /// small), not only the histogram.
     pub record_arrivals: bool,

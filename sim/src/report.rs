@@ -220,6 +220,18 @@ pub struct EngineReport {
     /// The run was stopped from outside before its end (Ctrl-C).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// The smallest one-way latency any message can have, in ms (the latency model's floor,
+    /// or a links file's shortest link): within this much virtual time no event at one peer
+    /// can affect another, so peers could run in parallel for it.
+    #[serde(default)]
+    pub lookahead_ms: u64,
+    /// Rounds of `lookahead_ms` the events fell into, each starting at the earliest pending
+    /// event, and the mean events per round: how much work a conservative parallel engine
+    /// would find between two barriers.
+    #[serde(default)]
+    pub rounds: u64,
+    #[serde(default)]
+    pub events_per_round: f64,
 }
 
 /// How a run ended (`outcome`), each with its own exit code in the binary.
@@ -314,6 +326,8 @@ pub struct RunView<'a> {
     pub settle_deadline: bool,
     /// The run was stopped from outside before its end.
     pub interrupted: bool,
+    /// The latency floor (see [`EngineReport::lookahead_ms`]).
+    pub lookahead_ms: u64,
 }
 
 /// The report of a finished run; `wall` is the wall-clock time it took.
@@ -486,6 +500,13 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
             trace_hash: run.trace_hash.clone(),
             timed_out: run.timed_out,
             interrupted: run.interrupted,
+            lookahead_ms: run.lookahead_ms,
+            rounds: m.rounds,
+            events_per_round: if m.rounds > 0 {
+                events as f64 / m.rounds as f64
+            } else {
+                0.0
+            },
         },
         wall: WallReport {
             wall_time_ms: wall_ms,
@@ -669,6 +690,13 @@ impl Report {
             w.peak_rss_bytes.map_or("-".into(), fmt_bytes),
             self.engine.trace_hash,
             if self.engine.timed_out { " (hit the settle deadline)" } else { "" }
+        );
+        let _ = writeln!(
+            s,
+            "             lookahead {} (latency floor): {} rounds of {:.0} events on average",
+            fmt_ms(self.engine.lookahead_ms),
+            self.engine.rounds,
+            self.engine.events_per_round
         );
         let _ = writeln!(s, "  outcome    {}", self.outcome_line());
         s

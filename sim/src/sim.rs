@@ -91,6 +91,11 @@ pub struct Sim {
     online: u32,
     submissions: Vec<(Millis, u32)>,
     timed_out: bool,
+    /// The smallest one-way latency a message can have (ms): a conservative parallel
+    /// schedule's round length. Reported with the rounds it would take (`engine.*`).
+    lookahead: u64,
+    /// End of the current round: the first event at or past it starts the next.
+    round_end: u64,
     /// Set from outside (Ctrl-C) to stop the run at the next event ([`Sim::set_stop_flag`]).
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// The run was stopped by the flag before its end.
@@ -176,6 +181,20 @@ impl Sim {
             nodes[a as usize].links.push(l as u32);
             nodes[b as usize].links.push(l as u32);
         }
+        let model_floor =
+            net::latency::latency_floor_ms(&cfg.latency(), cfg.preset, &placement.region);
+        let lookahead = match &cfg.links {
+            Some(l) => {
+                let file = l.links.links.iter().map(|x| x.latency_ms).min();
+                let file = file.unwrap_or(model_floor);
+                if cfg.discovery {
+                    file.min(model_floor)
+                } else {
+                    file
+                }
+            }
+            None => model_floor,
+        };
         let model = Model::new(
             cfg.latency(),
             cfg.preset,
@@ -187,6 +206,8 @@ impl Sim {
             },
         );
         let mut sim = Sim {
+            lookahead,
+            round_end: 0,
             block_size: cfg.block_size_bytes(),
             core,
             sched: Scheduler::new(),
@@ -256,6 +277,13 @@ impl Sim {
         };
         prefetch::upcoming_events(&self.sched, &self.nodes, &self.net.links);
         self.metrics.events += 1;
+        let t = self.sched.now().as_millis().0;
+        if t >= self.round_end {
+            // A round covers [t, t + lookahead) from the earliest pending event: idle time
+            // between blocks costs no round.
+            self.metrics.rounds += 1;
+            self.round_end = t.saturating_add(self.lookahead.max(1));
+        }
         self.dispatch(ev);
         true
     }
@@ -364,6 +392,7 @@ impl Sim {
             trace_hash: self.trace.hash_hex(),
             timed_out: self.timed_out,
             settle_deadline: late,
+            lookahead_ms: self.lookahead,
             interrupted: self.interrupted,
         };
         report::build(&view, wall)
