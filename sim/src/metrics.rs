@@ -30,7 +30,19 @@ pub struct BlockRec {
     /// Per peer, the delay until it accepted the block (only with
     /// [`Metrics::record_arrivals`]; empty otherwise).
     pub arrivals: Vec<Option<u64>>,
+    /// Per peer, milliseconds from mining to its acceptance ([`NEVER`]: not accepted). Only
+    /// with [`Metrics::record_peer_delays`] (empty otherwise): the web view's and `peers.csv`'s
+    /// source, 4 bytes per (block, peer).
+    pub arrival_ms: Vec<u32>,
+    /// Per peer, the neighbour whose message made it accept the block ([`NO_PEER`]: its miner,
+    /// or an acceptance no delivery caused). Recorded with `arrival_ms`.
+    pub via: Vec<u32>,
 }
+
+/// [`BlockRec::arrival_ms`] of a peer that never accepted the block.
+pub const NEVER: u32 = u32::MAX;
+/// [`BlockRec::via`] of a peer that accepted the block from no neighbour (its miner).
+pub const NO_PEER: u32 = u32::MAX;
 
 /// Injected faults and connection churn, all counted so a fault that silently does nothing shows.
 /// Serialized as the report's `faults.*` keys.
@@ -88,12 +100,9 @@ pub struct Metrics {
     /// Per line of a calibration schedule so far, the block it mined (`None`: its peer was
     /// down).
     pub scheduled: Vec<Option<BlockHash>>,
-    /// Keep, per peer, the delay of every block it accepted from another miner
-    /// ([`Metrics::peer_delays`]): 4 bytes per (block, peer) pair, for `peers.csv`.
+    /// Keep every block's per-peer arrival times and senders ([`BlockRec::arrival_ms`],
+    /// [`BlockRec::via`]): 8 bytes per (block, peer) pair, for `peers.csv` and the web view.
     pub record_peer_delays: bool,
-    /// Per peer, the delays (ms) of the blocks it accepted that others mined, in acceptance
-    /// order (only with [`Metrics::record_peer_delays`]).
-    pub peer_delays: Vec<Vec<u32>>,
     /// What only the charts need (delays by region, tips over time, fault times).
     pub charts: ChartRecord,
 }
@@ -138,11 +147,29 @@ impl Metrics {
             } else {
                 Vec::new()
             },
+            arrival_ms: if self.record_peer_delays {
+                vec![NEVER; peers as usize]
+            } else {
+                Vec::new()
+            },
+            via: if self.record_peer_delays {
+                vec![NO_PEER; peers as usize]
+            } else {
+                Vec::new()
+            },
         });
     }
 
-    /// A peer accepted a block; returns false if the block was never mined here (invalid).
-    pub fn on_accepted(&mut self, hash: &BlockHash, node: u32, now: Millis, peers: u32) -> bool {
+    /// A peer accepted a block, on a message from `via` (`None`: no delivery caused it);
+    /// returns false if the block was never mined here (invalid).
+    pub fn on_accepted(
+        &mut self,
+        hash: &BlockHash,
+        node: u32,
+        via: Option<u32>,
+        now: Millis,
+        peers: u32,
+    ) -> bool {
         let Some(idx) = self.lookup(hash) else {
             return false;
         };
@@ -157,14 +184,15 @@ impl Metrics {
         if let Some(a) = r.arrivals.get_mut(node as usize) {
             *a = Some(d);
         }
+        if let Some(a) = r.arrival_ms.get_mut(node as usize) {
+            // NEVER stays free to mean "not accepted" (49 days of simulated delay).
+            *a = u32::try_from(d).unwrap_or(NEVER - 1).min(NEVER - 1);
+        }
+        if let Some(v) = r.via.get_mut(node as usize) {
+            *v = via.unwrap_or(NO_PEER);
+        }
         if r.miner != node {
             self.delays.record(d);
-            if self.record_peer_delays {
-                if self.peer_delays.len() < peers as usize {
-                    self.peer_delays.resize(peers as usize, Vec::new());
-                }
-                self.peer_delays[node as usize].push(u32::try_from(d).unwrap_or(u32::MAX));
-            }
             self.charts.delay(node, d);
         }
         let n = u64::from(r.online_at_mine);
@@ -182,6 +210,20 @@ impl Metrics {
             r.seen = Vec::new();
         }
         true
+    }
+
+    /// Per peer, the delays (ms) of the blocks it accepted that others mined, in mining order
+    /// (empty without [`Metrics::record_peer_delays`]): `peers.csv`'s median and p90.
+    pub fn peer_delays(&self, peers: usize) -> Vec<Vec<u32>> {
+        let mut out = vec![Vec::new(); peers];
+        for b in &self.blocks {
+            for (node, &ms) in b.arrival_ms.iter().enumerate().take(peers) {
+                if ms != NEVER && node != b.miner as usize {
+                    out[node].push(ms);
+                }
+            }
+        }
+        out
     }
 
     fn lookup(&self, hash: &BlockHash) -> Option<u32> {
@@ -405,8 +447,8 @@ mod tests {
         let h = BlockHash::ZERO;
         m.on_mined(h, 0, 1, 0, Millis(100), 10, 10);
         for i in 0..10 {
-            assert!(m.on_accepted(&h, i, Millis(100 + 10 * u64::from(i)), 10));
-            assert!(m.on_accepted(&h, i, Millis(1000), 10) || i == 9);
+            assert!(m.on_accepted(&h, i, None, Millis(100 + 10 * u64::from(i)), 10));
+            assert!(m.on_accepted(&h, i, None, Millis(1000), 10) || i == 9);
         }
         let r = &m.blocks[0];
         assert_eq!((r.t50, r.t90, r.t100), (Some(40), Some(80), Some(90)));
@@ -415,7 +457,7 @@ mod tests {
         assert_eq!(m.delays.quantile(0.5), Some(50));
         assert_eq!(m.delays.max(), Some(90));
         assert_eq!(m.delays.mean(), Some(50.0));
-        assert!(!m.on_accepted(&rantai_core::types::sha256(b"x"), 0, Millis(0), 10));
+        assert!(!m.on_accepted(&rantai_core::types::sha256(b"x"), 0, None, Millis(0), 10));
     }
 
     #[test]

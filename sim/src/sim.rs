@@ -102,6 +102,9 @@ pub struct Sim {
     interrupted: bool,
     /// Draws of the compact-block payload model (which mempools lack part of a block).
     payload_rng: rand_chacha::ChaCha8Rng,
+    /// The peer whose message is being handled, while it is (the sender a block's acceptance
+    /// is credited to in the metrics); read only by the metrics, never by the run.
+    delivering_from: Option<u32>,
 }
 
 /// The configuration every simulated peer runs, as a miner starts it: `Always` while the run
@@ -224,6 +227,7 @@ impl Sim {
             stop: None,
             interrupted: false,
             payload_rng: stream(cfg.seed, "compact-payload", 0),
+            delivering_from: None,
             cfg,
         };
         // Each link's dialer keeps it as a configured peer: core dials it (now) and re-dials
@@ -629,7 +633,9 @@ impl Sim {
             }
         }
         peer.handle(now.to_peer(), Input::Message { peer: peer_id, msg });
+        self.delivering_from = Some(from);
         self.after_call(to);
+        self.delivering_from = None;
     }
 
     fn send(&mut self, from: u32, to_conn: ConnId, msg: Message) {
@@ -748,7 +754,10 @@ impl Sim {
                     },
                 );
                 let peers = self.nodes.len() as u32;
-                let mined_here = self.metrics.on_accepted(&hash, n, now.as_millis(), peers);
+                let via = self.delivering_from;
+                let mined_here = self
+                    .metrics
+                    .on_accepted(&hash, n, via, now.as_millis(), peers);
                 let parent_held = self.nodes[n as usize]
                     .peer
                     .as_ref()

@@ -144,12 +144,13 @@ impl Tables {
                 d.1 += 1;
             }
         }
+        let peer_delays = m.peer_delays(n);
         let peers = (0..n as u32)
             .map(|i| {
-                let mut delays: Vec<u64> = m
-                    .peer_delays
-                    .get(i as usize)
-                    .map_or_else(Vec::new, |d| d.iter().map(|&x| u64::from(x)).collect());
+                let mut delays: Vec<u64> = peer_delays[i as usize]
+                    .iter()
+                    .map(|&x| u64::from(x))
+                    .collect();
                 delays.sort_unstable();
                 let (up, down) = v.rates.get(i as usize).copied().unwrap_or((None, None));
                 PeerRow {

@@ -278,8 +278,9 @@ impl Sim {
             .collect()
     }
 
-    /// Keeps every (block, peer) delay per peer from now on, so [`Sim::tables`] can give each
-    /// peer's median and p90 (4 bytes per pair; off by default). Call before running.
+    /// Keeps every (block, peer) arrival time and the neighbour that delivered it from now on,
+    /// so [`Sim::tables`] can give each peer's median and p90 and the web view can replay a
+    /// block (8 bytes per pair; off by default). Call before running; the run is unchanged.
     pub fn record_peer_delays(&mut self) {
         self.metrics.record_peer_delays = true;
     }
