@@ -20,7 +20,7 @@
 //! (a peer's life), [`net`] (links, partitions, the per-message model, topology), `mining`,
 //! `faults`, `workload`, [`checker`] (invariants, convergence), `prefetch` (cache hints),
 //! [`time`]; then [`metrics`], [`trace`] and [`report`] (a pure read of a finished run), and
-//! [`calib`] (a run beside the real-node testbed's).
+//! [`calib`] (a run beside the real-node testbed's), and [`view`] (the run's web page).
 
 pub mod alloc;
 mod builder;
@@ -46,6 +46,7 @@ pub mod tables;
 pub mod time;
 pub mod trace;
 pub mod units;
+pub mod view;
 pub mod vopr;
 mod workload;
 

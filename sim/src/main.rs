@@ -34,10 +34,15 @@ struct Cli {
     /// Print the report as one JSON object on stdout instead of the summary.
     #[arg(long)]
     json: bool,
-    /// Write report.json, the charts (propagation, regions, traffic, tips .svg) and the tables
-    /// (blocks, peers, miners .csv) into DIR (and events.jsonl with --trace).
+    /// Write report.json, the charts (propagation, regions, traffic, tips .svg), the tables
+    /// (blocks, peers, miners .csv) and view.html into DIR (and events.jsonl with --trace).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Blocks whose per-peer arrivals view.html carries: auto (stale blocks and their rivals,
+    /// then an even sample, about a million (block, peer) pairs in all), all, N (like auto,
+    /// N blocks), or heights=H,H,..
+    #[arg(long, value_name = "auto|all|N|heights=H,..", default_value = "auto")]
+    view_blocks: rantai_sim::view::ViewBlocks,
     /// Also write the full event trace as JSON lines (needs --out).
     #[arg(long)]
     trace: bool,
@@ -481,7 +486,7 @@ fn run(cli: &Cli, cfg: SimConfig) -> anyhow::Result<ExitCode> {
         anyhow::bail!("writing the event trace: {e}");
     }
     if let Some(dir) = &cli.out {
-        write_run_files(dir, &sim, &report)?;
+        write_run_files(dir, &sim, &report, &cli.view_blocks)?;
     }
     print_result(cli, &report, || report.summary())?;
     if let Some(path) = &cli.compare {
@@ -652,7 +657,7 @@ fn run_sweep(
             b.inc(1);
         }
         if let Some(dir) = &cli.out {
-            write_run_files(&run_dir(dir, run.index, run), sim, report)
+            write_run_files(&run_dir(dir, run.index, run), sim, report, &cli.view_blocks)
                 .map_err(|e| format!("{e:#}"))?;
         }
         if report.engine.interrupted {
@@ -823,8 +828,15 @@ fn sim_trace_error(sim: &Sim) -> Option<String> {
 }
 
 /// A run's files under `--out`: its report, charts and tables.
-fn write_run_files(dir: &Path, sim: &Sim, report: &Report) -> anyhow::Result<()> {
+fn write_run_files(
+    dir: &Path,
+    sim: &Sim,
+    report: &Report,
+    view: &rantai_sim::view::ViewBlocks,
+) -> anyhow::Result<()> {
     write_file(&dir.join("report.json"), &report.to_json())?;
+    let page = rantai_sim::view::ViewData::from_sim(sim, report, view).html();
+    write_file(&dir.join("view.html"), &page)?;
     for (name, svg) in report.charts() {
         write_file(&dir.join(name), &svg)?;
     }
