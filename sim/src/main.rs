@@ -409,6 +409,9 @@ fn main() -> ExitCode {
     if args.get(1).map(String::as_str) == Some("merge") {
         return merge_main(args[1..].to_vec());
     }
+    if args.get(1).map(String::as_str) == Some("view") {
+        return view_main(args[1..].to_vec());
+    }
     let cli = Cli::parse();
     let cfg = match cli.config() {
         Ok(c) => c,
@@ -761,6 +764,49 @@ struct MergeCli {
     /// The shards' --out directories (each holding a sweep.json).
     #[arg(required = true, value_name = "SHARD_DIR")]
     dirs: Vec<PathBuf>,
+}
+
+/// `rantai-sim view`: the web view of a testbed's report of real nodes.
+#[derive(Parser, Debug)]
+#[command(
+    name = "rantai-sim view",
+    version,
+    about = "Write view.html, the web view of a run, from a `rantai-node testbed` report \
+             (real nodes), as `--out` writes it for a simulated run"
+)]
+struct ViewCli {
+    /// Directory to write view.html into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The testbed's report (JSON).
+    #[arg(value_name = "TESTBED.json")]
+    report: PathBuf,
+}
+
+fn view_main(args: Vec<String>) -> ExitCode {
+    let cli = ViewCli::parse_from(args);
+    let done = (|| -> anyhow::Result<PathBuf> {
+        let path = &cli.report;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let tb: rantai_core::calib::CalibReport = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a testbed report", path.display()))?;
+        std::fs::create_dir_all(&cli.out)
+            .with_context(|| format!("creating {}", cli.out.display()))?;
+        let page = cli.out.join("view.html");
+        write_file(&page, &rantai_sim::view::ViewData::from_calib(&tb).html())?;
+        Ok(page)
+    })();
+    match done {
+        Ok(page) => {
+            say!("wrote {}", page.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn merge_main(args: Vec<String>) -> ExitCode {

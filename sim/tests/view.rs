@@ -231,4 +231,60 @@ fn a_block_spreads_across_the_map_in_a_real_browser() {
     let bytes = std::fs::read(&png).expect("a screenshot");
     assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000);
     println!("screenshot at t50: {}", png.display());
+
+    // A testbed's report of real nodes opens in the same page (`rantai-sim view`).
+    let tb = dir.file(
+        "testbed.json",
+        &serde_json::to_string(&testbed(20)).unwrap(),
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_rantai-sim"))
+        .arg("view")
+        .arg(&tb)
+        .arg("--out")
+        .arg(dir.path("tb"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let url = format!(
+        "file://{}#block=1&selftest=1",
+        dir.path("tb").join("view.html").display()
+    );
+    let args = [
+        "--virtual-time-budget=5000".to_string(),
+        "--dump-dom".into(),
+    ];
+    let s = state_of(&browse(&bin, &dir.path("profile3"), &args, &url, limit));
+    assert_eq!(s["errors"], serde_json::json!([]), "console errors: {s}");
+    assert_eq!(s["at_t50"]["source"], "testbed", "{s}");
+    assert_eq!(s["at_t50"]["drawn"], 20, "{s}");
+    assert_eq!(s["at_t50"]["holding"], 10, "{s}");
+    assert_eq!(s["at_t100"]["holding"], 20, "{s}");
+}
+
+/// A testbed report of `nodes` real nodes and three blocks, node k hearing block b after
+/// 10 * k + b ms (the miner at 0).
+fn testbed(nodes: u32) -> rantai_core::calib::CalibReport {
+    use rantai_core::calib::{CalibBlock, CalibReport};
+    let blocks = (0..3u32)
+        .map(|b| {
+            let arrival_ms = (0..nodes)
+                .map(|k| Some(if k == b { 0 } else { u64::from(10 * k + b + 1) }))
+                .collect();
+            CalibBlock {
+                miner: b,
+                bytes: 1000,
+                hash: format!("{b:064x}"),
+                arrival_ms,
+                ..Default::default()
+            }
+            .with_marks()
+        })
+        .collect();
+    CalibReport {
+        source: "testbed".into(),
+        nodes,
+        relay: "compact".into(),
+        blocks,
+        ..Default::default()
+    }
 }
