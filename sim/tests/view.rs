@@ -210,6 +210,21 @@ fn a_block_spreads_across_the_map_in_a_real_browser() {
         "about half hold it at t50: {s}"
     );
     assert_eq!(s["at_t100"]["holding"], PEERS, "all hold it at t100: {s}");
+    // The same read back from the map's pixels: peers whose centre has the colour of "holds
+    // the block" (alone or with its rival); some lie under a miner's ring, a label or a
+    // neighbour's dot.
+    let px = |at: &str| {
+        let p = &s[at]["pixels"];
+        (p["selected"].as_u64().unwrap() + p["both"].as_u64().unwrap()) as usize
+    };
+    assert!(
+        (PEERS * 4 / 10..=PEERS * 7 / 10).contains(&px("at_t50")),
+        "about half the dots coloured at t50: {s}"
+    );
+    assert!(
+        px("at_t100") >= PEERS * 8 / 10,
+        "all dots coloured at t100: {s}"
+    );
     let sw = &s["switched"];
     assert!(
         sw["block"] != block && sw["t_ms"] == 0,
