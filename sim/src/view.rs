@@ -71,16 +71,21 @@ impl std::str::FromStr for ViewBlocks {
 /// One block's summary, and for a chosen block its per-peer arrivals.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ViewBlock {
+    /// Its height (a testbed's: its place in the schedule, from 1).
     pub height: u64,
     /// The first 16 hex digits of its hash.
     pub hash: String,
+    /// The peer that mined it.
     pub miner: u32,
     /// When it was mined, ms from the start of the run.
     pub mined_at_ms: u64,
     /// Not in the final best chain.
     pub stale: bool,
+    /// Delay until 50% of the peers online at mining time had it (`None`: never).
     pub t50_ms: Option<u64>,
+    /// The same for 90%.
     pub t90_ms: Option<u64>,
+    /// The same for 100%.
     pub t100_ms: Option<u64>,
     /// Distinct peers that accepted it, its miner included.
     pub reached: u32,
