@@ -231,6 +231,11 @@ fn a_block_spreads_across_the_map_in_a_real_browser() {
         "the selector switched blocks: {s}"
     );
     assert!(sw["holding"].as_u64().unwrap() < PEERS as u64 / 2, "{s}");
+    let hover = s["hover"].as_str().unwrap_or_default();
+    assert!(
+        hover.starts_with("peer ") && hover.contains("miner"),
+        "hovering the miner names it: {s}"
+    );
 
     // The screenshot the README shows, kept under the test's output directory.
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("view");
