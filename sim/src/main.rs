@@ -794,7 +794,9 @@ fn view_main(args: Vec<String>) -> ExitCode {
         std::fs::create_dir_all(&cli.out)
             .with_context(|| format!("creating {}", cli.out.display()))?;
         let page = cli.out.join("view.html");
-        write_file(&page, &rantai_sim::view::ViewData::from_calib(&tb).html())?;
+        let view = rantai_sim::view::ViewData::from_calib(&tb)
+            .with_context(|| format!("{} cannot be drawn", path.display()))?;
+        write_file(&page, &view.html())?;
         Ok(page)
     })();
     match done {

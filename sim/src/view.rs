@@ -40,6 +40,26 @@ pub enum ViewBlocks {
     Heights(BTreeSet<u64>),
 }
 
+/// Why a testbed report cannot be drawn: its parts disagree (it is read from a file, so
+/// nothing in it is trusted, least of all a node count that would size the page).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViewError {
+    #[error("the report names {0} nodes; a testbed has at most {max}", max = rantai_core::calib::MAX_NODES)]
+    TooManyNodes(u32),
+    #[error("block {block} has {got} arrival times for {nodes} nodes")]
+    Arrivals {
+        block: usize,
+        got: usize,
+        nodes: u32,
+    },
+    #[error("block {block}'s miner {miner} is not one of the {nodes} nodes")]
+    Miner {
+        block: usize,
+        miner: u32,
+        nodes: u32,
+    },
+}
+
 /// A `--view-blocks` value that is none of `auto`, `all`, `N` or `heights=H,H,..`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("expected auto, all, a number of blocks, or heights=H,H,..; got `{0}`")]
@@ -189,7 +209,25 @@ impl ViewData {
 
     /// The view of a testbed's report of real nodes: every block carries its arrivals (a
     /// testbed is small), senders are unknown, and nodes have no region.
-    pub fn from_calib(tb: &CalibReport) -> ViewData {
+    pub fn from_calib(tb: &CalibReport) -> Result<ViewData, ViewError> {
+        let nodes = tb.nodes;
+        if nodes > rantai_core::calib::MAX_NODES {
+            return Err(ViewError::TooManyNodes(nodes));
+        }
+        for (block, b) in tb.blocks.iter().enumerate() {
+            if b.arrival_ms.len() != nodes as usize {
+                let got = b.arrival_ms.len();
+                return Err(ViewError::Arrivals { block, got, nodes });
+            }
+            if b.miner >= nodes {
+                let miner = b.miner;
+                return Err(ViewError::Miner {
+                    block,
+                    miner,
+                    nodes,
+                });
+            }
+        }
         let blocks = tb
             .blocks
             .iter()
@@ -213,7 +251,7 @@ impl ViewData {
                 via: None,
             })
             .collect();
-        ViewData {
+        Ok(ViewData {
             format: FORMAT,
             source: "testbed",
             regions: vec!["none".to_string()],
@@ -226,15 +264,20 @@ impl ViewData {
             }),
             summary: serde_json::json!({ "stale": tb.stale }),
             blocks,
-        }
+        })
     }
 
     /// The self-contained page with this data embedded.
     pub fn html(&self) -> String {
-        // `</` inside a script element would end it early; `<\/` is the same JSON string.
+        // Text from outside (a links file's path, a testbed report's fields) must not end the
+        // script element (`</script`) or open an HTML comment in it (`<!--<script`): every
+        // `<`, `>` and `&` is written as a JSON escape, which parses to the same string. They
+        // only ever occur inside strings, so the JSON is unchanged otherwise.
         let json = serde_json::to_string(self)
             .unwrap_or_else(|_| "null".to_string())
-            .replace("</", "<\\/");
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026");
         PAGE.replacen(DATA_MARK, &json, 1)
     }
 }
@@ -340,12 +383,38 @@ mod tests {
             .with_marks()],
             ..Default::default()
         };
-        let v = ViewData::from_calib(&tb);
+        let v = ViewData::from_calib(&tb).unwrap();
         assert_eq!(v.peers.len(), 3);
         assert_eq!(v.blocks[0].ms, Some(vec![40, 0, -1]));
         assert_eq!(v.blocks[0].reached, 2);
         let page = v.html();
         assert!(page.contains("\"source\":\"testbed\""));
         assert!(!page.contains(DATA_MARK));
+
+        // Outside text cannot close or comment out the data element.
+        let mut hostile = tb.clone();
+        hostile.source = "x</script><!--<script>&".into();
+        let page = ViewData::from_calib(&hostile).unwrap().html();
+        assert!(!page.contains("x</script>") && !page.contains("<!--<script>&"));
+        assert!(page.contains("x\\u003c/script\\u003e\\u003c!--\\u003cscript\\u003e\\u0026"));
+        // A node count the arrays do not bear out is refused, not allocated.
+        let mut huge = tb.clone();
+        huge.nodes = u32::MAX;
+        assert!(matches!(
+            ViewData::from_calib(&huge),
+            Err(ViewError::TooManyNodes(_))
+        ));
+        let mut short = tb.clone();
+        short.nodes = 4;
+        assert!(matches!(
+            ViewData::from_calib(&short),
+            Err(ViewError::Arrivals { .. })
+        ));
+        let mut miner = tb;
+        miner.blocks[0].miner = 3;
+        assert!(matches!(
+            ViewData::from_calib(&miner),
+            Err(ViewError::Miner { .. })
+        ));
     }
 }
