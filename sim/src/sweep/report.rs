@@ -126,7 +126,7 @@ pub enum MergeError {
     Mismatch(&'static str),
     #[error("run {0} of the plan appears twice (a shard given twice?)")]
     Duplicate(usize),
-    #[error("{missing} of {planned} planned runs are missing (plan positions {first}..): merge every shard, after each finished")]
+    #[error("{missing} of {planned} planned runs are missing (plan positions {first}): merge every shard, after each finished")]
     Incomplete {
         missing: usize,
         planned: usize,
@@ -306,7 +306,10 @@ impl SweepReport {
         }
         let missing: Vec<usize> = (0..planned).filter(|&i| !seen[i]).collect();
         if !missing.is_empty() {
-            let shown: Vec<String> = missing.iter().take(5).map(usize::to_string).collect();
+            let mut shown: Vec<String> = missing.iter().take(5).map(usize::to_string).collect();
+            if missing.len() > 5 {
+                shown.push("...".into());
+            }
             return Err(MergeError::Incomplete {
                 missing: missing.len(),
                 planned,

@@ -9,7 +9,15 @@ use std::path::PathBuf;
 
 /// Deterministic discrete-event simulator of a rantai peer-to-peer network.
 #[derive(Parser, Debug)]
-#[command(name = "rantai-sim", version, about, long_about = None)]
+#[command(
+    name = "rantai-sim",
+    version,
+    about,
+    long_about = None,
+    after_help = "Subcommands (each with --help): vopr (the fault campaign), merge (a sharded \
+                  sweep's outputs), view (a testbed report's web view), links (a calibration \
+                  links file)."
+)]
 pub(crate) struct Cli {
     /// Scenario file (TOML); flags override its keys.
     #[arg(long, value_name = "FILE.toml")]
