@@ -67,7 +67,11 @@ fn the_old_max_peers_flag_sets_the_inbound_limit() {
     let dir = TempDir::new("maxpeers");
     for flag in ["--max-peers", "--max-inbound"] {
         let n = NodeProc::start("n", &node_args(0, &[], &[flag, "7"]), dir.path());
-        assert_eq!(n.status().map(|s| s.config.max_inbound), Some(7), "{flag}");
+        assert_eq!(
+            n.status().map(|s| s.config.max_inbound),
+            Some(Some(7)),
+            "{flag}"
+        );
     }
 }
 

@@ -246,8 +246,9 @@ pub struct ConfigSummary {
     pub relay_items: bool,
     /// [`Config::max_outbound`].
     pub max_outbound: usize,
-    /// [`Config::max_inbound`].
-    pub max_inbound: usize,
+    /// [`Config::max_inbound`]; `None` when unlimited (`usize::MAX`, as the simulator runs:
+    /// the number itself would not survive a JavaScript reader).
+    pub max_inbound: Option<usize>,
     /// [`Config::dial_retry_base`].
     pub dial_retry_base_ms: u64,
     /// [`Config::dial_retry_max`].
@@ -303,7 +304,7 @@ impl Config {
             tie_grace_ms: self.tie_grace.0,
             relay_items: self.relay_items,
             max_outbound: self.max_outbound,
-            max_inbound: self.max_inbound,
+            max_inbound: (self.max_inbound != usize::MAX).then_some(self.max_inbound),
             dial_retry_base_ms: self.dial_retry_base.0,
             dial_retry_max_ms: self.dial_retry_max.0,
             handshake_timeout_ms: self.handshake_timeout.0,

@@ -121,6 +121,8 @@ struct PanelAt<'a> {
     h: f64,
     ytitle: &'a str,
     q: Quantity,
+    /// The largest value the measure can take (100 for a rate in %): intervals stop there.
+    cap: f64,
 }
 
 impl SweepReport {
@@ -234,22 +236,28 @@ impl SweepReport {
                 self.seeds.len()
             ),
         );
-        let at = |x0: f64, ytitle, q| PanelAt {
+        let at = |x0: f64, ytitle, q, cap| PanelAt {
             x0,
             y0: mt,
             w: pw,
             h: ph,
             ytitle,
             q,
+            cap,
         };
         panel(
             &mut svg,
-            &at(ml, "stale rate (%)", Quantity::Plain),
+            &at(ml, "stale rate (%)", Quantity::Plain, 100.0),
             &x,
             &xtitle,
             &stale,
         );
-        let delay_at = at(ml + pw + gap, "median delay", Quantity::Millis);
+        let delay_at = at(
+            ml + pw + gap,
+            "median delay",
+            Quantity::Millis,
+            f64::INFINITY,
+        );
         panel(&mut svg, &delay_at, &x, &xtitle, &delays);
         svg.finish()
     }
@@ -266,7 +274,7 @@ fn panel(svg: &mut Svg, p: &PanelAt, x: &XScale, xtitle: &str, lines: &[Line]) {
             l.groups.iter().flat_map(|(m, half, pts)| {
                 pts.iter()
                     .copied()
-                    .chain(m.map(|m| m + half.unwrap_or(0.0)))
+                    .chain(m.map(|m| (m + half.unwrap_or(0.0)).min(p.cap)))
             })
         })
         .fold(0.0f64, f64::max);
@@ -308,7 +316,13 @@ fn panel(svg: &mut Svg, p: &PanelAt, x: &XScale, xtitle: &str, lines: &[Line]) {
             }
             if let Some(m) = mean {
                 if let Some(hw) = half {
-                    ci_bar(svg, cx, py((m - hw).max(0.0)), py(m + hw), l.pen.color);
+                    ci_bar(
+                        svg,
+                        cx,
+                        py((m - hw).max(0.0)),
+                        py((m + hw).min(p.cap)),
+                        l.pen.color,
+                    );
                 }
                 svg.dot_with(cx, py(*m), 3.0, l.pen.color, 1.0);
                 let _ = write!(
