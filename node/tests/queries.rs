@@ -94,10 +94,20 @@ async fn tips_list_the_active_chain_a_valid_fork_and_an_invalid_branch() {
         let (code, body) = common::http(http, "GET", "/tips", b"").ok()?;
         (code == 200).then(|| serde_json::from_slice(&body).ok())?
     };
-    let want_tips = 3;
-    wait_async(WAIT, "three tips", || {
+    // Three tips already exist while z2 waits for z3 (x2, z2 as a valid fork, y1): wait for
+    // the final state, z3 listed, not just the count.
+    let z3_hash = z3.hash().to_string();
+    wait_async(WAIT, "three tips with z3's branch", || {
         let t = tips();
-        async move { t.is_some_and(|t| t["count"] == want_tips) }
+        let z3_hash = z3_hash.clone();
+        async move {
+            t.is_some_and(|t| {
+                t["count"] == 3
+                    && t["tips"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|r| r["hash"] == z3_hash.as_str()))
+            })
+        }
     })
     .await;
     let t = tips().expect("tips");
