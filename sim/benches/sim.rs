@@ -1,4 +1,4 @@
-//! Criterion benchmarks of whole simulations (single-threaded, announce relay).
+//! Criterion benchmarks of whole simulations, and of one run on 1 and 2 threads.
 //!
 //! `cargo bench -p rantai-sim` — the bitcoin-2019 runs use 535 kB virtual blocks. Sizes are
 //! kept small enough for criterion's repeated sampling; the 1,000 x 1,000 and
@@ -15,6 +15,7 @@ fn bitcoin(peers: u32, blocks: u64) -> SimConfig {
     SimConfig {
         peers,
         blocks,
+        threads: Some(1),
         ..SimConfig::default()
     }
 }
@@ -43,6 +44,24 @@ fn bench(c: &mut Criterion) {
     g.bench_function("uniform-latency/300peers/30blocks", |b| {
         b.iter(|| Sim::new(small.clone()).unwrap().run())
     });
+    g.finish();
+
+    // The parallel engine: the same run (same bytes out) on 1 and 2 threads.
+    let mut g = c.benchmark_group("threads");
+    g.sample_size(10);
+    let cfg = bitcoin(3000, 5);
+    let events = Sim::new(cfg.clone()).unwrap().run().engine.events;
+    g.throughput(Throughput::Elements(events));
+    for threads in [1usize, 2] {
+        let cfg = SimConfig {
+            threads: Some(threads),
+            ..cfg.clone()
+        };
+        g.bench_function(
+            format!("bitcoin-2019/3000peers/5blocks/{threads}threads"),
+            |b| b.iter(|| Sim::new(cfg.clone()).unwrap().run()),
+        );
+    }
     g.finish();
 }
 

@@ -12,7 +12,7 @@
 
 use crate::metrics::Metrics;
 use crate::time::SimTime;
-use rantai_core::{BlockError, BlockHash, Chain, ItemId};
+use rantai_core::{BlockHash, Chain, ItemId};
 use std::collections::BTreeMap;
 
 /// Tip counts and the time of agreement after the last heal.
@@ -83,21 +83,6 @@ impl Checker {
     /// When the online peers first shared one tip after the last heal.
     pub(crate) fn agreed_after_heal(&self) -> Option<SimTime> {
         self.agreed_after_heal
-    }
-}
-
-/// A block mined at `node` must pass the chain's own checks.
-pub(crate) fn check_mined(
-    m: &mut Metrics,
-    now: SimTime,
-    node: u32,
-    checked: Result<(), BlockError>,
-) {
-    if let Err(e) = checked {
-        m.violation(
-            now.as_millis(),
-            format!("peer {node} mined an invalid block: {e}"),
-        );
     }
 }
 

@@ -1,12 +1,13 @@
-//! The engine's events: what the scheduler holds until their time comes.
+//! The engine's events: what the schedulers hold until their time comes.
 //!
-//! Every event names the peer whose state it touches, if any ([`Ev::target`]). The scheduler
-//! uses it as a cache hint today; a sharded scheduler would route by it.
+//! [`Ev`]s belong to one peer ([`Ev::target`]) and sit in the queue of that peer's shard;
+//! [`GlobalEv`]s (scheduled faults, submissions, calibration blocks) touch the whole run and
+//! are handled between rounds, in one queue.
 
 use crate::sched::Targeted;
 use rantai_core::Message;
 
-/// One scheduled event. Generations (`gen`) cancel timers, mining races and dials lazily:
+/// One scheduled event of one peer. Generations (`gen`) cancel timers, mining races and dials lazily:
 /// an event whose generation is no longer current is dropped when it fires.
 #[derive(Debug)]
 pub(crate) enum Ev {
@@ -21,10 +22,15 @@ pub(crate) enum Ev {
     Timer { node: u32, gen: u32 },
     /// A miner finds a block.
     Mine { node: u32, gen: u32 },
-    /// A link is dialled.
-    Dial { link: u32, gen: u32 },
+    /// Dialer `node` dials a link.
+    Dial { link: u32, gen: u32, node: u32 },
     /// `node` learns that its side of connection `(link, epoch)` closed.
     Close { link: u32, epoch: u32, node: u32 },
+}
+
+/// A scheduled event of the whole run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GlobalEv {
     /// Configured partition `i` starts.
     Partition(u32),
     /// Configured partition `i` heals.
@@ -44,8 +50,10 @@ impl Targeted for Ev {
     fn target(&self) -> Option<u32> {
         match *self {
             Ev::Deliver { to, .. } => Some(to),
-            Ev::Timer { node, .. } | Ev::Mine { node, .. } | Ev::Close { node, .. } => Some(node),
-            _ => None,
+            Ev::Timer { node, .. }
+            | Ev::Mine { node, .. }
+            | Ev::Close { node, .. }
+            | Ev::Dial { node, .. } => Some(node),
         }
     }
 }

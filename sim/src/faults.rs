@@ -6,23 +6,23 @@
 //! and the last fault, planned or fired.
 
 use crate::config::SimConfig;
-use crate::event::Ev;
+use crate::event::GlobalEv;
 use crate::time::SimTime;
 
 /// The configured partitions and crashes as `(time, event)`, in configuration order (each
 /// partition's start before its heal, each crash before its restart).
-pub(crate) fn plan(cfg: &SimConfig) -> Vec<(SimTime, Ev)> {
+pub(crate) fn plan(cfg: &SimConfig) -> Vec<(SimTime, GlobalEv)> {
     let mut out = Vec::new();
     for (i, p) in cfg.partitions.iter().enumerate() {
-        out.push((p.at.into(), Ev::Partition(i as u32)));
+        out.push((p.at.into(), GlobalEv::Partition(i as u32)));
         if let Some(h) = p.heal {
-            out.push((h.into(), Ev::Heal(i as u32)));
+            out.push((h.into(), GlobalEv::Heal(i as u32)));
         }
     }
     for (i, c) in cfg.crashes.iter().enumerate() {
-        out.push((c.at.into(), Ev::Crash(i as u32)));
+        out.push((c.at.into(), GlobalEv::Crash(i as u32)));
         if let Some(r) = c.restart {
-            out.push((r.into(), Ev::Restart(i as u32)));
+            out.push((r.into(), GlobalEv::Restart(i as u32)));
         }
     }
     out

@@ -35,6 +35,7 @@ pub mod metrics;
 mod mining;
 pub mod net;
 mod node;
+mod pool;
 mod prefetch;
 pub mod presets;
 pub mod report;

@@ -16,7 +16,8 @@ use rand_chacha::ChaCha8Rng;
 use rantai_core::{Millis, MinePolicy};
 
 /// Most blocks the races mine past the target outside the liveness phase (tie breaks, a
-/// miner's own items): a run ends even if the network never settles.
+/// miner's own items): a run ends even if the network never settles. The count is taken
+/// between rounds, so races that fire within one round may pass it by a few blocks.
 pub const MAX_EXTRA_BLOCKS: u64 = 10;
 
 /// Each peer's share of the network's hash power (0 for non-miners). Miners are spread evenly

@@ -1,5 +1,7 @@
 //! A simulated peer's life: its `Peer` state machine while it runs, the chain it keeps while
-//! crashed, its timer, its mining race, its network port and its current tip.
+//! crashed, its timer, its mining race, its network port, its sides of its links, its
+//! current tip, and what it alone decides in a round: the keys of the events it causes, its
+//! share of the trace hash and its compact-payload draws.
 //!
 //! Contract: a crashed node has no `Peer`; crashing cancels its timer and mining race (by
 //! generation) and empties its port's queues; a restart builds a new `Peer` with a fresh
@@ -7,9 +9,12 @@
 //! the peer's `poll_timeout()` moved, and older timer events are stale by generation.
 
 use crate::mining::Miner;
+use crate::net::links::End;
 use crate::net::model::Port;
-use crate::rng::derive_seed;
+use crate::rng::{derive_seed, TraceHash};
+use crate::sched::origin_key;
 use crate::time::SimTime;
+use rand_chacha::ChaCha8Rng;
 use rantai_core::{BlockHash, Chain, Config, Millis, Peer};
 
 /// One simulated peer.
@@ -23,15 +28,30 @@ pub(crate) struct Node {
     timer_at: Option<SimTime>,
     timer_gen: u32,
     pub miner: Miner,
-    /// The links this peer is an end of.
-    pub links: Vec<u32>,
+    /// Its sides of the links it is an end of, by link index (ascending).
+    pub ends: Vec<End>,
     /// The peer's best tip (the last one it reported while running).
     pub tip: BlockHash,
+    /// This peer's index.
+    index: u32,
+    /// Events and journal entries this peer caused so far: the next one's key.
+    seq: u64,
+    /// The hash of this peer's own trace events, in its own order.
+    pub trace: TraceHash,
+    /// Draws of the compact-block payload model (whether its mempool lacks part of a block).
+    pub payload_rng: ChaCha8Rng,
 }
 
 impl Node {
-    /// A running node.
-    pub(crate) fn new(peer: Peer, port: Port, miner: Miner, tip: BlockHash) -> Node {
+    /// Running node `index`.
+    pub(crate) fn new(
+        index: u32,
+        peer: Peer,
+        port: Port,
+        miner: Miner,
+        tip: BlockHash,
+        payload_rng: ChaCha8Rng,
+    ) -> Node {
         Node {
             peer: Some(peer),
             kept: None,
@@ -40,9 +60,51 @@ impl Node {
             timer_at: None,
             timer_gen: 0,
             miner,
-            links: Vec::new(),
+            ends: Vec::new(),
             tip,
+            index,
+            seq: 0,
+            trace: TraceHash::default(),
+            payload_rng,
         }
+    }
+
+    /// The ordering key of the next event or journal entry this peer causes.
+    #[inline]
+    pub(crate) fn next_key(&mut self) -> u64 {
+        self.seq += 1;
+        origin_key(self.index, self.seq)
+    }
+
+    /// Its side of `link`, if it is an end of it.
+    #[inline]
+    pub(crate) fn end(&self, link: u32) -> Option<&End> {
+        let i = self.ends.binary_search_by_key(&link, |e| e.link).ok()?;
+        Some(&self.ends[i])
+    }
+
+    /// Its side of `link`, mutably.
+    #[inline]
+    pub(crate) fn end_mut(&mut self, link: u32) -> Option<&mut End> {
+        let i = self.ends.binary_search_by_key(&link, |e| e.link).ok()?;
+        Some(&mut self.ends[i])
+    }
+
+    /// Becomes an end of `link` (a new link's index is larger than every other).
+    pub(crate) fn add_end(&mut self, link: u32) {
+        debug_assert!(self.ends.last().is_none_or(|e| e.link < link));
+        self.ends.push(End::new(link));
+    }
+
+    /// Its port, for cache hints.
+    #[inline]
+    pub(crate) fn port_ref(&self) -> &Port {
+        &self.port
+    }
+
+    /// The links it is an end of.
+    pub(crate) fn links(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ends.iter().map(|e| e.link)
     }
 
     /// Whether the peer is running.
@@ -105,19 +167,5 @@ impl Node {
         self.tip = peer.chain().tip().hash();
         self.peer = Some(peer);
         self.tip
-    }
-}
-
-/// Mutable access to two different nodes at once (a message's sender and receiver).
-#[inline]
-pub(crate) fn two_mut(nodes: &mut [Node], a: u32, b: u32) -> (&mut Node, &mut Node) {
-    let (a, b) = (a as usize, b as usize);
-    assert_ne!(a, b, "a link joins two different peers");
-    if a < b {
-        let (lo, hi) = nodes.split_at_mut(b);
-        (&mut lo[a], &mut hi[0])
-    } else {
-        let (lo, hi) = nodes.split_at_mut(a);
-        (&mut hi[0], &mut lo[b])
     }
 }

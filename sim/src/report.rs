@@ -270,6 +270,13 @@ pub struct WallReport {
     pub wall_time_ms: u64,
     pub events_per_sec: f64,
     pub peak_rss_bytes: Option<u64>,
+    /// Worker threads the run used (nothing outside `wall` depends on it).
+    #[serde(default)]
+    pub threads: usize,
+    /// Share of the rounds' wall time that workers spent waiting for the slowest shard at
+    /// the barrier (0 with one thread).
+    #[serde(default)]
+    pub barrier_wait_share: f64,
 }
 
 fn stat(mut v: Vec<u64>) -> Stat {
@@ -328,6 +335,10 @@ pub struct RunView<'a> {
     pub interrupted: bool,
     /// The latency floor (see [`EngineReport::lookahead_ms`]).
     pub lookahead_ms: u64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Share of the parallel rounds' worker time spent waiting at the barrier.
+    pub barrier_wait_share: f64,
 }
 
 /// The report of a finished run; `wall` is the wall-clock time it took.
@@ -516,6 +527,8 @@ pub fn build(run: &RunView<'_>, wall: Duration) -> Report {
                 0.0
             },
             peak_rss_bytes: peak_rss_bytes(),
+            threads: run.threads,
+            barrier_wait_share: run.barrier_wait_share,
         },
         per_block,
         all_cdf: m.delays.cdf(),
@@ -693,10 +706,17 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "             lookahead {} (latency floor): {} rounds of {:.0} events on average",
+            "             lookahead {} (latency floor): {} rounds of {:.0} events on average; {} thread{}{}",
             fmt_ms(self.engine.lookahead_ms),
             self.engine.rounds,
-            self.engine.events_per_round
+            self.engine.events_per_round,
+            w.threads,
+            if w.threads == 1 { "" } else { "s" },
+            if w.threads > 1 {
+                format!(", {:.0}% of worker time waiting at barriers", w.barrier_wait_share * 100.0)
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(s, "  outcome    {}", self.outcome_line());
         s

@@ -43,6 +43,11 @@ impl TraceHash {
         self.0 = v ^ (v >> 29);
     }
 
+    /// The hash as a number.
+    pub fn value(&self) -> u64 {
+        self.0
+    }
+
     /// The hash as 16 hex digits.
     pub fn hex(&self) -> String {
         format!("{:016x}", self.0)

@@ -1,22 +1,17 @@
 //! The scheduler: the simulated clock and the events waiting for their time.
 //!
-//! Contract: events pop in `(time, insertion sequence)` order, so ties never depend on hashes
-//! or addresses; nothing can be scheduled before the current time (an earlier request is
-//! moved up to now); the clock only moves forward, to the next event or to a deadline.
-//!
-//! The rest of the engine talks to the scheduler only through [`Scheduler`]'s methods:
-//! `now`, `schedule`, `next_time`, `pop`, `advance_to` and `upcoming` (a cache hint). Each
-//! event names the peer it is for ([`Targeted`]), so a sharded scheduler (one queue per
-//! worker, peers partitioned among workers, conservative time windows as in Shadow) could
-//! replace this single queue behind the same methods.
+//! Contract: events pop in `(time, key)` order, where the key names the event's origin (the
+//! peer that caused it and that peer's own counter, see [`origin_key`]): ties never depend on
+//! hashes, addresses or on which queue the event sat in, so one queue per shard of peers
+//! orders each peer's events exactly as a single queue does. Nothing can be scheduled before
+//! the current time (an earlier request is moved up to now); the clock only moves forward.
 //!
 //! The queue is a radix heap over event times: a discrete-event simulation only schedules at
 //! or after the current time, which is what a radix heap needs. An event sits in the bucket
 //! named by the highest bit in which its time differs from the last popped time, a push is
 //! O(1), and a pop only redistributes the lowest non-empty bucket. Events at the current time
-//! wait in a FIFO sorted by sequence number; a new event at the current time has the largest
-//! sequence yet, so it simply goes to the back. Events themselves sit in a slot table, so the
-//! queue moves 24-byte entries, never messages.
+//! wait in a deque sorted by key. Events themselves sit in a slot table, so the queue moves
+//! 24-byte entries, never messages.
 
 use crate::time::SimTime;
 use std::collections::VecDeque;
@@ -30,6 +25,17 @@ pub(crate) trait Targeted {
 /// Queue hint of events that concern no single peer.
 const NO_TARGET: u32 = u32::MAX;
 
+/// The ordering key of an event caused by peer `origin` as its `seq`-th scheduling: unique,
+/// and computed from that peer's own history alone.
+#[inline]
+pub(crate) fn origin_key(origin: u32, seq: u64) -> u64 {
+    (u64::from(origin) << ORIGIN_SHIFT) | (seq & ((1 << ORIGIN_SHIFT) - 1))
+}
+
+/// Bits of an [`origin_key`] for the peer's counter (a trillion events per peer); the peer
+/// index takes the other 24 (the configuration allows fewer peers).
+const ORIGIN_SHIFT: u32 = 40;
+
 /// An event due soon, for cache hints: where it is stored and the peer it is for.
 pub(crate) struct Upcoming<'a, E> {
     /// The event's storage (prefetching it costs no load).
@@ -41,7 +47,6 @@ pub(crate) struct Upcoming<'a, E> {
 /// The simulated clock and the pending events.
 pub(crate) struct Scheduler<E> {
     now: SimTime,
-    seq: u64,
     queue: EventQueue,
     slots: Vec<Option<E>>,
     free: Vec<u32>,
@@ -51,21 +56,14 @@ impl<E: Targeted> Scheduler<E> {
     pub(crate) fn new() -> Self {
         Scheduler {
             now: SimTime::ZERO,
-            seq: 0,
             queue: EventQueue::new(),
             slots: Vec::new(),
             free: Vec::new(),
         }
     }
 
-    /// The current simulated time.
-    #[inline]
-    pub(crate) fn now(&self) -> SimTime {
-        self.now
-    }
-
-    /// Schedules `ev` at `at`, or now if `at` has passed.
-    pub(crate) fn schedule(&mut self, at: SimTime, ev: E) {
+    /// Schedules `ev` at `at` (or now if `at` has passed) with ordering key `key`.
+    pub(crate) fn schedule(&mut self, at: SimTime, key: u64, ev: E) {
         let at = at.max(self.now);
         let target = ev.target().unwrap_or(NO_TARGET);
         let slot = match self.free.pop() {
@@ -78,8 +76,7 @@ impl<E: Targeted> Scheduler<E> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.seq += 1;
-        self.queue.push(at.as_millis().0, self.seq, slot, target);
+        self.queue.push(at.as_millis().0, key, slot, target);
     }
 
     /// Time of the next event, if any.
@@ -98,12 +95,6 @@ impl<E: Targeted> Scheduler<E> {
         let ev = self.slots[slot as usize].take();
         self.free.push(slot);
         ev
-    }
-
-    /// Moves the clock forward to `t` without an event (a deadline with nothing due before it).
-    #[inline]
-    pub(crate) fn advance_to(&mut self, t: SimTime) {
-        self.now = self.now.max(t);
     }
 
     /// The `k`-th next event, if it is already known to be due at the current time (finding
@@ -139,7 +130,7 @@ struct EventQueue {
     /// Reference time of the buckets: the time of the events in `current`, once a pop or a
     /// peek found them; never below `floor`.
     last: u64,
-    /// Events at `last`, in sequence order: (seq, slot, hint).
+    /// Events at `last`, in key order: (key, slot, hint).
     current: VecDeque<(u64, u32, u32)>,
     buckets: Vec<Vec<Item>>,
     /// Bit `b - 1` set when bucket `b` is non-empty.
@@ -159,8 +150,8 @@ impl EventQueue {
         }
     }
 
-    /// Schedules `slot` at `(time, seq)`: `time` must not precede the last popped time, and
-    /// `seq` must exceed every sequence pushed before.
+    /// Schedules `slot` at `(time, key)`: `time` must not precede the last popped time; keys
+    /// are unique.
     fn push(&mut self, time: u64, seq: u64, slot: u32, hint: u32) {
         assert!(
             time >= self.floor,
@@ -171,8 +162,14 @@ impl EventQueue {
         }
         self.len += 1;
         if time == self.last {
-            // Its sequence is the largest yet, so appending keeps `current` in order.
-            self.current.push_back((seq, slot, hint));
+            // Usually the largest key at this time: then appending keeps the order.
+            match self.current.back() {
+                Some(&(k, _, _)) if k > seq => {
+                    let at = self.current.partition_point(|&(k, _, _)| k < seq);
+                    self.current.insert(at, (seq, slot, hint));
+                }
+                _ => self.current.push_back((seq, slot, hint)),
+            }
             return;
         }
         let b = (64 - (time ^ self.last).leading_zeros()) as usize;
@@ -308,6 +305,30 @@ mod tests {
         }
         assert_eq!(q.pop(), None);
         assert_eq!(q.peek_time(), None);
+    }
+
+    /// Keys name the origin, not the order of pushes: an event pushed later at the current
+    /// time may still come first.
+    #[test]
+    fn same_time_events_pop_in_key_order_whatever_the_push_order() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let mut q = EventQueue::new();
+        let mut reference = std::collections::BTreeSet::new();
+        let mut now = 0u64;
+        for i in 0..20_000u32 {
+            let key = rng.gen::<u64>();
+            let t = now + [0, 0, 1, 7][rng.gen_range(0..4)];
+            q.push(t, key, i, 0);
+            reference.insert((t, key, i));
+            if rng.gen_bool(0.5) {
+                let (t, _, s) = reference.pop_first().expect("pushed");
+                assert_eq!(q.pop(), Some((t, s)));
+                now = t;
+            }
+        }
+        while let Some((t, _, s)) = reference.pop_first() {
+            assert_eq!(q.pop(), Some((t, s)));
+        }
     }
 
     /// A driver that stops at a deadline short of the next event (after peeking at it) may

@@ -1,43 +1,55 @@
-//! The discrete-event engine: the run loop and the routing of every event and peer output.
+//! The discrete-event engine: conservative rounds over shards of peers, and what happens
+//! between them.
+//!
+//! Peers are split into shards (one per thread), each with its own event queue. A round
+//! covers `[T, T + lookahead)` from the earliest pending event `T`, where the lookahead is
+//! the smallest one-way latency any message can have: nothing one peer does in a round can
+//! reach another peer before the round ends, so the shards run their rounds side by side.
+//! Within a peer, events run in `(time, key)` order, the key naming the peer that caused
+//! the event and that peer's own counter ([`crate::sched::origin_key`]). What a peer's work
+//! means for others waits for the barrier: its messages (the receiver's downlink and FIFO
+//! order are booked in send order there, then the delivery is scheduled), the other side of
+//! its dials and closes, and its journal (blocks mined and accepted, tips, violations, trace
+//! lines), applied in `(time, peer, the peer's own order)`, the dials, closes and new links
+//! among its entries last, at the barrier's time. Faults, submissions and scripted
+//! calls happen between rounds. So a run's report and trace hash are the same bytes for any
+//! number of threads, one included.
 //!
 //! Contract: after every call into a peer, its outputs are drained and executed, and its timer
 //! is re-armed if `poll_timeout()` moved (older timer events are cancelled lazily by a
-//! per-peer generation). The clock only jumps to the next event; nothing reads the wall clock
-//! except the report's `wall` figures, and all randomness comes from streams derived from the
-//! seed (see [`crate::rng`]).
+//! per-peer generation). Nothing reads the wall clock except the report's `wall` figures,
+//! and all randomness comes from streams derived from the seed (see [`crate::rng`]).
 //!
-//! The engine owns the run's parts and passes data between them; each part keeps its own
-//! invariants: the scheduler (`sched`), the nodes (`node`), the network
-//! ([`crate::net`]), mining, scheduled faults, the workload and the checker
-//! ([`crate::checker`]). Link and peer churn (dials, closes, crashes, restarts, partitions)
-//! is in `lifecycle`, the scripting and inspection API in `script`.
+//! Parts: the peer's work (`ctx`), the journal and counters (`journal`), link and peer churn
+//! between rounds (`lifecycle`), the scripting and inspection API (`script`).
 
+mod ctx;
+mod journal;
 mod lifecycle;
 mod script;
+use ctx::{Ctx, ShardState};
+use journal::{Entry, Record};
 use lifecycle::peer_addr;
 
 use crate::checker::{self, Checker, EndState};
-use crate::config::{ConfigError, SimConfig};
-use crate::event::Ev;
+use crate::config::{ConfigError, SimConfig, ValueError};
+use crate::event::{Ev, GlobalEv};
 use crate::faults::{self, FaultClock};
-use crate::metrics::{reason_label, Metrics};
+use crate::metrics::Metrics;
 use crate::mining::{hash_shares, Miner, Mining};
-use crate::net::links::{conn_id, split_conn_id, Links};
+use crate::net::links::Links;
 use crate::net::model::{FaultRates, Model, Port};
-use crate::net::{self, is_background, wire_size, DropReason, Network, Transit};
-use crate::node::{two_mut, Node};
-use crate::prefetch;
+use crate::net::{self, InFlight, Network};
+use crate::node::Node;
+use crate::pool::SpinPool;
 use crate::report::{self, Report, RunView};
 use crate::rng::{derive_seed, stream};
-use crate::sched::Scheduler;
 use crate::time::SimTime;
-use crate::trace::{Trace, TraceEv};
+use crate::trace::Trace;
 use crate::workload;
-use rand::Rng;
-use rantai_core::{
-    BlockHash, Chain, Config, ConnId, Event, Input, Message, Millis, MinePolicy, Output, Params,
-    Peer, SubmitError,
-};
+use rantai_core::hint::prefetch;
+use rantai_core::{Chain, Config, Millis, MinePolicy, Params, Peer, SubmitError};
+use std::collections::BTreeMap;
 
 pub use crate::mining::MAX_EXTRA_BLOCKS;
 
@@ -75,36 +87,124 @@ pub struct Progress {
 /// runs grow them as they go.
 const MAX_RESERVED_BLOCKS: u64 = 4095;
 
+/// Rounds predicted to have fewer events than this per thread (the last round's count) run
+/// their shards one after another on one thread, and flushes with fewer messages book them
+/// so: handing them to the pool would cost more than it saves. Either way the result is
+/// the same.
+const MIN_EVENTS_PER_THREAD: usize = 2;
+
+/// A shard's peers and state, as a worker gets them.
+type ShardMut<'a> = (&'a mut [Node], &'a mut ShardState);
+/// Messages for one shard: each sending shard's list.
+type Inbound = Vec<(usize, Vec<ctx::Pending>)>;
+
+/// Books message `p` at its receiver (`nodes[to - base]`, in shard `st`): its downlink and
+/// the connection's FIFO mark, then the delivery (and its duplicate's). A message whose
+/// connection the receiver's side is no longer on books neither (it is dropped on arrival,
+/// and must not hold back a newer connection's stream).
+fn book_one(nodes: &mut [Node], base: u32, st: &mut ShardState, p: &mut ctx::Pending) {
+    let Some(msg) = p.msg.take() else {
+        return;
+    };
+    let n = &mut nodes[(p.to - base) as usize];
+    let Ok(e) = n.ends.binary_search_by_key(&p.link, |e| e.link) else {
+        debug_assert!(false, "peer {} has no side of link {}", p.to, p.link);
+        let copies = 1 + i64::from(p.out.dup_extra_ms.is_some());
+        st.counts
+            .in_flight
+            .sent(crate::net::is_background(&msg), -copies);
+        return;
+    };
+    let arrival = if n.ends[e].is_current(p.epoch) {
+        p.out.arrive(p.bytes, &mut n.port, &mut n.ends[e].fifo_in)
+    } else {
+        p.out.unbooked()
+    };
+    let (link, epoch, to) = (p.link, p.epoch, p.to);
+    if let Some(at) = arrival.duplicate_at {
+        let msg = msg.clone();
+        let ev = Ev::Deliver {
+            link,
+            epoch,
+            to,
+            msg,
+        };
+        st.sched.schedule(at, p.dup_key, ev);
+    }
+    let ev = Ev::Deliver {
+        link,
+        epoch,
+        to,
+        msg,
+    };
+    st.sched.schedule(arrival.at, p.key, ev);
+}
+
+/// What every shard reads during a round; changed only between rounds.
+pub(crate) struct World {
+    pub cfg: SimConfig,
+    pub core: Config,
+    pub block_size: u64,
+    pub net: Network,
+    pub mining: Mining,
+    pub online: u32,
+    /// Which peers are running.
+    pub up: Vec<bool>,
+    pub peers: u32,
+    /// The TCP window model is on.
+    pub tcp_windows: bool,
+    /// Trace lines are being written (peers journal them).
+    pub trace_lines: bool,
+    /// Peers per shard: peer `i` is in shard `i / chunk`.
+    pub chunk: usize,
+}
+
+/// How far a round got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Advance {
+    /// A round or a global step ran.
+    Ran,
+    /// The next event is past the deadline.
+    Beyond,
+    /// Nothing is left.
+    Empty,
+}
+
 /// A running simulation. Build one with [`crate::Builder`] or [`Sim::new`].
 pub struct Sim {
-    cfg: SimConfig,
-    core: Config,
-    block_size: u64,
-    sched: Scheduler<Ev>,
+    w: World,
     nodes: Vec<Node>,
-    net: Network,
-    mining: Mining,
+    shards: Vec<ShardState>,
+    /// Peers per shard (the last may have fewer).
+    chunk: usize,
+    /// Events of the whole run by `(time, order planned)`.
+    global: BTreeMap<(SimTime, u64), GlobalEv>,
+    planned: u64,
+    /// Virtual time: the last event's, or the barrier's.
+    clock: SimTime,
     faults: FaultClock,
     checker: Checker,
     metrics: Metrics,
     trace: Trace,
-    online: u32,
+    in_flight: InFlight,
     submissions: Vec<(Millis, u32)>,
     timed_out: bool,
-    /// The smallest one-way latency a message can have (ms): a conservative parallel
-    /// schedule's round length. Reported with the rounds it would take (`engine.*`).
+    /// The smallest one-way latency a message can have (ms): the rounds' length.
     lookahead: u64,
-    /// End of the current round: the first event at or past it starts the next.
-    round_end: u64,
-    /// Set from outside (Ctrl-C) to stop the run at the next event ([`Sim::set_stop_flag`]).
+    /// Set from outside (Ctrl-C) to stop the run at the next round ([`Sim::set_stop_flag`]).
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// The run was stopped by the flag before its end.
     interrupted: bool,
-    /// Draws of the compact-block payload model (which mempools lack part of a block).
-    payload_rng: rand_chacha::ChaCha8Rng,
-    /// The peer whose message is being handled, while it is (the sender a block's acceptance
-    /// is credited to in the metrics); read only by the metrics, never by the run.
-    delivering_from: Option<u32>,
+    /// The block target was reached in the round just run: every miner's policy changes.
+    refresh_all: bool,
+    threads: usize,
+    pool: Option<SpinPool>,
+    /// Wall time of the rounds run on the pool, times the threads, and the part of it the
+    /// shards spent working (ns): the rest is waiting at barriers. Wall figures only.
+    pool_ns: u64,
+    busy_ns: u64,
+    /// Events of the last round: whether the next one goes to the pool.
+    last_round_events: u64,
 }
 
 /// The configuration every simulated peer runs, as a miner starts it: `Always` while the run
@@ -149,6 +249,15 @@ fn peer_core(core: &Config, discovery: bool, i: u32) -> Config {
     c
 }
 
+/// Threads a run uses by default: every core for 2,000 peers or more, else one.
+pub fn default_threads(peers: u32) -> usize {
+    if peers >= 2000 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    }
+}
+
 impl Sim {
     /// Builds the network and schedules everything the configuration asks for.
     pub fn new(cfg: SimConfig) -> Result<Sim, ConfigError> {
@@ -177,12 +286,13 @@ impl Sim {
                     stream(cfg.seed, "faults", i as u64),
                 );
                 let miner = Miner::new(shares[i], stream(cfg.seed, "mining", i as u64));
-                Node::new(peer, port, miner, genesis)
+                let payload = stream(cfg.seed, "compact-payload", i as u64);
+                Node::new(i as u32, peer, port, miner, genesis, payload)
             })
             .collect();
         for (l, &(a, b)) in edges.iter().enumerate() {
-            nodes[a as usize].links.push(l as u32);
-            nodes[b as usize].links.push(l as u32);
+            nodes[a as usize].add_end(l as u32);
+            nodes[b as usize].add_end(l as u32);
         }
         let model_floor =
             net::latency::latency_floor_ms(&cfg.latency(), cfg.preset, &placement.region);
@@ -198,6 +308,10 @@ impl Sim {
             }
             None => model_floor,
         };
+        if lookahead == 0 {
+            let key = if model_floor == 0 { "latency" } else { "links" };
+            return Err(ConfigError::invalid(key, ValueError::ZeroLatencyFloor));
+        }
         let model = Model::new(
             cfg.latency(),
             cfg.preset,
@@ -208,91 +322,426 @@ impl Sim {
                 reorder_delay: cfg.reorder_delay,
             },
         );
+        let down_bps = placement.download_bps.clone();
+        let threads = cfg
+            .threads
+            .unwrap_or_else(|| default_threads(cfg.peers))
+            .max(1);
+        // One shard per thread, each a contiguous range of `chunk` peers (the last one may be
+        // shorter); never more threads than shards.
+        let chunk = n.div_ceil(threads.min(n.max(1))).max(1);
+        let shard_count = n.div_ceil(chunk).max(1);
+        let threads = shard_count;
+        let pool = if threads > 1 {
+            let pool = SpinPool::new(threads)
+                .map_err(|e| ConfigError::invalid("threads", ValueError::Threads(e.to_string())))?;
+            Some(pool)
+        } else {
+            None
+        };
         let mut sim = Sim {
-            lookahead,
-            round_end: 0,
-            block_size: cfg.block_size_bytes(),
-            core,
-            sched: Scheduler::new(),
+            w: World {
+                block_size: cfg.block_size_bytes(),
+                core,
+                net: Network::new(Links::new(edges), placement.region, down_bps, model),
+                mining: Mining::new(&cfg),
+                online: n as u32,
+                up: vec![true; n],
+                peers: n as u32,
+                tcp_windows: cfg.tcp_slow_start,
+                trace_lines: false,
+                chunk,
+                cfg,
+            },
             nodes,
-            net: Network::new(Links::new(edges), placement.region, model),
-            mining: Mining::new(&cfg),
+            shards: (0..shard_count)
+                .map(|_| ShardState::new(shard_count))
+                .collect(),
+            chunk,
+            global: BTreeMap::new(),
+            planned: 0,
+            clock: SimTime::ZERO,
             faults: FaultClock::default(),
             checker: Checker::new(genesis, n as u32),
             metrics: Metrics::default(),
             trace: Trace::default(),
-            online: n as u32,
+            in_flight: InFlight::default(),
             submissions: Vec::new(),
             timed_out: false,
+            lookahead,
             stop: None,
             interrupted: false,
-            payload_rng: stream(cfg.seed, "compact-payload", 0),
-            delivering_from: None,
-            cfg,
+            refresh_all: false,
+            threads,
+            pool,
+            pool_ns: 0,
+            busy_ns: 0,
+            last_round_events: 0,
         };
         // Each link's dialer keeps it as a configured peer: core dials it (now) and re-dials
         // it after every close, as a node does its `--peer`s.
-        for l in 0..sim.net.links.len() as u32 {
-            let (a, b) = sim.net.links.ends(l);
+        for l in 0..sim.w.net.links.len() as u32 {
+            let (a, b) = sim.w.net.links.ends(l);
             if let Some(p) = sim.nodes[a as usize].peer.as_mut() {
                 p.add_peer(Millis::ZERO, peer_addr(b));
             }
-            sim.after_call(a);
+            sim.with_ctx(a, |c| c.after_call(a));
         }
         for i in 0..n as u32 {
-            sim.refresh_mining(i);
+            sim.with_ctx(i, |c| c.refresh_mining(i));
         }
-        for (at, ev) in faults::plan(&sim.cfg) {
-            sim.faults.planned(at, true);
-            sim.sched.schedule(at, ev);
+        sim.settle();
+        let mut planned = Vec::new();
+        for (at, ev) in faults::plan(&sim.w.cfg) {
+            planned.push((at, ev, true));
         }
-        if let Some(l) = &sim.cfg.links {
-            sim.net.set_link_latency(l.links.clone());
+        if let Some(l) = &sim.w.cfg.links {
+            sim.w.net.set_link_latency(l.links.clone());
         }
-        sim.metrics.charts.set_regions(&sim.net.regions);
-        if sim.cfg.tcp_slow_start {
-            sim.net.links.enable_windows();
-        }
-        if let Some(s) = sim.cfg.schedule.clone() {
+        sim.metrics.charts.set_regions(&sim.w.net.regions);
+        if let Some(s) = &sim.w.cfg.schedule {
             sim.metrics.record_arrivals = true;
             for (k, b) in s.blocks.iter().enumerate() {
                 let at = SimTime::from_millis(Millis(b.at_ms));
-                sim.faults.planned(at, false);
-                sim.sched.schedule(at, Ev::Scheduled(k as u32));
+                planned.push((at, GlobalEv::Scheduled(k as u32), false));
             }
         }
-        for s in workload::plan(&sim.cfg) {
-            sim.faults.planned(s.at, false);
-            let ev = Ev::Submit {
+        for s in workload::plan(&sim.w.cfg) {
+            let ev = GlobalEv::Submit {
                 idx: s.idx,
                 node: s.node,
             };
-            sim.sched.schedule(s.at, ev);
+            planned.push((s.at, ev, false));
+        }
+        for (at, ev, is_fault) in planned {
+            sim.faults.planned(at, is_fault);
+            sim.global.insert((at, sim.planned), ev);
+            sim.planned += 1;
         }
         Ok(sim)
     }
 
-    // ----- run control -----
-
-    /// Processes the next event; false when nothing is left.
-    pub fn step(&mut self) -> bool {
-        let Some(ev) = self.sched.pop() else {
-            return false;
-        };
-        prefetch::upcoming_events(&self.sched, &self.nodes, &self.net.links);
-        self.metrics.events += 1;
-        let t = self.sched.now().as_millis().0;
-        if t >= self.round_end {
-            // A round covers [t, t + lookahead) from the earliest pending event: idle time
-            // between blocks costs no round.
-            self.metrics.rounds += 1;
-            self.round_end = t.saturating_add(self.lookahead.max(1));
-        }
-        self.dispatch(ev);
-        true
+    /// The shard peer `i` belongs to.
+    #[inline]
+    fn shard_of(&self, i: u32) -> usize {
+        i as usize / self.chunk
     }
 
-    /// Runs until `cond` holds (checked after every event) or virtual time would pass
+    /// Runs `f` in peer `i`'s context at the current time (between rounds). Call
+    /// [`Sim::settle`] after.
+    fn with_ctx<R>(&mut self, i: u32, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
+        let s = self.shard_of(i);
+        let mut ctx = Ctx {
+            w: &self.w,
+            nodes: &mut self.nodes,
+            base: 0,
+            st: &mut self.shards[s],
+            now: self.clock,
+        };
+        f(&mut ctx)
+    }
+
+    // ----- run control -----
+
+    /// Runs the next round (or the run's events due next); false when nothing is left.
+    pub fn step(&mut self) -> bool {
+        self.advance(SimTime::from_millis(Millis(u64::MAX))) == Advance::Ran
+    }
+
+    /// Runs the next round, or the run's events due next, unless the next event is past
+    /// `deadline`.
+    fn advance(&mut self, deadline: SimTime) -> Advance {
+        self.flush();
+        let local = self
+            .shards
+            .iter_mut()
+            .filter_map(|s| s.sched.next_time())
+            .min();
+        let global = self.global.keys().next().map(|&(t, _)| t);
+        let t = match (local, global) {
+            (Some(l), Some(g)) => l.min(g),
+            (l, g) => match l.or(g) {
+                Some(t) => t,
+                None => return Advance::Empty,
+            },
+        };
+        if t > deadline {
+            return Advance::Beyond;
+        }
+        if global == Some(t) {
+            // The run's events at `t` come before any peer's.
+            self.clock = self.clock.max(t);
+            while let Some(entry) = self.global.first_entry() {
+                if entry.key().0 != t {
+                    break;
+                }
+                let ev = entry.remove();
+                self.metrics.events += 1;
+                self.global_event(ev);
+                self.settle();
+            }
+            return Advance::Ran;
+        }
+        let mut end = t.as_millis().0.saturating_add(self.lookahead);
+        if let Some(g) = global {
+            end = end.min(g.as_millis().0);
+        }
+        end = end.min(deadline.as_millis().0.saturating_add(1));
+        let end = SimTime::from_millis(Millis(end));
+        self.metrics.rounds += 1;
+        self.run_shards(end);
+        self.clock = self
+            .clock
+            .max(SimTime::from_millis(Millis(end.as_millis().0 - 1)));
+        self.settle();
+        Advance::Ran
+    }
+
+    /// Every shard handles its events before `end`: side by side on the pool when the last
+    /// round was big enough to pay for it (a prediction: the choice changes no result), else
+    /// one shard after another here.
+    fn run_shards(&mut self, end: SimTime) {
+        let w = &self.w;
+        let chunk = self.chunk;
+        let now = self.clock;
+        let work = |(k, (nodes, st)): (usize, (&mut [Node], &mut ShardState))| {
+            let mut ctx = Ctx {
+                w,
+                nodes,
+                base: (k * chunk) as u32,
+                st,
+                now,
+            };
+            ctx.run_until(end);
+        };
+        let big = self.last_round_events >= (MIN_EVENTS_PER_THREAD * self.threads) as u64;
+        let mut jobs: Vec<(usize, ShardMut<'_>)> = self
+            .nodes
+            .chunks_mut(chunk)
+            .zip(self.shards.iter_mut())
+            .enumerate()
+            .collect();
+        match &mut self.pool {
+            Some(pool) if big => {
+                use std::sync::atomic::{AtomicU64, Ordering};
+                let threads = pool.threads() as u64;
+                let busy = AtomicU64::new(0);
+                let started = std::time::Instant::now();
+                pool.each_mut(&mut jobs, |_, (k, (nodes, st))| {
+                    let t = std::time::Instant::now();
+                    work((*k, (&mut **nodes, &mut **st)));
+                    busy.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                });
+                let round = started.elapsed().as_nanos() as u64;
+                self.pool_ns += round * threads;
+                self.busy_ns += busy.into_inner();
+            }
+            _ => {
+                for (k, (nodes, st)) in jobs {
+                    work((k, (nodes, st)));
+                }
+            }
+        }
+        self.last_round_events = self.shards.iter().map(|s| s.counts.events).sum();
+    }
+
+    /// Books every message sent since the last flush at its receiver, in `(sent, key)` order:
+    /// the receiver's downlink and the connection's FIFO order, then the delivery event. Each
+    /// shard books its own peers' messages, side by side when there are enough of them.
+    fn flush(&mut self) {
+        let n = self.shards.len();
+        let mut inbound: Vec<Inbound> = (0..n).map(|_| Vec::new()).collect();
+        let mut total = 0;
+        for (src, s) in self.shards.iter_mut().enumerate() {
+            for (d, v) in s.outbox.iter_mut().enumerate() {
+                if !v.is_empty() {
+                    total += v.len();
+                    inbound[d].push((src, std::mem::take(v)));
+                }
+            }
+        }
+        if total == 0 {
+            return;
+        }
+        let chunk = self.chunk;
+        let book = |d: usize, nodes: &mut [Node], st: &mut ShardState, lists: &mut Inbound| {
+            let base = (d * chunk) as u32;
+            let mut inbox = std::mem::take(&mut st.inbox);
+            for (_, v) in lists.iter_mut() {
+                inbox.append(v);
+            }
+            inbox.sort_unstable_by_key(|p| (p.sent, p.key));
+            // Each booking reads a cold receiver's node and connection end: start those
+            // loads a few messages ahead.
+            for i in 0..inbox.len() {
+                if let Some(p) = inbox.get(i + 8) {
+                    if let Some(n) = nodes.get((p.to - base) as usize) {
+                        prefetch(&n.ends);
+                        prefetch(n.port_ref());
+                    }
+                }
+                if let Some(p) = inbox.get(i + 3) {
+                    if let Some(n) = nodes.get((p.to - base) as usize) {
+                        if let Some(e) = n.end(p.link) {
+                            prefetch(e);
+                        }
+                    }
+                }
+                book_one(nodes, base, st, &mut inbox[i]);
+            }
+            inbox.clear();
+            st.inbox = inbox;
+        };
+        let mut jobs: Vec<(ShardMut<'_>, Inbound)> = self
+            .nodes
+            .chunks_mut(chunk)
+            .zip(self.shards.iter_mut())
+            .zip(inbound)
+            .collect();
+        match &mut self.pool {
+            Some(pool) if total >= MIN_EVENTS_PER_THREAD * self.threads => {
+                pool.each_mut(&mut jobs, |d, ((nodes, st), lists)| {
+                    book(d, nodes, st, lists)
+                });
+            }
+            _ => {
+                for (d, ((nodes, st), lists)) in jobs.iter_mut().enumerate() {
+                    book(d, nodes, st, lists);
+                }
+            }
+        }
+        let returned: Vec<Inbound> = jobs.into_iter().map(|(_, lists)| lists).collect();
+        // The emptied lists go back to their senders' outboxes, keeping their capacity.
+        for (d, lists) in returned.into_iter().enumerate() {
+            for (src, v) in lists {
+                self.shards[src].outbox[d] = v;
+            }
+        }
+    }
+
+    /// Between rounds: adds up the shards' counters, applies their journals in `(time, peer,
+    /// order)`, then the other sides of dials and closes, then the block target's policy
+    /// change, until nothing is left.
+    fn settle(&mut self) {
+        for s in &mut self.shards {
+            s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
+        }
+        loop {
+            let mut recs: Vec<Record> = Vec::new();
+            for s in &mut self.shards {
+                recs.append(&mut s.journal);
+            }
+            if recs.is_empty() {
+                if !std::mem::take(&mut self.refresh_all) {
+                    break;
+                }
+                for i in 0..self.nodes.len() as u32 {
+                    self.with_ctx(i, |c| c.refresh_mining(i));
+                }
+                continue;
+            }
+            recs.sort_unstable_by_key(|r| (r.t, r.key));
+            let mut later = Vec::new();
+            for r in recs {
+                if r.entry.is_structural() {
+                    later.push(r);
+                } else {
+                    self.apply(r);
+                }
+            }
+            for r in later {
+                let node = (r.key >> 40) as u32;
+                match r.entry {
+                    Entry::Closed { link, epoch } => {
+                        let other = self.w.net.links.other(link, node);
+                        self.close_remote(link, epoch, other, node);
+                    }
+                    Entry::Connected { link, epoch } => self.accept(node, link, epoch),
+                    Entry::NewLink { to } => self.new_link(node, to),
+                    _ => {}
+                }
+            }
+            for s in &mut self.shards {
+                s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
+            }
+        }
+        for s in &mut self.shards {
+            s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
+        }
+        // Messages sent between rounds are booked at once, in the order they were sent.
+        self.flush();
+    }
+
+    /// Applies one journal entry to the run's state.
+    fn apply(&mut self, r: Record) {
+        let node = (r.key >> 40) as u32;
+        let t = SimTime::from_millis(Millis(r.t));
+        let m = &mut self.metrics;
+        match r.entry {
+            Entry::Trace(ev) => self.trace.write(t, ev),
+            Entry::Mined {
+                hash,
+                height,
+                size,
+                raced,
+            } => {
+                if self.w.mining.record(t, raced) {
+                    self.refresh_all = true;
+                }
+                let (online, peers) = (self.w.online, self.w.peers);
+                m.on_mined(hash, node, height, size, Millis(r.t), online, peers);
+            }
+            Entry::Accepted {
+                hash,
+                via,
+                parent_held,
+            } => {
+                let mined_here = m.on_accepted(&hash, node, via, Millis(r.t), self.w.peers);
+                checker::check_accepted(m, t, node, &hash, mined_here, parent_held);
+            }
+            Entry::Tip { old, new } => {
+                m.tip_changes += 1;
+                m.last_tip_change = m.last_tip_change.max(Millis(r.t));
+                self.checker.tip_moved(old, new, t);
+                let tips = self.checker.tips().len() as u32;
+                m.charts.tips.set(r.t, tips);
+            }
+            Entry::Rejected(kind) => *m.rejected_blocks.entry(kind).or_default() += 1,
+            Entry::Disconnect(label) => {
+                *m.faults.disconnects.entry(label.to_string()).or_default() += 1;
+            }
+            Entry::Violation(what) => m.violation(Millis(r.t), what),
+            Entry::Closed { .. } | Entry::Connected { .. } | Entry::NewLink { .. } => {}
+        }
+    }
+
+    /// One of the run's own events.
+    fn global_event(&mut self, ev: GlobalEv) {
+        self.faults.fired_planned();
+        match ev {
+            GlobalEv::Partition(i) => {
+                let spec = self.w.cfg.partitions[i as usize].clone();
+                self.start_partition_with_id(i, spec.groups, spec.oneway);
+            }
+            GlobalEv::Heal(i) => self.end_partition(i),
+            GlobalEv::Crash(i) => {
+                let c = self.w.cfg.crashes[i as usize].clone();
+                if self.nodes[c.peer as usize].is_up() {
+                    self.do_crash(c.peer, c.keep_chain);
+                }
+            }
+            GlobalEv::Restart(i) => {
+                let c = self.w.cfg.crashes[i as usize].clone();
+                if !self.nodes[c.peer as usize].is_up() {
+                    self.do_restart(c.peer);
+                }
+            }
+            GlobalEv::Submit { idx, node } => self.scheduled_submit(idx, node),
+            GlobalEv::Scheduled(k) => self.scheduled_block(k),
+        }
+    }
+
+    /// Runs until `cond` holds (checked between rounds) or virtual time would pass
     /// `deadline`; returns whether `cond` held. The clock ends at the deadline otherwise.
     pub fn run_until(&mut self, deadline: Millis, mut cond: impl FnMut(&Sim) -> bool) -> bool {
         let deadline = SimTime::from(deadline);
@@ -300,14 +749,9 @@ impl Sim {
             if cond(self) {
                 return true;
             }
-            match self.sched.next_time() {
-                Some(t) if t <= deadline => {
-                    self.step();
-                }
-                _ => {
-                    self.sched.advance_to(deadline);
-                    return cond(self);
-                }
+            if self.advance(deadline) != Advance::Ran {
+                self.clock = self.clock.max(deadline);
+                return cond(self);
             }
         }
     }
@@ -324,15 +768,17 @@ impl Sim {
         self.run_with_progress(&mut |_| {})
     }
 
-    /// [`Sim::run`], calling `progress` every 65,536 events.
+    /// [`Sim::run`], calling `progress` about every 65,536 events.
     pub fn run_with_progress(&mut self, progress: &mut dyn FnMut(Progress)) -> Report {
         let started = std::time::Instant::now();
+        let mut reported = u64::MAX;
         loop {
-            if self.metrics.events & 0xffff == 0 {
+            if self.metrics.events >> 16 != reported {
+                reported = self.metrics.events >> 16;
                 progress(Progress {
                     now: self.now(),
-                    mined: self.mining.mined(),
-                    blocks: self.cfg.blocks,
+                    mined: self.w.mining.mined(),
+                    blocks: self.w.cfg.blocks,
                     events: self.metrics.events,
                 });
             }
@@ -348,16 +794,14 @@ impl Sim {
                 break;
             }
             let deadline = self.hard_deadline();
-            match self.sched.next_time() {
-                Some(t) if t <= deadline => {
-                    self.step();
-                }
-                Some(_) => {
-                    self.sched.advance_to(deadline);
+            match self.advance(deadline) {
+                Advance::Ran => {}
+                Advance::Beyond => {
+                    self.clock = self.clock.max(deadline);
                     self.timed_out = !self.quiet();
                     break;
                 }
-                None => break,
+                Advance::Empty => break,
             }
         }
         self.trace.flush();
@@ -369,7 +813,7 @@ impl Sim {
         let best = self.majority_tip().and_then(|(_, node)| self.chain(node));
         let end = EndState {
             converged: self.converged(),
-            expected: self.net.partitions.is_empty() && self.online_connected(),
+            expected: self.w.net.partitions.is_empty() && self.online_connected(),
             distinct_tips: self.checker.tips().len(),
             items: checker::tally_items(&self.metrics.items_submitted, best),
         };
@@ -378,26 +822,33 @@ impl Sim {
         // the settle deadline while convergence was expected: that is its own outcome.
         let late = self.timed_out && end.expected;
         let liveness = !self.interrupted && !late;
-        checker::check_end(&mut self.metrics, self.sched.now(), &end, liveness);
+        checker::check_end(&mut self.metrics, self.clock, &end, liveness);
         let best = self.majority_tip().and_then(|(_, node)| self.chain(node));
+        let trace_hash = self.trace_hash();
         let view = RunView {
-            cfg: &self.cfg,
-            peer_config: self.core.summary(),
+            cfg: &self.w.cfg,
+            peer_config: self.w.core.summary(),
             metrics: &self.metrics,
             best_chain: best,
             end,
-            links: self.net.links.configured(),
-            learned_links: self.net.links.len() - self.net.links.configured(),
-            online: self.online,
+            links: self.w.net.links.configured(),
+            learned_links: self.w.net.links.len() - self.w.net.links.configured(),
+            online: self.w.online,
             now: self.now(),
-            tiebreak_blocks: self.mining.extra_blocks(),
+            tiebreak_blocks: self.w.mining.extra_blocks(),
             last_heal_at: self.checker.last_heal_at().map(SimTime::as_millis),
             agreed_after_heal: self.checker.agreed_after_heal().map(SimTime::as_millis),
-            trace_hash: self.trace.hash_hex(),
+            trace_hash,
             timed_out: self.timed_out,
             settle_deadline: late,
             lookahead_ms: self.lookahead,
             interrupted: self.interrupted,
+            threads: self.threads,
+            barrier_wait_share: if self.pool_ns > 0 {
+                1.0 - (self.busy_ns as f64 / self.pool_ns as f64).min(1.0)
+            } else {
+                0.0
+            },
         };
         report::build(&view, wall)
     }
@@ -405,390 +856,34 @@ impl Sim {
     /// Mining is done (the target reached, no race left that may still mine), no scheduled
     /// fault or submission is left, no sync message is in flight and the online peers agree.
     fn quiet(&self) -> bool {
-        self.mining.complete()
-            && !(self.mining.may_mine() && self.nodes.iter().any(|n| n.miner.is_armed()))
+        self.w.mining.complete()
+            && !(self.w.mining.may_mine() && self.nodes.iter().any(|n| n.miner.is_armed()))
             && self.faults.pending() == 0
-            && self.net.in_flight().sync() == 0
+            && self.in_flight.sync() == 0
             && self.converged()
     }
 
     /// When a run gives up waiting: `settle` after the last block (mined or scheduled) and the
-    /// last fault, or a
-    /// generous multiple of the expected mining time if the blocks never come.
+    /// last fault, or a generous multiple of the expected mining time if the blocks never come.
     fn hard_deadline(&self) -> SimTime {
-        let base = match self.mining.done_at() {
+        let cfg = &self.w.cfg;
+        let base = match self.w.mining.done_at() {
             Some(t) => t,
-            None if self.cfg.blocks == 0 => SimTime::ZERO,
+            None if cfg.blocks == 0 => SimTime::ZERO,
             None => {
-                let iv = self.cfg.block_interval().0;
-                let ms = self.cfg.blocks.saturating_mul(iv).saturating_mul(4);
+                let iv = cfg.block_interval().0;
+                let ms = cfg.blocks.saturating_mul(iv).saturating_mul(4);
                 SimTime::from_millis(Millis(ms.saturating_add(20 * iv)))
             }
         };
         // A schedule's blocks are the run's mining: the last one starts the settle time too.
-        let last_scheduled = self
-            .cfg
+        let last_scheduled = cfg
             .schedule
             .as_ref()
             .and_then(|s| s.blocks.last())
             .map_or(SimTime::ZERO, |b| SimTime::from_millis(Millis(b.at_ms)));
         base.max(self.faults.last_fault_at())
             .max(last_scheduled)
-            .add(self.cfg.settle)
-    }
-
-    // ----- dispatch -----
-
-    fn dispatch(&mut self, ev: Ev) {
-        let now = self.sched.now();
-        match ev {
-            Ev::Deliver {
-                link,
-                epoch,
-                to,
-                msg,
-            } => self.deliver(link, epoch, to, msg),
-            Ev::Timer { node, gen } => {
-                let n = &mut self.nodes[node as usize];
-                if !n.fire_timer(gen) {
-                    self.metrics.cancelled_events += 1;
-                    return;
-                }
-                self.trace.rec(now, TraceEv::Timer { node });
-                if let Some(p) = n.peer.as_mut() {
-                    p.handle_timeout(now.to_peer());
-                }
-                self.after_call(node);
-            }
-            Ev::Mine { node, gen } => self.race_fired(node, gen),
-            Ev::Dial { link, gen } => self.dial(link, gen),
-            Ev::Close { link, epoch, node } => {
-                if let Some(p) = self.nodes[node as usize].peer.as_mut() {
-                    let peer = conn_id(link, epoch);
-                    p.handle(now.to_peer(), Input::Disconnected { peer });
-                    self.after_call(node);
-                }
-            }
-            Ev::Partition(i) => {
-                self.faults.fired_planned();
-                let spec = self.cfg.partitions[i as usize].clone();
-                self.start_partition_with_id(i, spec.groups, spec.oneway);
-            }
-            Ev::Heal(i) => {
-                self.faults.fired_planned();
-                self.end_partition(i);
-            }
-            Ev::Crash(i) => {
-                self.faults.fired_planned();
-                let c = self.cfg.crashes[i as usize].clone();
-                if self.nodes[c.peer as usize].is_up() {
-                    self.do_crash(c.peer, c.keep_chain);
-                }
-            }
-            Ev::Restart(i) => {
-                self.faults.fired_planned();
-                let c = self.cfg.crashes[i as usize].clone();
-                if !self.nodes[c.peer as usize].is_up() {
-                    self.do_restart(c.peer);
-                }
-            }
-            Ev::Submit { idx, node } => {
-                self.faults.fired_planned();
-                self.scheduled_submit(idx, node);
-            }
-            Ev::Scheduled(k) => {
-                self.faults.fired_planned();
-                self.scheduled_block(k);
-            }
-        }
-    }
-
-    // ----- mining -----
-
-    /// Gives peer `node` the mining policy of the run's phase and makes sure a race runs
-    /// while it has a job.
-    pub(super) fn refresh_mining(&mut self, node: u32) {
-        let now = self.sched.now();
-        let n = &mut self.nodes[node as usize];
-        let policy = self.mining.policy(n.miner.has_power());
-        let Some(peer) = n.peer.as_mut() else {
-            return;
-        };
-        if peer.mine_policy() != policy {
-            peer.set_mine_policy(now.to_peer(), policy);
-            self.after_call(node);
-        }
-        self.arm(node);
-    }
-
-    /// Starts peer `node`'s race if it has a job out, may mine and is not racing already.
-    fn arm(&mut self, node: u32) {
-        if !self.mining.may_mine() {
-            return;
-        }
-        let interval = self.mining.interval();
-        let n = &mut self.nodes[node as usize];
-        if !n.peer.as_ref().is_some_and(Peer::is_mining) {
-            return;
-        }
-        if let Some((dt, gen)) = n.miner.arm(interval) {
-            let at = self.sched.now().add(dt);
-            self.sched.schedule(at, Ev::Mine { node, gen });
-        }
-    }
-
-    fn race_fired(&mut self, node: u32, gen: u32) {
-        if !self.nodes[node as usize].miner.fire(gen) {
-            self.metrics.cancelled_events += 1;
-            return;
-        }
-        if self.mining.may_mine() {
-            self.mine_block(node, true);
-        }
-        // Mining a block moves the tip and core sends a new job; without a move (the cap
-        // reached, say) the job in progress keeps racing.
-        self.arm(node);
-    }
-
-    fn mine_block(&mut self, node: u32, raced: bool) -> Option<BlockHash> {
-        let now = self.sched.now();
-        let n = &mut self.nodes[node as usize];
-        let peer = n.peer.as_mut()?;
-        let template = if raced {
-            peer.job_template(now.to_peer())?
-        } else {
-            peer.block_template(now.to_peer())
-        };
-        let nonce = n.miner.nonce();
-        let block = template.into_block(nonce);
-        let checked = peer.chain().check_block(&block, now.to_peer());
-        checker::check_mined(&mut self.metrics, now, node, checked);
-        let (hash, height) = (block.hash(), block.height());
-        let size = block.size() as u64 + self.block_size;
-        let reached = self.mining.record(now, raced);
-        let (online, peers) = (self.online, self.nodes.len() as u32);
-        self.metrics
-            .on_mined(hash, node, height, size, now.as_millis(), online, peers);
-        self.trace.rec(now, TraceEv::Mined { node, height, hash });
-        if let Some(p) = self.nodes[node as usize].peer.as_mut() {
-            p.handle(now.to_peer(), Input::Mined(block));
-        }
-        self.after_call(node);
-        if reached {
-            for i in 0..self.nodes.len() as u32 {
-                self.refresh_mining(i);
-            }
-        }
-        Some(hash)
-    }
-
-    // ----- messages -----
-
-    fn deliver(&mut self, link: u32, epoch: u32, to: u32, msg: Message) {
-        let now = self.sched.now();
-        let current = self.net.arrived(link, epoch, is_background(&msg));
-        let from = self.net.links.other(link, to);
-        let kind = msg.kind_index();
-        if !current {
-            self.metrics.faults.closed_drops += 1;
-            let why = DropReason::Closed.label();
-            self.trace.rec(
-                now,
-                TraceEv::Drop {
-                    from,
-                    to,
-                    kind,
-                    why,
-                },
-            );
-            return;
-        }
-        let Some(peer) = self.nodes[to as usize].peer.as_mut() else {
-            return;
-        };
-        let bytes = wire_size(&msg, self.block_size);
-        self.trace.rec(
-            now,
-            TraceEv::Deliver {
-                from,
-                to,
-                kind,
-                bytes,
-            },
-        );
-        self.metrics.count_redundant(&msg, to);
-        let peer_id = conn_id(link, epoch);
-        if let Message::CmpctBlock(cb) = &msg {
-            // The environment, not the protocol: whether this peer's mempool holds the
-            // virtual payload of a block it does not have yet. Core decides what to do.
-            let rate = self.cfg.compact_failure;
-            let block = cb.hash();
-            if self.block_size > 0
-                && rate > 0.0
-                && !peer.chain().knows(&block)
-                && self.payload_rng.gen_bool(rate)
-            {
-                self.metrics.compact.payload_gaps += 1;
-                peer.handle(now.to_peer(), Input::PayloadMissing { block });
-            }
-        }
-        peer.handle(now.to_peer(), Input::Message { peer: peer_id, msg });
-        self.delivering_from = Some(from);
-        self.after_call(to);
-        self.delivering_from = None;
-    }
-
-    fn send(&mut self, from: u32, to_conn: ConnId, msg: Message) {
-        let Some(conn) = self.net.links.connection(from, to_conn) else {
-            return;
-        };
-        let to = conn.to;
-        let kind = msg.kind_index();
-        let bytes = wire_size(&msg, self.block_size);
-        self.metrics.msgs[kind] += 1;
-        self.metrics.bytes[kind] += bytes;
-        let now = self.sched.now();
-        let (s, r) = two_mut(&mut self.nodes, from, to);
-        let ports = (&mut s.port, &mut r.port);
-        let d = match self
-            .net
-            .transmit(from, &conn, bytes, is_background(&msg), now, ports)
-        {
-            Transit::Sent(d) => d,
-            Transit::Dropped(why) => {
-                let f = &mut self.metrics.faults;
-                match why {
-                    DropReason::Partition => f.partition_drops += 1,
-                    DropReason::Loss => f.lost += 1,
-                    DropReason::Closed => f.closed_drops += 1,
-                }
-                let why = why.label();
-                self.trace.rec(
-                    now,
-                    TraceEv::Drop {
-                        from,
-                        to,
-                        kind,
-                        why,
-                    },
-                );
-                return;
-            }
-        };
-        if d.held_back {
-            self.metrics.faults.delayed += 1;
-        }
-        let (link, epoch) = (conn.link, conn.epoch);
-        if let Some(at) = d.duplicate_at {
-            self.metrics.faults.duplicated += 1;
-            let msg = msg.clone();
-            self.sched.schedule(
-                at,
-                Ev::Deliver {
-                    link,
-                    epoch,
-                    to,
-                    msg,
-                },
-            );
-        }
-        self.sched.schedule(
-            d.at,
-            Ev::Deliver {
-                link,
-                epoch,
-                to,
-                msg,
-            },
-        );
-    }
-
-    /// Drains and executes the outputs of peer `n`, then re-arms its timer if it moved.
-    fn after_call(&mut self, n: u32) {
-        if let Some(p) = self.nodes[n as usize].peer.as_ref() {
-            prefetch::pending_sends(p, &self.net.links);
-        }
-        // Outputs are taken and executed one at a time (no intermediate buffer). The one call
-        // back into this peer, a dial of an address that names no other peer (discovery),
-        // drains the rest of the queue in its own `after_call`, so the order still holds.
-        while let Some(out) = self.nodes[n as usize].peer.as_mut().and_then(Peer::poll) {
-            self.execute(n, out);
-        }
-        let now = self.sched.now();
-        if let Some((at, gen)) = self.nodes[n as usize].rearm_timer(now) {
-            self.sched.schedule(at, Ev::Timer { node: n, gen });
-        }
-    }
-
-    fn execute(&mut self, n: u32, out: Output) {
-        match out {
-            Output::Send { to, msg } => self.send(n, to, msg),
-            Output::LoadBlocks { .. } => {
-                unreachable!("simulated peers keep every body (body_cache_blocks is None)")
-            }
-            Output::Disconnect { peer, reason } => {
-                let (link, epoch) = split_conn_id(peer);
-                if self.net.links.is_current(link, epoch) {
-                    self.metrics.on_disconnect(&reason);
-                    self.close_link(link, n, reason_label(&reason));
-                }
-            }
-            Output::Dial { addr } => self.dial_addr(n, &addr),
-            Output::Mine(Some(_)) => self.arm(n),
-            Output::Mine(None) => self.nodes[n as usize].miner.cancel(),
-            Output::Event(ev) => self.on_event(n, ev),
-        }
-    }
-
-    fn on_event(&mut self, n: u32, ev: Event) {
-        let now = self.sched.now();
-        match ev {
-            Event::BlockAccepted { block, .. } => {
-                let (hash, height) = (block.hash(), block.height());
-                self.trace.rec(
-                    now,
-                    TraceEv::Accepted {
-                        node: n,
-                        height,
-                        hash,
-                    },
-                );
-                let peers = self.nodes.len() as u32;
-                let via = self.delivering_from;
-                let mined_here = self
-                    .metrics
-                    .on_accepted(&hash, n, via, now.as_millis(), peers);
-                let parent_held = self.nodes[n as usize]
-                    .peer
-                    .as_ref()
-                    .is_some_and(|p| p.chain().contains(&block.prev()));
-                checker::check_accepted(&mut self.metrics, now, n, &hash, mined_here, parent_held);
-            }
-            Event::BlockRejected { reason, .. } => self.metrics.on_rejected(&reason),
-            Event::CompactBlock { outcome, .. } => self.metrics.compact.count(outcome),
-            Event::TipChanged { hash, height } => {
-                self.trace.rec(
-                    now,
-                    TraceEv::Tip {
-                        node: n,
-                        height,
-                        hash,
-                    },
-                );
-                self.metrics.tip_changes += 1;
-                self.metrics.last_tip_change = now.as_millis();
-                let old = std::mem::replace(&mut self.nodes[n as usize].tip, hash);
-                self.checker.tip_moved(old, hash, now);
-                let tips = self.checker.tips().len() as u32;
-                self.metrics.charts.tips.set(now.as_millis().0, tips);
-            }
-            Event::Reorg { left, .. } => {
-                let depth = left.len() as u64;
-                self.trace.rec(now, TraceEv::Reorg { node: n, depth });
-                self.metrics.reorgs += 1;
-                self.metrics.deepest_reorg = self.metrics.deepest_reorg.max(depth);
-            }
-            _ => {}
-        }
+            .add(cfg.settle)
     }
 }

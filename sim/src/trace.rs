@@ -1,5 +1,10 @@
 //! The event trace: every processed event is folded into a cheap running hash (always), and
 //! written as one JSON line when a writer is attached (`--trace`).
+//!
+//! Each peer folds its own events into its own hash, in its own order, which is the same
+//! whatever shard or thread ran it; events of the whole run (faults) go into a global one.
+//! The run's trace hash combines the global hash with every peer's, in peer order. Lines are
+//! written between rounds, sorted by time, peer and the peer's own order.
 
 use crate::net::KIND_NAMES;
 use crate::rng::TraceHash;
@@ -73,7 +78,76 @@ fn tag(s: &str) -> u64 {
         .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
 }
 
-/// Running hash plus optional JSON-lines output.
+/// Folds one event at `t` into `h`.
+#[inline]
+pub(crate) fn fold(h: &mut TraceHash, t: SimTime, ev: TraceEv) {
+    h.add(t.as_millis().0);
+    match ev {
+        TraceEv::Deliver {
+            from,
+            to,
+            kind,
+            bytes,
+        } => {
+            h.add(1);
+            h.add(u64::from(from) << 32 | u64::from(to));
+            h.add((kind as u64) << 48 ^ bytes);
+        }
+        TraceEv::Drop {
+            from,
+            to,
+            kind,
+            why,
+        } => {
+            h.add(2);
+            h.add(u64::from(from) << 32 | u64::from(to));
+            h.add(kind as u64 ^ tag(why));
+        }
+        TraceEv::Timer { node } => {
+            h.add(3);
+            h.add(u64::from(node));
+        }
+        TraceEv::Mined { node, height, hash } => {
+            h.add(4);
+            h.add(u64::from(node) << 40 ^ height);
+            h.add(hkey(&hash));
+        }
+        TraceEv::Accepted { node, height, hash } => {
+            h.add(5);
+            h.add(u64::from(node) << 40 ^ height);
+            h.add(hkey(&hash));
+        }
+        TraceEv::Tip { node, height, hash } => {
+            h.add(6);
+            h.add(u64::from(node) << 40 ^ height);
+            h.add(hkey(&hash));
+        }
+        TraceEv::Reorg { node, depth } => {
+            h.add(7);
+            h.add(u64::from(node) << 40 ^ depth);
+        }
+        TraceEv::Dial { link, a, b, ok } => {
+            h.add(8);
+            h.add(u64::from(link) << 1 | u64::from(ok));
+            h.add(u64::from(a) << 32 | u64::from(b));
+        }
+        TraceEv::Close { link, node, reason } => {
+            h.add(9);
+            h.add(u64::from(link) << 32 | u64::from(node));
+            h.add(tag(reason));
+        }
+        TraceEv::Fault { what, id } => {
+            h.add(10);
+            h.add(tag(what) ^ id);
+        }
+        TraceEv::Submit { node, ok } => {
+            h.add(11);
+            h.add(u64::from(node) << 1 | u64::from(ok));
+        }
+    }
+}
+
+/// The global running hash plus optional JSON-lines output.
 #[derive(Default)]
 pub struct Trace {
     hash: TraceHash,
@@ -88,9 +162,20 @@ impl Trace {
         self.out = Some(w);
     }
 
-    /// The trace hash so far, 16 hex digits.
-    pub fn hash_hex(&self) -> String {
-        self.hash.hex()
+    /// The trace hash so far, 16 hex digits, from the global hash and each peer's (in peer
+    /// order).
+    pub fn hash_hex(&self, peers: impl Iterator<Item = u64>) -> String {
+        let mut h = self.hash;
+        for v in peers {
+            h.add(v);
+        }
+        h.hex()
+    }
+
+    /// Whether lines are being written.
+    #[inline]
+    pub fn writing(&self) -> bool {
+        self.out.is_some() && self.error.is_none()
     }
 
     /// Lines written so far.
@@ -112,75 +197,15 @@ impl Trace {
         }
     }
 
-    /// Records one event at `t`.
-    #[inline]
+    /// Records one event of the whole run at `t`: the global hash and a line.
     pub fn rec(&mut self, t: SimTime, ev: TraceEv) {
-        let h = &mut self.hash;
-        h.add(t.as_millis().0);
-        match ev {
-            TraceEv::Deliver {
-                from,
-                to,
-                kind,
-                bytes,
-            } => {
-                h.add(1);
-                h.add(u64::from(from) << 32 | u64::from(to));
-                h.add((kind as u64) << 48 ^ bytes);
-            }
-            TraceEv::Drop {
-                from,
-                to,
-                kind,
-                why,
-            } => {
-                h.add(2);
-                h.add(u64::from(from) << 32 | u64::from(to));
-                h.add(kind as u64 ^ tag(why));
-            }
-            TraceEv::Timer { node } => {
-                h.add(3);
-                h.add(u64::from(node));
-            }
-            TraceEv::Mined { node, height, hash } => {
-                h.add(4);
-                h.add(u64::from(node) << 40 ^ height);
-                h.add(hkey(&hash));
-            }
-            TraceEv::Accepted { node, height, hash } => {
-                h.add(5);
-                h.add(u64::from(node) << 40 ^ height);
-                h.add(hkey(&hash));
-            }
-            TraceEv::Tip { node, height, hash } => {
-                h.add(6);
-                h.add(u64::from(node) << 40 ^ height);
-                h.add(hkey(&hash));
-            }
-            TraceEv::Reorg { node, depth } => {
-                h.add(7);
-                h.add(u64::from(node) << 40 ^ depth);
-            }
-            TraceEv::Dial { link, a, b, ok } => {
-                h.add(8);
-                h.add(u64::from(link) << 1 | u64::from(ok));
-                h.add(u64::from(a) << 32 | u64::from(b));
-            }
-            TraceEv::Close { link, node, reason } => {
-                h.add(9);
-                h.add(u64::from(link) << 32 | u64::from(node));
-                h.add(tag(reason));
-            }
-            TraceEv::Fault { what, id } => {
-                h.add(10);
-                h.add(tag(what) ^ id);
-            }
-            TraceEv::Submit { node, ok } => {
-                h.add(11);
-                h.add(u64::from(node) << 1 | u64::from(ok));
-            }
-        }
-        if self.out.is_some() && self.error.is_none() {
+        fold(&mut self.hash, t, ev);
+        self.write(t, ev);
+    }
+
+    /// Writes one event's line, if lines are being written.
+    pub fn write(&mut self, t: SimTime, ev: TraceEv) {
+        if self.writing() {
             self.write_line(t, ev);
         }
     }

@@ -1,23 +1,33 @@
 //! The network model's two ordering rules, checked to the millisecond on tiny networks:
 //! a connection is a FIFO stream (a message never overtakes one sent before it on the same
 //! connection unless the `reorder` fault holds it back), and a busy downlink delays a message
-//! (the receiver's download slot is reserved when the message is sent).
+//! (the receiver's download slot is booked in send order, before the message arrives).
 
 use rantai_sim::net::{transfer_us, wire_size};
 use rantai_sim::{Bandwidth, BlockHash, Builder, Latency, Millis, RelayPolicy, Sim, Topology};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-/// Steps until `cond` holds; the virtual time it first held. Bounded by `limit` of virtual time.
-fn first_time(sim: &mut Sim, limit: Millis, mut cond: impl FnMut(&Sim) -> bool) -> Option<Millis> {
-    loop {
-        if cond(sim) {
-            return Some(sim.now());
-        }
-        if sim.now() > limit || !sim.step() {
-            return None;
-        }
-    }
+/// When peer `to` got its first `kind` message from `from` at or after `after` (ms), read
+/// from the trace.
+fn delivered_at(trace: &str, from: u32, to: u32, kind: &str, after: u64) -> Option<Millis> {
+    let needle = format!(r#""ev":"deliver","from":{from},"to":{to},"msg":"{kind}""#);
+    trace
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .filter_map(|l| {
+            let t = l.strip_prefix(r#"{"t":"#)?.split(',').next()?;
+            t.parse::<u64>().ok()
+        })
+        .find(|&t| t >= after)
+        .map(Millis)
+}
+
+/// When peer `peer` accepted mined block `hash` (needs [`Sim::record_peer_delays`]).
+fn accepted_at(sim: &Sim, peer: u32, hash: &BlockHash) -> Option<Millis> {
+    let b = sim.metrics().blocks.iter().find(|b| b.hash == *hash)?;
+    let ms = *b.arrival_ms.get(peer as usize)?;
+    (ms != rantai_sim::metrics::NEVER).then(|| Millis(b.mined_at.0 + u64::from(ms)))
 }
 
 fn holds(sim: &Sim, peer: u32, block: &BlockHash) -> bool {
@@ -57,23 +67,29 @@ fn a_message_sent_after_a_block_arrives_after_it() {
     // Peer 0 pushes a 1 MB block to peer 1 over 8 Mbps (about a second on the wire), then at
     // the same millisecond gossips an item (64 bytes: latency only). The item must wait.
     let mut sim = pushing_pair(8_000_000);
+    let trace = SharedBuf::default();
+    sim.set_trace_writer(Box::new(trace.clone()));
     sim.run_for(Millis::from_secs(2)); // handshakes
     let sent_at = sim.now();
     let block = sim.mine(0).unwrap();
     let item = sim.submit(0, "sent after the block").unwrap();
-    let item_seen = first_time(&mut sim, Millis::from_secs(10), |s| {
+    sim.run_until(Millis::from_secs(10), |s| {
         s.peer(1)
             .is_some_and(|p| p.pending_items().any(|it| it.id() == item))
-    })
-    .expect("the item reached peer 1");
-    assert!(
-        holds(&sim, 1, &block),
-        "the item arrived at {item_seen:?}, before the block sent ahead of it"
-    );
+    });
+    assert!(holds(&sim, 1, &block));
+    let text = trace.text();
+    let block_seen = delivered_at(&text, 0, 1, "block", sent_at.0).expect("block delivered");
+    let item_seen = delivered_at(&text, 0, 1, "items", sent_at.0).expect("item delivered");
     // The block took latency + its size at 8 Mbps; the item arrived in the same millisecond.
     let bytes = block_message_bytes(&sim, 0, &block, 1_000_000);
     let expect = sent_at.0 + (100_000 + transfer_us(bytes, Some(8_000_000))).div_ceil(1000);
-    assert_eq!(item_seen, Millis(expect));
+    assert_eq!(block_seen, Millis(expect));
+    assert_eq!(
+        item_seen,
+        Millis(expect),
+        "the item waited for the block sent before it"
+    );
 }
 
 #[test]
@@ -145,14 +161,18 @@ fn downlink_race() -> (u64, u64, u64, Millis, Millis) {
         .block_size(1_000_000)
         .build()
         .unwrap();
+    sim.record_peer_delays();
     sim.run_for(Millis::from_secs(2)); // handshakes
     let t0 = sim.now().0;
     let a = sim.mine(0).unwrap();
     let b = sim.mine(2).unwrap();
     let bytes_a = block_message_bytes(&sim, 0, &a, 1_000_000);
     let bytes_b = block_message_bytes(&sim, 2, &b, 1_000_000);
-    let got_a = first_time(&mut sim, Millis::from_secs(20), |s| holds(s, 1, &a)).expect("a at 1");
-    let got_b = first_time(&mut sim, Millis::from_secs(20), |s| holds(s, 1, &b)).expect("b at 1");
+    sim.run_until(Millis::from_secs(20), |s| {
+        holds(s, 1, &a) && holds(s, 1, &b)
+    });
+    let got_a = accepted_at(&sim, 1, &a).expect("a at 1");
+    let got_b = accepted_at(&sim, 1, &b).expect("b at 1");
     (t0, bytes_a, bytes_b, got_a, got_b)
 }
 

@@ -47,6 +47,10 @@ pub enum ValueError {
     NotPositive,
     #[error("must be positive (or `off`)")]
     NotPositiveOrOff,
+    #[error("the smallest one-way latency it allows is 0 ms: give it a positive minimum (the engine's rounds are that long, and a message that takes no time would leave none)")]
+    ZeroLatencyFloor,
+    #[error("cannot start the worker threads: {0}")]
+    Threads(String),
     #[error("need at least one miner")]
     NoMiner,
     #[error("shares must be non-negative with a positive sum")]

@@ -638,6 +638,26 @@ pub static KEYS: &[Key] = &[
         show: |c| one(if c.discovery { "on" } else { "off" }),
     },
     Key {
+        name: "threads",
+        value_name: "N",
+        help: "Worker threads of this run: peers are split into that many shards that run each \
+               round side by side. Changes nothing but the wall time (the report and trace are \
+               the same bytes for any N) [default: every core for 2,000 peers or more, else 1]",
+        sweepable: false,
+        toml_array: None,
+        clear: None,
+        set: |c, v, _| {
+            let n: usize = count(v, "a number of threads")?;
+            if n == 0 {
+                return Err(ValueError::NotPositive);
+            }
+            c.threads = Some(n);
+            Ok(())
+        },
+        // Not part of the scenario: a replay with any thread count gives the same run.
+        show: |_| Vec::new(),
+    },
+    Key {
         name: "tcp_slow_start",
         value_name: "on|off",
         help: "Model TCP's congestion window per connection: large messages on a fresh or idle \
@@ -693,7 +713,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_files_and_the_seed_are_not_sweepable() {
+    fn lists_files_the_seed_and_threads_are_not_sweepable() {
         let fixed: Vec<&str> = KEYS
             .iter()
             .filter(|k| !k.sweepable)
@@ -707,7 +727,8 @@ mod tests {
                 "partition",
                 "crash",
                 "links",
-                "schedule"
+                "schedule",
+                "threads"
             ]
         );
         let repeatable: Vec<&str> = KEYS

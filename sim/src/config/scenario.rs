@@ -85,6 +85,8 @@ pub struct SimConfig {
     pub schedule: Option<ScheduleFile>,
     /// Model TCP's congestion window (slow start on fresh and idle connections).
     pub tcp_slow_start: bool,
+    /// Worker threads (`None`: [`crate::sim::default_threads`]); changes only the wall time.
+    pub threads: Option<usize>,
 }
 
 /// A links file as given (`source`, the path written) and as read.
@@ -134,6 +136,7 @@ impl Default for SimConfig {
             links: None,
             schedule: None,
             tcp_slow_start: false,
+            threads: None,
         }
     }
 }

@@ -3,8 +3,8 @@
 //! bandwidth and FIFO order ([`model`], [`latency`]), the topology ([`topology`]) and message
 //! wire sizes.
 //!
-//! `Network` holds the run's network state and decides each message's fate; it reads no
-//! peer state and schedules nothing: the engine counts, traces and schedules what it returns.
+//! `Network` holds what every shard reads about the network during a round; the state a
+//! message changes (ports, connection ends) belongs to its sender or its receiver.
 
 pub mod latency;
 pub(crate) mod links;
@@ -16,9 +16,8 @@ pub use latency::sample_latency;
 pub use model::{transfer_us, BANDWIDTH_THRESHOLD_BYTES};
 pub use topology::{build_topology, connected, place, Placement};
 
-use crate::time::SimTime;
-use links::{Conn, Links};
-use model::{Delivery, Fate, Model, Path, Port};
+use links::Links;
+use model::Model;
 use partition::Partitions;
 use rantai_core::message::FRAME_HEADER_LEN;
 use rantai_core::Message;
@@ -88,64 +87,77 @@ impl DropReason {
     }
 }
 
-/// The outcome of sending one message on an open connection.
-pub(crate) enum Transit {
-    /// Dropped at send time.
-    Dropped(DropReason),
-    /// On its way; the engine schedules its delivery (and its duplicate's).
-    Sent(Delivery),
-}
-
-/// Messages sent and not yet delivered or dropped.
+/// Messages sent and not yet delivered or dropped. Counted per shard as signed changes
+/// (sent at one shard, arrived at another) and summed between rounds.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct InFlight {
-    all: u64,
+    all: i64,
     /// Of `all`, background messages (see [`is_background`]).
-    background: u64,
+    background: i64,
 }
 
 impl InFlight {
+    /// `copies` of a message went on their way.
     #[inline]
-    fn sent(&mut self, background: bool, copies: u64) {
+    pub(crate) fn sent(&mut self, background: bool, copies: i64) {
         self.all += copies;
-        self.background += copies * u64::from(background);
+        self.background += copies * i64::from(background);
+    }
+
+    /// One copy arrived (delivered or dropped).
+    #[inline]
+    pub(crate) fn arrived(&mut self, background: bool) {
+        self.sent(background, -1);
+    }
+
+    /// Adds another shard's changes and clears them there.
+    pub(crate) fn absorb(&mut self, other: &mut InFlight) {
+        self.all += std::mem::take(&mut other.all);
+        self.background += std::mem::take(&mut other.background);
     }
 
     /// Every message in flight.
     #[inline]
     pub(crate) fn all(&self) -> u64 {
-        self.all
+        self.all.max(0) as u64
     }
 
     /// Messages in flight other than background traffic: with pings on, a network never has
     /// none of those.
     #[inline]
     pub(crate) fn sync(&self) -> u64 {
-        self.all - self.background
+        (self.all - self.background).max(0) as u64
     }
 }
 
-/// The network state of a run.
+/// The network of a run as every shard reads it during a round: who links whom, the
+/// partitions in force, the peers' regions and the model. Changed only between rounds.
 pub(crate) struct Network {
     pub links: Links,
     pub partitions: Partitions,
     /// Each peer's region, apart from the peers' nodes: every send reads the receiver's, and
     /// a node is kilobytes, so this keeps a cold node off the send path.
     pub regions: Vec<u8>,
+    /// Each peer's download rate (a send's congestion window reads the receiver's).
+    pub down_bps: Vec<Option<u64>>,
     pub model: Model,
-    in_flight: InFlight,
     /// One-way latency per configured link (a links file's), replacing the latency model.
     link_latency: Option<std::sync::Arc<rantai_core::calib::Links>>,
 }
 
 impl Network {
-    pub(crate) fn new(links: Links, regions: Vec<u8>, model: Model) -> Network {
+    pub(crate) fn new(
+        links: Links,
+        regions: Vec<u8>,
+        down_bps: Vec<Option<u64>>,
+        model: Model,
+    ) -> Network {
         Network {
             links,
             partitions: Partitions::default(),
             regions,
+            down_bps,
             model,
-            in_flight: InFlight::default(),
             link_latency: None,
         }
     }
@@ -155,64 +167,12 @@ impl Network {
         self.link_latency = Some(links);
     }
 
-    /// Messages in flight.
+    /// The fixed latency of `link`, if a links file gives it one.
     #[inline]
-    pub(crate) fn in_flight(&self) -> InFlight {
-        self.in_flight
-    }
-
-    /// Sends a `bytes`-byte message from `from` on `conn` at `now`, through partitions and the
-    /// model (`ports`: the sender's and the receiver's). A delivered message, and its
-    /// duplicate, count as in flight until [`Network::arrived`].
-    #[inline]
-    pub(crate) fn transmit(
-        &mut self,
-        from: u32,
-        conn: &Conn,
-        bytes: u64,
-        background: bool,
-        now: SimTime,
-        (sender, receiver): (&mut Port, &mut Port),
-    ) -> Transit {
-        if !self.partitions.is_empty() && self.partitions.blocked(from, conn.to) {
-            return Transit::Dropped(DropReason::Partition);
-        }
-        let (fifo, window) = self.links.direction_mut(conn);
-        let path = Path {
-            from_region: self.regions[from as usize],
-            to_region: self.regions[conn.to as usize],
-            sender,
-            receiver,
-            fifo,
-            window,
-            latency_ms: self
-                .link_latency
-                .as_ref()
-                .and_then(|l| l.links.get(conn.link as usize))
-                .map(|l| l.latency_ms),
-        };
-        match self.model.transmit(bytes, now, path) {
-            Fate::Lost => Transit::Dropped(DropReason::Loss),
-            Fate::Deliver(d) => {
-                if let Some(slot) = d.upload {
-                    self.links
-                        .book_upload(conn.link, from, now.as_micros(), slot);
-                }
-                let copies = 1 + u64::from(d.duplicate_at.is_some());
-                self.in_flight.sent(background, copies);
-                Transit::Sent(d)
-            }
-        }
-    }
-
-    /// A message of connection `(link, epoch)` reached its time: whether that connection is
-    /// still the current one (else the message is dropped).
-    #[inline]
-    pub(crate) fn arrived(&mut self, link: u32, epoch: u32, background: bool) -> bool {
-        self.in_flight.all -= 1;
-        if background {
-            self.in_flight.background -= 1;
-        }
-        self.links.is_current(link, epoch)
+    pub(crate) fn link_latency(&self, link: u32) -> Option<u64> {
+        self.link_latency
+            .as_ref()
+            .and_then(|l| l.links.get(link as usize))
+            .map(|l| l.latency_ms)
     }
 }

@@ -1,11 +1,13 @@
 //! The per-message network model: given a message's size, the path it takes and the time it
 //! is sent, whether it is lost and when it (and possibly a duplicate) arrives.
 //!
-//! `Model::transmit` is a function of its inputs only: the fault rates, the latency model,
-//! the two endpoints' `Port`s (access rates, when their uplink and downlink are next free,
-//! the sender's random streams) and the connection's FIFO mark, all passed in. Random draws
-//! happen in a fixed order (loss, duplicate, reorder from the sender's `faults` stream; then
-//! latency, and the duplicate's extra latency, from its `latency` stream), which the traces pin.
+//! A message's fate is decided in two halves, each reading and writing only its own peer's
+//! state, so senders and receivers in different shards can run side by side:
+//! [`Model::send`], at the sender when it sends (loss, duplication, reordering, latency, its
+//! uplink and congestion window, from its own random streams in a fixed order: loss,
+//! duplicate, reorder from its `faults` stream; then latency, and the duplicate's extra
+//! latency, from its `latency` stream), and [`Outgoing::arrive`], at the receiver's side
+//! between rounds, in send order (its downlink and the connection's FIFO mark).
 //!
 //! Bandwidth: messages of [`BANDWIDTH_THRESHOLD_BYTES`] or more occupy the sender's uplink for
 //! `size / upload_rate` (uploads queue) and the receiver's downlink for
@@ -179,39 +181,90 @@ pub(crate) struct FaultRates {
     pub reorder_delay: Millis,
 }
 
-/// The path of one message: both ends' regions and ports, and its connection's FIFO mark.
-pub(crate) struct Path<'a> {
+/// The sender's side of one message's path.
+pub(crate) struct SendPath<'a> {
     pub from_region: u8,
     pub to_region: u8,
     pub sender: &'a mut Port,
-    pub receiver: &'a mut Port,
-    /// Arrival time of the connection's last in-order message in this direction.
-    pub fifo: &'a mut SimTime,
+    /// The receiver's download rate (read only: its port is the receiver's).
+    pub receiver_down_bps: Option<u64>,
     /// The link's fixed one-way latency (a links file), instead of a draw from the model.
     pub latency_ms: Option<u64>,
     /// This direction's congestion window, with the TCP window model on.
     pub window: Option<&'a mut Window>,
 }
 
-/// What happens to one message.
+/// What the sender's side decided about a message that was not lost: everything its
+/// arrival depends on except the receiver's downlink and the connection's FIFO mark, which
+/// the receiver's side applies ([`Outgoing::arrive`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fate {
-    /// Lost on the way.
-    Lost,
-    /// Delivered.
-    Deliver(Delivery),
-}
-
-/// When a message arrives, and what it booked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Delivery {
-    pub at: SimTime,
-    /// Arrival of a duplicate copy, if the message is duplicated.
-    pub duplicate_at: Option<SimTime>,
-    /// Held back by reordering (it may be overtaken).
-    pub held_back: bool,
+pub(crate) struct Outgoing {
+    /// Sent at (µs).
+    send_us: u64,
+    lat_us: u64,
+    /// With bandwidth: when the upload started and ended (µs); the receiver downloads as it
+    /// comes (cut-through).
+    up: Option<(u64, u64)>,
+    /// The congestion window's bound on the arrival (µs), with the window model on.
+    windowed_us: u64,
+    /// Reordering's hold-back (ms; 0: in order).
+    pub delay_ms: u64,
+    /// A duplicate's extra latency (ms), if the message is duplicated.
+    pub dup_extra_ms: Option<u64>,
     /// The sender's uplink slot `(start, end)` in µs, when a limited uplink was booked.
     pub upload: Option<(u64, u64)>,
+}
+
+/// When a message and its duplicate arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Arrival {
+    pub at: SimTime,
+    pub duplicate_at: Option<SimTime>,
+}
+
+impl Outgoing {
+    /// The arrival without the receiver's side: for a message its connection no longer
+    /// carries, which is dropped on arrival and books nothing.
+    pub(crate) fn unbooked(&self) -> Arrival {
+        let arrival_us = match self.up {
+            Some((_, up_done)) => (up_done + self.lat_us).max(self.windowed_us),
+            None => self.send_us + self.lat_us,
+        };
+        let at = SimTime::from_micros_ceil(arrival_us).add(Millis(self.delay_ms));
+        Arrival {
+            at,
+            duplicate_at: self.dup_extra_ms.map(|x| at.add(Millis(x))),
+        }
+    }
+
+    /// The receiver's side: books its downlink (`receiver`) and the connection's FIFO mark
+    /// (`fifo`, the arrival of the last in-order message) for a `bytes`-byte message. Called
+    /// once per message, in the order the messages were sent.
+    pub(crate) fn arrive(&self, bytes: u64, receiver: &mut Port, fifo: &mut SimTime) -> Arrival {
+        let arrival_us = match self.up {
+            Some((up_start, up_done)) => {
+                let down_start = receiver.down_free_us.max(up_start + self.lat_us);
+                let down_done =
+                    (down_start + transfer_us(bytes, receiver.down_bps)).max(up_done + self.lat_us);
+                if receiver.down_bps.is_some() {
+                    receiver.down_free_us = down_done;
+                }
+                down_done.max(self.windowed_us)
+            }
+            None => self.send_us + self.lat_us,
+        };
+        let mut at = SimTime::from_micros_ceil(arrival_us);
+        if self.delay_ms > 0 {
+            at = at.add(Millis(self.delay_ms));
+        } else {
+            at = at.max(*fifo);
+            *fifo = at;
+        }
+        Arrival {
+            at,
+            duplicate_at: self.dup_extra_ms.map(|x| at.add(Millis(x))),
+        }
+    }
 }
 
 /// Latency, bandwidth and per-message faults of a run.
@@ -234,19 +287,21 @@ impl Model {
         }
     }
 
-    /// The fate of a `bytes`-byte message sent on `path` at `now`.
+    /// The sender's side of a `bytes`-byte message sent on `path` at `now`: `None` if it is
+    /// lost. Random draws come from the sender's streams in a fixed order (loss, duplicate,
+    /// reorder; latency, then the duplicate's latency), and its uplink is booked.
     #[inline]
-    pub(crate) fn transmit(&self, bytes: u64, now: SimTime, path: Path<'_>) -> Fate {
-        let mut delay = 0u64;
+    pub(crate) fn send(&self, bytes: u64, now: SimTime, path: SendPath<'_>) -> Option<Outgoing> {
+        let mut delay_ms = 0u64;
         // A rate of zero draws nothing, so a fault-free run consumes no fault randomness.
         let f = &self.faults;
         let r = &mut path.sender.fault_rng;
         if f.loss > 0.0 && r.gen::<f64>() < f.loss {
-            return Fate::Lost;
+            return None;
         }
         let dup = f.duplicate > 0.0 && r.gen::<f64>() < f.duplicate;
         if f.reorder > 0.0 && r.gen::<f64>() < f.reorder {
-            delay = r.gen_range(0..=f.reorder_delay.0.max(1));
+            delay_ms = r.gen_range(0..=f.reorder_delay.0.max(1));
         }
         let fixed = path.latency_ms;
         let lat = match fixed {
@@ -254,60 +309,47 @@ impl Model {
             None => self.latency_ms(path.from_region, path.to_region, path.sender),
         };
         let now_us = now.as_micros();
-        let mut upload = None;
-        let arrival_us = if bytes >= BANDWIDTH_THRESHOLD_BYTES {
-            let s = &mut *path.sender;
+        let lat_us = lat * 1000;
+        let s = &mut *path.sender;
+        let mut out = Outgoing {
+            send_us: now_us,
+            lat_us,
+            up: None,
+            windowed_us: 0,
+            delay_ms,
+            dup_extra_ms: None,
+            upload: None,
+        };
+        if bytes >= BANDWIDTH_THRESHOLD_BYTES {
             let up_start = s.up_free_us.max(now_us);
             let up_done = up_start + transfer_us(bytes, s.up_bps);
             if s.up_bps.is_some() {
                 s.up_free_us = up_done;
-                upload = Some((up_start, up_done));
+                out.upload = Some((up_start, up_done));
             }
-            let r = &mut *path.receiver;
-            let down_start = r.down_free_us.max(up_start + lat * 1000);
-            let down_done = (down_start + transfer_us(bytes, r.down_bps)).max(up_done + lat * 1000);
-            if r.down_bps.is_some() {
-                r.down_free_us = down_done;
-            }
+            out.up = Some((up_start, up_done));
             // The window bounds the transfer too, from when it was handed over: while this
             // connection waits for ACKs, others may use the uplink.
-            let rate = match (s.up_bps, r.down_bps) {
+            let rate = match (s.up_bps, path.receiver_down_bps) {
                 (Some(u), Some(d)) => Some(u.min(d)),
                 (u, d) => u.or(d),
             };
-            let windowed = path.window.map_or(0, |w| {
-                let t = w.send(bytes, now_us, 2 * lat * 1000, rate);
+            if let Some(w) = path.window {
+                let t = w.send(bytes, now_us, 2 * lat_us, rate);
                 // The last byte leaves when the slower bound lets it: idle counts from then.
                 w.sent_until(up_done);
-                now_us + t + lat * 1000
-            });
-            down_done.max(windowed)
-        } else {
-            if let Some(w) = path.window {
-                w.send(bytes, now_us, 2 * lat * 1000, None);
+                out.windowed_us = now_us + t + lat_us;
             }
-            now_us + lat * 1000
-        };
-        let mut at = SimTime::from_micros_ceil(arrival_us);
-        if delay > 0 {
-            at = at.add(Millis(delay));
-        } else {
-            at = at.max(*path.fifo);
-            *path.fifo = at;
+        } else if let Some(w) = path.window {
+            w.send(bytes, now_us, 2 * lat_us, None);
         }
-        let duplicate_at = dup.then(|| {
-            let extra = match fixed {
+        if dup {
+            out.dup_extra_ms = Some(match fixed {
                 Some(l) => l,
                 None => self.latency_ms(path.from_region, path.to_region, path.sender),
-            };
-            at.add(Millis(extra))
-        });
-        Fate::Deliver(Delivery {
-            at,
-            duplicate_at,
-            held_back: delay > 0,
-            upload,
-        })
+            });
+        }
+        Some(out)
     }
 
     #[inline]
@@ -385,31 +427,28 @@ mod tests {
         let (mut s, mut r) = (port(Some(8_000_000), Some(16_000_000)), port(None, None));
         let mut fifo = SimTime::ZERO;
         let send = |bytes, s: &mut Port, r: &mut Port, fifo: &mut SimTime| {
-            let path = Path {
+            let path = SendPath {
                 from_region: 0,
                 to_region: 0,
+                receiver_down_bps: r.down_bps(),
                 sender: s,
-                receiver: r,
-                fifo,
                 latency_ms: None,
                 window: None,
             };
-            match m.transmit(bytes, SimTime::ZERO, path) {
-                Fate::Deliver(d) => d,
-                Fate::Lost => unreachable!(),
-            }
+            let out = m.send(bytes, SimTime::ZERO, path).expect("lossless");
+            (out.arrive(bytes, r, fifo), out.upload)
         };
-        let first = send(1_000_000, &mut s, &mut r, &mut fifo);
+        let (first, upload) = send(1_000_000, &mut s, &mut r, &mut fifo);
         assert_eq!(first.at, SimTime::from_millis(Millis(1050)));
-        assert_eq!(first.upload, Some((0, 1_000_000)));
-        let second = send(1_000_000, &mut s, &mut r, &mut fifo);
+        assert_eq!(upload, Some((0, 1_000_000)));
+        let (second, _) = send(1_000_000, &mut s, &mut r, &mut fifo);
         assert_eq!(second.at, SimTime::from_millis(Millis(2050)));
         assert_eq!(s.upload_backlog(SimTime::ZERO), Millis(2000));
         // A small message is not slowed by the uplink, but may not overtake on its connection.
-        let small = send(100, &mut s, &mut r, &mut fifo);
+        let (small, _) = send(100, &mut s, &mut r, &mut fifo);
         assert_eq!(small.at, SimTime::from_millis(Millis(2050)));
         let mut other_fifo = SimTime::ZERO;
-        let small = send(100, &mut s, &mut r, &mut other_fifo);
+        let (small, _) = send(100, &mut s, &mut r, &mut other_fifo);
         assert_eq!(small.at, SimTime::from_millis(Millis(50)));
     }
 }

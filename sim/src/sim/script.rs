@@ -15,12 +15,12 @@ use std::collections::BTreeMap;
 impl Sim {
     /// Current virtual time.
     pub fn now(&self) -> Millis {
-        self.sched.now().as_millis()
+        self.clock.as_millis()
     }
 
     /// The configuration this simulation runs.
     pub fn config(&self) -> &SimConfig {
-        &self.cfg
+        &self.w.cfg
     }
 
     /// Number of peers (online or not).
@@ -30,13 +30,13 @@ impl Sim {
 
     /// The protocol configuration every peer starts from (each adds its own listen address).
     pub fn peer_config(&self) -> &rantai_core::Config {
-        &self.core
+        &self.w.core
     }
 
     /// The links as `(dialer, acceptor)` pairs: the topology's first, then (with discovery)
     /// those added as peers dialled addresses they learned, in the order they were added.
     pub fn edges(&self) -> &[(u32, u32)] {
-        self.net.links.edges()
+        self.w.net.links.edges()
     }
 
     /// Peer `i`'s state machine, `None` while it is crashed.
@@ -51,7 +51,7 @@ impl Sim {
 
     /// Blocks mined so far.
     pub fn mined(&self) -> u64 {
-        self.mining.mined()
+        self.w.mining.mined()
     }
 
     /// Events processed so far.
@@ -61,7 +61,7 @@ impl Sim {
 
     /// Online peers.
     pub fn online(&self) -> u32 {
-        self.online
+        self.w.online
     }
 
     /// Whether every online peer has the same best tip.
@@ -87,6 +87,7 @@ impl Sim {
     /// Attaches a JSON-lines trace writer.
     pub fn set_trace_writer(&mut self, w: Box<dyn std::io::Write>) {
         self.trace.set_writer(w);
+        self.w.trace_lines = true;
     }
 
     /// First error writing the trace, if any.
@@ -96,7 +97,8 @@ impl Sim {
 
     /// Hash of the event trace so far.
     pub fn trace_hash(&self) -> String {
-        self.trace.hash_hex()
+        self.trace
+            .hash_hex(self.nodes.iter().map(|n| n.trace.value()))
     }
 
     /// Splits the network now: messages between different groups are dropped, and links
@@ -114,14 +116,14 @@ impl Sim {
     /// A scripted partition's id: past the configured ones, unique within the run.
     fn start_partition(&mut self, groups: Groups, oneway: bool) -> u32 {
         let id =
-            self.cfg.partitions.len() as u32 + 1_000_000 + self.metrics.faults.partitions as u32;
+            self.w.cfg.partitions.len() as u32 + 1_000_000 + self.metrics.faults.partitions as u32;
         self.start_partition_with_id(id, groups, oneway);
         id
     }
 
     /// Heals every active partition now.
     pub fn heal(&mut self) {
-        for id in self.net.partitions.ids() {
+        for id in self.w.net.partitions.ids() {
             self.end_partition(id);
         }
     }
@@ -132,7 +134,9 @@ impl Sim {
             None => Err(SimError::NoSuchPeer(i)),
             Some(n) if !n.is_up() => Err(SimError::PeerDown(i)),
             Some(_) => {
+                self.flush();
                 self.do_crash(i, keep_chain);
+                self.settle();
                 Ok(())
             }
         }
@@ -144,7 +148,9 @@ impl Sim {
             None => Err(SimError::NoSuchPeer(i)),
             Some(n) if n.is_up() => Err(SimError::PeerUp(i)),
             Some(_) => {
+                self.flush();
                 self.do_restart(i);
+                self.settle();
                 Ok(())
             }
         }
@@ -152,17 +158,24 @@ impl Sim {
 
     /// Submits a data item at peer `i` now.
     pub fn submit(&mut self, i: u32, text: &str) -> Result<ItemId, SimError> {
-        let now = self.sched.now();
-        let node = self
-            .nodes
-            .get_mut(i as usize)
-            .ok_or(SimError::NoSuchPeer(i))?;
-        let peer = node.peer.as_mut().ok_or(SimError::PeerDown(i))?;
-        let r = peer.submit(now.to_peer(), text.to_string());
-        let ok = r.is_ok();
-        self.trace.rec(now, TraceEv::Submit { node: i, ok });
-        self.after_call(i);
-        let id = r?;
+        let node = self.nodes.get(i as usize).ok_or(SimError::NoSuchPeer(i))?;
+        if !node.is_up() {
+            return Err(SimError::PeerDown(i));
+        }
+        let now = self.clock;
+        let r = self.with_ctx(i, |c| {
+            let r = c
+                .node(i)
+                .peer
+                .as_mut()
+                .map(|p| p.submit(now.to_peer(), text.to_string()));
+            let ok = matches!(r, Some(Ok(_)));
+            c.rec(i, TraceEv::Submit { node: i, ok });
+            c.after_call(i);
+            r
+        });
+        self.settle();
+        let id = r.ok_or(SimError::PeerDown(i))??;
         self.metrics.items_submitted.push(id);
         Ok(id)
     }
@@ -172,7 +185,9 @@ impl Sim {
         if i as usize >= self.nodes.len() {
             return Err(SimError::NoSuchPeer(i));
         }
-        self.mine_block(i, false).ok_or(SimError::PeerDown(i))
+        let hash = self.with_ctx(i, |c| c.mine_block(i, false));
+        self.settle();
+        hash.ok_or(SimError::PeerDown(i))
     }
 
     /// Final best tip held by the most online peers (ties: greater height, then smaller hash),
@@ -197,17 +212,23 @@ impl Sim {
     /// Whether the online peers form one connected graph over the topology's links.
     pub fn online_connected(&self) -> bool {
         let alive: Vec<bool> = self.nodes.iter().map(|n| n.is_up()).collect();
-        net::connected(self.nodes.len(), self.net.links.edges(), &alive)
+        net::connected(self.nodes.len(), self.w.net.links.edges(), &alive)
     }
 
     /// Partitions currently in force.
     pub fn active_partitions(&self) -> usize {
-        self.net.partitions.len()
+        self.w.net.partitions.len()
     }
 
     /// Number of links currently open.
     pub fn open_links(&self) -> usize {
-        self.net.links.open_count()
+        let links = &self.w.net.links;
+        self.nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| n.ends.iter().map(move |e| (i as u32, e)))
+            .filter(|(i, e)| e.open && links.ends(e.link).0 == *i)
+            .count()
     }
 
     /// Turns the liveness phase's mining on or off. When on, once the block target is reached
@@ -216,17 +237,18 @@ impl Sim {
     /// are not capped: every item submitted must end up mined, and a tie that only a new block
     /// can break must be broken. Miners whose clocks stopped are restarted.
     pub fn set_liveness_mining(&mut self, on: bool) {
-        if self.mining.set_liveness(on) {
+        if self.w.mining.set_liveness(on) {
             for i in 0..self.nodes.len() as u32 {
-                self.refresh_mining(i);
+                self.with_ctx(i, |c| c.refresh_mining(i));
             }
+            self.settle();
         }
     }
 
     /// How far into the future peer `i`'s upload link is already booked (zero when idle or
     /// unlimited): messages of 1 kB or more it sends now wait that long before they start.
     pub fn upload_backlog(&self, i: u32) -> Millis {
-        let now = self.sched.now();
+        let now = self.clock;
         self.nodes
             .get(i as usize)
             .map_or(Millis::ZERO, |n| n.port.upload_backlog(now))
@@ -235,7 +257,7 @@ impl Sim {
     /// How far into the future peer `i`'s download link is already booked (zero when idle or
     /// unlimited): a message of 1 kB or more sent to it now finishes no earlier than that.
     pub fn download_backlog(&self, i: u32) -> Millis {
-        let now = self.sched.now();
+        let now = self.clock;
         self.nodes
             .get(i as usize)
             .map_or(Millis::ZERO, |n| n.port.download_backlog(now))
@@ -253,7 +275,7 @@ impl Sim {
 
     /// Messages in flight (sent, not yet delivered or dropped), background traffic included.
     pub fn in_flight(&self) -> u64 {
-        self.net.in_flight().all()
+        self.in_flight.all()
     }
 
     /// Makes [`Sim::run`] stop at the next event once `flag` is set (by a Ctrl-C handler, say):
@@ -266,7 +288,7 @@ impl Sim {
     /// Peers without any link in the topology: they can neither hear nor spread a block.
     pub fn isolated_peers(&self) -> Vec<u32> {
         let mut linked = vec![false; self.nodes.len()];
-        for &(a, b) in self.net.links.edges() {
+        for &(a, b) in self.w.net.links.edges() {
             for x in [a, b] {
                 if let Some(l) = linked.get_mut(x as usize) {
                     *l = true;
@@ -293,15 +315,15 @@ impl Sim {
         Tables::build(&TablesView {
             metrics: &self.metrics,
             best_chain: best,
-            regions: &self.net.regions,
-            has_regions: self.cfg.preset.is_some(),
-            edges: self.net.links.edges(),
+            regions: &self.w.net.regions,
+            has_regions: self.w.cfg.preset.is_some(),
+            edges: self.w.net.links.edges(),
             rates: self
                 .nodes
                 .iter()
                 .map(|n| (n.port.up_bps(), n.port.down_bps()))
                 .collect(),
-            hash_shares: hash_shares(&self.cfg),
+            hash_shares: hash_shares(&self.w.cfg),
         })
     }
 

@@ -69,7 +69,8 @@ impl Default for Hooks<'_> {
     }
 }
 
-/// Runs every run on up to `jobs` threads and returns the reports in the order of `runs`
+/// Runs every run on up to `jobs` threads (a run without a `threads` setting gets its share
+/// of the cores) and returns the reports in the order of `runs`
 /// (`None`: not started because the stop flag was set).
 ///
 /// After a failure no new run starts, and the failure with the lowest index is returned. A
@@ -97,8 +98,13 @@ pub fn run_all(
             command: run.cfg.command_line(),
         };
         let one = || {
-            let mut sim =
-                Sim::new(run.cfg.clone()).map_err(|e| err(RunFailure::Build(Box::new(e))))?;
+            let mut cfg = run.cfg.clone();
+            if cfg.threads.is_none() && jobs > 1 {
+                // Runs side by side share the cores: each takes its share of the threads it
+                // would use alone (the result is the same for any thread count).
+                cfg.threads = Some((crate::sim::default_threads(cfg.peers) / jobs).max(1));
+            }
+            let mut sim = Sim::new(cfg).map_err(|e| err(RunFailure::Build(Box::new(e))))?;
             if let Some(f) = hooks.stop {
                 sim.set_stop_flag(f.clone());
             }
