@@ -153,6 +153,14 @@ fn a_latency_model_without_a_positive_minimum_is_refused() {
     let err = Sim::new(cfg).err().expect("refused").to_string();
     assert!(err.contains("`latency`"), "{err}");
     assert!(err.contains("0 ms"), "{err}");
+    // The binary refuses it as a bad value: exit code 2, naming the key.
+    let out = Command::new(env!("CARGO_BIN_EXE_rantai-sim"))
+        .args(["--peers", "10", "--latency", "const:0ms", "--quiet"])
+        .output()
+        .expect("rantai-sim runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`latency`"), "{stderr}");
 }
 
 /// The fault campaign's random mixes (loss, duplication, reordering, partitions, crashes,

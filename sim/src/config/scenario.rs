@@ -246,6 +246,23 @@ impl SimConfig {
         if matches!(self.bandwidth(), Bandwidth::Region) && self.preset.is_none() {
             return Err(invalid("bandwidth", ValueError::RegionBandwidthNeedsPreset));
         }
+        // The engine's rounds are as long as the smallest one-way latency: it must be positive.
+        // (The region, normal and log-normal models never draw below 1 ms.)
+        let model_floor_zero = match self.latency() {
+            Latency::Const(d) => d.0 == 0,
+            Latency::Uniform(lo, _) => lo.0 == 0,
+            _ => false,
+        };
+        match &self.links {
+            Some(l) if l.links.links.iter().any(|x| x.latency_ms == 0) => {
+                return Err(invalid("links", ValueError::ZeroLatencyFloor));
+            }
+            Some(_) if !(self.discovery && model_floor_zero) => {}
+            _ if model_floor_zero => {
+                return Err(invalid("latency", ValueError::ZeroLatencyFloor));
+            }
+            _ => {}
+        }
         if self.topology == Topology::Mesh && peers > 2000 {
             return Err(invalid("topology", ValueError::MeshTooLarge));
         }
