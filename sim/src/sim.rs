@@ -566,29 +566,40 @@ impl Sim {
         let chunk = self.chunk;
         let book = |d: usize, nodes: &mut [Node], st: &mut ShardState, lists: &mut Inbound| {
             let base = (d * chunk) as u32;
+            // One sender shard: its list is booked where it is, else the lists are merged.
             let mut inbox = std::mem::take(&mut st.inbox);
-            for (_, v) in lists.iter_mut() {
-                inbox.append(v);
+            let one = lists.len() == 1;
+            if !one {
+                for (_, v) in lists.iter_mut() {
+                    inbox.append(v);
+                }
             }
-            inbox.sort_unstable_by_key(|p| (p.sent, p.key));
+            let msgs: &mut Vec<ctx::Pending> = match lists.first_mut() {
+                Some((_, v)) if one => v,
+                _ => &mut inbox,
+            };
+            // Mostly in send order already: the stable sort finds the runs (keys are unique,
+            // so the order is the same as any sort's).
+            msgs.sort_by_key(|p| (p.sent, p.key));
             // Each booking reads a cold receiver's node and connection end: start those
             // loads a few messages ahead.
-            for i in 0..inbox.len() {
-                if let Some(p) = inbox.get(i + 8) {
+            for i in 0..msgs.len() {
+                if let Some(p) = msgs.get(i + 8) {
                     if let Some(n) = nodes.get((p.to - base) as usize) {
                         prefetch(&n.ends);
                         prefetch(n.port_ref());
                     }
                 }
-                if let Some(p) = inbox.get(i + 3) {
+                if let Some(p) = msgs.get(i + 3) {
                     if let Some(n) = nodes.get((p.to - base) as usize) {
                         if let Some(e) = n.end(p.link) {
                             prefetch(e);
                         }
                     }
                 }
-                book_one(nodes, base, st, &mut inbox[i]);
+                book_one(nodes, base, st, &mut msgs[i]);
             }
+            msgs.clear();
             inbox.clear();
             st.inbox = inbox;
         };

@@ -12,7 +12,7 @@ pub const MAX_RUNS: u64 = 100_000;
 pub enum PlanError {
     #[error("invalid value for `sweep`: expected KEY=V1,V2,.., got {0:?}")]
     Form(String),
-    #[error("invalid value for `sweep`: `{0}` cannot be swept (use --seeds for seeds; sweepable keys are the scalar scenario keys)")]
+    #[error("invalid value for `sweep`: `{0}` cannot be swept (use --seeds for seeds; every scalar scenario key can be swept except seed, hashpower, partition, crash, links, schedule and threads)")]
     NotSweepable(String),
     #[error("invalid value for `sweep`: empty value in {0:?}")]
     EmptyValue(String),

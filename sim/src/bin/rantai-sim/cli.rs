@@ -53,7 +53,7 @@ pub(crate) struct Cli {
     /// Sweep: run the scenario once per value of one scenario key, e.g. block-interval=5s,1m,10m.
     #[arg(long, value_name = "KEY=V1,V2,..")]
     pub(crate) sweep: Option<String>,
-    /// Sweep runs executed at once, one thread each [default: available cores].
+    /// Sweep runs executed at once, each with its share of the cores as threads [default: available cores].
     #[arg(long, value_name = "N")]
     pub(crate) jobs: Option<usize>,
     /// Sweep: run only slice I of N of the plan (1 <= I <= N; every N-th run), e.g. one job of
@@ -145,7 +145,10 @@ impl Cli {
             return Err("--shard: slices a sweep; it needs --seeds or --sweep".into());
         }
         if self.jobs.is_some() && !self.is_sweep() {
-            return Err("--jobs: a single run uses one thread; it needs --seeds or --sweep".into());
+            return Err(
+                "--jobs: runs several at once; it needs --seeds or --sweep (--threads for one run)"
+                    .into(),
+            );
         }
         Ok(cfg)
     }
