@@ -161,6 +161,19 @@ fn a_latency_model_without_a_positive_minimum_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`latency`"), "{stderr}");
+    // A links file with a 0 ms link: the key named is `links`.
+    let path = std::env::temp_dir().join(format!("rantai-zero-link-{}.txt", std::process::id()));
+    std::fs::write(&path, "0 1 20ms\n1 2 0ms\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rantai-sim"))
+        .args(["--peers", "3", "--quiet", "--links"])
+        .arg(&path)
+        .output()
+        .expect("rantai-sim runs");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`links`"), "{stderr}");
+    assert!(stderr.contains("0 ms"), "{stderr}");
 }
 
 /// The fault campaign's random mixes (loss, duplication, reordering, partitions, crashes,
