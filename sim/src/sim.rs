@@ -205,6 +205,8 @@ pub struct Sim {
     busy_ns: u64,
     /// Events of the last round: whether the next one goes to the pool.
     last_round_events: u64,
+    /// The journal records being applied (kept for its capacity).
+    recs: Vec<Record>,
 }
 
 /// The configuration every simulated peer runs, as a miner starts it: `Always` while the run
@@ -377,6 +379,7 @@ impl Sim {
             pool_ns: 0,
             busy_ns: 0,
             last_round_events: 0,
+            recs: Vec::new(),
         };
         // Each link's dialer keeps it as a configured peer: core dials it (now) and re-dials
         // it after every close, as a node does its `--peer`s.
@@ -578,9 +581,8 @@ impl Sim {
                 Some((_, v)) if one => v,
                 _ => &mut inbox,
             };
-            // Mostly in send order already: the stable sort finds the runs (keys are unique,
-            // so the order is the same as any sort's).
-            msgs.sort_by_key(|p| (p.sent, p.key));
+            // Keys are unique, so any sort gives this order; the unstable one allocates nothing.
+            msgs.sort_unstable_by_key(|p| (p.sent, p.key));
             // Each booking reads a cold receiver's node and connection end: start those
             // loads a few messages ahead.
             for i in 0..msgs.len() {
@@ -637,8 +639,10 @@ impl Sim {
         for s in &mut self.shards {
             s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
         }
+        let mut recs = std::mem::take(&mut self.recs);
+        let mut later = Vec::new();
         loop {
-            let mut recs: Vec<Record> = Vec::new();
+            recs.clear();
             for s in &mut self.shards {
                 recs.append(&mut s.journal);
             }
@@ -652,15 +656,14 @@ impl Sim {
                 continue;
             }
             recs.sort_unstable_by_key(|r| (r.t, r.key));
-            let mut later = Vec::new();
-            for r in recs {
+            for r in recs.drain(..) {
                 if r.entry.is_structural() {
                     later.push(r);
                 } else {
                     self.apply(r);
                 }
             }
-            for r in later {
+            for r in later.drain(..) {
                 let node = (r.key >> 40) as u32;
                 match r.entry {
                     Entry::Closed { link, epoch } => {
@@ -676,6 +679,7 @@ impl Sim {
                 s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
             }
         }
+        self.recs = recs;
         for s in &mut self.shards {
             s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
         }
