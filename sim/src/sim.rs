@@ -6,7 +6,7 @@
 //! the smallest one-way latency any message can have: nothing one peer does in a round can
 //! reach another peer before the round ends, so the shards run their rounds side by side.
 //! Within a peer, events run in `(time, key)` order, the key naming the peer that caused
-//! the event and that peer's own counter ([`crate::sched::origin_key`]). What a peer's work
+//! the event and that peer's own counter (`sched::origin_key`). What a peer's work
 //! means for others waits for the barrier: its messages (the receiver's downlink and FIFO
 //! order are booked in send order there, then the delivery is scheduled), the other side of
 //! its dials and closes, and its journal (blocks mined and accepted, tips, violations, trace
@@ -20,20 +20,22 @@
 //! per-peer generation). Nothing reads the wall clock except the report's `wall` figures,
 //! and all randomness comes from streams derived from the seed (see [`crate::rng`]).
 //!
-//! Parts: the peer's work (`ctx`), the journal and counters (`journal`), link and peer churn
-//! between rounds (`lifecycle`), the scripting and inspection API (`script`).
+//! Parts: the peer's work (`ctx`), running a round and booking its messages (`rounds`), the
+//! journal and counters and applying them (`journal`), link and peer churn between rounds
+//! (`lifecycle`), the scripting and inspection API (`script`).
 
 mod ctx;
 mod journal;
 mod lifecycle;
+mod rounds;
 mod script;
 use ctx::{Ctx, ShardState};
-use journal::{Entry, Record};
+use journal::Record;
 use lifecycle::peer_addr;
 
 use crate::checker::{self, Checker, EndState};
 use crate::config::{ConfigError, SimConfig, ValueError};
-use crate::event::{Ev, GlobalEv};
+use crate::event::GlobalEv;
 use crate::faults::{self, FaultClock};
 use crate::metrics::Metrics;
 use crate::mining::{hash_shares, Miner, Mining};
@@ -47,7 +49,6 @@ use crate::rng::{derive_seed, stream};
 use crate::time::SimTime;
 use crate::trace::Trace;
 use crate::workload;
-use rantai_core::hint::prefetch;
 use rantai_core::{Chain, Config, Millis, MinePolicy, Params, Peer, SubmitError};
 use std::collections::BTreeMap;
 
@@ -86,59 +87,6 @@ pub struct Progress {
 /// Chains are pre-sized for at most this many blocks (with genesis, 4,096 entries); longer
 /// runs grow them as they go.
 const MAX_RESERVED_BLOCKS: u64 = 4095;
-
-/// Rounds predicted to have fewer events than this per thread (the last round's count) run
-/// their shards one after another on one thread, and flushes with fewer messages book them
-/// so: handing them to the pool would cost more than it saves. Either way the result is
-/// the same.
-const MIN_EVENTS_PER_THREAD: usize = 2;
-
-/// A shard's peers and state, as a worker gets them.
-type ShardMut<'a> = (&'a mut [Node], &'a mut ShardState);
-/// Messages for one shard: each sending shard's list.
-type Inbound = Vec<(usize, Vec<ctx::Pending>)>;
-
-/// Books message `p` at its receiver (`nodes[to - base]`, in shard `st`): its downlink and
-/// the connection's FIFO mark, then the delivery (and its duplicate's). A message whose
-/// connection the receiver's side is no longer on books neither (it is dropped on arrival,
-/// and must not hold back a newer connection's stream).
-fn book_one(nodes: &mut [Node], base: u32, st: &mut ShardState, p: &mut ctx::Pending) {
-    let Some(msg) = p.msg.take() else {
-        return;
-    };
-    let n = &mut nodes[(p.to - base) as usize];
-    let Ok(e) = n.ends.binary_search_by_key(&p.link, |e| e.link) else {
-        debug_assert!(false, "peer {} has no side of link {}", p.to, p.link);
-        let copies = 1 + i64::from(p.out.dup_extra_ms.is_some());
-        st.counts
-            .in_flight
-            .sent(crate::net::is_background(&msg), -copies);
-        return;
-    };
-    let arrival = if n.ends[e].is_current(p.epoch) {
-        p.out.arrive(p.bytes, &mut n.port, &mut n.ends[e].fifo_in)
-    } else {
-        p.out.unbooked()
-    };
-    let (link, epoch, to) = (p.link, p.epoch, p.to);
-    if let Some(at) = arrival.duplicate_at {
-        let msg = msg.clone();
-        let ev = Ev::Deliver {
-            link,
-            epoch,
-            to,
-            msg,
-        };
-        st.sched.schedule(at, p.dup_key, ev);
-    }
-    let ev = Ev::Deliver {
-        link,
-        epoch,
-        to,
-        msg,
-    };
-    st.sched.schedule(arrival.at, p.key, ev);
-}
 
 /// What every shard reads during a round; changed only between rounds.
 pub(crate) struct World {
@@ -498,236 +446,6 @@ impl Sim {
             .max(SimTime::from_millis(Millis(end.as_millis().0 - 1)));
         self.settle();
         Advance::Ran
-    }
-
-    /// Every shard handles its events before `end`: side by side on the pool when the last
-    /// round was big enough to pay for it (a prediction: the choice changes no result), else
-    /// one shard after another here.
-    fn run_shards(&mut self, end: SimTime) {
-        let w = &self.w;
-        let chunk = self.chunk;
-        let now = self.clock;
-        let work = |(k, (nodes, st)): (usize, (&mut [Node], &mut ShardState))| {
-            let mut ctx = Ctx {
-                w,
-                nodes,
-                base: (k * chunk) as u32,
-                st,
-                now,
-            };
-            ctx.run_until(end);
-        };
-        let big = self.last_round_events >= (MIN_EVENTS_PER_THREAD * self.threads) as u64;
-        let mut jobs: Vec<(usize, ShardMut<'_>)> = self
-            .nodes
-            .chunks_mut(chunk)
-            .zip(self.shards.iter_mut())
-            .enumerate()
-            .collect();
-        match &mut self.pool {
-            Some(pool) if big => {
-                use std::sync::atomic::{AtomicU64, Ordering};
-                let threads = pool.threads() as u64;
-                let busy = AtomicU64::new(0);
-                let started = std::time::Instant::now();
-                pool.each_mut(&mut jobs, |_, (k, (nodes, st))| {
-                    let t = std::time::Instant::now();
-                    work((*k, (&mut **nodes, &mut **st)));
-                    busy.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                });
-                let round = started.elapsed().as_nanos() as u64;
-                self.pool_ns += round * threads;
-                self.busy_ns += busy.into_inner();
-            }
-            _ => {
-                for (k, (nodes, st)) in jobs {
-                    work((k, (nodes, st)));
-                }
-            }
-        }
-        self.last_round_events = self.shards.iter().map(|s| s.counts.events).sum();
-    }
-
-    /// Books every message sent since the last flush at its receiver, in `(sent, key)` order:
-    /// the receiver's downlink and the connection's FIFO order, then the delivery event. Each
-    /// shard books its own peers' messages, side by side when there are enough of them.
-    fn flush(&mut self) {
-        let n = self.shards.len();
-        let mut inbound: Vec<Inbound> = (0..n).map(|_| Vec::new()).collect();
-        let mut total = 0;
-        for (src, s) in self.shards.iter_mut().enumerate() {
-            for (d, v) in s.outbox.iter_mut().enumerate() {
-                if !v.is_empty() {
-                    total += v.len();
-                    inbound[d].push((src, std::mem::take(v)));
-                }
-            }
-        }
-        if total == 0 {
-            return;
-        }
-        let chunk = self.chunk;
-        let book = |d: usize, nodes: &mut [Node], st: &mut ShardState, lists: &mut Inbound| {
-            let base = (d * chunk) as u32;
-            // One sender shard: its list is booked where it is, else the lists are merged.
-            let mut inbox = std::mem::take(&mut st.inbox);
-            let one = lists.len() == 1;
-            if !one {
-                for (_, v) in lists.iter_mut() {
-                    inbox.append(v);
-                }
-            }
-            let msgs: &mut Vec<ctx::Pending> = match lists.first_mut() {
-                Some((_, v)) if one => v,
-                _ => &mut inbox,
-            };
-            // Keys are unique, so any sort gives this order; the unstable one allocates nothing.
-            msgs.sort_unstable_by_key(|p| (p.sent, p.key));
-            // Each booking reads a cold receiver's node and connection end: start those
-            // loads a few messages ahead.
-            for i in 0..msgs.len() {
-                if let Some(p) = msgs.get(i + 8) {
-                    if let Some(n) = nodes.get((p.to - base) as usize) {
-                        prefetch(&n.ends);
-                        prefetch(n.port_ref());
-                    }
-                }
-                if let Some(p) = msgs.get(i + 3) {
-                    if let Some(n) = nodes.get((p.to - base) as usize) {
-                        if let Some(e) = n.end(p.link) {
-                            prefetch(e);
-                        }
-                    }
-                }
-                book_one(nodes, base, st, &mut msgs[i]);
-            }
-            msgs.clear();
-            inbox.clear();
-            st.inbox = inbox;
-        };
-        let mut jobs: Vec<(ShardMut<'_>, Inbound)> = self
-            .nodes
-            .chunks_mut(chunk)
-            .zip(self.shards.iter_mut())
-            .zip(inbound)
-            .collect();
-        match &mut self.pool {
-            Some(pool) if total >= MIN_EVENTS_PER_THREAD * self.threads => {
-                pool.each_mut(&mut jobs, |d, ((nodes, st), lists)| {
-                    book(d, nodes, st, lists)
-                });
-            }
-            _ => {
-                for (d, ((nodes, st), lists)) in jobs.iter_mut().enumerate() {
-                    book(d, nodes, st, lists);
-                }
-            }
-        }
-        let returned: Vec<Inbound> = jobs.into_iter().map(|(_, lists)| lists).collect();
-        // The emptied lists go back to their senders' outboxes, keeping their capacity.
-        for (d, lists) in returned.into_iter().enumerate() {
-            for (src, v) in lists {
-                self.shards[src].outbox[d] = v;
-            }
-        }
-    }
-
-    /// Between rounds: adds up the shards' counters, applies their journals in `(time, peer,
-    /// order)`, then the other sides of dials and closes, then the block target's policy
-    /// change, until nothing is left.
-    fn settle(&mut self) {
-        for s in &mut self.shards {
-            s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
-        }
-        let mut recs = std::mem::take(&mut self.recs);
-        let mut later = Vec::new();
-        loop {
-            recs.clear();
-            for s in &mut self.shards {
-                recs.append(&mut s.journal);
-            }
-            if recs.is_empty() {
-                if !std::mem::take(&mut self.refresh_all) {
-                    break;
-                }
-                for i in 0..self.nodes.len() as u32 {
-                    self.with_ctx(i, |c| c.refresh_mining(i));
-                }
-                continue;
-            }
-            recs.sort_unstable_by_key(|r| (r.t, r.key));
-            for r in recs.drain(..) {
-                if r.entry.is_structural() {
-                    later.push(r);
-                } else {
-                    self.apply(r);
-                }
-            }
-            for r in later.drain(..) {
-                let node = (r.key >> 40) as u32;
-                match r.entry {
-                    Entry::Closed { link, epoch } => {
-                        let other = self.w.net.links.other(link, node);
-                        self.close_remote(link, epoch, other, node);
-                    }
-                    Entry::Connected { link, epoch } => self.accept(node, link, epoch),
-                    Entry::NewLink { to } => self.new_link(node, to),
-                    _ => {}
-                }
-            }
-            for s in &mut self.shards {
-                s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
-            }
-        }
-        self.recs = recs;
-        for s in &mut self.shards {
-            s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
-        }
-        // Messages sent between rounds are booked at once, in the order they were sent.
-        self.flush();
-    }
-
-    /// Applies one journal entry to the run's state.
-    fn apply(&mut self, r: Record) {
-        let node = (r.key >> 40) as u32;
-        let t = SimTime::from_millis(Millis(r.t));
-        let m = &mut self.metrics;
-        match r.entry {
-            Entry::Trace(ev) => self.trace.write(t, ev),
-            Entry::Mined {
-                hash,
-                height,
-                size,
-                raced,
-            } => {
-                if self.w.mining.record(t, raced) {
-                    self.refresh_all = true;
-                }
-                let (online, peers) = (self.w.online, self.w.peers);
-                m.on_mined(hash, node, height, size, Millis(r.t), online, peers);
-            }
-            Entry::Accepted {
-                hash,
-                via,
-                parent_held,
-            } => {
-                let mined_here = m.on_accepted(&hash, node, via, Millis(r.t), self.w.peers);
-                checker::check_accepted(m, t, node, &hash, mined_here, parent_held);
-            }
-            Entry::Tip { old, new } => {
-                m.tip_changes += 1;
-                m.last_tip_change = m.last_tip_change.max(Millis(r.t));
-                self.checker.tip_moved(old, new, t);
-                let tips = self.checker.tips().len() as u32;
-                m.charts.tips.set(r.t, tips);
-            }
-            Entry::Rejected(kind) => *m.rejected_blocks.entry(kind).or_default() += 1,
-            Entry::Disconnect(label) => {
-                *m.faults.disconnects.entry(label.to_string()).or_default() += 1;
-            }
-            Entry::Violation(what) => m.violation(Millis(r.t), what),
-            Entry::Closed { .. } | Entry::Connected { .. } | Entry::NewLink { .. } => {}
-        }
     }
 
     /// One of the run's own events.

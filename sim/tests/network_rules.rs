@@ -5,8 +5,9 @@
 
 use rantai_sim::net::{transfer_us, wire_size};
 use rantai_sim::{Bandwidth, BlockHash, Builder, Latency, Millis, RelayPolicy, Sim, Topology};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
+use common::SharedBuf;
+use std::sync::Arc;
 
 /// When peer `to` got its first `kind` message from `from` at or after `after` (ms), read
 /// from the trace.
@@ -123,27 +124,6 @@ fn messages_with_random_latencies_keep_their_order_on_every_connection() {
         closes.len(),
         closes.first()
     );
-}
-
-/// A trace writer the test can read back.
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl SharedBuf {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().expect("trace buffer").clone()).expect("UTF-8 trace")
-    }
-}
-
-impl Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("trace buffer").extend_from_slice(b);
-        Ok(b.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Two leaves of a line 0 - 1 - 2 mine at the same millisecond and push their blocks to the

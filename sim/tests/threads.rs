@@ -2,28 +2,13 @@
 //! bytes whatever the number of threads, one included, on quiet runs, partitions that heal,
 //! lossy links with duplicates and reordering, crashes and restarts, and sweeps.
 
+mod common;
+use common::SharedBuf;
 use rantai_sim::{Sim, SimConfig};
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 const THREADS: [usize; 4] = [1, 2, 3, 8];
-
-/// A trace writer the test can read back.
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("trace buffer").extend_from_slice(b);
-        Ok(b.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn scenario(name: &str, overrides: &[(&str, &str)]) -> SimConfig {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,7 +42,7 @@ fn run_any(cfg: &SimConfig, threads: usize) -> (String, Vec<u8>, bool) {
     assert_eq!(r.wall.threads, threads);
     let mut v = serde_json::to_value(&r).unwrap();
     v.as_object_mut().unwrap().remove("wall");
-    let bytes = trace.0.lock().unwrap().clone();
+    let bytes = trace.bytes();
     (serde_json::to_string(&v).unwrap(), bytes, r.invariants.ok)
 }
 

@@ -3,10 +3,10 @@
 //!
 //! A message's fate is decided in two halves, each reading and writing only its own peer's
 //! state, so senders and receivers in different shards can run side by side:
-//! [`Model::send`], at the sender when it sends (loss, duplication, reordering, latency, its
+//! `Model::send`, at the sender when it sends (loss, duplication, reordering, latency, its
 //! uplink and congestion window, from its own random streams in a fixed order: loss,
 //! duplicate, reorder from its `faults` stream; then latency, and the duplicate's extra
-//! latency, from its `latency` stream), and [`Outgoing::arrive`], at the receiver's side
+//! latency, from its `latency` stream), and `Outgoing::arrive`, at the receiver's side
 //! between rounds, in send order (its downlink and the connection's FIFO mark).
 //!
 //! Bandwidth: messages of [`BANDWIDTH_THRESHOLD_BYTES`] or more occupy the sender's uplink for
@@ -196,7 +196,7 @@ pub(crate) struct SendPath<'a> {
 
 /// What the sender's side decided about a message that was not lost: everything its
 /// arrival depends on except the receiver's downlink and the connection's FIFO mark, which
-/// the receiver's side applies ([`Outgoing::arrive`]).
+/// the receiver's side applies (`Outgoing::arrive`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Outgoing {
     /// Sent at (µs).

@@ -1,11 +1,14 @@
 //! What a peer's work in a round leaves for the whole run: counters, summed between rounds,
 //! and journal entries, applied between rounds in `(time, peer, the peer's own order)`,
-//! which no sharding can change.
+//! which no sharding can change ([`Sim::settle`]).
 
+use super::Sim;
+use crate::checker;
 use crate::metrics::{CompactCounts, Metrics};
 use crate::net::{InFlight, KIND_NAMES};
+use crate::time::SimTime;
 use crate::trace::TraceEv;
-use rantai_core::BlockHash;
+use rantai_core::{BlockHash, Millis};
 
 /// Counters a shard adds up during a round.
 #[derive(Debug, Default)]
@@ -110,4 +113,104 @@ pub(crate) struct Record {
     pub t: u64,
     pub key: u64,
     pub entry: Entry,
+}
+
+impl Sim {
+    /// Between rounds: adds up the shards' counters, applies their journals in `(time, peer,
+    /// order)`, then the other sides of dials and closes, then the block target's policy
+    /// change, until nothing is left.
+    pub(super) fn settle(&mut self) {
+        for s in &mut self.shards {
+            s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
+        }
+        let mut recs = std::mem::take(&mut self.recs);
+        let mut later = Vec::new();
+        loop {
+            recs.clear();
+            for s in &mut self.shards {
+                recs.append(&mut s.journal);
+            }
+            if recs.is_empty() {
+                if !std::mem::take(&mut self.refresh_all) {
+                    break;
+                }
+                for i in 0..self.nodes.len() as u32 {
+                    self.with_ctx(i, |c| c.refresh_mining(i));
+                }
+                continue;
+            }
+            recs.sort_unstable_by_key(|r| (r.t, r.key));
+            for r in recs.drain(..) {
+                if r.entry.is_structural() {
+                    later.push(r);
+                } else {
+                    self.apply(r);
+                }
+            }
+            for r in later.drain(..) {
+                let node = (r.key >> 40) as u32;
+                match r.entry {
+                    Entry::Closed { link, epoch } => {
+                        let other = self.w.net.links.other(link, node);
+                        self.close_remote(link, epoch, other, node);
+                    }
+                    Entry::Connected { link, epoch } => self.accept(node, link, epoch),
+                    Entry::NewLink { to } => self.new_link(node, to),
+                    _ => {}
+                }
+            }
+            for s in &mut self.shards {
+                s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
+            }
+        }
+        self.recs = recs;
+        for s in &mut self.shards {
+            s.counts.drain_into(&mut self.metrics, &mut self.in_flight);
+        }
+        // Messages sent between rounds are booked at once, in the order they were sent.
+        self.flush();
+    }
+
+    /// Applies one journal entry to the run's state.
+    fn apply(&mut self, r: Record) {
+        let node = (r.key >> 40) as u32;
+        let t = SimTime::from_millis(Millis(r.t));
+        let m = &mut self.metrics;
+        match r.entry {
+            Entry::Trace(ev) => self.trace.write(t, ev),
+            Entry::Mined {
+                hash,
+                height,
+                size,
+                raced,
+            } => {
+                if self.w.mining.record(t, raced) {
+                    self.refresh_all = true;
+                }
+                let (online, peers) = (self.w.online, self.w.peers);
+                m.on_mined(hash, node, height, size, Millis(r.t), online, peers);
+            }
+            Entry::Accepted {
+                hash,
+                via,
+                parent_held,
+            } => {
+                let mined_here = m.on_accepted(&hash, node, via, Millis(r.t), self.w.peers);
+                checker::check_accepted(m, t, node, &hash, mined_here, parent_held);
+            }
+            Entry::Tip { old, new } => {
+                m.tip_changes += 1;
+                m.last_tip_change = m.last_tip_change.max(Millis(r.t));
+                self.checker.tip_moved(old, new, t);
+                let tips = self.checker.tips().len() as u32;
+                m.charts.tips.set(r.t, tips);
+            }
+            Entry::Rejected(kind) => *m.rejected_blocks.entry(kind).or_default() += 1,
+            Entry::Disconnect(label) => {
+                *m.faults.disconnects.entry(label.to_string()).or_default() += 1;
+            }
+            Entry::Violation(what) => m.violation(Millis(r.t), what),
+            Entry::Closed { .. } | Entry::Connected { .. } | Entry::NewLink { .. } => {}
+        }
+    }
 }

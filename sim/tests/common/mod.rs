@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use rantai_sim::{Millis, Sim};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 /// Whether every online peer has the same best tip as peer `reference`.
 pub fn all_on_tip_of(sim: &Sim, reference: u32) -> bool {
@@ -49,5 +51,32 @@ impl Drop for Scratch {
         } else {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+}
+
+/// A trace writer the test can read back.
+#[derive(Clone, Default)]
+pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    /// What was written, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.bytes()).expect("UTF-8 trace")
+    }
+
+    /// What was written.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().expect("trace buffer").clone()
+    }
+}
+
+impl Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("trace buffer").extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
